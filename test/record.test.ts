@@ -1,0 +1,317 @@
+import { eq, sql as dsql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { pgTable, serial, text } from 'drizzle-orm/pg-core';
+import postgres from 'postgres';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { OutboxError } from '../src/errors.ts';
+import type { OutboxEvent } from '../src/event.ts';
+import { migrateOutbox } from '../src/outbox/migrate.ts';
+import { record } from '../src/outbox/record.ts';
+import { outbox, outboxSchema } from '../src/outbox/schema.ts';
+import { MAX_EVENT_BYTES } from '../src/outbox/validate.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+
+const messages = pgTable('messages', { id: serial('id').primaryKey(), body: text('body').notNull() });
+
+function event(overrides: Partial<OutboxEvent> = {}): OutboxEvent {
+  return {
+    event: 'chat_started',
+    distinctId: 'user_1',
+    properties: { $groups: { organization: 'org_1' }, organization_id: 'org_1', thread_id: 't1' },
+    groups: { organization: 'org_1' },
+    profiles: {
+      user: { id: 'user_1', fields: { email: 'a@example.com' } },
+      organization: { id: 'org_1', fields: { name: 'Acme' } },
+    },
+    ...overrides,
+  };
+}
+
+let db: TestDatabase;
+let queries = 0;
+let client: postgres.Sql;
+let orm: ReturnType<typeof drizzle>;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.sql`CREATE TABLE messages (id serial PRIMARY KEY, body text NOT NULL)`;
+  // A client that counts the statements it sends, to check round trips.
+  client = postgres(db.url, { max: 20, onnotice: () => {}, debug: () => void queries++ });
+  orm = drizzle(client);
+});
+
+afterAll(async () => {
+  await client.end();
+  await db.drop();
+});
+
+beforeEach(async () => {
+  await db.sql`TRUNCATE messages, posthog_outbox.outbox`;
+});
+
+async function outboxRows() {
+  return orm.select().from(outbox).orderBy(outbox.uuid);
+}
+
+describe('record in a drizzle transaction', () => {
+  it('commits the event with the caller’s rows, with a UUIDv7 and the write time', async () => {
+    const before = Date.now();
+    const [uuid] = await orm.transaction(async (tx) => {
+      await tx.insert(messages).values({ body: 'hello' });
+      return record(tx, event());
+    });
+    const rows = await outboxRows();
+    expect(rows).toHaveLength(1);
+    const row = rows[0]!;
+    expect(row.uuid).toBe(uuid);
+    expect(row.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(row.event).toBe('chat_started');
+    expect(row.distinctId).toBe('user_1');
+    expect(row.properties).toEqual({ $groups: { organization: 'org_1' }, organization_id: 'org_1', thread_id: 't1' });
+    expect(row.groups).toEqual({ organization: 'org_1' });
+    expect(row.userId).toBe('user_1');
+    expect(row.userProfile).toEqual({ email: 'a@example.com' });
+    expect(row.organizationId).toBe('org_1');
+    expect(row.organizationProfile).toEqual({ name: 'Acme' });
+    expect(row.automationId).toBeNull();
+    expect(row.automationProfile).toBeNull();
+    expect(row.attempts).toBe(0);
+    expect(row.timestamp.getTime()).toBeGreaterThanOrEqual(before - 1);
+    expect(row.timestamp.getTime()).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('keeps the timestamp the event carries (when it happened)', async () => {
+    const at = new Date('2026-01-02T03:04:05.678Z');
+    await orm.transaction((tx) => record(tx, event({ timestamp: at })));
+    expect((await outboxRows())[0]!.timestamp.toISOString()).toBe(at.toISOString());
+  });
+
+  it('writes nothing when the transaction rolls back', async () => {
+    await expect(
+      orm.transaction(async (tx) => {
+        await tx.insert(messages).values({ body: 'hello' });
+        await record(tx, event());
+        tx.rollback();
+      }),
+    ).rejects.toThrow();
+    expect(await outboxRows()).toEqual([]);
+    expect(await orm.select().from(messages)).toEqual([]);
+  });
+
+  it('writes nothing when the handler throws after recording', async () => {
+    await expect(
+      orm.transaction(async (tx) => {
+        await record(tx, event());
+        await tx.insert(messages).values({ body: 'hello' });
+        throw new Error('handler failed later');
+      }),
+    ).rejects.toThrow('handler failed later');
+    expect(await outboxRows()).toEqual([]);
+  });
+
+  it('writes nothing when a later statement of the transaction fails in the database', async () => {
+    await expect(
+      orm.transaction(async (tx) => {
+        await record(tx, event());
+        await tx.execute(dsql`INSERT INTO messages (body) VALUES (NULL)`);
+      }),
+    ).rejects.toThrow();
+    expect(await outboxRows()).toEqual([]);
+  });
+
+  it('works on a plain drizzle database for one-off writes', async () => {
+    await record(orm, event());
+    expect(await outboxRows()).toHaveLength(1);
+  });
+});
+
+describe('record in a postgres.js transaction', () => {
+  it('commits with the caller’s rows', async () => {
+    await client.begin(async (sql) => {
+      await sql`INSERT INTO messages (body) VALUES ('hi')`;
+      await record(sql, event({ event: 'automation_created' }));
+    });
+    const rows = await outboxRows();
+    expect(rows.map((r) => r.event)).toEqual(['automation_created']);
+  });
+
+  it('writes nothing on rollback or a later error', async () => {
+    await expect(
+      client.begin(async (sql) => {
+        await record(sql, event());
+        throw new Error('later');
+      }),
+    ).rejects.toThrow('later');
+    await expect(
+      client.begin(async (sql) => {
+        await record(sql, event());
+        await sql`INSERT INTO messages (body) VALUES (NULL)`;
+      }),
+    ).rejects.toThrow();
+    expect(await outboxRows()).toEqual([]);
+  });
+
+  it('works on a plain postgres.js client for one-off writes', async () => {
+    await record(client, [event(), event()]);
+    expect(await outboxRows()).toHaveLength(2);
+  });
+});
+
+describe('batching and concurrency', () => {
+  it('records many events in one statement, on both clients', async () => {
+    const events = Array.from({ length: 500 }, (_, i) => event({ properties: { i } }));
+    await orm.transaction(async (tx) => {
+      const start = queries;
+      await record(tx, events);
+      expect(queries - start).toBe(1);
+    });
+    await client.begin(async (sql) => {
+      const start = queries;
+      await record(sql, events);
+      expect(queries - start).toBe(1);
+    });
+    const rows = await outboxRows();
+    expect(rows).toHaveLength(1000);
+    expect(new Set(rows.map((r) => r.uuid)).size).toBe(1000);
+    expect(rows.map((r) => (r.properties as { i: number }).i).sort((a, b) => a - b).slice(0, 3)).toEqual([0, 0, 1]);
+  });
+
+  it('skips null entries (an abort the contract wants no event for) and writes nothing for none', async () => {
+    const start = queries;
+    expect(await record(client, null)).toEqual([]);
+    expect(await record(client, [null, undefined])).toEqual([]);
+    expect(queries).toBe(start);
+    expect(await record(client, [null, event()])).toHaveLength(1);
+    expect(await outboxRows()).toHaveLength(1);
+  });
+
+  it('gives each of 50 concurrent transactions exactly its own rows', async () => {
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, n) =>
+        orm.transaction(async (tx) => {
+          await tx.insert(messages).values({ body: `m${n}` });
+          await record(tx, [event({ properties: { n, k: 0 } }), event({ properties: { n, k: 1 } })]);
+          if (n % 5 === 0) throw new Error(`transaction ${n} fails`);
+          await record(tx, event({ properties: { n, k: 2 } }));
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'rejected')).toHaveLength(10);
+    const rows = await outboxRows();
+    const byTx = new Map<number, number[]>();
+    for (const row of rows) {
+      const { n, k } = row.properties as { n: number; k: number };
+      byTx.set(n, [...(byTx.get(n) ?? []), k].sort());
+    }
+    for (let n = 0; n < 50; n++) {
+      if (n % 5 === 0) expect(byTx.has(n)).toBe(false);
+      else expect(byTx.get(n)).toEqual([0, 1, 2]);
+    }
+    expect(rows).toHaveLength(40 * 3);
+  });
+});
+
+describe('stored JSON is what was passed', () => {
+  it('stores unicode, nesting, Dates (as ISO strings) and drops undefined keys, exactly as JSON.stringify', async () => {
+    const properties = {
+      emoji: '🚀 naïve — 中文',
+      nested: { list: [1, 2.5, -0.125, true, null, { deep: ['x'] }], empty: {} },
+      at: new Date('2026-03-04T05:06:07.089Z'),
+      gone: undefined,
+      big: Number.MAX_SAFE_INTEGER,
+      ['__proto__']: 'not a prototype',
+    };
+    Object.defineProperty(properties, '__proto__', { value: 'own key', enumerable: true });
+    await record(client, event({ properties }));
+    const [row] = await outboxRows();
+    expect(row!.properties).toEqual(JSON.parse(JSON.stringify(properties)));
+    expect(Object.keys(row!.properties)).toContain('__proto__');
+    expect(Object.keys(row!.properties)).not.toContain('gone');
+  });
+});
+
+describe('bad input throws OutboxError before any SQL, and writes nothing', () => {
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic.self = cyclic;
+  const deep: Record<string, unknown> = {};
+  let cursor = deep;
+  for (let i = 0; i < 100; i++) cursor = cursor.next = {} as Record<string, unknown>;
+
+  const cases: [string, Partial<OutboxEvent> | Record<string, unknown>, OutboxError['code'], string][] = [
+    ['empty event name', { event: '' }, 'required', 'event.event'],
+    ['event name too long', { event: 'e'.repeat(201) }, 'too_long', 'event.event'],
+    ['missing distinct id', { distinctId: undefined as unknown as string }, 'required', 'event.distinctId'],
+    ['blank distinct id', { distinctId: '   ' }, 'required', 'event.distinctId'],
+    ['distinct id of 201 characters', { distinctId: 'd'.repeat(201) }, 'too_long', 'event.distinctId'],
+    ['numeric distinct id', { distinctId: 42 as unknown as string }, 'invalid', 'event.distinctId'],
+    ['properties not an object', { properties: [] as unknown as Record<string, unknown> }, 'invalid', 'event.properties'],
+    ['NaN', { properties: { score: Number.NaN } }, 'not_serializable', 'event.properties.score'],
+    ['Infinity', { properties: { nested: { x: Number.POSITIVE_INFINITY } } }, 'not_serializable', 'event.properties.nested.x'],
+    ['BigInt', { properties: { n: 10n } }, 'not_serializable', 'event.properties.n'],
+    ['function', { properties: { f: () => 1 } }, 'not_serializable', 'event.properties.f'],
+    ['symbol', { properties: { s: Symbol('x') } }, 'not_serializable', 'event.properties.s'],
+    ['undefined in an array', { properties: { list: [1, undefined] } }, 'not_serializable', 'event.properties.list[1]'],
+    ['cyclic object', { properties: { c: cyclic } }, 'not_serializable', 'event.properties.c.self'],
+    ['too deep', { properties: { deep } }, 'not_serializable', 'event.properties.deep' + '.next'.repeat(63)],
+    ['lone surrogate', { properties: { s: 'a\ud800b' } }, 'not_serializable', 'event.properties.s'],
+    ['lone surrogate in a key', { properties: { ['k\udc00']: 1 } }, 'not_serializable', 'event.properties["k\\udc00"] (key)'],
+    ['NUL character', { properties: { s: 'a\u0000b' } }, 'not_serializable', 'event.properties.s'],
+    ['Map', { properties: { m: new Map([[1, 2]]) } }, 'not_serializable', 'event.properties.m'],
+    ['invalid Date', { properties: { d: new Date('nope') } }, 'not_serializable', 'event.properties.d'],
+    ['invalid timestamp', { timestamp: new Date('nope') }, 'invalid', 'event.timestamp'],
+    ['empty group key', { groups: { organization: '' } }, 'required', 'event.groups.organization'],
+    ['profile without id', { profiles: { user: { id: '', fields: {} } } }, 'required', 'event.profiles.user.id'],
+    ['profile field null', { profiles: { user: { id: 'u', fields: { email: null } } } }, 'invalid', 'event.profiles.user.fields.email'],
+    ['larger than PostHog accepts', { properties: { blob: 'x'.repeat(MAX_EVENT_BYTES) } }, 'too_large', 'event.properties'],
+    ['larger than PostHog accepts in UTF-8 bytes', { properties: { blob: 'é'.repeat(MAX_EVENT_BYTES / 2) } }, 'too_large', 'event.properties'],
+  ];
+
+  it.each(cases)('%s', async (_name, overrides, code, field) => {
+    await client.begin(async (sql) => {
+      const start = queries;
+      let thrown: unknown;
+      try {
+        await record(sql, [event(), event(overrides as Partial<OutboxEvent>)]);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(OutboxError);
+      expect((thrown as OutboxError).code).toBe(code);
+      expect((thrown as OutboxError).field).toBe(field.replace(/^event\./, 'events[1].'));
+      expect(queries).toBe(start); // no SQL ran: the caller's transaction is still usable
+      await sql`INSERT INTO messages (body) VALUES ('still fine')`;
+    });
+    expect(await outboxRows()).toEqual([]);
+    expect(await orm.select().from(messages)).toHaveLength(1);
+  });
+
+  it('reports a single event’s field without an index', async () => {
+    await expect(record(client, event({ distinctId: '' }))).rejects.toMatchObject({ code: 'required', field: 'event.distinctId' });
+  });
+
+  it('accepts an event just under the size limit', async () => {
+    await record(client, event({ properties: { blob: 'x'.repeat(MAX_EVENT_BYTES - 2000) } }));
+    expect(await outboxRows()).toHaveLength(1);
+  });
+
+  it('rejects what is not a connection', async () => {
+    for (const tx of [{}, null, 'postgres://x', () => 1]) {
+      await expect(record(tx as never, event())).rejects.toMatchObject({ code: 'invalid_transaction', field: 'tx' });
+    }
+  });
+
+  it('rejects a malformed schema name before any SQL', async () => {
+    await expect(record(client, event(), { schema: 'x"; DROP TABLE messages; --' })).rejects.toMatchObject({ code: 'invalid', field: 'schema' });
+  });
+});
+
+describe('a custom Postgres schema', () => {
+  it('records into the schema the outbox was migrated to', async () => {
+    await migrateOutbox(db.sql, { schema: 'analytics_outbox' });
+    const tables = outboxSchema('analytics_outbox');
+    await orm.transaction((tx) => record(tx, event({ event: 'in_custom_schema' }), { schema: 'analytics_outbox' }));
+    const rows = await orm.select().from(tables.outbox).where(eq(tables.outbox.event, 'in_custom_schema'));
+    expect(rows).toHaveLength(1);
+    expect(await outboxRows()).toEqual([]);
+  });
+});

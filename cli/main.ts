@@ -15,7 +15,7 @@ const program = new Command('posthog-outbox')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-program.addCommand(migrateCommand());
+for (const command of [migrateCommand()]) program.addCommand(command.copyInheritedSettings(program));
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,121 @@
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateOutbox, MIGRATIONS_FOLDER } from '../src/outbox/migrate.ts';
+import { runCli } from './support/cli.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase({ migrate: false });
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+async function tables(schema: string) {
+  const rows = await db.sql<{ table_name: string }[]>`
+    SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`;
+  return rows.map((r) => r.table_name);
+}
+
+/** Everything that describes the schema's shape, to compare before/after a second run. */
+async function shape(schema: string) {
+  return db.sql`
+    SELECT c.table_name, c.column_name, c.data_type, c.is_nullable, c.column_default
+    FROM information_schema.columns c WHERE c.table_schema = ${schema}
+    UNION ALL SELECT tablename, indexname, indexdef, '', '' FROM pg_indexes WHERE schemaname = ${schema}
+    ORDER BY 1, 2`;
+}
+
+describe('migrateOutbox', () => {
+  it('creates the tables, then finds nothing to do', async () => {
+    const first = await migrateOutbox(db.sql);
+    expect(first.applied.length).toBeGreaterThan(0);
+    expect(await tables('posthog_outbox')).toEqual(['__migrations', 'dead_letters', 'outbox']);
+    const before = await shape('posthog_outbox');
+    expect(await migrateOutbox(db.sql)).toEqual({ applied: [] });
+    expect(await shape('posthog_outbox')).toEqual(before);
+  });
+
+  it('is safe when several processes migrate at once: one applies, the others wait and find nothing', async () => {
+    const results = await Promise.all(Array.from({ length: 4 }, () => migrateOutbox(db.sql, { schema: 'concurrent_outbox' })));
+    expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
+    expect(await tables('concurrent_outbox')).toEqual(['__migrations', 'dead_letters', 'outbox']);
+  });
+
+  it('puts the tables in another schema when asked', async () => {
+    await migrateOutbox(db.sql, { schema: 'other_schema' });
+    expect(await tables('other_schema')).toEqual(['__migrations', 'dead_letters', 'outbox']);
+  });
+});
+
+describe('the committed migrations match the drizzle schema', () => {
+  it('drizzle-kit generate finds no schema changes', async () => {
+    await mkdir('.data', { recursive: true });
+    const dir = await mkdtemp(path.join('.data', 'drift-'));
+    try {
+      await cp(MIGRATIONS_FOLDER, path.join(dir, 'migrations'), { recursive: true });
+      const before = await readdir(path.join(dir, 'migrations'));
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['node_modules/drizzle-kit/bin.cjs', 'generate', '--dialect', 'postgresql', '--schema', './src/outbox/schema.ts', '--out', path.join(dir, 'migrations')],
+        { env: { ...process.env, CI: '1' } },
+      );
+      expect(stdout).toContain('No schema changes');
+      expect(await readdir(path.join(dir, 'migrations'))).toEqual(before);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('posthog-outbox migrate', () => {
+  it('migrates a fresh database, then reports it up to date', async () => {
+    const fresh = await createTestDatabase({ migrate: false });
+    try {
+      const first = await runCli(['migrate'], { env: { DATABASE_URL: fresh.url } });
+      expect(first.stderr).toBe('');
+      expect(first.code).toBe(0);
+      expect(first.stdout).toMatch(/applied \d+ migration\(s\) to schema "posthog_outbox"/);
+      expect(first.stdout).not.toContain(':postgres@'); // the password is masked
+      const second = await runCli(['migrate', '--database-url', fresh.url]);
+      expect(second.code).toBe(0);
+      expect(second.stdout).toContain('is up to date');
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('prints help', async () => {
+    const result = await runCli(['migrate', '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('--database-url');
+    expect(result.stdout).toContain('--schema');
+  });
+
+  const bad: [string, string[], Record<string, string | undefined>, RegExp][] = [
+    ['no DATABASE_URL', ['migrate'], { DATABASE_URL: undefined }, /DATABASE_URL: is not set/],
+    ['a malformed URL', ['migrate'], { DATABASE_URL: 'not a url' }, /DATABASE_URL: is not a URL/],
+    ['a non-postgres URL', ['migrate'], { DATABASE_URL: 'mysql://u:secretpw@localhost/db' }, /must start with postgres:\/\//],
+    ['a bad schema name', ['migrate', '--schema', 'Bad-Name'], { DATABASE_URL: 'postgres://u:secretpw@localhost/db' }, /schema: must match/],
+    ['an unknown flag', ['migrate', '--nope'], {}, /unknown option '--nope'/],
+    ['an unknown subcommand', ['migrat'], {}, /unknown command 'migrat'/],
+  ];
+  it.each(bad)('exits 2 with a one-line message on %s', async (_name, args, env, message) => {
+    const result = await runCli(args, { env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toContain('secretpw');
+  });
+
+  it('exits 1 when the database is unreachable, without printing the password', async () => {
+    const result = await runCli(['migrate'], { env: { DATABASE_URL: 'postgres://app:secretpw@127.0.0.1:1/app' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot reach the database at postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/app/);
+    expect(result.stderr).not.toContain('secretpw');
+  });
+});

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { OutboxError } from '../src/errors.ts';
 import { migrateCommand } from './migrate.ts';
+import { workerCommand } from './worker.ts';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -15,7 +16,7 @@ const program = new Command('posthog-outbox')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const command of [migrateCommand()]) program.addCommand(command.copyInheritedSettings(program));
+for (const command of [migrateCommand(), workerCommand()]) program.addCommand(command.copyInheritedSettings(program));
 
 try {
   await program.parseAsync(process.argv);

@@ -65,3 +65,63 @@ export function appliedMigrations(schema: string): string {
 export function insertJournalEntry(schema: string): string {
   return `INSERT INTO ${quoteSchema(schema)}."__migrations" ("hash", "created_at") VALUES ($1, $2)`;
 }
+
+// --- delivery (the worker) ----------------------------------------------------------------------------
+
+/** The columns a worker reads from a claimed row. */
+const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."user_id", o."user_profile",
+  o."automation_id", o."automation_profile", o."organization_id", o."organization_profile", o."attempts"`;
+
+/** The columns moved into the dead-letter table. */
+const EVENT_COLUMNS = `"uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
+  "automation_id", "automation_profile", "organization_id", "organization_profile", "attempts", "last_error", "created_at"`;
+
+/**
+ * Claims up to `$1` due rows, oldest due first, skipping rows other workers hold: each claimed row gets
+ * one more attempt, the lease token `$3`, and is not due again for `$2` seconds (the lease). A worker that
+ * dies holding rows loses them when the lease runs out.
+ */
+export function claimBatch(schema: string): string {
+  const s = quoteSchema(schema);
+  return `WITH due AS (
+  SELECT "uuid" FROM ${s}."outbox" WHERE "next_attempt_at" <= now() ORDER BY "next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+UPDATE ${s}."outbox" o SET "attempts" = o."attempts" + 1, "next_attempt_at" = now() + make_interval(secs => $2::float8), "lease_token" = $3::uuid
+FROM due WHERE o."uuid" = due."uuid"
+RETURNING ${CLAIMED}`;
+}
+
+/** Deletes delivered rows (`$1` uuids) that the claim `$2` still holds. */
+export function deleteDelivered(schema: string): string {
+  return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[]) AND "lease_token" = $2::uuid`;
+}
+
+/** Schedules the next attempt of rows `$1` after `$2` milliseconds each (per row), with the error `$3`. */
+export function scheduleRetry(schema: string): string {
+  const s = quoteSchema(schema);
+  return `UPDATE ${s}."outbox" o SET "next_attempt_at" = now() + make_interval(secs => x.delay_ms / 1000.0), "last_error" = $3, "lease_token" = NULL
+FROM unnest($1::uuid[], $2::float8[]) AS x("uuid", delay_ms)
+WHERE o."uuid" = x."uuid" AND o."lease_token" = $4::uuid`;
+}
+
+/** Gives claimed rows `$1` back without counting the attempt (graceful shutdown before sending). */
+export function releaseClaim(schema: string): string {
+  return `UPDATE ${quoteSchema(schema)}."outbox" SET "next_attempt_at" = now(), "attempts" = GREATEST("attempts" - 1, 0), "lease_token" = NULL
+WHERE "uuid" = ANY($1::uuid[]) AND "lease_token" = $2::uuid`;
+}
+
+/** Moves rows `$1` to the dead-letter table with the reasons `$2` (per row), in one statement. */
+export function deadLetter(schema: string): string {
+  const s = quoteSchema(schema);
+  return `WITH dead AS (
+  DELETE FROM ${s}."outbox" o USING unnest($1::uuid[], $2::text[]) AS x("uuid", reason)
+  WHERE o."uuid" = x."uuid" AND o."lease_token" = $3::uuid
+  RETURNING o.*, x.reason
+)
+INSERT INTO ${s}."dead_letters" (${EVENT_COLUMNS}, "reason") SELECT ${EVENT_COLUMNS}, reason FROM dead`;
+}
+
+/** When the next row becomes due (null when the outbox is empty). */
+export function nextDue(schema: string): string {
+  return `SELECT min("next_attempt_at") AS "at" FROM ${quoteSchema(schema)}."outbox"`;
+}

@@ -1,0 +1,74 @@
+/** `posthog-outbox worker`: runs the delivery worker until SIGTERM/SIGINT. */
+import { Command, Option } from 'commander';
+import { pino } from 'pino';
+import { checkDatabaseUrl } from '../src/config.ts';
+import { OutboxError } from '../src/errors.ts';
+import { quoteSchema } from '../src/sql.ts';
+import { startWorker } from '../worker/index.ts';
+import { databaseUrlOption, integer, schemaOption } from './options.ts';
+
+interface WorkerFlags {
+  databaseUrl?: string;
+  posthogApiKey?: string;
+  posthogHost: string;
+  schema: string;
+  batchSize: number;
+  concurrency: number;
+  maxAttempts: number;
+  requestTimeout: number;
+  shutdownTimeout: number;
+}
+
+function checkHost(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new OutboxError('invalid', 'POSTHOG_HOST', `is not a URL: ${JSON.stringify(value)}; expected e.g. https://us.i.posthog.com`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new OutboxError('invalid', 'POSTHOG_HOST', `must be an http(s) URL, got ${u.protocol}//`);
+  return value.replace(/\/+$/, '');
+}
+
+export function workerCommand(): Command {
+  return new Command('worker')
+    .description('Deliver the outbox to PostHog until stopped (SIGTERM/SIGINT stop it gracefully). Logs one JSON line per drain run.')
+    .addOption(databaseUrlOption())
+    .addOption(new Option('--posthog-api-key <key>', 'PostHog project API key (prefer the environment variable)').env('POSTHOG_API_KEY'))
+    .addOption(new Option('--posthog-host <url>', 'PostHog host').env('POSTHOG_HOST').default('https://us.i.posthog.com'))
+    .addOption(schemaOption())
+    .addOption(new Option('--batch-size <n>', 'events per PostHog request').env('POSTHOG_OUTBOX_BATCH_SIZE').argParser(integer(1, 10_000)).default(1000))
+    .addOption(new Option('--concurrency <n>', 'batches in flight at once').env('POSTHOG_OUTBOX_CONCURRENCY').argParser(integer(1, 64)).default(2))
+    .addOption(new Option('--max-attempts <n>', 'attempts before an event is dead-lettered').env('POSTHOG_OUTBOX_MAX_ATTEMPTS').argParser(integer(1, 1000)).default(10))
+    .addOption(new Option('--request-timeout <ms>', 'PostHog request timeout').env('POSTHOG_OUTBOX_REQUEST_TIMEOUT_MS').argParser(integer(100, 600_000)).default(10_000))
+    .addOption(new Option('--shutdown-timeout <ms>', 'how long a stop waits for batches in flight').argParser(integer(0, 600_000)).default(20_000))
+    .action(async (flags: WorkerFlags) => {
+      const databaseUrl = checkDatabaseUrl(flags.databaseUrl);
+      if (!flags.posthogApiKey || flags.posthogApiKey.trim() === '') throw new OutboxError('required', 'POSTHOG_API_KEY', 'is not set; give the PostHog project API key');
+      const host = checkHost(flags.posthogHost);
+      quoteSchema(flags.schema);
+      const logger = pino({ base: { service: 'posthog-outbox' } });
+      const worker = await startWorker({
+        databaseUrl,
+        posthog: { apiKey: flags.posthogApiKey, host, requestTimeoutMs: flags.requestTimeout },
+        schema: flags.schema,
+        batchSize: flags.batchSize,
+        concurrency: flags.concurrency,
+        maxAttempts: flags.maxAttempts,
+        leaseSeconds: Math.max(60, Math.ceil((flags.requestTimeout * 3) / 1000)),
+        logger,
+      });
+      logger.info({ schema: flags.schema, batchSize: flags.batchSize, concurrency: flags.concurrency, host }, 'worker started');
+      await new Promise<void>((resolve) => {
+        const stop = (signal: NodeJS.Signals) => {
+          logger.info({ signal }, 'stopping');
+          process.off('SIGTERM', stop).off('SIGINT', stop);
+          worker
+            .stop(flags.shutdownTimeout)
+            .then(() => logger.info(worker.totals, 'worker stopped'))
+            .finally(resolve);
+        };
+        process.on('SIGTERM', stop).on('SIGINT', stop);
+      });
+    });
+}

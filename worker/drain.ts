@@ -1,0 +1,214 @@
+/**
+ * One drain run: claim due rows in batches, send each batch, settle every row (deleted once PostHog accepted
+ * it, retried later, or dead-lettered with the reason), then re-identify every user, automation persona
+ * and organization the delivered events touched, once each: the `$identify` / `$groupidentify` events are
+ * written to the outbox, so they are delivered with the same guarantees, by the next run.
+ *
+ * A passing PostHog failure (outage, 429, timeout) ends the run: the failed rows wait out their backoff and
+ * the worker pauses before the next run, so an outage costs a bounded number of requests, not one per
+ * batch of backlog.
+ *
+ * Several lanes (`concurrency`) claim and send side by side, so one batch is serialised and compressed
+ * while another waits on the network or the database. Rows are claimed with FOR UPDATE SKIP LOCKED and a
+ * lease, so lanes and other workers never claim the same row while its lease holds.
+ */
+import { randomUUID } from 'node:crypto';
+import type postgres from 'postgres';
+import { OutboxError } from '../src/errors.ts';
+import type { ProfileFields } from '../src/event.ts';
+import { record } from '../src/outbox/record.ts';
+import { checkEvent } from '../src/outbox/validate.ts';
+import * as q from '../src/sql.ts';
+import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
+import { TouchedProfiles } from './identify.ts';
+import { decide } from './outcome.ts';
+import { sendBatch, type PostHogTarget, type WireEvent } from './sender.ts';
+
+export interface DrainSettings {
+  schema: string;
+  target: PostHogTarget;
+  /** Rows per claim and per PostHog request. */
+  batchSize: number;
+  /** Batches in flight at once in this process. */
+  concurrency: number;
+  /** Attempts after which a row that keeps failing is dead-lettered. */
+  maxAttempts: number;
+  /** How long a claim holds its rows before another worker may take them. */
+  leaseSeconds: number;
+  /** A run stops claiming after this long (and re-identifies); the worker starts another if work is left. */
+  maxRunMs: number;
+  backoff: BackoffPolicy;
+}
+
+export interface RunStats {
+  claimed: number;
+  delivered: number;
+  retried: number;
+  deadLettered: number;
+  /** `$identify` / `$groupidentify` events queued by this run. */
+  identified: number;
+  /** HTTP requests made to PostHog. */
+  requests: number;
+  durationMs: number;
+  /** True when the run stopped with due rows left (time limit or shutdown), so another should follow. */
+  more: boolean;
+  /** Set when PostHog failed in a passing way: how long the worker should wait before the next run. */
+  pauseMs?: number;
+}
+
+interface ClaimedRow {
+  uuid: string;
+  event: string;
+  distinct_id: string;
+  properties: Record<string, unknown>;
+  groups: Record<string, string>;
+  timestamp: Date;
+  user_id: string | null;
+  user_profile: ProfileFields | null;
+  automation_id: string | null;
+  automation_profile: ProfileFields | null;
+  organization_id: string | null;
+  organization_profile: ProfileFields | null;
+  attempts: number;
+}
+
+function snapshot(id: string | null, fields: ProfileFields | null) {
+  return id !== null && fields !== null ? { id, fields } : undefined;
+}
+
+/** Checks a stored row as `record()` checks an event: a row corrupted in the table is dead-lettered, not sent. */
+function toWire(row: ClaimedRow): WireEvent {
+  const event = checkEvent(
+    {
+      event: row.event,
+      distinctId: row.distinct_id,
+      properties: row.properties,
+      groups: row.groups,
+      timestamp: row.timestamp,
+      profiles: {
+        user: snapshot(row.user_id, row.user_profile),
+        automation: snapshot(row.automation_id, row.automation_profile),
+        organization: snapshot(row.organization_id, row.organization_profile),
+      },
+    },
+    'row',
+  );
+  return { uuid: row.uuid, event: event.event, distinctId: event.distinctId, properties: event.properties, groups: event.groups, timestamp: row.timestamp };
+}
+
+export class DrainRun {
+  readonly stats: RunStats = { claimed: 0, delivered: 0, retried: 0, deadLettered: 0, identified: 0, requests: 0, durationMs: 0, more: false };
+  private readonly touched = new TouchedProfiles();
+  private readonly sql: postgres.Sql;
+  private readonly settings: DrainSettings;
+  private readonly signal: AbortSignal | undefined;
+  /** Claims in flight: lease token -> uuids, so a shutdown that cannot wait can give them back. */
+  readonly inFlight = new Map<string, string[]>();
+
+  constructor(sql: postgres.Sql, settings: DrainSettings, signal?: AbortSignal) {
+    this.sql = sql;
+    this.settings = settings;
+    this.signal = signal;
+  }
+
+  async run(): Promise<RunStats> {
+    const started = Date.now();
+    const deadline = started + this.settings.maxRunMs;
+    await Promise.all(Array.from({ length: this.settings.concurrency }, () => this.lane(deadline)));
+    const identities = this.touched.toEvents();
+    if (identities.length > 0) {
+      await record(this.sql, identities, { schema: this.settings.schema });
+      this.stats.identified = identities.length;
+    }
+    this.stats.durationMs = Date.now() - started;
+    return this.stats;
+  }
+
+  private async lane(deadline: number): Promise<void> {
+    const { schema, batchSize, leaseSeconds } = this.settings;
+    for (;;) {
+      if (this.stats.pauseMs !== undefined) return;
+      if (this.signal?.aborted || Date.now() >= deadline) {
+        this.stats.more = true;
+        return;
+      }
+      const token = randomUUID();
+      const rows = await this.sql.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, leaseSeconds, token]);
+      if (rows.length === 0) return;
+      this.stats.claimed += rows.length;
+      this.inFlight.set(token, rows.map((r) => r.uuid));
+      try {
+        await this.settle(rows, token);
+      } finally {
+        this.inFlight.delete(token);
+      }
+      if (rows.length < batchSize) return;
+    }
+  }
+
+  private async settle(rows: ClaimedRow[], token: string): Promise<void> {
+    const sendable: [ClaimedRow, WireEvent][] = [];
+    const invalid: [ClaimedRow, string][] = [];
+    for (const row of rows) {
+      try {
+        sendable.push([row, toWire(row)]);
+      } catch (error) {
+        if (!(error instanceof OutboxError)) throw error;
+        invalid.push([row, `invalid stored event, not sent: ${error.message}`]);
+      }
+    }
+    await this.deadLetter(invalid, token);
+    await this.deliver(sendable, token);
+  }
+
+  private async deliver(batch: [ClaimedRow, WireEvent][], token: string): Promise<void> {
+    if (batch.length === 0) return;
+    const result = await sendBatch(this.settings.target, batch.map(([, wire]) => wire));
+    this.stats.requests++;
+    const decision = decide(result, batch.length);
+    switch (decision.action) {
+      case 'delivered': {
+        await this.sql.unsafe(q.deleteDelivered(this.settings.schema), [batch.map(([row]) => row.uuid), token]);
+        this.stats.delivered += batch.length;
+        for (const [row] of batch) {
+          this.touched.add({
+            timestamp: row.timestamp,
+            user: snapshot(row.user_id, row.user_profile),
+            automation: snapshot(row.automation_id, row.automation_profile),
+            organization: snapshot(row.organization_id, row.organization_profile),
+          });
+        }
+        return;
+      }
+      case 'bisect': {
+        const middle = Math.ceil(batch.length / 2);
+        await this.deliver(batch.slice(0, middle), token);
+        await this.deliver(batch.slice(middle), token);
+        return;
+      }
+      case 'dead':
+        await this.deadLetter(batch.map(([row]) => [row, decision.reason]), token);
+        return;
+      case 'retry': {
+        const exhausted = batch.filter(([row]) => row.attempts >= this.settings.maxAttempts);
+        const again = batch.filter(([row]) => row.attempts < this.settings.maxAttempts);
+        await this.deadLetter(exhausted.map(([row]) => [row, `gave up after ${row.attempts} attempts: ${decision.error}`]), token);
+        if (again.length > 0) {
+          const delays = again.map(([row]) => retryDelayMs(row.attempts, this.settings.backoff, decision.retryAfterMs));
+          await this.sql.unsafe(q.scheduleRetry(this.settings.schema), [again.map(([row]) => row.uuid), delays, decision.error, token]);
+          this.stats.retried += again.length;
+          this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, Math.min(...delays));
+        } else {
+          this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, this.settings.backoff.baseMs);
+        }
+        return;
+      }
+    }
+  }
+
+  private async deadLetter(rows: [ClaimedRow, string][], token: string): Promise<void> {
+    if (rows.length === 0) return;
+    await this.sql.unsafe(q.deadLetter(this.settings.schema), [rows.map(([row]) => row.uuid), rows.map(([, reason]) => reason), token]);
+    this.stats.deadLettered += rows.length;
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * The delivery worker: drains the outbox to PostHog, scheduled by pg-boss.
+ *
+ * - A drain queue in pg-boss: every drain run is a job of it. Its `short` policy keeps at most one run
+ *   queued, however many kicks arrive.
+ * - The low-latency kick: the outbox's insert trigger NOTIFYs on commit; the worker LISTENs and sends a
+ *   drain job (pg-boss wakes a worker through its own LISTEN/NOTIFY), so an event is delivered within
+ *   milliseconds of its commit without polling the outbox.
+ * - A scheduled safety-net run every minute, and a timer for the next row that comes due after a backoff.
+ *
+ * Embed it with `startWorker(options)`, or run `posthog-outbox worker`.
+ */
+import { EventEmitter } from 'node:events';
+import { PgBoss } from 'pg-boss';
+import postgres from 'postgres';
+import { redactUrl } from '../src/config.ts';
+import { DEFAULT_SCHEMA } from '../src/outbox/schema.ts';
+import * as q from '../src/sql.ts';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import { DrainRun, type DrainSettings, type RunStats } from './drain.ts';
+import { drainQueueName, PGBOSS_SCHEMA } from './queue.ts';
+import type { PostHogTarget } from './sender.ts';
+
+/** The subset of a pino logger the worker uses. */
+export interface Logger {
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+}
+
+export interface WorkerOptions {
+  databaseUrl: string;
+  posthog: PostHogTarget;
+  /** Postgres schema of the outbox. Default `posthog_outbox`. */
+  schema?: string;
+  /** Events per PostHog request. Default 1000. */
+  batchSize?: number;
+  /** Batches in flight at once in this process. Default 2. */
+  concurrency?: number;
+  /** Attempts before a failing row is dead-lettered. Default 10. */
+  maxAttempts?: number;
+  /** How long a claim holds its rows. Default 60 s (keep it above the request timeout). */
+  leaseSeconds?: number;
+  /** A run re-identifies and ends after this long; the next one follows at once. Default 10 s. */
+  maxRunMs?: number;
+  backoff?: BackoffPolicy;
+  /** Cron of the safety-net run. Default every minute. */
+  safetyNetCron?: string;
+  logger?: Logger;
+}
+
+export interface OutboxWorker extends EventEmitter<{ run: [RunStats] }> {
+  /** Sums over every run so far. */
+  readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs'> & { runs: number };
+  /** Asks for a drain run now (what the NOTIFY trigger does). */
+  kick(): void;
+  /**
+   * Stops claiming, lets the batches in flight finish (giving them back if they take longer than
+   * `timeoutMs`), stops pg-boss and closes the connections.
+   */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+const silent: Logger = { info() {}, warn() {}, error() {} };
+
+export function drainSettings(options: WorkerOptions): DrainSettings {
+  return {
+    schema: options.schema ?? DEFAULT_SCHEMA,
+    target: options.posthog,
+    batchSize: options.batchSize ?? 1000,
+    concurrency: options.concurrency ?? 2,
+    maxAttempts: options.maxAttempts ?? 10,
+    leaseSeconds: options.leaseSeconds ?? 60,
+    maxRunMs: options.maxRunMs ?? 10_000,
+    backoff: options.backoff ?? DEFAULT_BACKOFF,
+  };
+}
+
+class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
+  readonly totals = { runs: 0, claimed: 0, delivered: 0, retried: 0, deadLettered: 0, identified: 0, requests: 0 };
+  private readonly abort = new AbortController();
+  private current: DrainRun | undefined;
+  private running: Promise<void> | undefined;
+  private pending = false;
+  private kicking = false;
+  private pausedUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly sql: postgres.Sql;
+  private readonly boss: PgBoss;
+  private readonly settings: DrainSettings;
+  private readonly queue: string;
+  private readonly log: Logger;
+
+  constructor(sql: postgres.Sql, boss: PgBoss, settings: DrainSettings, log: Logger) {
+    super();
+    this.sql = sql;
+    this.boss = boss;
+    this.settings = settings;
+    this.queue = drainQueueName(settings.schema);
+    this.log = log;
+  }
+
+  /** NOTIFY from a commit, the next-due timer, or an embedding application. */
+  kick(): void {
+    if (this.abort.signal.aborted) return;
+    if (this.running || Date.now() < this.pausedUntil) {
+      this.pending = true; // the current run goes on, or the pause timer fires a run
+      return;
+    }
+    if (this.kicking) return;
+    this.kicking = true;
+    this.boss
+      .send(this.queue, null)
+      .catch((error: unknown) => this.log.error({ err: String(error) }, 'could not queue a drain run'))
+      .finally(() => (this.kicking = false));
+  }
+
+  /** The pg-boss job handler: runs until nothing is due (or PostHog fails), then arms the next-due timer. */
+  async drainJob(): Promise<void> {
+    if (this.running || this.abort.signal.aborted) return this.running;
+    if (Date.now() < this.pausedUntil) return;
+    this.running = this.drainLoop().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async drainLoop(): Promise<void> {
+    try {
+      let stats: RunStats;
+      do {
+        this.pending = false;
+        this.current = new DrainRun(this.sql, this.settings, this.abort.signal);
+        stats = await this.current.run();
+        this.current = undefined;
+        this.account(stats);
+        if (stats.pauseMs !== undefined) {
+          this.pausedUntil = Date.now() + stats.pauseMs;
+          break;
+        }
+      } while (!this.abort.signal.aborted && (stats.more || stats.identified > 0 || this.pending));
+    } finally {
+      this.current = undefined;
+    }
+    if (!this.abort.signal.aborted) await this.armTimer();
+  }
+
+  private account(stats: RunStats): void {
+    this.totals.runs++;
+    for (const key of ['claimed', 'delivered', 'retried', 'deadLettered', 'identified', 'requests'] as const) this.totals[key] += stats[key];
+    if (stats.claimed > 0 || stats.identified > 0) {
+      const { more: _more, ...line } = stats;
+      this.log.info({ ...line }, 'drain run');
+    }
+    this.emit('run', stats);
+  }
+
+  /** Wakes the worker when the next row comes due (after a backoff, a lease, or a pause). */
+  private async armTimer(): Promise<void> {
+    clearTimeout(this.timer);
+    const [row] = await this.sql.unsafe<{ at: Date | null }[]>(q.nextDue(this.settings.schema));
+    const now = Date.now();
+    let wakeAt = row?.at ? row.at.getTime() : Number.POSITIVE_INFINITY;
+    if (this.pending) wakeAt = now;
+    wakeAt = Math.max(wakeAt, this.pausedUntil);
+    if (!Number.isFinite(wakeAt)) return; // empty outbox: the next commit's NOTIFY wakes us
+    // Timers beyond a minute are left to the safety-net run.
+    const delay = Math.min(Math.max(0, wakeAt - now), 60_000);
+    this.timer = setTimeout(() => {
+      this.pausedUntil = 0;
+      this.pending = false;
+      this.kick();
+    }, delay);
+  }
+
+  async stop(timeoutMs = 20_000): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    this.abort.abort();
+    clearTimeout(this.timer);
+    const running = this.running;
+    if (running) {
+      let timedOut = false;
+      await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, timeoutMs).unref())]).then(() => {
+        timedOut = this.running !== undefined;
+      });
+      const run = this.current;
+      if (timedOut && run) {
+        // Give the rows back rather than wait out the lease; a batch that still lands is a same-uuid duplicate.
+        for (const [token, uuids] of run.inFlight) {
+          await this.sql.unsafe(q.releaseClaim(this.settings.schema), [uuids, token]).catch(() => undefined);
+        }
+        this.log.warn({ batches: run.inFlight.size }, 'stopped before in-flight batches finished; their rows were released');
+      }
+    }
+    await this.boss.stop({ graceful: false, close: true, timeout: 2_000 }).catch(() => undefined);
+    await this.sql.end({ timeout: 5 }).catch(() => undefined);
+  }
+}
+
+/**
+ * Starts a worker: connects (throwing a clear error, with the password masked, if the database is
+ * unreachable or not migrated), registers the drain queue's handler and schedule, and listens for commits.
+ */
+export async function startWorker(options: WorkerOptions): Promise<OutboxWorker> {
+  const settings = drainSettings(options);
+  const log = options.logger ?? silent;
+  q.quoteSchema(settings.schema);
+  const sql = postgres(options.databaseUrl, { max: settings.concurrency + 2, connect_timeout: 10, onnotice: () => {} });
+  let boss: PgBoss | undefined;
+  try {
+    const [migrated] = await sql.unsafe<{ ok: boolean }[]>(`SELECT to_regclass($1) IS NOT NULL AND to_regnamespace($2) IS NOT NULL AS ok`, [
+      `${settings.schema}.outbox`,
+      PGBOSS_SCHEMA,
+    ]);
+    if (!migrated?.ok) throw new Error(`the outbox schema "${settings.schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` first`);
+    boss = new PgBoss({
+      connectionString: options.databaseUrl,
+      schema: PGBOSS_SCHEMA,
+      useListenNotify: true,
+      migrate: false,
+      createSchema: false,
+      max: 3,
+    });
+    boss.on('error', (error: unknown) => log.error({ err: String((error as Error)?.message ?? error) }, 'pg-boss error'));
+    await boss.start();
+    const worker = new Worker(sql, boss, settings, log);
+    const queue = drainQueueName(settings.schema);
+    await boss.schedule(queue, options.safetyNetCron ?? '* * * * *', null);
+    await boss.work(queue, { localConcurrency: 1, pollingIntervalSeconds: 2 }, () => worker.drainJob());
+    await sql.listen(settings.schema, () => worker.kick());
+    worker.kick(); // whatever is already due
+    return worker;
+  } catch (error) {
+    await boss?.stop({ graceful: false, close: true, timeout: 1_000 }).catch(() => undefined);
+    await sql.end({ timeout: 1 }).catch(() => undefined);
+    const e = error as { code?: string; message?: string };
+    if (e?.code && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|CONNECT_TIMEOUT|28P01|3D000)$/.test(e.code)) {
+      throw new Error(`cannot reach the database at ${redactUrl(options.databaseUrl)}: ${e.code} ${e.message ?? ''}`.trim());
+    }
+    throw error;
+  }
+}

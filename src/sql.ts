@@ -39,7 +39,7 @@ export type RecordColumn = (typeof RECORD_COLUMNS)[number][0];
 export function insertEvents(schema: string): string {
   const columns = RECORD_COLUMNS.map(([name]) => `"${name}"`).join(', ');
   const types = RECORD_COLUMNS.map(([name, type]) => `"${name}" ${type}`).join(', ');
-  return `INSERT INTO ${quoteSchema(schema)}."outbox" (${columns}) SELECT ${columns} FROM json_to_recordset($1::json) AS r(${types})`;
+  return `INSERT INTO ${quoteSchema(schema)}."outbox" (${columns}) SELECT ${columns} FROM json_to_recordset($1::text::json) AS r(${types})`;
 }
 
 // --- migrations ---------------------------------------------------------------------------------------

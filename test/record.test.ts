@@ -29,7 +29,9 @@ function event(overrides: Partial<OutboxEvent> = {}): OutboxEvent {
 
 let db: TestDatabase;
 let queries = 0;
+/** A plain postgres.js client (drizzle changes the serializers of a client it wraps, so it gets its own). */
 let client: postgres.Sql;
+let ormClient: postgres.Sql;
 let orm: ReturnType<typeof drizzle>;
 
 beforeAll(async () => {
@@ -37,11 +39,13 @@ beforeAll(async () => {
   await db.sql`CREATE TABLE messages (id serial PRIMARY KEY, body text NOT NULL)`;
   // A client that counts the statements it sends, to check round trips.
   client = postgres(db.url, { max: 20, onnotice: () => {}, debug: () => void queries++ });
-  orm = drizzle(client);
+  ormClient = postgres(db.url, { max: 20, onnotice: () => {}, debug: () => void queries++ });
+  orm = drizzle(ormClient);
 });
 
 afterAll(async () => {
   await client.end();
+  await ormClient.end();
   await db.drop();
 });
 

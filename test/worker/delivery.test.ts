@@ -1,0 +1,222 @@
+/**
+ * The worker against a real PostgreSQL, real posthog-node and the project's capture server: delivery,
+ * failures, poison events, corrupted rows and re-identification.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import type { OutboxEvent } from '../../src/event.ts';
+import { record } from '../../src/outbox/record.ts';
+import { startWorker, type OutboxWorker, type WorkerOptions } from '../../worker/index.ts';
+import type { TestDatabase } from '../support/db.ts';
+import { createWorkerDatabase, deadLetterRows, outboxCount, until } from '../support/worker.ts';
+
+let db: TestDatabase;
+let capture: CaptureServer;
+let worker: OutboxWorker | undefined;
+
+beforeAll(async () => {
+  db = await createWorkerDatabase();
+  capture = await startCaptureServer({ apiKey: 'phc_test' });
+});
+afterAll(async () => {
+  await capture.close();
+  await db.drop();
+});
+beforeEach(async () => {
+  capture.reset();
+  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters`;
+});
+afterEach(async () => {
+  await worker?.stop(5_000);
+  worker = undefined;
+});
+
+function start(options: Partial<WorkerOptions> = {}) {
+  return startWorker({
+    databaseUrl: db.url,
+    posthog: { apiKey: 'phc_test', host: capture.url, requestTimeoutMs: 2_000 },
+    backoff: { baseMs: 100, maxMs: 1_000 },
+    batchSize: 100,
+    ...options,
+  });
+}
+
+function event(i: number, overrides: Partial<OutboxEvent> = {}): OutboxEvent {
+  return {
+    event: 'tool_called',
+    distinctId: `user_${i % 3}`,
+    properties: { i, $groups: { organization: 'org_1' } },
+    groups: { organization: 'org_1' },
+    profiles: {},
+    ...overrides,
+  };
+}
+
+const settled = (what = 'the outbox to empty') => until(() => outboxCount(db.sql), (n) => n === 0, { what });
+
+describe('delivery', () => {
+  it('delivers committed events with the uuid and timestamp written at record time, and deletes them', async () => {
+    worker = await start();
+    const at = new Date('2026-05-01T12:00:00.000Z');
+    const uuids = await db.sql.begin((sql) => record(sql, [event(1, { timestamp: at }), event(2)]));
+    await capture.waitFor(2, { timeoutMs: 10_000 });
+    await settled();
+    const received = capture.events;
+    expect(received.map((e) => e.uuid).sort()).toEqual([...uuids].sort());
+    const first = received.find((e) => e.uuid === uuids[0])!;
+    expect(first.event).toBe('tool_called');
+    expect(first.distinct_id).toBe('user_1');
+    expect(new Date(first.timestamp as string).toISOString()).toBe(at.toISOString());
+    expect(first.properties).toMatchObject({ i: 1, $groups: { organization: 'org_1' } });
+  });
+
+  it('delivers nothing for a rolled-back transaction', async () => {
+    worker = await start();
+    await expect(
+      db.sql.begin(async (sql) => {
+        await record(sql, event(1, { event: 'rolled_back' }));
+        throw new Error('rollback');
+      }),
+    ).rejects.toThrow('rollback');
+    await db.sql.begin((sql) => record(sql, event(2, { event: 'committed' })));
+    await capture.waitFor(1, { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(capture.events.map((e) => e.event)).toEqual(['committed']);
+  });
+
+  it('delivers what was committed before the worker started, in batches', async () => {
+    await record(db.sql, Array.from({ length: 350 }, (_, i) => event(i)));
+    worker = await start({ batchSize: 100 });
+    await capture.waitFor(350, { timeoutMs: 15_000 });
+    await settled();
+    expect(capture.duplicates()).toEqual([]);
+    const sizes = capture.requests.filter((r) => r.status === 200).map((r) => r.events);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
+  });
+});
+
+describe('PostHog failures', () => {
+  it('retries through an outage (5xx) and delivers everything once PostHog recovers', async () => {
+    capture.failNext(3, 503);
+    worker = await start();
+    const uuids = await record(db.sql, Array.from({ length: 20 }, (_, i) => event(i)));
+    await capture.waitFor(20, { timeoutMs: 15_000 });
+    await settled();
+    expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids));
+    expect(capture.requests.filter((r) => r.status === 503)).toHaveLength(3);
+    expect(await deadLetterRows(db.sql)).toEqual([]);
+  });
+
+  it('honours Retry-After on 429', async () => {
+    capture.failNext(1, 429, { retryAfter: 2 });
+    worker = await start();
+    await record(db.sql, event(1));
+    const started = Date.now();
+    await capture.waitFor(1, { timeoutMs: 15_000 });
+    const rejected = capture.requests.find((r) => r.status === 429)!;
+    const accepted = capture.requests.find((r) => r.status === 200)!;
+    expect(accepted.at - rejected.at).toBeGreaterThanOrEqual(1_900);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+  });
+
+  it('retries after a timeout and after a dropped connection, with the same uuids', async () => {
+    capture.delayNext(1, 3_000); // longer than the 2 s request timeout
+    capture.dropNext(1);
+    worker = await start();
+    const uuids = await record(db.sql, [event(1), event(2)]);
+    await until(() => capture.events.filter((e) => !e.late).length, (n) => n >= 2, { what: 'delivery after faults', timeoutMs: 15_000 });
+    await settled();
+    expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids));
+  });
+
+  it('isolates a poison event by bisection, dead-letters it with PostHog’s answer, delivers the rest', async () => {
+    capture.rejectEventsWhere((e) => e.event === 'poison', { status: 400 });
+    worker = await start();
+    const events = Array.from({ length: 40 }, (_, i) => event(i, i === 17 ? { event: 'poison' } : {}));
+    await record(db.sql, events);
+    await capture.waitFor(39, { timeoutMs: 15_000 });
+    await settled();
+    expect(capture.events.some((e) => e.event === 'poison')).toBe(false);
+    expect(capture.duplicates()).toEqual([]);
+    const dead = await deadLetterRows(db.sql);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.event).toBe('poison');
+    expect(dead[0]!.reason).toMatch(/^PostHog answered HTTP 400/);
+  });
+
+  it('dead-letters a row after the attempt limit with its last error', async () => {
+    capture.failFor(60_000, 500);
+    worker = await start({ maxAttempts: 2 });
+    await record(db.sql, event(1, { event: 'doomed' }));
+    const dead = await until(() => deadLetterRows(db.sql), (rows) => rows.length === 1, { what: 'a dead letter', timeoutMs: 15_000 });
+    expect(dead[0]!.attempts).toBe(2);
+    expect(dead[0]!.reason).toMatch(/gave up after 2 attempts: PostHog answered HTTP 500/);
+    expect(await outboxCount(db.sql)).toBe(0);
+  });
+
+  it('keeps the request rate bounded during an outage', async () => {
+    capture.failFor(3_000, 503);
+    worker = await start({ batchSize: 10 });
+    const uuids = await record(db.sql, Array.from({ length: 500 }, (_, i) => event(i)));
+    await capture.waitFor(500, { timeoutMs: 20_000 });
+    const failed = capture.requests.filter((r) => r.status === 503).length;
+    // 50 batches of backlog, but each failed run ends: a handful of requests per backoff step, not one per batch.
+    expect(failed).toBeLessThan(30);
+    expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids));
+  });
+});
+
+describe('bad rows', () => {
+  it('dead-letters a row whose stored JSON was corrupted by hand, and delivers the others', async () => {
+    const [bad] = await record(db.sql, [event(1, { event: 'corrupted' }), event(2)]);
+    await db.sql`UPDATE posthog_outbox.outbox SET properties = '"not an object"'::jsonb WHERE uuid = ${bad!}`;
+    worker = await start();
+    await capture.waitFor(1, { timeoutMs: 10_000 });
+    await settled();
+    const dead = await deadLetterRows(db.sql);
+    expect(dead.map((d) => d.event)).toEqual(['corrupted']);
+    expect(dead[0]!.reason).toMatch(/invalid stored event, not sent: row\.properties/);
+  });
+});
+
+describe('re-identification', () => {
+  it('sends one $identify per user and persona and one $groupidentify per organization per run, newest fields, no nulls', async () => {
+    const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+    const profiles = (email: string | undefined, at: number): Partial<OutboxEvent> => ({
+      timestamp: t(at),
+      profiles: {
+        user: { id: 'u1', fields: email ? { email, name: 'Ann' } : { name: 'Ann' } },
+        organization: { id: 'org_1', fields: { name: 'Acme', slug: 'acme' } },
+      },
+    });
+    await record(db.sql, [
+      event(1, profiles('old@x.io', 1)),
+      event(2, profiles('new@x.io', 2)),
+      event(3, profiles(undefined, 3)),
+      event(4, {
+        distinctId: 'automation_a1',
+        profiles: {
+          user: { id: 'u1', fields: {} },
+          automation: { id: 'a1', fields: { name: 'Nightly', is_automation: true, automation_id: 'a1', owner_user_id: 'u1', organization_id: 'org_1' } },
+          organization: { id: 'org_1', fields: {} },
+        },
+      }),
+    ]);
+    worker = await start();
+    await capture.waitFor((events) => events.filter((e) => e.event.startsWith('$')).length >= 3, { timeoutMs: 10_000 });
+    await settled();
+    await new Promise((r) => setTimeout(r, 200));
+    const identities = capture.events.filter((e) => e.event === '$identify' || e.event === '$groupidentify');
+    expect(identities.map((e) => [e.event, e.distinct_id]).sort()).toEqual([
+      ['$groupidentify', '$organization_org_1'],
+      ['$identify', 'automation_a1'],
+      ['$identify', 'u1'],
+    ]);
+    const user = identities.find((e) => e.distinct_id === 'u1')!;
+    expect(user.properties.$set).toEqual({ email: 'new@x.io', name: 'Ann' });
+    const org = identities.find((e) => e.event === '$groupidentify')!;
+    expect(org.properties).toMatchObject({ $group_type: 'organization', $group_key: 'org_1', $group_set: { name: 'Acme', slug: 'acme' } });
+    for (const e of identities) expect(e.uuid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(worker.totals.identified).toBe(3);
+  });
+});

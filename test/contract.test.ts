@@ -80,7 +80,7 @@ beforeAll(async () => {
   // the events, then one $identify per person / persona with a known field and one $groupidentify per org with one
   await capture.waitFor(uuids.length + 3, { timeoutMs: 20_000 });
   await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to empty' });
-  received = capture.events;
+  received = [...capture.events];
 });
 
 afterAll(async () => {

@@ -34,13 +34,17 @@ export function buildEvent(attr: Attribution, event: string, own: Record<string,
 /**
  * An application event (`chat_started`, `automation_created`, ...) with the same attribution as chat and
  * tool events: distinct id, `$groups`, the attribution properties and the profile snapshots.
- * `properties` may not reuse an attribution key; the catalogue events have their own builders.
+ * `properties` may not reuse an attribution key; the catalogue events have their own builders, and names
+ * starting with `$` are PostHog's.
  *
  * @example
  * await record(tx, attributedEvent(context, 'automation_created', { automation_id: created.id }));
  */
 export function attributedEvent(context: ContextOrAttribution, event: string, properties: Record<string, unknown> = {}): OutboxEvent {
   checkId(event, 'event');
+  if (event.startsWith('$')) {
+    throw new OutboxError('reserved', 'event', `"${event}": names starting with "$" are PostHog's own events ($identify, $groupidentify, ...), which the worker sends`);
+  }
   if ((CATALOGUE_EVENTS as readonly string[]).includes(event)) {
     throw new OutboxError('reserved', 'event', `"${event}" is built by the run tracker or toolCalled(), which apply its contract`);
   }

@@ -10,9 +10,9 @@ import { OutboxError } from '../errors.ts';
 /** A drizzle Postgres database or transaction (`db` or the `tx` of `db.transaction(async (tx) => ...)`). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type DrizzleConnection = PgDatabase<any, any, any>;
-/** A postgres.js client or the `sql` of `sql.begin(async (sql) => ...)`. */
+/** A postgres.js client, the `sql` of `sql.begin(async (sql) => ...)`, or a connection from `sql.reserve()`. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type PostgresJsConnection = postgres.Sql<any> | postgres.TransactionSql<any>;
+export type PostgresJsConnection = postgres.Sql<any> | postgres.TransactionSql<any> | postgres.ReservedSql<any>;
 /** Where to write: pass your transaction so the event commits or rolls back with your own rows. */
 export type Connection = DrizzleConnection | PostgresJsConnection;
 

@@ -209,6 +209,9 @@ describe('application events get the same attribution', () => {
   it.each([
     ['', 'required'],
     [7, 'invalid'],
+    ['x'.repeat(201), 'too_long'],
+    ['$identify', 'reserved'],
+    ['$groupidentify', 'reserved'],
   ])('an event name %j is rejected', (name, code) => {
     expect(thrownBy(() => attributedEvent(context, name as string))).toMatchObject({ code, field: 'event' });
   });

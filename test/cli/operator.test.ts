@@ -1,0 +1,173 @@
+/**
+ * Operator commands as child processes against a real PostgreSQL: `status`, `dead-letters list | retry |
+ * purge`. Numbers must match the tables; bad input changes nothing and exits non-zero with one line.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { attributedEvent, record } from '../../src/index.ts';
+import type { TestDatabase } from '../support/db.ts';
+import { runCli } from '../support/cli.ts';
+import { createWorkerDatabase } from '../support/worker.ts';
+
+let db: TestDatabase;
+const env = () => ({ DATABASE_URL: db.url });
+const context = { organization: { id: 'org_1' }, user: { id: 'user_1' } };
+
+beforeAll(async () => {
+  db = await createWorkerDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+beforeEach(async () => {
+  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters`;
+});
+
+/** Records `n` events; returns their uuids. */
+async function events(n: number, name = 'chat_started'): Promise<string[]> {
+  return record(db.sql, Array.from({ length: n }, (_, i) => attributedEvent(context, name, { i })));
+}
+
+/** Moves rows to the dead-letter table as the worker does, with a reason and a death time. */
+async function kill(uuids: string[], reason: string, diedAt = new Date()): Promise<void> {
+  await db.sql`
+    WITH dead AS (DELETE FROM posthog_outbox.outbox WHERE uuid = ANY(${uuids}::uuid[]) RETURNING *)
+    INSERT INTO posthog_outbox.dead_letters (uuid, event, distinct_id, properties, groups, timestamp, user_id, user_profile, automation_id,
+      automation_profile, organization_id, organization_profile, attempts, last_error, created_at, reason, died_at)
+    SELECT uuid, event, distinct_id, properties, groups, timestamp, user_id, user_profile, automation_id, automation_profile,
+      organization_id, organization_profile, 3, last_error, created_at, ${reason}, ${diedAt} FROM dead`;
+}
+
+describe('status', () => {
+  it('reports numbers that match the tables', async () => {
+    const due = await events(5);
+    const retrying = await events(3, 'tool_retried');
+    await db.sql`UPDATE posthog_outbox.outbox SET attempts = 2, next_attempt_at = now() + interval '5 minutes', last_error = '503 Service Unavailable'
+      WHERE uuid = ANY(${retrying}::uuid[])`;
+    const held = await events(2);
+    await db.sql`UPDATE posthog_outbox.outbox SET attempts = 1, lease_token = gen_random_uuid(), next_attempt_at = now() + interval '60 seconds' WHERE uuid = ANY(${held}::uuid[])`;
+    await db.sql`UPDATE posthog_outbox.outbox SET created_at = now() - interval '2 hours' WHERE uuid = ${due[0]!}`;
+    const doomed = await events(4);
+    await kill(doomed.slice(0, 3), '400 Bad Request: invalid event');
+    await kill(doomed.slice(3), 'gave up after 10 attempts: 503');
+
+    const result = await runCli(['status', '--json'], { env: env() });
+    expect(result.stderr.replace(/npm warn.*\n/g, '')).toBe('');
+    expect(result.code).toBe(0);
+    const status = JSON.parse(result.stdout);
+    expect(status).toMatchObject({ backlog: 10, due: 5, retrying: 3, inFlight: 2, deadLetters: 4 });
+    expect(status.oldestAgeMs).toBeGreaterThanOrEqual(2 * 3600_000);
+    expect(status.oldestAgeMs).toBeLessThan(3 * 3600_000);
+    expect(status.deadLettersByReason.map((r: { reason: string; count: number }) => [r.reason, r.count])).toEqual([
+      ['400 Bad Request: invalid event', 3],
+      ['gave up after 10 attempts: 503', 1],
+    ]);
+    expect(status.retryingRows.map((r: { uuid: string }) => r.uuid).sort()).toEqual([...retrying].sort());
+    expect(status.retryingRows[0]).toMatchObject({ event: 'tool_retried', attempts: 2, lastError: '503 Service Unavailable' });
+
+    const text = await runCli(['status'], { env: env() });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('backlog       10 event(s): 5 due now, 3 waiting to retry, 2 being sent');
+    expect(text.stdout).toContain('dead letters  4');
+    expect(text.stdout).toMatch(/oldest\s+2h 0m old/);
+  });
+
+  it('reports an empty outbox', async () => {
+    const result = await runCli(['status', '--json'], { env: env() });
+    expect(JSON.parse(result.stdout)).toMatchObject({ backlog: 0, oldestAgeMs: null, nextRetryAt: null, deadLetters: 0, deadLettersByReason: [], retryingRows: [] });
+  });
+});
+
+describe('dead-letters', () => {
+  it('list shows event, distinct id, reason and attempts, newest first', async () => {
+    const [old] = await events(1, 'old_event');
+    const [recent] = await events(1, 'recent_event');
+    await kill([old!], 'reason one', new Date('2026-01-01T00:00:00Z'));
+    await kill([recent!], 'reason two', new Date('2026-06-01T00:00:00Z'));
+    const json = await runCli(['dead-letters', 'list', '--json'], { env: env() });
+    expect(json.code).toBe(0);
+    const rows = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows).toEqual([
+      { uuid: recent, event: 'recent_event', distinctId: 'user_1', attempts: 3, diedAt: '2026-06-01T00:00:00.000Z', reason: 'reason two' },
+      { uuid: old, event: 'old_event', distinctId: 'user_1', attempts: 3, diedAt: '2026-01-01T00:00:00.000Z', reason: 'reason one' },
+    ]);
+    const text = await runCli(['dead-letters', 'list'], { env: env() });
+    expect(text.stdout.split('\n')[0]).toMatch(/^uuid\s+event\s+distinct id\s+attempts\s+died at\s+reason$/);
+    expect(text.stdout).toContain('recent_event');
+  });
+
+  it('retry --id moves exactly those rows back, attempts reset, same uuid and timestamp, due now', async () => {
+    const uuids = await events(3);
+    const [before] = await db.sql`SELECT timestamp FROM posthog_outbox.outbox WHERE uuid = ${uuids[0]!}`;
+    await kill(uuids, 'poison');
+    const result = await runCli(['dead-letters', 'retry', '--id', uuids[0]!, '--id', uuids[1]!.toUpperCase()], { env: env() });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('moved 2 dead letter(s) back to the outbox\n');
+    const back = await db.sql`SELECT uuid, attempts, last_error, timestamp, next_attempt_at <= now() AS due FROM posthog_outbox.outbox ORDER BY uuid`;
+    expect(back.map((r) => r.uuid)).toEqual(uuids.slice(0, 2).sort());
+    for (const row of back) expect(row).toMatchObject({ attempts: 0, last_error: null, due: true });
+    expect(back.find((r) => r.uuid === uuids[0])!.timestamp).toEqual(before!.timestamp);
+    expect(await db.sql`SELECT uuid FROM posthog_outbox.dead_letters`).toEqual([{ uuid: uuids[2] }]);
+  });
+
+  it('retry --all moves every dead letter back', async () => {
+    await kill(await events(4), 'x');
+    const result = await runCli(['dead-letters', 'retry', '--all'], { env: env() });
+    expect(result.stdout).toBe('moved 4 dead letter(s) back to the outbox\n');
+    expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox`).toEqual([{ n: 4 }]);
+    expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.dead_letters`).toEqual([{ n: 0 }]);
+  });
+
+  it('retry with an unknown id changes nothing and exits 2', async () => {
+    const uuids = await events(1);
+    await kill(uuids, 'x');
+    const result = await runCli(['dead-letters', 'retry', '--id', uuids[0]!, '--id', '00000000-0000-7000-8000-000000000000'], { env: env() });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('no dead letter with uuid 00000000-0000-7000-8000-000000000000; nothing was moved');
+    expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.dead_letters`).toEqual([{ n: 1 }]);
+    expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox`).toEqual([{ n: 0 }]);
+  });
+
+  it('purge --before --yes deletes only those that died before the date', async () => {
+    const uuids = await events(3);
+    await kill([uuids[0]!], 'a', new Date('2026-01-01T00:00:00Z'));
+    await kill([uuids[1]!], 'b', new Date('2026-03-01T00:00:00Z'));
+    await kill([uuids[2]!], 'c', new Date('2026-05-01T00:00:00Z'));
+    const result = await runCli(['dead-letters', 'purge', '--before', '2026-04-01', '--yes'], { env: env() });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('deleted 2 dead letter(s) that died before 2026-04-01T00:00:00.000Z\n');
+    expect(await db.sql`SELECT reason FROM posthog_outbox.dead_letters`).toEqual([{ reason: 'c' }]);
+  });
+
+  it('purge without --yes off a terminal refuses and deletes nothing', async () => {
+    await kill(await events(1), 'a', new Date('2026-01-01T00:00:00Z'));
+    const result = await runCli(['dead-letters', 'purge', '--before', '2026-04-01'], { env: env() });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--yes');
+    expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.dead_letters`).toEqual([{ n: 1 }]);
+  });
+
+  it.each([
+    ['a malformed date', ['dead-letters', 'purge', '--before', '2026-13-45', '--yes'], /not a date/],
+    ['a date in another format', ['dead-letters', 'purge', '--before', '04/01/2026', '--yes'], /not a date/],
+    ['a malformed id', ['dead-letters', 'retry', '--id', 'nope'], /"nope" is not a uuid/],
+    ['neither --id nor --all', ['dead-letters', 'retry'], /--id/],
+    ['both --id and --all', ['dead-letters', 'retry', '--all', '--id', '00000000-0000-7000-8000-000000000000'], /cannot be used with/],
+    ['a missing --before', ['dead-letters', 'purge', '--yes'], /--before/],
+    ['an unknown subcommand', ['dead-letters', 'resurrect'], /unknown command/],
+    ['an unknown flag', ['status', '--colour'], /unknown option/],
+    ['a bad limit', ['status', '--limit', '-3'], /whole number/],
+  ])('%s exits 2 with a message and changes nothing', async (_label, args, message) => {
+    await kill(await events(1), 'a', new Date('2026-01-01T00:00:00Z'));
+    const result = await runCli(args, { env: env() });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.dead_letters`).toEqual([{ n: 1 }]);
+  });
+
+  it('an unreachable database exits 1 without printing the password', async () => {
+    const result = await runCli(['dead-letters', 'list'], { env: { DATABASE_URL: 'postgres://ops:hunter2-secret@127.0.0.1:1/db' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('cannot reach the database');
+    expect(result.stderr).not.toContain('hunter2-secret');
+  });
+});

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { OutboxError } from '../src/errors.ts';
+import { backfillCommand } from './backfill.ts';
 import { deadLettersCommand } from './dead-letters.ts';
 import { migrateCommand } from './migrate.ts';
 import { statusCommand } from './status.ts';
@@ -24,7 +25,7 @@ function inherit(command: Command, parent: Command): Command {
   for (const sub of command.commands) inherit(sub, command);
   return command;
 }
-for (const command of [migrateCommand(), workerCommand(), statusCommand(), deadLettersCommand()]) program.addCommand(inherit(command, program));
+for (const command of [migrateCommand(), workerCommand(), statusCommand(), deadLettersCommand(), backfillCommand()]) program.addCommand(inherit(command, program));
 
 try {
   await program.parseAsync(process.argv);

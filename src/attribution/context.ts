@@ -4,8 +4,9 @@
  * "Which person an event belongs to", "Properties every chat and tool event carries"). Pure.
  */
 import { OutboxError } from '../errors.ts';
-import type { ProfileFields, ProfileSnapshots } from '../event.ts';
+import type { ProfileSnapshots } from '../event.ts';
 import { checkId, MAX_ID_LENGTH } from '../outbox/validate.ts';
+import { automationFields, organizationFields, personDistinctId, userFields } from './profiles.ts';
 
 export interface RunContext {
   /** The organization the run happens in: a PostHog group of type `organization`. */
@@ -72,13 +73,6 @@ function object(value: unknown, field: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** Only the known (non-null, non-empty) fields: re-identify must never wipe a value it does not know. */
-function known(fields: Record<string, string | boolean | null>): ProfileFields {
-  const out: ProfileFields = {};
-  for (const [key, value] of Object.entries(fields)) if (value !== null && value !== '') out[key] = value;
-  return out;
-}
-
 /**
  * Checks a run context and derives its attribution. Throws `OutboxError` naming the field
  * (`context.organization.id`, `context.automation.id`, ...) on bad input.
@@ -118,24 +112,18 @@ export function attribution(context: RunContext): Attribution {
   };
 
   const profiles: ProfileSnapshots = {
-    user: { id: userId, fields: known({ email, name: userName }) },
-    organization: { id: organizationId, fields: known({ name: orgName, slug: orgSlug }) },
+    user: { id: userId, fields: userFields({ email, name: userName }) },
+    organization: { id: organizationId, fields: organizationFields({ name: orgName, slug: orgSlug }) },
   };
   if (automation) {
     profiles.automation = {
       id: automation.id,
-      fields: {
-        name: automation.name || `Automation ${automation.id}`,
-        is_automation: true,
-        automation_id: automation.id,
-        owner_user_id: userId,
-        organization_id: organizationId,
-      },
+      fields: automationFields({ id: automation.id, name: automation.name, ownerUserId: userId, organizationId }),
     };
   }
 
   return {
-    distinctId: automation ? `${AUTOMATION_PREFIX}${automation.id}` : userId,
+    distinctId: automation ? personDistinctId('automation', automation.id) : userId,
     properties,
     groups: { organization: organizationId },
     profiles,

@@ -61,7 +61,25 @@ function tables(schemaName: string) {
     (t) => [index('dead_letters_died_at_idx').on(t.diedAt)],
   );
 
-  return { schema, outbox, deadLetters };
+  /**
+   * Progress of `posthog-outbox backfill-profiles`, one row per entity kind: where the current pass is, so
+   * an interrupted backfill resumes after the last page it enqueued instead of starting over.
+   */
+  const backfills = schema.table('backfills', {
+    /** `users`, `automations` or `organizations`. */
+    entity: text('entity').primaryKey(),
+    /** Hash of the query the pass pages through; a pass is only resumed with the same query. */
+    queryHash: text('query_hash').notNull(),
+    /** The last id enqueued (keyset position, as text); null before the first page. */
+    lastId: text('last_id'),
+    /** Profiles enqueued by this pass so far. */
+    enqueued: integer('enqueued').notNull().default(0),
+    startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    /** Set when the pass reached the end; the next backfill starts a new pass. */
+    finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
+  });
+
+  return { schema, outbox, deadLetters, backfills };
 }
 
 export type OutboxTables = ReturnType<typeof tables>;
@@ -84,3 +102,5 @@ export const posthogOutbox = defaults.schema;
 export const outbox = defaults.outbox;
 /** Events given up on, with the reason (default schema). */
 export const deadLetters = defaults.deadLetters;
+/** Progress of profile backfills (default schema). */
+export const backfills = defaults.backfills;

@@ -1,0 +1,217 @@
+/**
+ * `posthog-outbox backfill-profiles`: identify every user, automation persona and organization from the
+ * application's own tables, for legacy profiles that produce no traffic. Pages through each query by id,
+ * and enqueues `$identify` / `$groupidentify` rows into the outbox in the same transaction that records the
+ * page as done, so delivery has the outbox's guarantees and an interrupted backfill resumes without
+ * enqueueing a profile twice.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { SingleBar } from 'cli-progress';
+import { Command, Option } from 'commander';
+import type postgres from 'postgres';
+import { identifyEvent, profileFromRow, type ProfileKind } from '../src/attribution/profiles.ts';
+import { checkDatabaseUrl, connect } from '../src/config.ts';
+import { OutboxError } from '../src/errors.ts';
+import type { OutboxEvent } from '../src/event.ts';
+import { record } from '../src/outbox/record.ts';
+import { checkId } from '../src/outbox/validate.ts';
+import {
+  advanceBackfill,
+  backfillState,
+  countProfiles,
+  finishBackfill,
+  profileIdType,
+  profilesPage,
+  startBackfill,
+  tryLockBackfill,
+  unlockBackfill,
+} from '../src/sql.ts';
+import { duration } from './format.ts';
+import { databaseUrlOption, integer, schemaOption } from './options.ts';
+
+/** Config keys (and table names in `backfills`) -> profile kind. */
+const ENTITIES = { users: 'user', organizations: 'organization', automations: 'automation' } as const satisfies Record<string, ProfileKind>;
+type Entity = keyof typeof ENTITIES;
+
+interface Options {
+  databaseUrl?: string;
+  schema: string;
+  config?: string;
+  usersQuery?: string;
+  organizationsQuery?: string;
+  automationsQuery?: string;
+  batchSize: number;
+  dryRun?: boolean;
+  restart?: boolean;
+  progress: boolean;
+}
+
+function queriesFrom(options: Options): [Entity, string][] {
+  let file: Partial<Record<Entity, unknown>> = {};
+  if (options.config) {
+    let text: string;
+    try {
+      text = readFileSync(options.config, 'utf8');
+    } catch (error) {
+      throw new OutboxError('invalid', '--config', `cannot read ${options.config}: ${(error as Error).message}`);
+    }
+    try {
+      file = JSON.parse(text);
+    } catch (error) {
+      throw new OutboxError('invalid', '--config', `${options.config} is not JSON: ${(error as Error).message}`);
+    }
+    if (file === null || typeof file !== 'object' || Array.isArray(file)) throw new OutboxError('invalid', '--config', 'must hold a JSON object');
+    for (const key of Object.keys(file)) {
+      if (!(key in ENTITIES)) throw new OutboxError('invalid', `--config ${key}`, `unknown key; use ${Object.keys(ENTITIES).join(', ')}`);
+    }
+  }
+  const flags: Record<Entity, string | undefined> = { users: options.usersQuery, organizations: options.organizationsQuery, automations: options.automationsQuery };
+  const queries: [Entity, string][] = [];
+  for (const entity of Object.keys(ENTITIES) as Entity[]) {
+    const query = flags[entity] ?? file[entity];
+    if (query === undefined || query === null) continue;
+    if (typeof query !== 'string' || query.trim() === '') throw new OutboxError('invalid', flags[entity] !== undefined ? `--${entity}-query` : `--config ${entity}`, 'must be a non-empty SQL query');
+    queries.push([entity, query.trim().replace(/;\s*$/, '')]);
+  }
+  if (queries.length === 0) throw new OutboxError('required', '--config', 'say where the profiles are: --config <file.json> or --users-query / --organizations-query / --automations-query');
+  return queries;
+}
+
+interface Outcome {
+  entity: Entity;
+  enqueued: number;
+  skipped: number;
+  resumedAfter: string | null;
+  /** Enqueued by the interrupted run this one resumed. */
+  previously: number;
+  ms: number;
+}
+
+let stopRequested = false;
+
+async function backfillEntity(sql: postgres.Sql, options: Options, entity: Entity, query: string): Promise<Outcome> {
+  const kind = ENTITIES[entity];
+  const started = Date.now();
+  const hash = createHash('sha256').update(query).digest('hex');
+  const fail = (message: string): never => {
+    throw new OutboxError('invalid', `${entity} query`, message);
+  };
+  const [typeRow] = await sql.unsafe<{ type: string }[]>(profileIdType(query)).catch((error: Error) => fail(error.message));
+  const { count: total } = (await sql.unsafe<{ count: number }[]>(countProfiles(query)))[0]!;
+  if (!typeRow) return { entity, enqueued: 0, skipped: 0, resumedAfter: null, previously: 0, ms: Date.now() - started };
+  const page = profilesPage(query, typeRow.type);
+
+  let lastId: string | null = null;
+  let done = 0;
+  let resumedAfter: string | null = null;
+  if (!options.dryRun) {
+    const [state] = await sql.unsafe(backfillState(options.schema), [entity]);
+    if (state && state.finished_at === null && !options.restart) {
+      if (state.query_hash !== hash) {
+        throw new OutboxError('invalid', `${entity} query`, 'changed since the interrupted backfill, so it cannot be resumed: pass --restart to start over');
+      }
+      lastId = state.last_id;
+      done = state.enqueued;
+      resumedAfter = lastId;
+    } else {
+      await sql.unsafe(startBackfill(options.schema), [entity, hash]);
+    }
+  }
+
+  const bar = options.progress ? new SingleBar({ format: `${entity.padEnd(13)} [{bar}] {value}/{total} rows | {speed}/s | eta {eta_formatted}`, stream: process.stderr, hideCursor: true }) : undefined;
+  bar?.start(total, 0, { speed: 0 });
+  let rows = 0;
+  let enqueued = 0;
+  let skipped = 0;
+  const tick = () => bar?.update(rows, { speed: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) });
+  try {
+    while (!stopRequested) {
+      const batch = await sql.unsafe<Record<string, unknown>[]>(page, [lastId, options.batchSize]);
+      if (batch.length === 0) break;
+      const now = new Date();
+      const events: OutboxEvent[] = [];
+      for (const row of batch) {
+        const { id, fields } = (() => {
+          try {
+            return profileFromRow(kind, row);
+          } catch (error) {
+            return fail((error as Error).message);
+          }
+        })();
+        let event: OutboxEvent | null = null;
+        try {
+          checkId(id, 'id');
+          event = identifyEvent(kind, id, fields, now);
+        } catch {
+          event = null; // an id PostHog cannot take (empty, over 200 characters): counted as skipped
+        }
+        if (event) events.push(event);
+        else skipped++;
+      }
+      const position = String(batch.at(-1)!.id);
+      if (!options.dryRun) {
+        await sql.begin(async (tx) => {
+          await record(tx, events, { schema: options.schema });
+          await tx.unsafe(advanceBackfill(options.schema), [entity, position, events.length]);
+        });
+      }
+      lastId = position;
+      rows += batch.length;
+      enqueued += events.length;
+      tick();
+    }
+    if (!stopRequested && !options.dryRun) await sql.unsafe(finishBackfill(options.schema), [entity]);
+  } finally {
+    bar?.stop();
+  }
+  return { entity, enqueued, skipped, resumedAfter, previously: done, ms: Date.now() - started };
+}
+
+export function backfillCommand(): Command {
+  return new Command('backfill-profiles')
+    .description(
+      'Identify every user, automation persona and organization from your own tables (legacy profiles that produce no traffic): pages through your queries by id and enqueues $identify / $groupidentify rows into the outbox. Resumable; --dry-run writes nothing.',
+    )
+    .addOption(databaseUrlOption())
+    .addOption(schemaOption())
+    .option('--config <file>', 'JSON file: { "users": "SELECT id, email, name FROM users", "organizations": "SELECT id, name, slug FROM orgs", "automations": "SELECT id, name, owner_user_id, organization_id FROM automations" }')
+    .option('--users-query <sql>', 'query returning id, email, name (overrides the config file)')
+    .option('--organizations-query <sql>', 'query returning id, name, slug')
+    .option('--automations-query <sql>', 'query returning id, name, owner_user_id, organization_id')
+    .addOption(new Option('--batch-size <n>', 'rows per page (one transaction each)').argParser(integer(1, 10_000)).default(500))
+    .option('--dry-run', 'count what would be enqueued; write nothing')
+    .option('--restart', 'start a new pass even if an interrupted one could be resumed')
+    .option('--no-progress', 'no progress bar (it is drawn only on a terminal anyway)')
+    .action(async (options: Options) => {
+      const url = checkDatabaseUrl(options.databaseUrl);
+      const queries = queriesFrom(options);
+      options.progress = options.progress && process.stderr.isTTY === true;
+      const sql = await connect(url, { max: 2 });
+      const lock = await sql.reserve();
+      const onSignal = () => {
+        stopRequested = true;
+        process.stderr.write('\nstopping after the current page; run the same command again to resume\n');
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const [{ locked }] = (await lock.unsafe(tryLockBackfill(), [options.schema])) as unknown as [{ locked: boolean }];
+        if (!locked) throw new Error('another backfill-profiles is running on this schema; wait for it to finish');
+        for (const [entity, query] of queries) {
+          const outcome = await backfillEntity(sql, options, entity, query);
+          const verb = options.dryRun ? 'would enqueue' : 'enqueued';
+          const resumed = outcome.resumedAfter !== null ? ` (resumed after id ${outcome.resumedAfter}; ${outcome.previously} enqueued before)` : '';
+          process.stdout.write(`${entity}: ${verb} ${outcome.enqueued} identify event(s), skipped ${outcome.skipped} with nothing to set${resumed} in ${duration(outcome.ms)}\n`);
+          if (stopRequested) break;
+        }
+        if (stopRequested) process.exitCode = 130;
+      } finally {
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
+        await lock.unsafe(unlockBackfill(), [options.schema]).catch(() => undefined);
+        lock.release();
+        await sql.end({ timeout: 5 });
+      }
+    });
+}

@@ -16,6 +16,7 @@ interface WorkerFlags {
   concurrency: number;
   maxAttempts: number;
   requestTimeout: number;
+  leaseSeconds?: number;
   shutdownTimeout: number;
 }
 
@@ -41,12 +42,22 @@ export function workerCommand(): Command {
     .addOption(new Option('--concurrency <n>', 'batches in flight at once').env('POSTHOG_OUTBOX_CONCURRENCY').argParser(integer(1, 64)).default(2))
     .addOption(new Option('--max-attempts <n>', 'attempts before an event is dead-lettered').env('POSTHOG_OUTBOX_MAX_ATTEMPTS').argParser(integer(1, 1000)).default(10))
     .addOption(new Option('--request-timeout <ms>', 'PostHog request timeout').env('POSTHOG_OUTBOX_REQUEST_TIMEOUT_MS').argParser(integer(100, 600_000)).default(10_000))
+    .addOption(
+      new Option('--lease-seconds <s>', 'how long a claim holds its rows; a crashed worker\'s rows come back after it (default: 60, or 3x the request timeout)')
+        .env('POSTHOG_OUTBOX_LEASE_SECONDS')
+        .argParser(integer(1, 86_400)),
+    )
     .addOption(new Option('--shutdown-timeout <ms>', 'how long a stop waits for batches in flight').argParser(integer(0, 600_000)).default(20_000))
     .action(async (flags: WorkerFlags) => {
       const databaseUrl = checkDatabaseUrl(flags.databaseUrl);
       if (!flags.posthogApiKey || flags.posthogApiKey.trim() === '') throw new OutboxError('required', 'POSTHOG_API_KEY', 'is not set; give the PostHog project API key');
       const host = checkHost(flags.posthogHost);
       quoteSchema(flags.schema);
+      // A lease shorter than a request lets another worker resend rows still in flight: refuse it.
+      const leaseSeconds = flags.leaseSeconds ?? Math.max(60, Math.ceil((flags.requestTimeout * 3) / 1000));
+      if (leaseSeconds * 1000 <= flags.requestTimeout) {
+        throw new OutboxError('invalid', '--lease-seconds', `(${leaseSeconds} s) must be longer than --request-timeout (${flags.requestTimeout} ms)`);
+      }
       const logger = pino({ base: { service: 'posthog-outbox' } });
       const worker = await startWorker({
         databaseUrl,
@@ -55,7 +66,7 @@ export function workerCommand(): Command {
         batchSize: flags.batchSize,
         concurrency: flags.concurrency,
         maxAttempts: flags.maxAttempts,
-        leaseSeconds: Math.max(60, Math.ceil((flags.requestTimeout * 3) / 1000)),
+        leaseSeconds,
         logger,
       });
       logger.info({ schema: flags.schema, batchSize: flags.batchSize, concurrency: flags.concurrency, host }, 'worker started');

@@ -1,0 +1,222 @@
+/**
+ * The fault suite: real PostgreSQL, real worker processes (`posthog-outbox worker`), the capture endpoint
+ * with injected faults. Each scenario prints one summary line (committed, delivered, duplicates with the
+ * same uuid, dead-lettered, lost, time) and must lose nothing. `npm run soak` runs the same scenarios
+ * longer and bigger (SOAK=1).
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import { attributedEvent, record } from '../../src/index.ts';
+import type { TestDatabase } from '../support/db.ts';
+import { startWorkerProcess, summarize, type WorkerProcess } from '../support/processes.ts';
+import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';
+
+const SOAK = process.env.SOAK === '1';
+const KEY = 'phc_faults';
+/** Short leases so a killed worker's rows come back quickly; generous attempts so kills cannot dead-letter. */
+const FAST = ['--lease-seconds', '2', '--request-timeout', '1000', '--max-attempts', '1000', '--batch-size', '500'];
+
+let db: TestDatabase;
+let capture: CaptureServer;
+let workers: WorkerProcess[] = [];
+const env = () => ({ databaseUrl: db.url, apiKey: KEY, host: capture.url });
+const spawnWorker = (args: string[] = FAST) => {
+  const w = startWorkerProcess(env(), args);
+  workers.push(w);
+  return w;
+};
+
+beforeAll(async () => {
+  db = await createWorkerDatabase();
+  capture = await startCaptureServer({ apiKey: KEY });
+});
+afterAll(async () => {
+  await capture?.close();
+  await db?.drop();
+});
+beforeEach(async () => {
+  capture.reset();
+  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters`;
+});
+afterEach(async () => {
+  await Promise.all(workers.map((w) => (w.child.exitCode === null && w.child.signalCode === null ? w.kill() : undefined)));
+  workers = [];
+});
+
+const context = (i: number) => ({ organization: { id: `org_${i % 7}`, name: `Org ${i % 7}` }, user: { id: `user_${i % 101}`, email: `u${i % 101}@example.com` }, threadId: `t_${i}` });
+
+/** Commits `n` events in transactions of `perTx`; returns their uuids. */
+async function commit(n: number, perTx = 1000, from = 0): Promise<string[]> {
+  const uuids: string[] = [];
+  for (let start = 0; start < n; start += perTx) {
+    const events = Array.from({ length: Math.min(perTx, n - start) }, (_, k) => attributedEvent(context(from + start + k), 'tool_used', { seq: from + start + k }));
+    uuids.push(...(await db.sql.begin((tx) => record(tx, events))));
+  }
+  return uuids;
+}
+
+const drained = (timeoutMs = 120_000) => until(() => outboxCount(db.sql), (n) => n === 0, { timeoutMs, what: 'the outbox to drain' });
+const arrived = (uuids: readonly string[], timeoutMs = 60_000) =>
+  capture.waitFor(
+    () => {
+      const counts = capture.countsByUuid();
+      return uuids.every((u) => counts.has(u));
+    },
+    { timeoutMs, what: 'every committed event' },
+  );
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('fault suite', () => {
+  it('worker SIGKILLed at random points 10 times in a drain of 20k events: nothing lost, duplicates share their uuid', async () => {
+    const started = Date.now();
+    const committed = await commit(SOAK ? 100_000 : 20_000);
+    for (let kill = 0; kill < 10; kill++) {
+      const before = capture.events.length;
+      const w = spawnWorker();
+      // let it get somewhere, then kill it at a random point (possibly mid-request)
+      await capture.waitFor(() => capture.events.length > before + 200, { timeoutMs: 30_000 }).catch(() => undefined);
+      await sleep(Math.floor(Math.random() * 400));
+      await w.kill();
+    }
+    spawnWorker();
+    await drained();
+    await arrived(committed);
+    const s = await summarize('SIGKILL x10 mid-drain', committed, capture, db.sql, started);
+    expect(s.lost).toBe(0);
+    expect(s.delivered).toBe(committed.length);
+    expect(s.deadLettered).toBe(0);
+    for (const [uuid, copies] of capture.byUuid()) expect(new Set(copies.map((e) => e.timestamp)).size, uuid).toBe(1);
+  }, 300_000);
+
+  it('PostHog outage (5xx) while writers keep writing: everything arrives after recovery, requests stay bounded', async () => {
+    const started = Date.now();
+    const outageMs = SOAK ? 60_000 : 6_000;
+    const committed = await commit(2_000);
+    capture.failFor(outageMs, 503);
+    const outageStart = Date.now();
+    spawnWorker(['--request-timeout', '1000', '--batch-size', '500']);
+    // writers keep writing through the outage
+    let i = 0;
+    while (Date.now() - outageStart < outageMs) {
+      committed.push(...(await commit(50, 50, 1_000_000 + i++ * 50)));
+      await sleep(100);
+    }
+    const duringOutage = capture.requests.filter((r) => r.at < outageStart + outageMs).length;
+    await drained();
+    await arrived(committed);
+    const s = await summarize(`outage ${outageMs / 1000} s with writers`, committed, capture, db.sql, started);
+    console.log(`  requests during the ${outageMs / 1000} s outage: ${duringOutage}`);
+    expect(s.lost).toBe(0);
+    expect(s.deadLettered).toBe(0);
+    // exponential backoff from 1 s: a handful of requests per outage, not one per batch or per write
+    expect(duringOutage).toBeLessThan(SOAK ? 40 : 20);
+  }, 300_000);
+
+  it.each([
+    ['with Retry-After', { retryAfter: 2 }],
+    ['without Retry-After', {}],
+  ])('429 storm %s: honoured, nothing lost', async (label, options) => {
+    const started = Date.now();
+    const committed = await commit(3_000);
+    capture.failNext(6, 429, options);
+    spawnWorker(['--request-timeout', '1000', '--batch-size', '500']);
+    await drained();
+    await arrived(committed);
+    const requests = capture.requests;
+    if ('retryAfter' in options) {
+      // after a 429, nothing is sent until Retry-After has passed (requests already in flight on another
+      // lane arrive within a few ms of it, so the window starts 200 ms after)
+      for (const refused of requests.filter((r) => r.status === 429)) {
+        const early = requests.filter((r) => r.at > refused.at + 200 && r.at < refused.at + 1_900);
+        expect(early, `requests within Retry-After of the 429 at ${refused.at}`).toEqual([]);
+      }
+    }
+    const s = await summarize(`429 storm ${label}`, committed, capture, db.sql, started);
+    expect(s.lost).toBe(0);
+    expect(s.delivered).toBe(committed.length);
+    expect(s.deadLettered).toBe(0);
+  }, 120_000);
+
+  it('slow PostHog (slower than the request timeout) and dropped connections: retried, no loss, no cross-batch leak', async () => {
+    const started = Date.now();
+    const committed = await commit(3_000);
+    capture.delayNext(3, 2_500); // request timeout is 1 s
+    capture.dropNext(2);
+    capture.dropNext(2, { ingested: true });
+    spawnWorker();
+    await drained();
+    await arrived(committed);
+    const s = await summarize('slow and dropped requests', committed, capture, db.sql, started);
+    expect(s.lost).toBe(0);
+    expect(s.deadLettered).toBe(0);
+    // a copy that arrived twice was one the client never saw acknowledged (late); no other duplicates
+    expect(capture.duplicates({ ignoreLate: true })).toEqual([]);
+    // each request carried events of one claim: no request mixed events from a late batch with another's
+    const seqsByRequest = new Map<number, number[]>();
+    for (const e of capture.events) seqsByRequest.set(e.requestId, [...(seqsByRequest.get(e.requestId) ?? []), e.properties.seq as number]);
+    for (const seqs of seqsByRequest.values()) expect(seqs.length).toBeLessThanOrEqual(500);
+  }, 120_000);
+
+  it('four workers draining together: each uuid arrives exactly once', async () => {
+    const started = Date.now();
+    const committed = await commit(SOAK ? 100_000 : 20_000);
+    for (let k = 0; k < 4; k++) spawnWorker(['--batch-size', '500']);
+    await drained();
+    await arrived(committed);
+    const s = await summarize('four workers', committed, capture, db.sql, started);
+    expect(s.lost).toBe(0);
+    expect(s.duplicates).toBe(0);
+    expect(s.delivered).toBe(committed.length);
+  }, 300_000);
+
+  it('poison events among good ones: each isolated and dead-lettered with the reason, the rest delivered', async () => {
+    const started = Date.now();
+    const good = await commit(2_000);
+    const poison = await record(db.sql, [0, 1, 2].map((k) => attributedEvent(context(k), 'poison', { k })));
+    capture.rejectEventsWhere((e) => e.event === 'poison', { message: 'event rejected by ingestion' });
+    spawnWorker(['--batch-size', '500']);
+    await drained();
+    await arrived(good);
+    const s = await summarize('poison events', [...good, ...poison], capture, db.sql, started);
+    expect(s.lost).toBe(0);
+    expect(s.delivered).toBe(good.length);
+    const dead = await db.sql<{ uuid: string; reason: string }[]>`SELECT uuid, reason FROM posthog_outbox.dead_letters ORDER BY uuid`;
+    expect(dead.map((d) => d.uuid)).toEqual([...poison].sort());
+    for (const d of dead) expect(d.reason).toMatch(/400.*event rejected by ingestion/s);
+  }, 120_000);
+
+  it('a row corrupted by hand is dead-lettered, not a crash loop', async () => {
+    const started = Date.now();
+    const good = await commit(500);
+    const [bad] = await commit(1, 1, 9_999_999);
+    await db.sql`UPDATE posthog_outbox.outbox SET properties = '"not an object"'::jsonb, distinct_id = '' WHERE uuid = ${bad!}`;
+    const w = spawnWorker(['--batch-size', '100']);
+    await drained();
+    await arrived(good);
+    const s = await summarize('corrupted row', [...good, bad!], capture, db.sql, started);
+    expect(s.lost).toBe(0);
+    expect(s.deadLettered).toBe(1);
+    expect(w.child.exitCode).toBeNull(); // still running
+  }, 60_000);
+
+  it('SIGTERM under load: exits 0 within the shutdown bound, leaves nothing claimed, nothing lost', async () => {
+    const started = Date.now();
+    const committed = await commit(10_000);
+    capture.delayNext(50, 300); // keep batches in flight
+    const w = spawnWorker(['--batch-size', '200', '--shutdown-timeout', '3000']);
+    await capture.waitForRequests(3, { timeoutMs: 20_000 });
+    const stopAt = Date.now();
+    const code = await w.stop();
+    const tookMs = Date.now() - stopAt;
+    expect(code).toBe(0);
+    expect(tookMs).toBeLessThan(3_000 + 5_000); // the shutdown timeout, plus process teardown
+    const [held] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE lease_token IS NOT NULL`;
+    expect(held!.n).toBe(0);
+    spawnWorker();
+    await drained();
+    await arrived(committed);
+    const s = await summarize('SIGTERM under load', committed, capture, db.sql, started);
+    console.log(`  stopped in ${tookMs} ms`);
+    expect(s.lost).toBe(0);
+  }, 120_000);
+});

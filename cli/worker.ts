@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { checkDatabaseUrl } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
+import { isPostgresClosedSocketWrite } from '../src/postgres-workaround.ts';
 import { quoteSchema } from '../src/sql.ts';
 import { startWorker } from '../worker/index.ts';
 import { databaseUrlOption, integer, schemaOption } from './options.ts';
@@ -59,6 +60,14 @@ export function workerCommand(): Command {
         throw new OutboxError('invalid', '--lease-seconds', `(${leaseSeconds} s) must be longer than --request-timeout (${flags.requestTimeout} ms)`);
       }
       const logger = pino({ base: { service: 'posthog-outbox' } });
+      process.on('uncaughtException', (error) => {
+        if (isPostgresClosedSocketWrite(error)) {
+          logger.warn({ err: error.message }, 'ignored a write on a closed database connection (postgres.js bug, porsager/postgres#1208); its query already failed and will be retried');
+          return;
+        }
+        logger.fatal({ err: error.stack ?? String(error) }, 'uncaught error');
+        process.exit(1);
+      });
       const worker = await startWorker({
         databaseUrl,
         posthog: { apiKey: flags.posthogApiKey, host, requestTimeoutMs: flags.requestTimeout },

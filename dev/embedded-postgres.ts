@@ -47,6 +47,8 @@ export interface StartOptions {
   keepData?: boolean;
   /** Extra `postgres -c` settings. */
   settings?: Record<string, string | number>;
+  /** Port on 127.0.0.1. Default: a free one. (A restart on the same port lets clients reconnect.) */
+  port?: number;
 }
 
 const USER = 'postgres';
@@ -185,7 +187,7 @@ export async function startEmbeddedPostgres(options: StartOptions = {}): Promise
 
   const asRoot = userInfo().uid === 0;
   if (asRoot) await letPostgresUserReach([binariesDir(), dir]);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const settings = { ...THROWAWAY_SETTINGS, ...options.settings };
   const log: string[] = [];
   const pg = new EmbeddedPostgres({

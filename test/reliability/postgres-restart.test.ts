@@ -1,0 +1,90 @@
+/**
+ * PostgreSQL restarted (stop, start again on the same port) in the middle of a drain and in the middle of
+ * writes: the worker process reconnects by itself and carries on; writers get an error for the
+ * transactions that failed; everything they committed arrives.
+ */
+import postgres from 'postgres';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../../dev/embedded-postgres.ts';
+import { attributedEvent, migrateOutbox, record } from '../../src/index.ts';
+import { installPgBoss } from '../../worker/queue.ts';
+import { startWorkerProcess, summarize, type WorkerProcess } from '../support/processes.ts';
+import { outboxCount, until } from '../support/worker.ts';
+
+const KEY = 'phc_restart';
+const NAME = `restart-${process.pid}`;
+let server: EmbeddedServer;
+let capture: CaptureServer;
+let sql: postgres.Sql;
+let worker: WorkerProcess | undefined;
+
+beforeAll(async () => {
+  server = await startEmbeddedPostgres({ name: NAME, keepData: true });
+  capture = await startCaptureServer({ apiKey: KEY });
+  sql = postgres(server.url, { max: 4, onnotice: () => {} });
+  await migrateOutbox(sql);
+  await installPgBoss(server.url, 'posthog_outbox');
+});
+afterAll(async () => {
+  await worker?.kill();
+  await sql?.end({ timeout: 1 }).catch(() => undefined);
+  await capture?.close();
+  // the last start was without keepData: this stop deletes the folder
+  await server?.stop();
+});
+
+async function restart(downMs: number): Promise<void> {
+  const port = server.port;
+  await server.stop(); // fast shutdown: open connections are terminated
+  await new Promise((r) => setTimeout(r, downMs));
+  server = await startEmbeddedPostgres({ name: NAME, port });
+}
+
+const context = (i: number) => ({ organization: { id: 'org_1' }, user: { id: `user_${i % 13}` } });
+
+it('restart in the middle of a drain and of writes: the worker carries on, nothing committed is lost', async () => {
+  const started = Date.now();
+  const committed: string[] = [];
+  for (let t = 0; t < 20; t++) committed.push(...(await sql.begin((tx) => record(tx, Array.from({ length: 1000 }, (_, k) => attributedEvent(context(k), 'before_restart', { t, k }))))));
+  worker = startWorkerProcess({ databaseUrl: server.url, apiKey: KEY, host: capture.url }, ['--batch-size', '200', '--lease-seconds', '3', '--request-timeout', '1000']);
+  await capture.waitFor(1_000, { timeoutMs: 30_000 });
+
+  // writers keep committing small transactions through the restart
+  let writing = true;
+  const writerErrors: string[] = [];
+  const writer = (async () => {
+    let n = 0;
+    while (writing) {
+      try {
+        const uuids = await sql.begin((tx) => record(tx, [attributedEvent(context(n), 'during_restart', { n })]));
+        committed.push(...uuids);
+      } catch (error) {
+        writerErrors.push((error as Error).message);
+      }
+      n++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+
+  await restart(1_500);
+  await new Promise((r) => setTimeout(r, 1_000));
+  writing = false;
+  await writer;
+
+  await until(() => outboxCount(sql), (n) => n === 0, { timeoutMs: 90_000, what: 'the outbox to drain after the restart' });
+  await capture.waitFor(
+    () => {
+      const counts = capture.countsByUuid();
+      return committed.every((u) => counts.has(u));
+    },
+    { timeoutMs: 30_000, what: 'every committed event' },
+  );
+  const s = await summarize('PostgreSQL restarted mid-drain and mid-writes', committed, capture, sql, started);
+  console.log(`  writer transactions that failed with an error during the restart: ${writerErrors.length} (${[...new Set(writerErrors.map((m) => m.slice(0, 60)))].join(' | ')})`);
+  expect(s.lost).toBe(0);
+  expect(s.delivered).toBe(committed.length);
+  expect(writerErrors.length).toBeGreaterThan(0); // the restart was felt, and reported to the writer
+  expect(worker.child.exitCode).toBeNull(); // the worker is still running: it reconnected by itself
+  if (process.env.DEBUG_RESTART) console.log(worker.output())
+}, 180_000);

@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
 import { OutboxError } from '../src/errors.ts';
+import { redactForStorage } from '../src/redact.ts';
 import type { ProfileFields } from '../src/event.ts';
 import { record } from '../src/outbox/record.ts';
 import { checkEvent } from '../src/outbox/validate.ts';
@@ -54,6 +55,8 @@ export interface RunStats {
   more: boolean;
   /** Set when PostHog failed in a passing way: how long the worker should wait before the next run. */
   pauseMs?: number;
+  /** The run's last passing failure (redacted), e.g. `PostHog answered HTTP 503: ...`. */
+  error?: string;
 }
 
 interface ClaimedRow {
@@ -166,6 +169,8 @@ export class DrainRun {
     const result = await sendBatch(this.settings.target, batch.map(([, wire]) => wire));
     this.stats.requests++;
     const decision = decide(result, batch.length);
+    // PostHog's answers may quote the events (emails) or the request (the key): never stored or logged as is
+    const redact = (text: string) => redactForStorage(text, [this.settings.target.apiKey]);
     switch (decision.action) {
       case 'delivered': {
         await this.sql.unsafe(q.deleteDelivered(this.settings.schema), [batch.map(([row]) => row.uuid), token]);
@@ -187,15 +192,17 @@ export class DrainRun {
         return;
       }
       case 'dead':
-        await this.deadLetter(batch.map(([row]) => [row, decision.reason]), token);
+        await this.deadLetter(batch.map(([row]) => [row, redact(decision.reason)]), token);
         return;
       case 'retry': {
+        const error = redact(decision.error);
+        this.stats.error = error;
         const exhausted = batch.filter(([row]) => row.attempts >= this.settings.maxAttempts);
         const again = batch.filter(([row]) => row.attempts < this.settings.maxAttempts);
-        await this.deadLetter(exhausted.map(([row]) => [row, `gave up after ${row.attempts} attempts: ${decision.error}`]), token);
+        await this.deadLetter(exhausted.map(([row]) => [row, `gave up after ${row.attempts} attempts: ${error}`]), token);
         if (again.length > 0) {
           const delays = again.map(([row]) => retryDelayMs(row.attempts, this.settings.backoff, decision.retryAfterMs));
-          await this.sql.unsafe(q.scheduleRetry(this.settings.schema), [again.map(([row]) => row.uuid), delays, decision.error, token]);
+          await this.sql.unsafe(q.scheduleRetry(this.settings.schema), [again.map(([row]) => row.uuid), delays, error, token]);
           this.stats.retried += again.length;
           this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, Math.min(...delays));
         } else {

@@ -16,7 +16,7 @@ import postgres from 'postgres';
 import { redactUrl } from '../src/config.ts';
 import { DEFAULT_SCHEMA } from '../src/outbox/schema.ts';
 import * as q from '../src/sql.ts';
-import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import { DrainRun, type DrainSettings, type RunStats } from './drain.ts';
 import { drainQueueName, PGBOSS_SCHEMA } from './queue.ts';
 import type { PostHogTarget } from './sender.ts';
@@ -84,6 +84,8 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   private pending = false;
   private kicking = false;
   private pausedUntil = 0;
+  /** Runs in a row that ended on a passing PostHog failure: the pause before the next run grows with it. */
+  private failedRuns = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly sql: postgres.Sql;
   private readonly boss: PgBoss;
@@ -133,9 +135,13 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
         this.current = undefined;
         this.account(stats);
         if (stats.pauseMs !== undefined) {
-          this.pausedUntil = Date.now() + stats.pauseMs;
+          // Backoff per worker, not only per row: during an outage each run meets fresh rows (first attempt,
+          // shortest delay), so without this an outage would cost a request per batch of backlog.
+          this.failedRuns++;
+          this.pausedUntil = Date.now() + Math.max(stats.pauseMs, retryDelayMs(this.failedRuns, this.settings.backoff));
           break;
         }
+        if (stats.delivered > 0) this.failedRuns = 0;
       } while (!this.abort.signal.aborted && (stats.more || stats.identified > 0 || this.pending));
     } finally {
       this.current = undefined;

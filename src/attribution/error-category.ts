@@ -1,4 +1,5 @@
 /** Error categories and the reported error message (ATTRIBUTION.md, "Error categories"). Pure. */
+import { redactSecrets } from '../redact.ts';
 
 export type ErrorCategory = 'aborted' | 'insufficient_funds' | 'rate_limit' | 'timeout' | 'auth' | 'tool_error' | 'model_error' | 'unknown';
 
@@ -42,24 +43,6 @@ export function errorCategory(error: unknown): ErrorCategory {
 }
 
 export const MAX_ERROR_MESSAGE_LENGTH = 1000;
-export const REDACTED = '[redacted]';
-
-/** What looks like a secret. Each match is replaced by `[redacted]` (a scheme word such as `Bearer` is kept). */
-const SECRET_PATTERNS: readonly [RegExp, string][] = [
-  // Authorization schemes: "Bearer abc.def", "Basic dXNlcjpwYXNz"
-  [/\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*/gi, `$1 ${REDACTED}`],
-  // sk-..., sk_live_..., sk-ant-api03-..., sk-proj-..., also pk_/rk_ (Stripe-style) and PostHog phc_/phx_ keys
-  [/\b(?:sk|pk|rk|phc|phx)[-_][A-Za-z0-9\-_]{8,}/g, REDACTED],
-  // key=value and "key": "value" pairs naming a credential
-  [/\b((?:api[-_]?key|access[-_]?token|refresh[-_]?token|token|secret|password|passwd)["']?\s*[:=]\s*["']?)[^\s"'&,;}]+/gi, `$1${REDACTED}`],
-];
-
-export function redactSecrets(text: string): string {
-  let out = text;
-  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
-  return out;
-}
-
 /** Cuts to at most `max` UTF-16 units without leaving half a surrogate pair (which would not be valid JSON text). */
 function cut(text: string, max: number): string {
   if (text.length <= max) return text;

@@ -19,6 +19,8 @@ interface WorkerFlags {
   requestTimeout: number;
   leaseSeconds?: number;
   shutdownTimeout: number;
+  metricsPort?: number;
+  metricsHost: string;
 }
 
 function checkHost(value: string): string {
@@ -48,6 +50,8 @@ export function workerCommand(): Command {
         .env('POSTHOG_OUTBOX_LEASE_SECONDS')
         .argParser(integer(1, 86_400)),
     )
+    .addOption(new Option('--metrics-port <port>', 'serve /healthz and /metrics (Prometheus) on this port; not served when unset').env('POSTHOG_OUTBOX_METRICS_PORT').argParser(integer(0, 65_535)))
+    .addOption(new Option('--metrics-host <host>', 'interface for /healthz and /metrics').env('POSTHOG_OUTBOX_METRICS_HOST').default('0.0.0.0'))
     .addOption(new Option('--shutdown-timeout <ms>', 'how long a stop waits for batches in flight').argParser(integer(0, 600_000)).default(20_000))
     .action(async (flags: WorkerFlags) => {
       const databaseUrl = checkDatabaseUrl(flags.databaseUrl);
@@ -77,8 +81,9 @@ export function workerCommand(): Command {
         maxAttempts: flags.maxAttempts,
         leaseSeconds,
         logger,
+        ...(flags.metricsPort !== undefined ? { metrics: { port: flags.metricsPort, host: flags.metricsHost } } : {}),
       });
-      logger.info({ schema: flags.schema, batchSize: flags.batchSize, concurrency: flags.concurrency, host }, 'worker started');
+      logger.info({ schema: flags.schema, batchSize: flags.batchSize, concurrency: flags.concurrency, host, health: worker.healthUrl }, 'worker started');
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           logger.info({ signal }, 'stopping');

@@ -39,6 +39,8 @@ export interface DrainSettings {
   /** A run stops claiming after this long (and re-identifies); the worker starts another if work is left. */
   maxRunMs: number;
   backoff: BackoffPolicy;
+  /** Called after each PostHog request with its duration and outcome (`accepted`, the HTTP status, `network`). */
+  observeRequest?: (seconds: number, outcome: string) => void;
 }
 
 export interface RunStats {
@@ -166,8 +168,10 @@ export class DrainRun {
 
   private async deliver(batch: [ClaimedRow, WireEvent][], token: string): Promise<void> {
     if (batch.length === 0) return;
+    const sentAt = performance.now();
     const result = await sendBatch(this.settings.target, batch.map(([, wire]) => wire));
     this.stats.requests++;
+    this.settings.observeRequest?.((performance.now() - sentAt) / 1000, result.ok ? 'accepted' : result.kind === 'http' ? String(result.status) : 'network');
     const decision = decide(result, batch.length);
     // PostHog's answers may quote the events (emails) or the request (the key): never stored or logged as is
     const redact = (text: string) => redactForStorage(text, [this.settings.target.apiKey]);

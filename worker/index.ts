@@ -18,6 +18,8 @@ import { DEFAULT_SCHEMA } from '../src/outbox/schema.ts';
 import * as q from '../src/sql.ts';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import { DrainRun, type DrainSettings, type RunStats } from './drain.ts';
+import { startHealthServer } from './http.ts';
+import { createMetrics } from './metrics.ts';
 import { drainQueueName, PGBOSS_SCHEMA } from './queue.ts';
 import type { PostHogTarget } from './sender.ts';
 
@@ -46,6 +48,8 @@ export interface WorkerOptions {
   backoff?: BackoffPolicy;
   /** Cron of the safety-net run. Default every minute. */
   safetyNetCron?: string;
+  /** Serve `/healthz` and `/metrics` (Prometheus) on this port (0: any free port). Default: not served. */
+  metrics?: { port: number; host?: string };
   logger?: Logger;
 }
 
@@ -54,6 +58,8 @@ export interface OutboxWorker extends EventEmitter<{ run: [RunStats] }> {
   readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs'> & { runs: number };
   /** Asks for a drain run now (what the NOTIFY trigger does). */
   kick(): void;
+  /** Where `/healthz` and `/metrics` are served, when `metrics` was given. */
+  readonly healthUrl: string | undefined;
   /**
    * Stops claiming, lets the batches in flight finish (giving them back if they take longer than
    * `timeoutMs`), stops pg-boss and closes the connections.
@@ -92,6 +98,9 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   private readonly settings: DrainSettings;
   private readonly queue: string;
   private readonly log: Logger;
+  healthUrl: string | undefined;
+  /** Closed by stop(), after the last run. */
+  readonly closers: (() => Promise<void>)[] = [];
 
   constructor(sql: postgres.Sql, boss: PgBoss, settings: DrainSettings, log: Logger) {
     super();
@@ -196,6 +205,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
         this.log.warn({ batches: run.inFlight.size }, 'stopped before in-flight batches finished; their rows were released');
       }
     }
+    for (const close of this.closers) await close().catch(() => undefined);
     await this.boss.stop({ graceful: false, close: true, timeout: 2_000 }).catch(() => undefined);
     await this.sql.end({ timeout: 5 }).catch(() => undefined);
   }
@@ -227,8 +237,22 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     });
     boss.on('error', (error: unknown) => log.error({ err: String((error as Error)?.message ?? error) }, 'pg-boss error'));
     await boss.start();
-    const worker = new Worker(sql, boss, settings, log);
     const queue = drainQueueName(settings.schema);
+    const metrics = options.metrics ? createMetrics(sql, settings.schema) : undefined;
+    if (metrics) settings.observeRequest = metrics.observeRequest;
+    const worker = new Worker(sql, boss, settings, log);
+    if (metrics && options.metrics) {
+      worker.on('run', metrics.observeRun);
+      const readyBoss = boss;
+      const server = await startHealthServer({
+        port: options.metrics.port,
+        host: options.metrics.host ?? '0.0.0.0',
+        registry: metrics.registry,
+        checks: { database: () => sql`SELECT 1`, pgboss: () => readyBoss.getQueue(queue) },
+      });
+      worker.healthUrl = server.url;
+      worker.closers.push(() => server.close());
+    }
     await boss.schedule(queue, options.safetyNetCron ?? '* * * * *', null);
     await boss.work(queue, { localConcurrency: 1, pollingIntervalSeconds: 2 }, () => worker.drainJob());
     await sql.listen(settings.schema, () => worker.kick());

@@ -3,6 +3,7 @@
  * writes: the worker process reconnects by itself and carries on; writers get an error for the
  * transactions that failed; everything they committed arrives.
  */
+import { createServer } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
@@ -34,10 +35,29 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function restart(downMs: number): Promise<void> {
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+const health = async (url: string) => {
+  try {
+    return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5_000) })).status;
+  } catch {
+    return 0;
+  }
+};
+
+/** Stops PostgreSQL, checks what happens while it is down, starts it again on the same port. */
+async function restart(downMs: number, whileDown: () => Promise<void>): Promise<void> {
   const port = server.port;
   await server.stop(); // fast shutdown: open connections are terminated
-  await new Promise((r) => setTimeout(r, downMs));
+  const down = Date.now();
+  await whileDown();
+  await new Promise((r) => setTimeout(r, Math.max(0, downMs - (Date.now() - down))));
   server = await startEmbeddedPostgres({ name: NAME, port });
 }
 
@@ -47,8 +67,12 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
   const started = Date.now();
   const committed: string[] = [];
   for (let t = 0; t < 20; t++) committed.push(...(await sql.begin((tx) => record(tx, Array.from({ length: 1000 }, (_, k) => attributedEvent(context(k), 'before_restart', { t, k }))))));
-  worker = startWorkerProcess({ databaseUrl: server.url, apiKey: KEY, host: capture.url }, ['--batch-size', '200', '--lease-seconds', '3', '--request-timeout', '1000']);
+  const healthUrl = `http://127.0.0.1:${await freePort()}`;
+  worker = startWorkerProcess({ databaseUrl: server.url, apiKey: KEY, host: capture.url }, [
+    '--batch-size', '200', '--lease-seconds', '3', '--request-timeout', '1000', '--metrics-port', healthUrl.split(':').at(-1)!, '--metrics-host', '127.0.0.1',
+  ]);
   await capture.waitFor(1_000, { timeoutMs: 30_000 });
+  expect(await health(healthUrl)).toBe(200);
 
   // writers keep committing small transactions through the restart
   let writing = true;
@@ -67,7 +91,11 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
     }
   })();
 
-  await restart(1_500);
+  let statusWhileDown = -1;
+  await restart(1_500, async () => {
+    statusWhileDown = await health(healthUrl);
+  });
+  expect(statusWhileDown).toBe(503); // not ready while the database is down
   await new Promise((r) => setTimeout(r, 1_000));
   writing = false;
   await writer;
@@ -86,5 +114,6 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
   expect(s.delivered).toBe(committed.length);
   expect(writerErrors.length).toBeGreaterThan(0); // the restart was felt, and reported to the writer
   expect(worker.child.exitCode).toBeNull(); // the worker is still running: it reconnected by itself
+  expect(await until(() => health(healthUrl), (status) => status === 200, { timeoutMs: 60_000, what: 'ready again' })).toBe(200);
   if (process.env.DEBUG_RESTART) console.log(worker.output())
 }, 180_000);

@@ -1,0 +1,82 @@
+/**
+ * Prometheus metrics of one worker process (prom-client): what it delivered, retried, dead-lettered and
+ * identified, how long PostHog requests took, and, read from the database at each scrape, the backlog,
+ * the oldest undelivered event's age and the dead letters.
+ */
+import type postgres from 'postgres';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { deadLettersByReason, outboxStatus } from '../src/sql.ts';
+import type { RunStats } from './drain.ts';
+
+export interface WorkerMetrics {
+  readonly registry: Registry;
+  /** One PostHog request: its duration and outcome (`accepted`, the HTTP status, or `network`). */
+  observeRequest(seconds: number, outcome: string): void;
+  /** One finished drain run. */
+  observeRun(stats: RunStats): void;
+}
+
+export function createMetrics(sql: postgres.Sql, schema: string): WorkerMetrics {
+  const registry = new Registry();
+  const delivered = new Counter({ name: 'posthog_outbox_delivered_total', help: 'Events PostHog accepted', registers: [registry] });
+  const retried = new Counter({ name: 'posthog_outbox_retried_total', help: 'Event deliveries that failed in a passing way and were scheduled again', registers: [registry] });
+  const deadLettered = new Counter({ name: 'posthog_outbox_dead_lettered_total', help: 'Events moved to the dead-letter table', registers: [registry] });
+  const identified = new Counter({ name: 'posthog_outbox_identify_events_total', help: '$identify / $groupidentify events queued by re-identification', registers: [registry] });
+  const runs = new Counter({ name: 'posthog_outbox_runs_total', help: 'Drain runs', registers: [registry] });
+  const requests = new Histogram({
+    name: 'posthog_outbox_batch_request_seconds',
+    help: 'Duration of PostHog batch requests, by outcome',
+    labelNames: ['outcome'],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  // Read from the database at scrape time: the same numbers as `posthog-outbox status`, for every worker.
+  let scrape: Promise<{ backlog: number; oldest: number; dead: number }> | undefined;
+  const snapshot = () =>
+    (scrape ??= (async () => {
+      try {
+        const [s] = await sql.unsafe(outboxStatus(schema));
+        const reasons = await sql.unsafe(deadLettersByReason(schema));
+        return { backlog: s!.backlog, oldest: (s!.oldest_age_ms ?? 0) / 1000, dead: reasons.reduce((n, r) => n + r.count, 0) };
+      } finally {
+        setTimeout(() => (scrape = undefined), 1_000).unref();
+      }
+    })());
+  new Gauge({
+    name: 'posthog_outbox_backlog',
+    help: 'Events waiting in the outbox',
+    registers: [registry],
+    async collect() {
+      this.set((await snapshot()).backlog);
+    },
+  });
+  new Gauge({
+    name: 'posthog_outbox_oldest_event_age_seconds',
+    help: 'Age of the oldest undelivered event (0 when the outbox is empty)',
+    registers: [registry],
+    async collect() {
+      this.set((await snapshot()).oldest);
+    },
+  });
+  new Gauge({
+    name: 'posthog_outbox_dead_letters',
+    help: 'Events in the dead-letter table',
+    registers: [registry],
+    async collect() {
+      this.set((await snapshot()).dead);
+    },
+  });
+  return {
+    registry,
+    observeRequest(seconds, outcome) {
+      requests.observe({ outcome }, seconds);
+    },
+    observeRun(stats) {
+      runs.inc();
+      delivered.inc(stats.delivered);
+      retried.inc(stats.retried);
+      deadLettered.inc(stats.deadLettered);
+      identified.inc(stats.identified);
+    },
+  };
+}

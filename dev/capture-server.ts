@@ -93,6 +93,13 @@ export interface CaptureServerOptions {
   maxBodyBytes?: number;
   /** Port on 127.0.0.1. Default 0 (ephemeral). */
   port?: number;
+  /**
+   * Keep every accepted event in `events` (default true). Benchmarks draining millions of events set it
+   * false: only `accepted` counts them (and `onAccepted` sees each batch), and requests keep no uuids.
+   */
+  keepEvents?: boolean;
+  /** Called with each accepted batch and when it was accepted (Date.now()). */
+  onAccepted?: (batch: readonly WireEvent[], receivedAt: number) => void;
 }
 
 export interface WaitOptions {
@@ -124,6 +131,8 @@ export interface CaptureServer {
   readonly port: number;
   /** Every accepted event, in arrival order (live view; `reset()` replaces it). */
   readonly events: readonly ReceivedEvent[];
+  /** How many events were accepted since the last reset (counted even when `keepEvents` is false). */
+  readonly accepted: number;
   /** Every request with a complete body, in arrival order (live view). */
   readonly requests: readonly RequestRecord[];
   /** Accepted events grouped by uuid (events without a uuid are left out). */
@@ -277,6 +286,8 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
   const maxBodyBytes = options.maxBodyBytes ?? 20_000_000;
 
   let events: ReceivedEvent[] = [];
+  let accepted = 0;
+  const keepEvents = options.keepEvents ?? true;
   let requests: RequestRecord[] = [];
   let faults: OneShotFault[] = [];
   let failWindow: { until: number; status: number; options: FailOptions } | undefined;
@@ -352,7 +363,7 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
     }
     if (!Array.isArray(batch)) throw new HttpError(400, 'request_parsing_error', 'failed to parse request: `batch` is not an array');
     entry.events = batch.length;
-    entry.uuids = batch.flatMap((e) => (isPlainObject(e) && typeof e.uuid === 'string' ? [e.uuid] : []));
+    if (keepEvents) entry.uuids = batch.flatMap((e) => (isPlainObject(e) && typeof e.uuid === 'string' ? [e.uuid] : []));
     if (batch.length === 0) throw new HttpError(400, 'empty_batch', 'request holds no events');
     const token = extractToken(envelope, batch);
     if (apiKey !== undefined && token !== apiKey) {
@@ -398,6 +409,9 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
       entry.late = late;
       if (!current()) return;
       const receivedAt = Date.now();
+      accepted += batch.length;
+      options.onAccepted?.(batch, receivedAt);
+      if (!keepEvents) return;
       for (const wire of batch) {
         wire.properties ??= {};
         Object.defineProperties(wire, {
@@ -626,6 +640,9 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
     get events() {
       return events;
     },
+    get accepted() {
+      return accepted;
+    },
     get requests() {
       return requests;
     },
@@ -678,6 +695,7 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
     reset() {
       generation += 1;
       events = [];
+      accepted = 0;
       requests = [];
       faults = [];
       failWindow = undefined;

@@ -571,3 +571,23 @@ describe('close()', () => {
     await expect(fetch(`${other.url}/batch/`, { method: 'POST', body: '{}' })).rejects.toThrow();
   });
 });
+
+describe('keepEvents: false (benchmarks)', () => {
+  it('counts accepted events and reports each batch without keeping them', async () => {
+    const seen: number[] = [];
+    const sink = await startCaptureServer({ keepEvents: false, onAccepted: (batch) => seen.push(batch.length) });
+    try {
+      const body = JSON.stringify({ api_key: 'k', batch: [1, 2, 3].map((i) => ({ event: 'e', distinct_id: `d${i}`, uuid: `0192f1c4-0000-7000-8000-00000000000${i}`, properties: {} })) });
+      const res = await fetch(`${sink.url}/batch/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(res.status).toBe(200);
+      expect(sink.accepted).toBe(3);
+      expect(sink.events).toEqual([]);
+      expect(sink.requests[0]!.uuids).toEqual([]);
+      expect(seen).toEqual([3]);
+      sink.reset();
+      expect(sink.accepted).toBe(0);
+    } finally {
+      await sink.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { isPostgresClosedSocketWrite } from './src/postgres-workaround.ts';
+import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from './src/postgres-workaround.ts';
 
 export default defineConfig({
   test: {
@@ -10,8 +10,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores: more workers only add contention on the database.
     maxWorkers: 2,
-    // A known postgres.js bug when PostgreSQL restarts under a client (src/postgres-workaround.ts); every
+    // Known postgres.js bugs when PostgreSQL restarts under a client (src/postgres-workaround.ts); every
     // other unhandled error still fails the run.
-    onUnhandledError: (error) => (isPostgresClosedSocketWrite(error) ? false : undefined),
+    onUnhandledError: (error) => (isPostgresClosedSocketWrite(error) || isPostgresConnectionLoss(error) ? false : undefined),
   },
 });

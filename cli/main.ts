@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { OutboxError } from '../src/errors.ts';
 import { backfillCommand } from './backfill.ts';
 import { deadLettersCommand } from './dead-letters.ts';
+import { demoCommand } from './demo.ts';
 import { migrateCommand } from './migrate.ts';
 import { statusCommand } from './status.ts';
 import { workerCommand } from './worker.ts';
@@ -15,7 +16,7 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 const program = new Command('posthog-outbox')
-  .description('Transactional outbox for PostHog analytics: schema migrations and the delivery worker.')
+  .description('Transactional outbox for PostHog analytics: migrations, the delivery worker, operator commands (status, dead letters, profile backfill) and a local demo.')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
@@ -25,7 +26,7 @@ function inherit(command: Command, parent: Command): Command {
   for (const sub of command.commands) inherit(sub, command);
   return command;
 }
-for (const command of [migrateCommand(), workerCommand(), statusCommand(), deadLettersCommand(), backfillCommand()]) program.addCommand(inherit(command, program));
+for (const command of [migrateCommand(), workerCommand(), statusCommand(), deadLettersCommand(), backfillCommand(), demoCommand()]) program.addCommand(inherit(command, program));
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,6 @@
 /** Option parsers shared by the subcommands: bad values fail with commander's one-line usage error. */
 import { InvalidArgumentError, Option } from 'commander';
+import { OutboxError } from '../src/errors.ts';
 
 export function integer(min: number, max: number) {
   return (value: string): number => {
@@ -16,4 +17,16 @@ export function databaseUrlOption(): Option {
 
 export function schemaOption(): Option {
   return new Option('--schema <name>', 'Postgres schema of the outbox tables').env('POSTHOG_OUTBOX_SCHEMA').default('posthog_outbox');
+}
+
+/** A PostHog host: an http(s) URL, returned without trailing slashes. */
+export function checkHost(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new OutboxError('invalid', 'POSTHOG_HOST', `is not a URL: ${JSON.stringify(value)}; expected e.g. https://us.i.posthog.com`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new OutboxError('invalid', 'POSTHOG_HOST', `must be an http(s) URL, got ${u.protocol}//`);
+  return value.replace(/\/+$/, '');
 }

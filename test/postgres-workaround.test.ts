@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPostgresClosedSocketWrite } from '../src/postgres-workaround.ts';
+import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 
 function typeError(message: string, stack: string): TypeError {
   const e = new TypeError(message);
@@ -21,5 +21,20 @@ describe('isPostgresClosedSocketWrite', () => {
     ['null', null, false],
   ])('%s -> %s', (_label, error, expected) => {
     expect(isPostgresClosedSocketWrite(error)).toBe(expected);
+  });
+});
+
+describe('isPostgresConnectionLoss', () => {
+  it.each([
+    ['postgres.js CONNECTION_CLOSED', Object.assign(new Error('write CONNECTION_CLOSED 127.0.0.1:5432'), { code: 'CONNECTION_CLOSED' }), true],
+    ['a reset socket', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), true],
+    ['PostgreSQL shutting down (57P01)', Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }), true],
+    ['a server starting up (57P03)', Object.assign(new Error('the database system is starting up'), { code: '57P03' }), true],
+    ['a query error (42P01)', Object.assign(new Error('relation does not exist'), { code: '42P01' }), false],
+    ['a plain error', new Error('boom'), false],
+    ['a numeric code', { code: 57 }, false],
+    ['null', null, false],
+  ])('%s -> %s', (_label, error, expected) => {
+    expect(isPostgresConnectionLoss(error)).toBe(expected);
   });
 });

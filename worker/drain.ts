@@ -6,7 +6,10 @@
  *
  * A passing PostHog failure (outage, 429, timeout) ends the run: the failed rows wait out their backoff and
  * the worker pauses before the next run, so an outage costs a bounded number of requests, not one per
- * batch of backlog.
+ * batch of backlog. From the first such failure on, no lane claims or sends anything more in this run:
+ * a batch a lane had claimed but not sent yet (or the rest of a bisection) is released, its attempt not
+ * counted. A run that follows a failed one is a probe: one lane sends, and the others join only once
+ * PostHog has accepted a batch, so while PostHog is down each backoff step costs one request.
  *
  * Several lanes (`concurrency`) claim and send side by side, so one batch is serialised and compressed
  * while another waits on the network or the database. Rows are claimed with FOR UPDATE SKIP LOCKED and a
@@ -55,6 +58,8 @@ export interface RunStats {
   durationMs: number;
   /** True when the run stopped with due rows left (time limit or shutdown), so another should follow. */
   more: boolean;
+  /** Claimed rows given back unsent (the run had already failed, or the worker is stopping): no attempt counted. */
+  released: number;
   /** Set when PostHog failed in a passing way: how long the worker should wait before the next run. */
   pauseMs?: number;
   /** The run's last passing failure (redacted), e.g. `PostHog answered HTTP 503: ...`. */
@@ -102,24 +107,57 @@ function toWire(row: ClaimedRow): WireEvent {
 }
 
 export class DrainRun {
-  readonly stats: RunStats = { claimed: 0, delivered: 0, retried: 0, deadLettered: 0, identified: 0, requests: 0, durationMs: 0, more: false };
+  readonly stats: RunStats = { claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, identified: 0, requests: 0, durationMs: 0, more: false };
   private readonly touched = new TouchedProfiles();
   private readonly sql: postgres.Sql;
   private readonly settings: DrainSettings;
   private readonly signal: AbortSignal | undefined;
+  private readonly probe: boolean;
+  private onBacklog: (() => void) | undefined;
+  private claimedFull = false;
+  private acceptedOne = false;
+  /** Resolved when PostHog first accepts a batch in this run (a probe run then opens its other lanes). */
+  private accepted!: () => void;
+  private readonly firstAccepted = new Promise<void>((resolve) => (this.accepted = resolve));
   /** Claims in flight: lease token -> uuids, so a shutdown that cannot wait can give them back. */
   readonly inFlight = new Map<string, string[]>();
 
-  constructor(sql: postgres.Sql, settings: DrainSettings, signal?: AbortSignal) {
+  /**
+   * `probe`: the previous run ended on a passing PostHog failure, so this one sends one batch at a time
+   * until PostHog accepts one. `onBacklog`: called once, as soon as a claim has come back full (there is a
+   * backlog) and PostHog has accepted a batch (it is up), so other workers may join in.
+   */
+  constructor(sql: postgres.Sql, settings: DrainSettings, signal?: AbortSignal, options: { probe?: boolean; onBacklog?: () => void } = {}) {
     this.sql = sql;
     this.settings = settings;
     this.signal = signal;
+    this.probe = options.probe ?? false;
+    this.onBacklog = options.onBacklog;
+  }
+
+  private noteBacklog(): void {
+    if (!this.onBacklog || !this.claimedFull || !this.acceptedOne) return;
+    const call = this.onBacklog;
+    this.onBacklog = undefined;
+    call();
+  }
+
+  /** The run failed in a passing way: nothing more is claimed or sent. */
+  private get failed(): boolean {
+    return this.stats.pauseMs !== undefined;
   }
 
   async run(): Promise<RunStats> {
     const started = Date.now();
     const deadline = started + this.settings.maxRunMs;
-    await Promise.all(Array.from({ length: this.settings.concurrency }, () => this.lane(deadline)));
+    const others = () => Array.from({ length: this.settings.concurrency - 1 }, () => this.lane(deadline));
+    if (!this.probe) {
+      await Promise.all([this.lane(deadline), ...others()]);
+    } else {
+      const first = this.lane(deadline);
+      const open = await Promise.race([first.then(() => false), this.firstAccepted.then(() => true)]);
+      await Promise.all([first, ...(open && !this.failed ? others() : [])]);
+    }
     const identities = this.touched.toEvents();
     if (identities.length > 0) {
       await record(this.sql, identities, { schema: this.settings.schema });
@@ -132,7 +170,7 @@ export class DrainRun {
   private async lane(deadline: number): Promise<void> {
     const { schema, batchSize, leaseSeconds } = this.settings;
     for (;;) {
-      if (this.stats.pauseMs !== undefined) return;
+      if (this.failed) return;
       if (this.signal?.aborted || Date.now() >= deadline) {
         this.stats.more = true;
         return;
@@ -140,6 +178,10 @@ export class DrainRun {
       const token = randomUUID();
       const rows = await this.sql.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, leaseSeconds, token]);
       if (rows.length === 0) return;
+      if (rows.length === batchSize) {
+        this.claimedFull = true;
+        this.noteBacklog();
+      }
       this.stats.claimed += rows.length;
       this.inFlight.set(token, rows.map((r) => r.uuid));
       try {
@@ -168,6 +210,13 @@ export class DrainRun {
 
   private async deliver(batch: [ClaimedRow, WireEvent][], token: string): Promise<void> {
     if (batch.length === 0) return;
+    if (this.failed || this.signal?.aborted) {
+      // Another lane (or the first half of this bisection) met a PostHog failure, or the worker is stopping,
+      // since these rows were claimed: give them back unsent, without counting an attempt.
+      await this.sql.unsafe(q.releaseClaim(this.settings.schema), [batch.map(([row]) => row.uuid), token]);
+      this.stats.released += batch.length;
+      return;
+    }
     const sentAt = performance.now();
     const result = await sendBatch(this.settings.target, batch.map(([, wire]) => wire));
     this.stats.requests++;
@@ -179,6 +228,9 @@ export class DrainRun {
       case 'delivered': {
         await this.sql.unsafe(q.deleteDelivered(this.settings.schema), [batch.map(([row]) => row.uuid), token]);
         this.stats.delivered += batch.length;
+        this.acceptedOne = true;
+        this.accepted();
+        this.noteBacklog();
         for (const [row] of batch) {
           this.touched.add({
             timestamp: row.timestamp,

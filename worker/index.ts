@@ -7,6 +7,12 @@
  *   drain job (pg-boss wakes a worker through its own LISTEN/NOTIFY), so an event is delivered within
  *   milliseconds of its commit without polling the outbox.
  * - A scheduled safety-net run every minute, and a timer for the next row that comes due after a backoff.
+ * - A backlog is shared: when a drain loop claims a full batch and PostHog accepts a batch, it queues one
+ *   more drain job, which an idle worker picks up (and passes on the same way), so N workers drain a
+ *   standing backlog together rather than one of them draining it while the others wait for a commit.
+ * - After a run that ended on a passing PostHog failure the worker pauses, longer after each failed run in
+ *   a row (exponential backoff with jitter): while it is paused, no kick, scheduled run or timer starts a
+ *   run, and the run after the pause is a one-lane probe (worker/drain.ts).
  *
  * Embed it with `startWorker(options)`, or run `posthog-outbox worker`.
  */
@@ -83,7 +89,7 @@ export function drainSettings(options: WorkerOptions): DrainSettings {
 }
 
 class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
-  readonly totals = { runs: 0, claimed: 0, delivered: 0, retried: 0, deadLettered: 0, identified: 0, requests: 0 };
+  readonly totals = { runs: 0, claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, identified: 0, requests: 0 };
   private readonly abort = new AbortController();
   private current: DrainRun | undefined;
   private running: Promise<void> | undefined;
@@ -116,6 +122,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
     if (this.abort.signal.aborted) return;
     if (this.running || Date.now() < this.pausedUntil) {
       this.pending = true; // the current run goes on, or the pause timer fires a run
+      if (!this.running && this.timer === undefined) this.wakeAt(this.pausedUntil);
       return;
     }
     if (this.kicking) return;
@@ -135,11 +142,19 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   }
 
   private async drainLoop(): Promise<void> {
+    let invited = false;
+    const invite = () => {
+      // One job per loop: pg-boss hands it to an idle worker (or back to this one once its loop ends, when
+      // it finds nothing due and ends at once).
+      if (invited || this.abort.signal.aborted) return;
+      invited = true;
+      this.boss.send(this.queue, null).catch((error: unknown) => this.log.error({ err: String(error) }, 'could not queue a drain run'));
+    };
     try {
       let stats: RunStats;
       do {
         this.pending = false;
-        this.current = new DrainRun(this.sql, this.settings, this.abort.signal);
+        this.current = new DrainRun(this.sql, this.settings, this.abort.signal, { probe: this.failedRuns > 0, onBacklog: invite });
         stats = await this.current.run();
         this.current = undefined;
         this.account(stats);
@@ -160,7 +175,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
 
   private account(stats: RunStats): void {
     this.totals.runs++;
-    for (const key of ['claimed', 'delivered', 'retried', 'deadLettered', 'identified', 'requests'] as const) this.totals[key] += stats[key];
+    for (const key of ['claimed', 'delivered', 'retried', 'deadLettered', 'released', 'identified', 'requests'] as const) this.totals[key] += stats[key];
     if (stats.claimed > 0 || stats.identified > 0) {
       const { more: _more, ...line } = stats;
       this.log.info({ ...line }, 'drain run');
@@ -171,16 +186,33 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   /** Wakes the worker when the next row comes due (after a backoff, a lease, or a pause). */
   private async armTimer(): Promise<void> {
     clearTimeout(this.timer);
+    this.timer = undefined;
     const [row] = await this.sql.unsafe<{ at: Date | null }[]>(q.nextDue(this.settings.schema));
     const now = Date.now();
     let wakeAt = row?.at ? row.at.getTime() : Number.POSITIVE_INFINITY;
     if (this.pending) wakeAt = now;
     wakeAt = Math.max(wakeAt, this.pausedUntil);
     if (!Number.isFinite(wakeAt)) return; // empty outbox: the next commit's NOTIFY wakes us
-    // Timers beyond a minute are left to the safety-net run.
-    const delay = Math.min(Math.max(0, wakeAt - now), 60_000);
+    this.wakeAt(wakeAt);
+  }
+
+  /**
+   * Kicks a run at `at`; if the worker is still paused then, waits on until the pause is over. Timers are
+   * capped at a minute and re-armed.
+   */
+  private wakeAt(at: number): void {
+    clearTimeout(this.timer);
+    const delay = Math.min(Math.max(0, at - Date.now()), 60_000);
     this.timer = setTimeout(() => {
-      this.pausedUntil = 0;
+      this.timer = undefined;
+      if (this.abort.signal.aborted) return;
+      if (!this.running && Date.now() < this.pausedUntil) {
+        // Still paused (a pause longer than the cap, or a timer that fired a hair early): wait on. A kick that
+        // came during the pause (pending) runs after it; otherwise the next due row decides.
+        if (this.pending) this.wakeAt(this.pausedUntil);
+        else this.armTimer().catch((error: unknown) => this.log.error({ err: String(error) }, 'could not arm the next-run timer'));
+        return;
+      }
       this.pending = false;
       this.kick();
     }, delay);
@@ -190,6 +222,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
     if (this.abort.signal.aborted) return;
     this.abort.abort();
     clearTimeout(this.timer);
+    this.timer = undefined;
     const running = this.running;
     if (running) {
       let timedOut = false;

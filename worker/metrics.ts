@@ -21,6 +21,7 @@ export function createMetrics(sql: postgres.Sql, schema: string): WorkerMetrics 
   const delivered = new Counter({ name: 'posthog_outbox_delivered_total', help: 'Events PostHog accepted', registers: [registry] });
   const retried = new Counter({ name: 'posthog_outbox_retried_total', help: 'Event deliveries that failed in a passing way and were scheduled again', registers: [registry] });
   const deadLettered = new Counter({ name: 'posthog_outbox_dead_lettered_total', help: 'Events moved to the dead-letter table', registers: [registry] });
+  const released = new Counter({ name: 'posthog_outbox_released_total', help: 'Claimed events given back unsent (the run had failed, or the worker was stopping); no attempt counted', registers: [registry] });
   const identified = new Counter({ name: 'posthog_outbox_identify_events_total', help: '$identify / $groupidentify events queued by re-identification', registers: [registry] });
   const runs = new Counter({ name: 'posthog_outbox_runs_total', help: 'Drain runs', registers: [registry] });
   const requests = new Histogram({
@@ -76,6 +77,7 @@ export function createMetrics(sql: postgres.Sql, schema: string): WorkerMetrics 
       delivered.inc(stats.delivered);
       retried.inc(stats.retried);
       deadLettered.inc(stats.deadLettered);
+      released.inc(stats.released);
       identified.inc(stats.identified);
     },
   };

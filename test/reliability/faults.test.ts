@@ -135,7 +135,7 @@ describe('fault suite', () => {
     expect(s.lost).toBe(0);
     expect(s.delivered).toBe(committed.length);
     expect(s.deadLettered).toBe(0);
-  }, 120_000);
+  }, 240_000);
 
   it('slow PostHog (slower than the request timeout) and dropped connections: retried, no loss, no cross-batch leak', async () => {
     const started = Date.now();
@@ -155,7 +155,7 @@ describe('fault suite', () => {
     const seqsByRequest = new Map<number, number[]>();
     for (const e of capture.events) seqsByRequest.set(e.requestId, [...(seqsByRequest.get(e.requestId) ?? []), e.properties.seq as number]);
     for (const seqs of seqsByRequest.values()) expect(seqs.length).toBeLessThanOrEqual(500);
-  }, 120_000);
+  }, 240_000);
 
   it('four workers draining together: each uuid arrives exactly once', async () => {
     const started = Date.now();

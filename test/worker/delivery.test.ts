@@ -119,6 +119,33 @@ describe('PostHog failures', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
   });
 
+  it('sends nothing before Retry-After has passed, on any lane, with a backlog waiting (delta-seconds)', async () => {
+    const concurrency = 2;
+    capture.failNext(1, 429, { retryAfter: 2 });
+    await record(db.sql, Array.from({ length: 300 }, (_, i) => event(i)));
+    worker = await start({ batchSize: 50, concurrency });
+    await capture.waitFor(300, { timeoutMs: 20_000 });
+    await settled();
+    const refused = capture.requests.find((r) => r.status === 429)!;
+    // Only a request another lane had already sent when the 429 came back may follow it within Retry-After.
+    const early = capture.requests.filter((r) => r.id > refused.id && r.at < refused.at + 2_000);
+    expect(early.length).toBeLessThanOrEqual(concurrency - 1);
+    expect(capture.duplicates()).toEqual([]);
+    expect(await deadLetterRows(db.sql)).toEqual([]);
+  });
+
+  it('honours Retry-After given as an HTTP date', async () => {
+    const notBefore = new Date(Math.ceil((Date.now() + 2_500) / 1000) * 1000); // HTTP dates have whole seconds
+    capture.failNext(1, 429, { retryAfter: notBefore.toUTCString() });
+    worker = await start();
+    const [uuid] = await record(db.sql, event(1));
+    await capture.waitFor(1, { timeoutMs: 15_000 });
+    const accepted = capture.requests.find((r) => r.status === 200)!;
+    expect(accepted.uuids).toEqual([uuid]);
+    expect(accepted.at).toBeGreaterThanOrEqual(notBefore.getTime() - 1_000); // whole seconds: at most 1 s early
+    expect(capture.requests.filter((r) => r.at < accepted.at).map((r) => r.status)).toEqual([429]);
+  });
+
   it('retries after a timeout and after a dropped connection, with the same uuids', async () => {
     capture.delayNext(1, 3_000); // longer than the 2 s request timeout
     capture.dropNext(1);
@@ -144,6 +171,27 @@ describe('PostHog failures', () => {
     expect(dead[0]!.reason).toMatch(/^PostHog answered HTTP 400/);
   });
 
+  it('bisects a batch of 64 down to the rejected event in log2 steps: dead-letters it with PostHog’s reason, delivers the other 63 once', async () => {
+    capture.rejectEventsWhere((e) => e.event === 'poison', { message: 'event payload rejected: $set is not an object' });
+    const events = Array.from({ length: 64 }, (_, i) => event(i, i === 41 ? { event: 'poison' } : {}));
+    const uuids = await record(db.sql, events);
+    worker = await start({ batchSize: 64, concurrency: 1 });
+    await capture.waitFor(63, { timeoutMs: 15_000 });
+    await settled();
+    // 64 -> 32 -> 16 -> 8 -> 4 -> 2 -> 1: at each level the half holding it is refused and split again, the
+    // other half is delivered; 13 requests, not one per event.
+    const sizes = (status: number) => capture.requests.filter((r) => r.status === status).map((r) => r.events).sort((a, b) => b - a);
+    expect(sizes(400)).toEqual([64, 32, 16, 8, 4, 2, 1]);
+    expect(sizes(200)).toEqual([32, 16, 8, 4, 2, 1]);
+    expect(capture.requests).toHaveLength(13);
+    const dead = await deadLetterRows(db.sql);
+    expect(dead.map((d) => d.uuid)).toEqual([uuids[41]]);
+    expect(dead[0]!.reason).toMatch(/^PostHog answered HTTP 400: .*event payload rejected: \$set is not an object/);
+    expect(dead[0]!.attempts).toBe(1);
+    expect(capture.duplicates()).toEqual([]);
+    expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids.filter((_, i) => i !== 41)));
+  });
+
   it('dead-letters a row after the attempt limit with its last error', async () => {
     capture.failFor(60_000, 500);
     worker = await start({ maxAttempts: 2 });
@@ -155,14 +203,81 @@ describe('PostHog failures', () => {
   });
 
   it('keeps the request rate bounded during an outage', async () => {
-    capture.failFor(3_000, 503);
-    worker = await start({ batchSize: 10 });
+    const backoff = { baseMs: 100, maxMs: 1_000 };
+    const concurrency = 2;
+    const outageMs = 3_000;
+    capture.failFor(outageMs, 503);
+    worker = await start({ batchSize: 10, concurrency, backoff });
     const uuids = await record(db.sql, Array.from({ length: 500 }, (_, i) => event(i)));
-    await capture.waitFor(500, { timeoutMs: 20_000 });
-    const failed = capture.requests.filter((r) => r.status === 503).length;
-    // 50 batches of backlog, but each failed run ends: a handful of requests per backoff step, not one per batch.
-    expect(failed).toBeLessThan(30);
+    await capture.waitFor(500, { timeoutMs: 30_000 });
+    await settled();
+    // The shortest pause after the k-th failed run in a row (the backoff's half-jitter floor).
+    const minPause = (k: number) => Math.min(backoff.maxMs, backoff.baseMs * 2 ** (k - 1)) / 2;
+    // The most runs that can start within the outage: the first at once, each next one after its pause.
+    let runs = 0;
+    for (let t = 0; t < outageMs; t += minPause(runs)) runs++;
+    const failed = capture.requests.filter((r) => r.status === 503);
+    // 50 batches of backlog, but the first run's lanes stop at its first failure and every run after a failed
+    // one is a single-lane probe: `concurrency` requests, then one per backoff step (10 here), not one per batch.
+    expect(failed.length).toBeLessThanOrEqual(concurrency + runs - 1);
+    // While paused nothing is sent (no kick, NOTIFY or timer starts a run), and the pauses grow: after the
+    // first run's requests, the k-th gap between failed requests is at least the k-th shortest pause.
+    const at = failed.map((r) => r.at);
+    for (let i = concurrency; i < at.length; i++) expect(at[i]! - at[i - 1]!, `gap before failed request ${i + 1}`).toBeGreaterThanOrEqual(minPause(i - concurrency + 1) - 5);
+    // Once PostHog is back, everything arrives, once.
     expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids));
+    expect(capture.duplicates()).toEqual([]);
+    expect(await deadLetterRows(db.sql)).toEqual([]);
+  });
+
+  it('gives back the rest of a bisection unsent, without counting an attempt, when PostHog fails midway', async () => {
+    // The whole batch is refused (400: bisect), then its first half meets an outage (503): the second half
+    // must not be sent in that run, and must not be charged the attempt its claim counted.
+    capture.rejectEventsWhere(() => true, { status: 400, times: 1 });
+    capture.rejectEventsWhere(() => true, { status: 503, times: 1 });
+    const uuids = await record(db.sql, Array.from({ length: 4 }, (_, i) => event(i)));
+    worker = await start({ batchSize: 4, concurrency: 1, backoff: { baseMs: 60_000, maxMs: 60_000 } });
+    await until(() => worker!.totals.released, (n) => n === 2, { what: 'the second half to be released' });
+    expect(capture.requests.map((r) => [r.status, r.events])).toEqual([
+      [400, 4],
+      [503, 2],
+    ]);
+    const failedHalf = new Set(capture.requests[1]!.uuids);
+    const rows = await db.sql<{ uuid: string; attempts: number; lease_token: string | null; last_error: string | null; due: boolean }[]>`
+      SELECT uuid, attempts, lease_token, last_error, next_attempt_at <= now() AS due FROM posthog_outbox.outbox`;
+    expect(rows.map((r) => r.uuid).sort()).toEqual([...uuids].sort());
+    for (const row of rows) {
+      expect(row.lease_token).toBeNull();
+      if (failedHalf.has(row.uuid)) {
+        expect(row).toMatchObject({ attempts: 1, due: false });
+        expect(row.last_error).toMatch(/HTTP 503/);
+      } else {
+        expect(row).toMatchObject({ attempts: 0, due: true, last_error: null });
+      }
+    }
+    expect(worker.totals).toMatchObject({ requests: 2, retried: 2, released: 2, delivered: 0, deadLettered: 0 });
+  });
+
+  it('starts no run while paused after a failure: commits and kicks wait for the pause, then all arrive once', async () => {
+    const backoff = { baseMs: 1_500, maxMs: 1_500 }; // every pause lasts 750-1500 ms
+    capture.failNext(1, 503);
+    worker = await start({ backoff });
+    const first = await record(db.sql, event(0));
+    const [failure] = await capture.waitForRequests(1, { timeoutMs: 10_000 });
+    await until(() => worker!.totals.retried, (n) => n === 1, { what: 'the failed run to end' });
+    // fresh events (each commit NOTIFYs) and explicit kicks during the pause
+    const later: string[] = [];
+    for (let i = 1; i <= 5; i++) {
+      later.push(...(await record(db.sql, event(i))));
+      worker.kick();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await capture.waitFor(6, { timeoutMs: 15_000 });
+    await settled();
+    const next = capture.requests[1]!;
+    expect(next.at - failure!.at).toBeGreaterThanOrEqual(backoff.baseMs / 2 - 5);
+    expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set([...first, ...later]));
+    expect(capture.duplicates()).toEqual([]);
   });
 });
 

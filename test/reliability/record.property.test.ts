@@ -105,44 +105,52 @@ const eventName = fc.oneof({ weight: 10, arbitrary: fc.string({ minLength: 1, ma
 it(`${CASES} random events: recorded exactly, or refused with OutboxError and nothing written; every recorded one is delivered as recorded`, async () => {
   const accepted = new Map<string, string>(); // uuid -> canonical JSON of the properties recorded
   const outcomes = { recorded: 0, refused: 0 };
-  const reserved = await db.sql.reserve(); // one connection: one transaction per case
+  /** Thrown to roll a refused case's transaction back once it has been checked. */
+  const refusedCase = new Error('refused: roll back');
 
   await fc.assert(
     fc.asyncProperty(context, eventName, properties, async (ctx, name, props) => {
-      await reserved`BEGIN`;
-      try {
-        const before = (await reserved<{ n: number }[]>`SELECT count(*)::int AS n FROM posthog_outbox.outbox`)[0]!.n;
-        let uuids: string[];
-        let expected: string;
-        try {
-          const event = attributedEvent(ctx as RunContext, name as string, props as Record<string, unknown>);
-          uuids = await record(reserved, event);
-          // only now: a refused event may not even have a JSON form
-          expected = canonical(JSON.parse(JSON.stringify(event.properties)));
-        } catch (error) {
-          if (!(error instanceof OutboxError)) throw error; // any other error is a bug
-          expect(error.field).toBeTruthy();
-          // nothing written, and the transaction is still usable (no SQL ran)
-          const after = (await reserved<{ n: number }[]>`SELECT count(*)::int AS n FROM posthog_outbox.outbox`)[0]!.n;
-          expect(after).toBe(before);
-          outcomes.refused++;
-          await reserved`ROLLBACK`;
-          return;
-        }
-        expect(uuids).toHaveLength(1);
-        const [row] = await reserved<{ properties: unknown }[]>`SELECT properties FROM posthog_outbox.outbox WHERE uuid = ${uuids[0]!}`;
-        expect(canonical(row!.properties)).toBe(expected);
-        await reserved`COMMIT`;
-        accepted.set(uuids[0]!, expected);
+      const recorded = await db.sql
+        .begin(async (tx) => {
+          const count = async () => (await tx<{ n: number }[]>`SELECT count(*)::int AS n FROM posthog_outbox.outbox`)[0]!.n;
+          const before = await count();
+          let uuids: string[];
+          let expected: string;
+          try {
+            const event = attributedEvent(ctx as RunContext, name as string, props as Record<string, unknown>);
+            uuids = await record(tx, event);
+            // only now: a refused event may not even have a JSON form
+            expected = canonical(JSON.parse(JSON.stringify(event.properties)));
+          } catch (error) {
+            if (!(error instanceof OutboxError)) throw error; // any other error is a bug
+            expect(error.field).toBeTruthy();
+            // nothing written, and the transaction is still usable (no SQL ran)
+            expect(await count()).toBe(before);
+            throw refusedCase;
+          }
+          expect(uuids).toHaveLength(1);
+          const [row] = await tx<{ uuid: string; properties: unknown; text: string }[]>`
+            SELECT uuid, properties, properties::text AS text FROM posthog_outbox.outbox WHERE uuid = ${uuids[0]!}`;
+          expect(row!.uuid).toBe(uuids[0]);
+          if (canonical(row!.properties) !== expected && process.env.PROPERTY_DEBUG) {
+            console.log(JSON.stringify({ sent: JSON.stringify(props), stored: row!.text }));
+          }
+          expect(canonical(row!.properties)).toBe(expected);
+          return [uuids[0]!, expected] as const;
+        })
+        .catch((error: unknown) => {
+          if (error === refusedCase) return null;
+          throw error;
+        });
+      if (recorded) {
+        accepted.set(recorded[0], recorded[1]);
         outcomes.recorded++;
-      } catch (error) {
-        await reserved`ROLLBACK`.catch(() => {});
-        throw error;
+      } else {
+        outcomes.refused++;
       }
     }),
     { numRuns: CASES },
   );
-  reserved.release();
   // Both outcomes must be well represented, or the generators are not testing what they claim.
   expect(outcomes.recorded).toBeGreaterThan(CASES * 0.2);
   expect(outcomes.refused).toBeGreaterThan(CASES * 0.2);

@@ -1,0 +1,122 @@
+/**
+ * Commit-to-endpoint latency: handler transactions (a chat-message row and one outbox event each) commit at
+ * a steady rate while the project's worker (`posthog-outbox worker`, default settings) delivers them; for
+ * every event, the time from its commit returning to the moment the capture endpoint accepted it.
+ * The first second is a warm-up and not counted.
+ */
+import postgres from 'postgres';
+import { attributedEvent, record } from '../src/index.ts';
+import type { BenchDatabase } from './database.ts';
+import { startWorkerProcess } from './drain.ts';
+import { contextFor } from './events.ts';
+import type { CaptureEndpoint } from './lib/capture.ts';
+import { now } from './lib/clock.ts';
+import { percentile } from './lib/stats.ts';
+
+export interface LatencyResult {
+  targetRate: number;
+  seconds: number;
+  /** Events committed in the measured window, and the rate achieved. */
+  committed: number;
+  achievedRate: number;
+  /** Measured events that had not arrived 30 s after the last commit. */
+  missing: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** `$identify` / `$groupidentify` events the worker sent per event, during the run. */
+  identifyPerEvent: number;
+}
+
+export interface LatencyOptions {
+  db: BenchDatabase;
+  capture: CaptureEndpoint;
+  rate: number;
+  seconds: number;
+  warmupSeconds?: number;
+}
+
+export async function measureLatency(options: LatencyOptions): Promise<LatencyResult> {
+  const { db, capture, rate, seconds } = options;
+  const warmup = options.warmupSeconds ?? 1;
+  await db.sql`TRUNCATE posthog_outbox.outbox`;
+  const worker = startWorkerProcess(db, capture, {}, [], 'latency worker');
+  const client = postgres(db.url, { max: 8, onnotice: () => {} });
+  try {
+    await worker.waitForLine(/"worker started"/, 60_000);
+    capture.reset();
+    const committedAt = new Map<string, number>();
+    const arrivedAt = new Map<string, number>();
+    capture.arrivals((items) => {
+      for (const [uuid, at] of items) if (!arrivedAt.has(uuid)) arrivedAt.set(uuid, at);
+    });
+    const content = 'Could you summarise the last three support tickets from this customer and draft a reply?';
+    let issued = 0;
+    let failures = 0;
+    const inFlight = new Set<Promise<void>>();
+    const commit = (i: number, measured: boolean) => {
+      const context = contextFor(i);
+      const event = attributedEvent(context, 'chat_message_sent', { message_id: `msg_${i}`, characters: content.length });
+      const done = client
+        .begin(async (tx) => {
+          await tx`INSERT INTO bench.chat_messages (thread_id, user_id, role, content) VALUES (${context.threadId!}, ${context.user.id}, 'user', ${content})`;
+          return record(tx, event);
+        })
+        .then(
+          ([uuid]) => {
+            if (measured) committedAt.set(uuid!, now());
+          },
+          () => void failures++,
+        )
+        .finally(() => inFlight.delete(done));
+      inFlight.add(done);
+    };
+    const started = now();
+    const total = warmup + seconds;
+    // A steady schedule: every 2 ms, commit whatever the rate says is due by now.
+    await new Promise<void>((resolve) => {
+      const tick = setInterval(() => {
+        const elapsed = (now() - started) / 1000;
+        const due = Math.floor(Math.min(elapsed, total) * rate);
+        while (issued < due) {
+          commit(issued, issued / rate >= warmup);
+          issued++;
+        }
+        if (elapsed >= total) {
+          clearInterval(tick);
+          resolve();
+        }
+      }, 2);
+    });
+    await Promise.all(inFlight);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && [...committedAt.keys()].some((uuid) => !arrivedAt.has(uuid))) await new Promise((r) => setTimeout(r, 50));
+    capture.arrivals(undefined);
+    const counts = await capture.counts();
+    const latencies: number[] = [];
+    let missing = 0;
+    for (const [uuid, at] of committedAt) {
+      const arrived = arrivedAt.get(uuid);
+      if (arrived === undefined) missing++;
+      else latencies.push(arrived - at);
+    }
+    latencies.sort((a, b) => a - b);
+    return {
+      targetRate: rate,
+      seconds,
+      committed: committedAt.size,
+      achievedRate: committedAt.size / seconds,
+      missing: missing + failures,
+      p50Ms: percentile(latencies, 0.5),
+      p95Ms: percentile(latencies, 0.95),
+      p99Ms: percentile(latencies, 0.99),
+      maxMs: latencies.at(-1) ?? Number.NaN,
+      identifyPerEvent: counts.bench > 0 ? (counts.accepted - counts.bench) / counts.bench : 0,
+    };
+  } finally {
+    capture.arrivals(undefined);
+    await client.end({ timeout: 5 });
+    await worker.stop('SIGTERM', 20_000);
+  }
+}

@@ -40,7 +40,9 @@ export function executorFor(connection: unknown, field = 'tx'): Execute {
   }
   if (typeof connection === 'function' && typeof (connection as { unsafe?: unknown }).unsafe === 'function') {
     const sql = connection as PostgresJsConnection;
-    return async (text, params) => (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as Row[];
+    // prepare: one round trip instead of two (describe, then execute) for statements whose text never
+    // changes; a client created with `prepare: false` (PgBouncer in transaction mode) still wins.
+    return async (text, params) => (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as Row[];
   }
   throw new OutboxError(
     'invalid_transaction',

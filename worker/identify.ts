@@ -2,6 +2,7 @@
  * Re-identification: from the events a run delivered, one `$identify` per user and automation persona and
  * one `$groupidentify` per organization, carrying the newest known value of each profile field. Pure.
  */
+import { identifyEvent } from '../src/attribution/profiles.ts';
 import type { OutboxEvent, ProfileFields } from '../src/event.ts';
 
 /** What a delivered row tells about the entities it touched. */
@@ -54,22 +55,9 @@ export class TouchedProfiles {
     const events: OutboxEvent[] = [];
     for (const kind of KINDS) {
       for (const [id, known] of this.entities.get(kind)!) {
-        if (known.fields.size === 0) continue;
         const set: ProfileFields = Object.fromEntries([...known.fields].map(([key, [value]]) => [key, value]));
-        if (kind === 'organization') {
-          events.push({
-            event: '$groupidentify',
-            // PostHog ignores a group-identify's distinct id but caps its length at 200.
-            distinctId: `$organization_${id}`.slice(0, 200),
-            properties: { $group_type: 'organization', $group_key: id, $group_set: set },
-            groups: {},
-            timestamp: now,
-            profiles: {},
-          });
-        } else {
-          const distinctId = kind === 'automation' ? `automation_${id}` : id;
-          events.push({ event: '$identify', distinctId, properties: { $set: set }, groups: {}, timestamp: now, profiles: {} });
-        }
+        const event = identifyEvent(kind, id, set, now); // null when no field is known
+        if (event) events.push(event);
       }
     }
     return events;

@@ -74,15 +74,10 @@ export function templates(): OutboxEvent[] {
   return cached;
 }
 
-/** An event as it is sent to PostHog (the fields a drain reads from an outbox row). */
-export interface WireEvent {
-  uuid: string;
-  event: string;
-  distinctId: string;
-  properties: Record<string, unknown>;
-  groups: Record<string, string>;
-  timestamp: Date;
-}
+/** An event as it is sent to PostHog (the fields a drain reads from an outbox row): the worker's own type. */
+import type { WireEvent } from '../worker/sender.ts';
+
+export type { WireEvent };
 
 /**
  * `count` events in memory, as the backlog holds them (template `i % TEMPLATES`, a fresh uuid, `bench_seq`

@@ -61,7 +61,8 @@ export interface Attribution {
 
 const AUTOMATION_PREFIX = 'automation_';
 
-function optionalString(value: unknown, field: string): string | null {
+/** A string, or null when absent; anything else throws `OutboxError('invalid')` naming `field`. */
+export function optionalString(value: unknown, field: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') throw new OutboxError('invalid', field, `must be a string or null, got ${typeof value}`);
   return value;

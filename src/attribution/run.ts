@@ -7,7 +7,7 @@
 import { OutboxError } from '../errors.ts';
 import type { OutboxEvent } from '../event.ts';
 import { abortReason, emitsAbortEvent } from './abort.ts';
-import { attribution, type Attribution, type RunContext } from './context.ts';
+import { attribution, optionalString, type Attribution, type RunContext } from './context.ts';
 import { errorCategory, errorMessage } from './error-category.ts';
 import { attributedEvent, buildEvent, checkDuration, toolCalled, type ToolCall } from './events.ts';
 
@@ -42,12 +42,6 @@ export interface RunCompletion {
 export interface RunOptions {
   /** Clock in epoch milliseconds. Default `Date.now`. */
   now?: () => number;
-}
-
-function optionalString(value: unknown, field: string): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') throw new OutboxError('invalid', field, `must be a string or null, got ${typeof value}`);
-  return value;
 }
 
 function tokens(value: unknown, field: string): number | null {

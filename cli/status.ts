@@ -9,7 +9,6 @@ export interface Status {
   backlog: number;
   due: number;
   retrying: number;
-  inFlight: number;
   oldestAgeMs: number | null;
   nextRetryAt: string | null;
   deadLetters: number;
@@ -35,7 +34,6 @@ export function statusCommand(): Command {
           backlog: summary!.backlog,
           due: summary!.due,
           retrying: summary!.retrying,
-          inFlight: summary!.in_flight,
           oldestAgeMs: summary!.oldest_age_ms === null ? null : Math.round(summary!.oldest_age_ms),
           nextRetryAt: summary!.next_retry_at?.toISOString() ?? null,
           deadLetters: reasons.reduce((n, r) => n + r.count, 0),
@@ -59,7 +57,7 @@ export function statusCommand(): Command {
 function render(s: Status): string {
   const now = Date.now();
   let out = '';
-  out += `backlog       ${s.backlog} event(s): ${s.due} due now, ${s.retrying} waiting to retry, ${s.inFlight} being sent\n`;
+  out += `backlog       ${s.backlog} event(s): ${s.due} due now (those being sent included), ${s.retrying} waiting to retry\n`;
   out += `oldest        ${s.oldestAgeMs === null ? '-' : `${duration(s.oldestAgeMs)} old`}\n`;
   out += `next retry    ${s.nextRetryAt === null ? '-' : `in ${duration(Date.parse(s.nextRetryAt) - now)} (${s.nextRetryAt})`}\n`;
   out += `dead letters  ${s.deadLetters}\n`;

@@ -35,7 +35,7 @@ export function workerCommand(): Command {
     .addOption(new Option('--max-attempts <n>', 'attempts before an event is dead-lettered').env('POSTHOG_OUTBOX_MAX_ATTEMPTS').argParser(integer(1, 1000)).default(10))
     .addOption(new Option('--request-timeout <ms>', 'PostHog request timeout').env('POSTHOG_OUTBOX_REQUEST_TIMEOUT_MS').argParser(integer(100, 600_000)).default(10_000))
     .addOption(
-      new Option('--lease-seconds <s>', 'how long a claim holds its rows; a crashed worker\'s rows come back after it (default: 60, or 3x the request timeout)')
+      new Option('--lease-seconds <s>', 'how long a hung worker may hold the rows it is sending before PostgreSQL frees them (a crashed one frees them at once) (default: 60, or 3x the request timeout)')
         .env('POSTHOG_OUTBOX_LEASE_SECONDS')
         .argParser(integer(1, 86_400)),
     )

@@ -77,48 +77,40 @@ const EVENT_COLUMNS = `"uuid", "event", "distinct_id", "properties", "groups", "
   "automation_id", "automation_profile", "organization_id", "organization_profile", "attempts", "last_error", "created_at"`;
 
 /**
- * Claims up to `$1` due rows, oldest due first, skipping rows other workers hold: each claimed row gets
- * one more attempt, the lease token `$3`, and is not due again for `$2` seconds (the lease). A worker that
- * dies holding rows loses them when the lease runs out.
+ * Claims up to `$1` due rows, oldest due first, skipping rows other workers hold: the rows stay locked by
+ * the claiming transaction until it settles them (delete, retry, dead letter) and commits. The claim
+ * writes nothing, so it costs what a plain SELECT costs; a worker that dies holding rows loses them as
+ * soon as PostgreSQL sees its connection go, and a hung one when `idle_in_transaction_session_timeout`
+ * (the worker's lease) ends its session.
  */
 export function claimBatch(schema: string): string {
-  const s = quoteSchema(schema);
-  return `WITH due AS (
-  SELECT "uuid" FROM ${s}."outbox" WHERE "next_attempt_at" <= now() ORDER BY "next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED
-)
-UPDATE ${s}."outbox" o SET "attempts" = o."attempts" + 1, "next_attempt_at" = now() + make_interval(secs => $2::float8), "lease_token" = $3::uuid
-FROM due WHERE o."uuid" = due."uuid"
-RETURNING ${CLAIMED}`;
+  return `SELECT ${CLAIMED} FROM ${quoteSchema(schema)}."outbox" o WHERE o."next_attempt_at" <= now() ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
 }
 
-/** Deletes delivered rows (`$1` uuids) that the claim `$2` still holds. */
+/** Deletes delivered rows `$1` (held by the calling claim's transaction). */
 export function deleteDelivered(schema: string): string {
-  return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[]) AND "lease_token" = $2::uuid`;
+  return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[])`;
 }
 
-/** Schedules the next attempt of rows `$1` after `$2` milliseconds each (per row), with the error `$3`. */
+/** Counts a failed attempt of rows `$1` and schedules the next one after `$2` milliseconds each (per row), with the error `$3`. */
 export function scheduleRetry(schema: string): string {
   const s = quoteSchema(schema);
-  return `UPDATE ${s}."outbox" o SET "next_attempt_at" = now() + make_interval(secs => x.delay_ms / 1000.0), "last_error" = $3, "lease_token" = NULL
+  return `UPDATE ${s}."outbox" o SET "attempts" = o."attempts" + 1, "next_attempt_at" = now() + make_interval(secs => x.delay_ms / 1000.0), "last_error" = $3
 FROM unnest($1::uuid[], $2::float8[]) AS x("uuid", delay_ms)
-WHERE o."uuid" = x."uuid" AND o."lease_token" = $4::uuid`;
+WHERE o."uuid" = x."uuid"`;
 }
 
-/** Gives claimed rows `$1` back without counting the attempt (graceful shutdown before sending). */
-export function releaseClaim(schema: string): string {
-  return `UPDATE ${quoteSchema(schema)}."outbox" SET "next_attempt_at" = now(), "attempts" = GREATEST("attempts" - 1, 0), "lease_token" = NULL
-WHERE "uuid" = ANY($1::uuid[]) AND "lease_token" = $2::uuid`;
-}
-
-/** Moves rows `$1` to the dead-letter table with the reasons `$2` (per row), in one statement. */
+/** Moves rows `$1` to the dead-letter table with the reasons `$2` and attempt counts `$3` (per row), in one statement. */
 export function deadLetter(schema: string): string {
   const s = quoteSchema(schema);
   return `WITH dead AS (
-  DELETE FROM ${s}."outbox" o USING unnest($1::uuid[], $2::text[]) AS x("uuid", reason)
-  WHERE o."uuid" = x."uuid" AND o."lease_token" = $3::uuid
-  RETURNING o.*, x.reason
+  DELETE FROM ${s}."outbox" o USING unnest($1::uuid[], $2::text[], $3::int[]) AS x("uuid", reason, attempts)
+  WHERE o."uuid" = x."uuid"
+  RETURNING o.*, x.reason, x.attempts AS counted
 )
-INSERT INTO ${s}."dead_letters" (${EVENT_COLUMNS}, "reason") SELECT ${EVENT_COLUMNS}, reason FROM dead`;
+INSERT INTO ${s}."dead_letters" (${EVENT_COLUMNS}, "reason")
+SELECT "uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
+  "automation_id", "automation_profile", "organization_id", "organization_profile", counted, "last_error", "created_at", reason FROM dead`;
 }
 
 /** When the next row becomes due (null when the outbox is empty). */
@@ -128,21 +120,20 @@ export function nextDue(schema: string): string {
 
 // --- operator commands: status and dead letters --------------------------------------------------------
 
-/** One row: backlog, rows due now, rows waiting for a retry, rows held by a claim, the oldest row's age. */
+/** One row: backlog, rows due now (those being sent included), rows waiting for a retry, the oldest row's age. */
 export function outboxStatus(schema: string): string {
   return `SELECT count(*)::int AS "backlog",
   count(*) FILTER (WHERE "next_attempt_at" <= now())::int AS "due",
-  count(*) FILTER (WHERE "lease_token" IS NULL AND "attempts" > 0 AND "next_attempt_at" > now())::int AS "retrying",
-  count(*) FILTER (WHERE "lease_token" IS NOT NULL AND "next_attempt_at" > now())::int AS "in_flight",
+  count(*) FILTER (WHERE "next_attempt_at" > now())::int AS "retrying",
   (extract(epoch FROM now() - min("created_at")) * 1000)::float8 AS "oldest_age_ms",
-  min("next_attempt_at") FILTER (WHERE "lease_token" IS NULL AND "attempts" > 0 AND "next_attempt_at" > now()) AS "next_retry_at"
+  min("next_attempt_at") FILTER (WHERE "next_attempt_at" > now()) AS "next_retry_at"
 FROM ${quoteSchema(schema)}."outbox"`;
 }
 
 /** Up to `$1` rows waiting for a retry after a failed attempt, soonest first. */
 export function retryingRows(schema: string): string {
   return `SELECT "uuid", "event", "distinct_id", "attempts", "next_attempt_at", "last_error" FROM ${quoteSchema(schema)}."outbox"
-WHERE "lease_token" IS NULL AND "attempts" > 0 AND "next_attempt_at" > now()
+WHERE "next_attempt_at" > now()
 ORDER BY "next_attempt_at" LIMIT $1`;
 }
 

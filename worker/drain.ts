@@ -12,10 +12,12 @@
  * PostHog has accepted a batch, so while PostHog is down each backoff step costs one request.
  *
  * Several lanes (`concurrency`) claim and send side by side, so one batch is serialised and compressed
- * while another waits on the network or the database. Rows are claimed with FOR UPDATE SKIP LOCKED and a
- * lease, so lanes and other workers never claim the same row while its lease holds.
+ * while another waits on the network or the database. Each batch lives in a transaction of its own: the
+ * claim locks its rows with FOR UPDATE SKIP LOCKED (lanes and other workers skip them), and the rows are
+ * settled and the locks released by the same transaction. Claimed rows that are not sent are given back by
+ * committing without touching them. The lease is the connection's `idle_in_transaction_session_timeout`
+ * (set by the worker): a worker that dies or hangs mid-batch cannot hold its rows longer than that.
  */
-import { randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
 import { OutboxError } from '../src/errors.ts';
 import { redactForStorage } from '../src/redact.ts';
@@ -37,8 +39,6 @@ export interface DrainSettings {
   concurrency: number;
   /** Attempts after which a row that keeps failing is dead-lettered. */
   maxAttempts: number;
-  /** How long a claim holds its rows before another worker may take them. */
-  leaseSeconds: number;
   /** A run stops claiming after this long (and re-identifies); the worker starts another if work is left. */
   maxRunMs: number;
   backoff: BackoffPolicy;
@@ -119,8 +119,6 @@ export class DrainRun {
   /** Resolved when PostHog first accepts a batch in this run (a probe run then opens its other lanes). */
   private accepted!: () => void;
   private readonly firstAccepted = new Promise<void>((resolve) => (this.accepted = resolve));
-  /** Claims in flight: lease token -> uuids, so a shutdown that cannot wait can give them back. */
-  readonly inFlight = new Map<string, string[]>();
 
   /**
    * `probe`: the previous run ended on a passing PostHog failure, so this one sends one batch at a time
@@ -168,32 +166,28 @@ export class DrainRun {
   }
 
   private async lane(deadline: number): Promise<void> {
-    const { schema, batchSize, leaseSeconds } = this.settings;
+    const { schema, batchSize } = this.settings;
     for (;;) {
       if (this.failed) return;
       if (this.signal?.aborted || Date.now() >= deadline) {
         this.stats.more = true;
         return;
       }
-      const token = randomUUID();
-      const rows = await this.sql.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, leaseSeconds, token]);
-      if (rows.length === 0) return;
-      if (rows.length === batchSize) {
-        this.claimedFull = true;
-        this.noteBacklog();
-      }
-      this.stats.claimed += rows.length;
-      this.inFlight.set(token, rows.map((r) => r.uuid));
-      try {
-        await this.settle(rows, token);
-      } finally {
-        this.inFlight.delete(token);
-      }
-      if (rows.length < batchSize) return;
+      const claimed = await this.sql.begin(async (tx) => {
+        const rows = await tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize], { prepare: true });
+        if (rows.length === batchSize) {
+          this.claimedFull = true;
+          this.noteBacklog();
+        }
+        this.stats.claimed += rows.length;
+        await this.settle(tx, rows);
+        return rows.length;
+      });
+      if (claimed < batchSize) return;
     }
   }
 
-  private async settle(rows: ClaimedRow[], token: string): Promise<void> {
+  private async settle(tx: postgres.TransactionSql, rows: ClaimedRow[]): Promise<void> {
     const sendable: [ClaimedRow, WireEvent][] = [];
     const invalid: [ClaimedRow, string][] = [];
     for (const row of rows) {
@@ -204,16 +198,15 @@ export class DrainRun {
         invalid.push([row, `invalid stored event, not sent: ${error.message}`]);
       }
     }
-    await this.deadLetter(invalid, token);
-    await this.deliver(sendable, token);
+    await this.deadLetter(tx, invalid.map(([row, reason]) => [row, reason, row.attempts]));
+    await this.deliver(tx, sendable);
   }
 
-  private async deliver(batch: [ClaimedRow, WireEvent][], token: string): Promise<void> {
+  private async deliver(tx: postgres.TransactionSql, batch: [ClaimedRow, WireEvent][]): Promise<void> {
     if (batch.length === 0) return;
     if (this.failed || this.signal?.aborted) {
       // Another lane (or the first half of this bisection) met a PostHog failure, or the worker is stopping,
-      // since these rows were claimed: give them back unsent, without counting an attempt.
-      await this.sql.unsafe(q.releaseClaim(this.settings.schema), [batch.map(([row]) => row.uuid), token]);
+      // since these rows were claimed: left untouched, they are free again when the transaction commits.
       this.stats.released += batch.length;
       return;
     }
@@ -226,7 +219,7 @@ export class DrainRun {
     const redact = (text: string) => redactForStorage(text, [this.settings.target.apiKey]);
     switch (decision.action) {
       case 'delivered': {
-        await this.sql.unsafe(q.deleteDelivered(this.settings.schema), [batch.map(([row]) => row.uuid), token]);
+        await tx.unsafe(q.deleteDelivered(this.settings.schema), [batch.map(([row]) => row.uuid)], { prepare: true });
         this.stats.delivered += batch.length;
         this.acceptedOne = true;
         this.accepted();
@@ -243,22 +236,23 @@ export class DrainRun {
       }
       case 'bisect': {
         const middle = Math.ceil(batch.length / 2);
-        await this.deliver(batch.slice(0, middle), token);
-        await this.deliver(batch.slice(middle), token);
+        await this.deliver(tx, batch.slice(0, middle));
+        await this.deliver(tx, batch.slice(middle));
         return;
       }
       case 'dead':
-        await this.deadLetter(batch.map(([row]) => [row, redact(decision.reason)]), token);
+        await this.deadLetter(tx, batch.map(([row]) => [row, redact(decision.reason), row.attempts + 1]));
         return;
       case 'retry': {
         const error = redact(decision.error);
         this.stats.error = error;
-        const exhausted = batch.filter(([row]) => row.attempts >= this.settings.maxAttempts);
-        const again = batch.filter(([row]) => row.attempts < this.settings.maxAttempts);
-        await this.deadLetter(exhausted.map(([row]) => [row, `gave up after ${row.attempts} attempts: ${error}`]), token);
+        // this attempt is number `row.attempts + 1`
+        const exhausted = batch.filter(([row]) => row.attempts + 1 >= this.settings.maxAttempts);
+        const again = batch.filter(([row]) => row.attempts + 1 < this.settings.maxAttempts);
+        await this.deadLetter(tx, exhausted.map(([row]) => [row, `gave up after ${row.attempts + 1} attempts: ${error}`, row.attempts + 1]));
         if (again.length > 0) {
-          const delays = again.map(([row]) => retryDelayMs(row.attempts, this.settings.backoff, decision.retryAfterMs));
-          await this.sql.unsafe(q.scheduleRetry(this.settings.schema), [again.map(([row]) => row.uuid), delays, error, token]);
+          const delays = again.map(([row]) => retryDelayMs(row.attempts + 1, this.settings.backoff, decision.retryAfterMs));
+          await tx.unsafe(q.scheduleRetry(this.settings.schema), [again.map(([row]) => row.uuid), delays, error]);
           this.stats.retried += again.length;
           this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, Math.min(...delays));
         } else {
@@ -269,9 +263,10 @@ export class DrainRun {
     }
   }
 
-  private async deadLetter(rows: [ClaimedRow, string][], token: string): Promise<void> {
+  /** Moves rows to the dead-letter table: [row, reason, attempts made]. */
+  private async deadLetter(tx: postgres.TransactionSql, rows: [ClaimedRow, string, number][]): Promise<void> {
     if (rows.length === 0) return;
-    await this.sql.unsafe(q.deadLetter(this.settings.schema), [rows.map(([row]) => row.uuid), rows.map(([, reason]) => reason), token]);
+    await tx.unsafe(q.deadLetter(this.settings.schema), [rows.map(([row]) => row.uuid), rows.map(([, reason]) => reason), rows.map(([, , attempts]) => attempts)]);
     this.stats.deadLettered += rows.length;
   }
 }

@@ -20,6 +20,7 @@ import { EventEmitter } from 'node:events';
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
 import { redactUrl } from '../src/config.ts';
+import { OutboxError } from '../src/errors.ts';
 import { DEFAULT_SCHEMA } from '../src/outbox/schema.ts';
 import * as q from '../src/sql.ts';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.ts';
@@ -47,7 +48,11 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Attempts before a failing row is dead-lettered. Default 10. */
   maxAttempts?: number;
-  /** How long a claim holds its rows. Default 60 s (keep it above the request timeout). */
+  /**
+   * The lease: how long a worker may hold claimed rows without a word to PostgreSQL (while a request to
+   * PostHog is out) before PostgreSQL ends its session and the rows are free for others. A worker that
+   * dies frees its rows as soon as its connection closes. Default 60 s (keep it above the request timeout).
+   */
   leaseSeconds?: number;
   /** A run re-identifies and ends after this long; the next one follows at once. Default 10 s. */
   maxRunMs?: number;
@@ -82,7 +87,6 @@ export function drainSettings(options: WorkerOptions): DrainSettings {
     batchSize: options.batchSize ?? 1000,
     concurrency: options.concurrency ?? 2,
     maxAttempts: options.maxAttempts ?? 10,
-    leaseSeconds: options.leaseSeconds ?? 60,
     maxRunMs: options.maxRunMs ?? 10_000,
     backoff: options.backoff ?? DEFAULT_BACKOFF,
   };
@@ -229,13 +233,11 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
       await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, timeoutMs).unref())]).then(() => {
         timedOut = this.running !== undefined;
       });
-      const run = this.current;
-      if (timedOut && run) {
-        // Give the rows back rather than wait out the lease; a batch that still lands is a same-uuid duplicate.
-        for (const [token, uuids] of run.inFlight) {
-          await this.sql.unsafe(q.releaseClaim(this.settings.schema), [uuids, token]).catch(() => undefined);
-        }
-        this.log.warn({ batches: run.inFlight.size }, 'stopped before in-flight batches finished; their rows were released');
+      if (timedOut) {
+        // Give the rows back rather than wait out the lease: closing the connections rolls back the batches'
+        // transactions. A batch that still lands is a same-uuid duplicate.
+        await this.sql.end({ timeout: 0 }).catch(() => undefined);
+        this.log.warn({}, 'stopped before in-flight batches finished; their rows were released');
       }
     }
     for (const close of this.closers) await close().catch(() => undefined);
@@ -252,7 +254,15 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
   const settings = drainSettings(options);
   const log = options.logger ?? silent;
   q.quoteSchema(settings.schema);
-  const sql = postgres(options.databaseUrl, { max: settings.concurrency + 2, connect_timeout: 10, onnotice: () => {} });
+  const leaseSeconds = options.leaseSeconds ?? 60;
+  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1) throw new OutboxError('invalid', 'leaseSeconds', `must be a positive whole number of seconds, got ${leaseSeconds}`);
+  // Each lane holds a connection for its batch's transaction; the lease ends a session that holds one idle.
+  const sql = postgres(options.databaseUrl, {
+    max: settings.concurrency + 2,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: 'posthog-outbox worker', idle_in_transaction_session_timeout: leaseSeconds * 1000 },
+  });
   let boss: PgBoss | undefined;
   try {
     const [migrated] = await sql.unsafe<{ ok: boolean }[]>(`SELECT to_regclass($1) IS NOT NULL AND to_regnamespace($2) IS NOT NULL AS ok`, [

@@ -29,7 +29,7 @@ function tables(schemaName: string) {
     automationProfile: jsonb('automation_profile').$type<ProfileFields>(),
     organizationId: text('organization_id'),
     organizationProfile: jsonb('organization_profile').$type<ProfileFields>(),
-    /** Delivery attempts started so far (incremented when a worker claims the row). */
+    /** Delivery attempts made so far (a row being sent counts its attempt once the attempt is settled). */
     attempts: integer('attempts').notNull().default(0),
     lastError: text('last_error'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
@@ -40,12 +40,10 @@ function tables(schemaName: string) {
     {
       ...eventColumns,
       /**
-       * When the row may next be claimed. A claim pushes it forward by the lease, so a crashed worker's
-       * rows become claimable again when the lease runs out; a failed attempt sets it to the backoff time.
+       * When the row may next be claimed: when it was written, then after each failed attempt the backoff
+       * time. A worker holds the rows it is sending with a row lock in its transaction, not by writing them.
        */
       nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-      /** The claim that currently holds the row; completing a claim checks it, so an expired lease cannot clobber a newer one. */
-      leaseToken: uuid('lease_token'),
     },
     (t) => [index('outbox_next_attempt_at_idx').on(t.nextAttemptAt)],
   );

@@ -43,8 +43,12 @@ describe('status', () => {
     const retrying = await events(3, 'tool_retried');
     await db.sql`UPDATE posthog_outbox.outbox SET attempts = 2, next_attempt_at = now() + interval '5 minutes', last_error = '503 Service Unavailable'
       WHERE uuid = ANY(${retrying}::uuid[])`;
+    // Two rows held by a worker's claim (a row lock in its open transaction) are still due: status neither
+    // waits on the lock nor leaves them out.
     const held = await events(2);
-    await db.sql`UPDATE posthog_outbox.outbox SET attempts = 1, lease_token = gen_random_uuid(), next_attempt_at = now() + interval '60 seconds' WHERE uuid = ANY(${held}::uuid[])`;
+    const claim = await db.sql.reserve();
+    await claim`BEGIN`;
+    await claim`SELECT 1 FROM posthog_outbox.outbox WHERE uuid = ANY(${held}::uuid[]) FOR UPDATE`;
     await db.sql`UPDATE posthog_outbox.outbox SET created_at = now() - interval '2 hours' WHERE uuid = ${due[0]!}`;
     const doomed = await events(4);
     await kill(doomed.slice(0, 3), '400 Bad Request: invalid event');
@@ -54,7 +58,7 @@ describe('status', () => {
     expect(result.stderr.replace(/npm warn.*\n/g, '')).toBe('');
     expect(result.code).toBe(0);
     const status = JSON.parse(result.stdout);
-    expect(status).toMatchObject({ backlog: 10, due: 5, retrying: 3, inFlight: 2, deadLetters: 4 });
+    expect(status).toMatchObject({ backlog: 10, due: 7, retrying: 3, deadLetters: 4 });
     expect(status.oldestAgeMs).toBeGreaterThanOrEqual(2 * 3600_000);
     expect(status.oldestAgeMs).toBeLessThan(3 * 3600_000);
     expect(status.deadLettersByReason.map((r: { reason: string; count: number }) => [r.reason, r.count])).toEqual([
@@ -66,9 +70,11 @@ describe('status', () => {
 
     const text = await runCli(['status'], { env: env() });
     expect(text.code).toBe(0);
-    expect(text.stdout).toContain('backlog       10 event(s): 5 due now, 3 waiting to retry, 2 being sent');
+    expect(text.stdout).toContain('backlog       10 event(s): 7 due now (those being sent included), 3 waiting to retry');
     expect(text.stdout).toContain('dead letters  4');
     expect(text.stdout).toMatch(/oldest\s+2h 0m old/);
+    await claim`ROLLBACK`;
+    claim.release();
   });
 
   it('reports an empty outbox', async () => {

@@ -9,7 +9,7 @@ import { startCaptureServer, type CaptureServer } from '../../dev/capture-server
 import { attributedEvent, record } from '../../src/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { startWorkerProcess, summarize, type WorkerProcess } from '../support/processes.ts';
-import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';
+import { createWorkerDatabase, heldRows, outboxCount, until } from '../support/worker.ts';
 
 const SOAK = process.env.SOAK === '1';
 const KEY = 'phc_faults';
@@ -210,8 +210,7 @@ describe('fault suite', () => {
     const tookMs = Date.now() - stopAt;
     expect(code).toBe(0);
     expect(tookMs).toBeLessThan(3_000 + 5_000); // the shutdown timeout, plus process teardown
-    const [held] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE lease_token IS NOT NULL`;
-    expect(held!.n).toBe(0);
+    expect(await heldRows(db.sql)).toBe(0);
     spawnWorker();
     await drained();
     await arrived(committed);

@@ -29,3 +29,12 @@ export async function deadLetterRows(sql: postgres.Sql) {
   return sql<{ uuid: string; event: string; reason: string; attempts: number }[]>`
     SELECT uuid, event, reason, attempts FROM posthog_outbox.dead_letters ORDER BY event`;
 }
+
+/** Outbox rows a worker holds right now: those this check cannot lock (a claim is a row lock in the worker's transaction). */
+export function heldRows(sql: postgres.Sql): Promise<number> {
+  return sql.begin(async (tx) => {
+    const [row] = await tx<{ n: number }[]>`
+      SELECT ((SELECT count(*) FROM posthog_outbox.outbox) - (SELECT count(*) FROM (SELECT 1 FROM posthog_outbox.outbox FOR KEY SHARE SKIP LOCKED) AS free))::int AS n`;
+    return row!.n;
+  });
+}

@@ -11,7 +11,7 @@ import { record } from '../../src/outbox/record.ts';
 import { runCli } from '../support/cli.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
-import { createWorkerDatabase, deadLetterRows, outboxCount, until } from '../support/worker.ts';
+import { createWorkerDatabase, deadLetterRows, heldRows, outboxCount, until } from '../support/worker.ts';
 
 const KEY = 'phc_process_test_key';
 let db: TestDatabase;
@@ -52,8 +52,7 @@ const event = (i: number): OutboxEvent => ({
 /** Commits `n` events in one transaction; returns their uuids. */
 const commit = (n: number) => db.sql.begin((tx) => record(tx, Array.from({ length: n }, (_, i) => event(i))));
 
-const claimed = async () => (await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE lease_token IS NOT NULL`)[0]!.n;
-
+const claimed = () => heldRows(db.sql);
 const drained = () => until(() => outboxCount(db.sql), (n) => n === 0, { timeoutMs: 60_000, what: 'the outbox to drain' });
 
 /** Every committed uuid arrived; each copy of an event is identical (same uuid, timestamp and content). */
@@ -74,11 +73,12 @@ describe('worker process', () => {
     const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '3000', '--lease-seconds', '4', '--max-attempts', '1000'];
     const first = spawnWorker(args);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
-    expect(await claimed()).toBe(1_000); // two claims of 500 held under their lease, nothing deleted yet
+    expect(await claimed()).toBe(1_000); // two claims of 500 held, nothing deleted yet
     expect(await first.kill()).toBeNull();
     expect(first.child.signalCode).toBe('SIGKILL');
-    // Killed: its claims are neither deleted nor released; they wait out the lease.
+    // Killed: nothing was deleted, and its claims end with its connections, well before the 4 s lease.
     expect(await outboxCount(db.sql)).toBe(2_000);
+    await until(claimed, (n) => n === 0, { timeoutMs: 3_000, what: 'the killed worker\'s claims to end' });
 
     spawnWorker(args);
     await drained();
@@ -119,10 +119,30 @@ describe('worker process', () => {
     expect(capture.events).toHaveLength(2_000);
   }, 90_000);
 
-  it('SIGTERM while a batch outlasts the shutdown timeout: exits 0 without waiting for it, gives its rows back (lease released, attempt not counted)', async () => {
+  it('hung (SIGSTOP) with batches in flight: PostgreSQL ends its sessions after the lease, and another worker delivers its rows', async () => {
+    const committed = await commit(1_000);
+    capture.delayNext(2, 60_000);
+    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '1000', '--lease-seconds', '3', '--max-attempts', '1000'];
+    const hung = spawnWorker(args);
+    await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
+    hung.child.kill('SIGSTOP'); // alive, connections open, silent: only the lease can free its rows
+    const stoppedAt = Date.now();
+    expect(await claimed()).toBe(1_000);
+    await until(claimed, (n) => n === 0, { timeoutMs: 15_000, what: 'the lease to end the hung worker\'s claims' });
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(2_000); // not before the lease (3 s after its last statement)
+    spawnWorker(args);
+    await drained();
+    await capture.waitFor(() => committed.every((uuid) => capture.countsByUuid().has(uuid)), { timeoutMs: 30_000, what: 'every committed event' });
+    expectAllArrivedIdentically(committed);
+    hung.child.kill('SIGCONT');
+    expect(await hung.kill()).toBeNull();
+    expect(await deadLetterRows(db.sql)).toEqual([]);
+  }, 90_000);
+
+  it('SIGTERM while a batch outlasts the shutdown timeout: exits 0 without waiting for it, gives its rows back (attempt not counted)', async () => {
     const committed = await commit(1_000);
     capture.delayNext(2, 60_000); // held far longer than the shutdown timeout
-    // A long request timeout and lease: only releasing the claims lets the next worker have the rows soon.
+    // A long request timeout and lease: only ending the claims' transactions lets the next worker have the rows soon.
     const first = spawnWorker(['--batch-size', '500', '--concurrency', '2', '--request-timeout', '30000', '--lease-seconds', '600', '--shutdown-timeout', '1000']);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     expect(await claimed()).toBe(1_000);

@@ -1,0 +1,1 @@
+ALTER TABLE "posthog_outbox"."outbox" DROP COLUMN "lease_token";

@@ -80,11 +80,18 @@ const EVENT_COLUMNS = `"uuid", "event", "distinct_id", "properties", "groups", "
  * Claims up to `$1` due rows, oldest due first, skipping rows other workers hold: the rows stay locked by
  * the claiming transaction until it settles them (delete, retry, dead letter) and commits. The claim
  * writes nothing, so it costs what a plain SELECT costs; a worker that dies holding rows loses them as
- * soon as PostgreSQL sees its connection go, and a hung one when `idle_in_transaction_session_timeout`
- * (the worker's lease) ends its session.
+ * soon as PostgreSQL sees its connection go, and a hung one when the lease (`setLease`) ends its session.
  */
 export function claimBatch(schema: string): string {
   return `SELECT ${CLAIMED} FROM ${quoteSchema(schema)}."outbox" o WHERE o."next_attempt_at" <= now() ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
+}
+
+/**
+ * The lease of the calling transaction: PostgreSQL ends the session if it sits idle in the transaction
+ * (a request to PostHog outstanding) for more than `$1` milliseconds, which frees the rows it holds.
+ */
+export function setLease(): string {
+  return `SELECT set_config('idle_in_transaction_session_timeout', $1::text, true)`;
 }
 
 /** Deletes delivered rows `$1` (held by the calling claim's transaction). */

@@ -15,8 +15,8 @@
  * while another waits on the network or the database. Each batch lives in a transaction of its own: the
  * claim locks its rows with FOR UPDATE SKIP LOCKED (lanes and other workers skip them), and the rows are
  * settled and the locks released by the same transaction. Claimed rows that are not sent are given back by
- * committing without touching them. The lease is the connection's `idle_in_transaction_session_timeout`
- * (set by the worker): a worker that dies or hangs mid-batch cannot hold its rows longer than that.
+ * committing without touching them. The lease is the transaction's `idle_in_transaction_session_timeout`:
+ * a worker that hangs mid-batch cannot hold its rows longer than that (one that dies frees them at once).
  */
 import type postgres from 'postgres';
 import { OutboxError } from '../src/errors.ts';
@@ -39,6 +39,8 @@ export interface DrainSettings {
   concurrency: number;
   /** Attempts after which a row that keeps failing is dead-lettered. */
   maxAttempts: number;
+  /** How long a batch's transaction may sit idle (a request out) before PostgreSQL ends it and frees its rows. */
+  leaseSeconds: number;
   /** A run stops claiming after this long (and re-identifies); the worker starts another if work is left. */
   maxRunMs: number;
   backoff: BackoffPolicy;
@@ -166,7 +168,7 @@ export class DrainRun {
   }
 
   private async lane(deadline: number): Promise<void> {
-    const { schema, batchSize } = this.settings;
+    const { schema, batchSize, leaseSeconds } = this.settings;
     for (;;) {
       if (this.failed) return;
       if (this.signal?.aborted || Date.now() >= deadline) {
@@ -174,7 +176,11 @@ export class DrainRun {
         return;
       }
       const claimed = await this.sql.begin(async (tx) => {
-        const rows = await tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize], { prepare: true });
+        // pipelined: one round trip
+        const [, rows] = await Promise.all([
+          tx.unsafe(q.setLease(), [leaseSeconds * 1000], { prepare: true }),
+          tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize], { prepare: true }),
+        ]);
         if (rows.length === batchSize) {
           this.claimedFull = true;
           this.noteBacklog();

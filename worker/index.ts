@@ -87,6 +87,7 @@ export function drainSettings(options: WorkerOptions): DrainSettings {
     batchSize: options.batchSize ?? 1000,
     concurrency: options.concurrency ?? 2,
     maxAttempts: options.maxAttempts ?? 10,
+    leaseSeconds: options.leaseSeconds ?? 60,
     maxRunMs: options.maxRunMs ?? 10_000,
     backoff: options.backoff ?? DEFAULT_BACKOFF,
   };
@@ -254,14 +255,15 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
   const settings = drainSettings(options);
   const log = options.logger ?? silent;
   q.quoteSchema(settings.schema);
-  const leaseSeconds = options.leaseSeconds ?? 60;
-  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1) throw new OutboxError('invalid', 'leaseSeconds', `must be a positive whole number of seconds, got ${leaseSeconds}`);
-  // Each lane holds a connection for its batch's transaction; the lease ends a session that holds one idle.
+  if (!Number.isInteger(settings.leaseSeconds) || settings.leaseSeconds < 1) {
+    throw new OutboxError('invalid', 'leaseSeconds', `must be a positive whole number of seconds, got ${settings.leaseSeconds}`);
+  }
+  // Each lane holds a connection for its batch's transaction.
   const sql = postgres(options.databaseUrl, {
     max: settings.concurrency + 2,
     connect_timeout: 10,
     onnotice: () => {},
-    connection: { application_name: 'posthog-outbox worker', idle_in_transaction_session_timeout: leaseSeconds * 1000 },
+    connection: { application_name: 'posthog-outbox worker' },
   });
   let boss: PgBoss | undefined;
   try {

@@ -5,6 +5,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import type { OutboxEvent } from '../../src/event.ts';
+import { OutboxError } from '../../src/errors.ts';
 import { record } from '../../src/outbox/record.ts';
 import { startWorker, type OutboxWorker, type WorkerOptions } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
@@ -68,6 +69,15 @@ describe('delivery', () => {
     expect(first.distinct_id).toBe('user_1');
     expect(new Date(first.timestamp as string).toISOString()).toBe(at.toISOString());
     expect(first.properties).toMatchObject({ i: 1, $groups: { organization: 'org_1' } });
+  });
+
+  it.each([0, 1.5, -3])('refuses leaseSeconds %s with an OutboxError naming it, before connecting', async (leaseSeconds) => {
+    const refused = await start({ leaseSeconds }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(OutboxError);
+    expect((refused as OutboxError).field).toBe('leaseSeconds');
   });
 
   it('delivers nothing for a rolled-back transaction', async () => {

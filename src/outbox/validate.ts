@@ -43,46 +43,62 @@ function childField(parent: string, key: string): string {
  * strings, plain objects and arrays (and valid Dates, sent as ISO strings), no cycles, at most MAX_DEPTH
  * deep. `undefined` object values are left out, as JSON.stringify does.
  */
-export function checkJson(value: unknown, field: string, ancestors: object[] = []): void {
+export function checkJson(value: unknown, field: string): void {
+  walkJson(value, field, [], []);
+}
+
+/** `field` followed by the keys and indexes of `path`, e.g. `events[0].properties.a[2]`. */
+function fieldPath(field: string, path: readonly (string | number)[]): string {
+  return path.reduce<string>((at, key) => (typeof key === 'number' ? `${at}[${key}]` : childField(at, key)), field);
+}
+
+/** The walk behind checkJson; the field path of a value is only spelled out when it is at fault. */
+function walkJson(value: unknown, field: string, ancestors: object[], path: (string | number)[]): void {
   switch (typeof value) {
     case 'string':
-      return checkString(value, field);
+      if (!value.isWellFormed() || value.includes('\u0000')) checkString(value, fieldPath(field, path));
+      return;
     case 'boolean':
       return;
     case 'number':
-      if (!Number.isFinite(value)) throw new OutboxError('not_serializable', field, `${value} is not a JSON number`);
+      if (!Number.isFinite(value)) throw new OutboxError('not_serializable', fieldPath(field, path), `${value} is not a JSON number`);
       return;
     case 'object': {
       if (value === null) return;
       if (value instanceof Date) {
-        if (Number.isNaN(value.getTime())) throw new OutboxError('not_serializable', field, 'is an invalid Date');
+        if (Number.isNaN(value.getTime())) throw new OutboxError('not_serializable', fieldPath(field, path), 'is an invalid Date');
         return;
       }
-      if (ancestors.includes(value)) throw new OutboxError('not_serializable', field, 'is cyclic (refers to an object that contains it)');
-      if (ancestors.length >= MAX_DEPTH) throw new OutboxError('not_serializable', field, `is nested deeper than ${MAX_DEPTH} levels`);
+      if (ancestors.includes(value)) throw new OutboxError('not_serializable', fieldPath(field, path), 'is cyclic (refers to an object that contains it)');
+      if (ancestors.length >= MAX_DEPTH) throw new OutboxError('not_serializable', fieldPath(field, path), `is nested deeper than ${MAX_DEPTH} levels`);
       ancestors.push(value);
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
-          if (value[i] === undefined) throw new OutboxError('not_serializable', `${field}[${i}]`, 'is undefined (JSON would turn it into null)');
-          checkJson(value[i], `${field}[${i}]`, ancestors);
+          path.push(i);
+          if (value[i] === undefined) throw new OutboxError('not_serializable', fieldPath(field, path), 'is undefined (JSON would turn it into null)');
+          walkJson(value[i], field, ancestors, path);
+          path.pop();
         }
       } else {
-        if (!isPlainObject(value)) throw new OutboxError('not_serializable', field, `is ${describe(value)}; only plain objects, arrays and Dates serialise to JSON unchanged`);
-        if (typeof (value as { toJSON?: unknown }).toJSON === 'function') throw new OutboxError('not_serializable', field, 'has a toJSON method; pass the plain value instead');
+        if (!isPlainObject(value)) {
+          throw new OutboxError('not_serializable', fieldPath(field, path), `is ${describe(value)}; only plain objects, arrays and Dates serialise to JSON unchanged`);
+        }
+        if (typeof (value as { toJSON?: unknown }).toJSON === 'function') throw new OutboxError('not_serializable', fieldPath(field, path), 'has a toJSON method; pass the plain value instead');
         for (const key of Object.keys(value)) {
-          const child = childField(field, key);
-          checkString(key, `${child} (key)`);
+          path.push(key);
+          if (!key.isWellFormed() || key.includes('\u0000')) checkString(key, `${fieldPath(field, path)} (key)`);
           const item = (value as Record<string, unknown>)[key];
-          if (item !== undefined) checkJson(item, child, ancestors);
+          if (item !== undefined) walkJson(item, field, ancestors, path);
+          path.pop();
         }
       }
       ancestors.pop();
       return;
     }
     case 'undefined':
-      throw new OutboxError('not_serializable', field, 'is undefined');
+      throw new OutboxError('not_serializable', fieldPath(field, path), 'is undefined');
     default:
-      throw new OutboxError('not_serializable', field, `is ${describe(value)}, which has no JSON form`);
+      throw new OutboxError('not_serializable', fieldPath(field, path), `is ${describe(value)}, which has no JSON form`);
   }
 }
 

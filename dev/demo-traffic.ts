@@ -8,7 +8,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type postgres from 'postgres';
-import { attributedEvent, record, startRun, type ErrorCategory, type OutboxEvent, type RunContext, type ToolAnnotations } from '../src/index.ts';
+import type { RunContext } from '../src/attribution/context.ts';
+import type { ErrorCategory } from '../src/attribution/error-category.ts';
+import { attributedEvent, type ToolAnnotations } from '../src/attribution/events.ts';
+import { startRun } from '../src/attribution/run.ts';
+import type { OutboxEvent } from '../src/event.ts';
+import { record } from '../src/outbox/record.ts';
 
 /** Postgres schema of the demo application's own tables (`messages`, `automations`). */
 export const DEMO_APP_SCHEMA = 'posthog_demo_app';

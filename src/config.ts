@@ -5,6 +5,9 @@
 import postgres from 'postgres';
 import { OutboxError } from './errors.ts';
 
+/** The Postgres schema the outbox tables live in unless told otherwise. */
+export const DEFAULT_SCHEMA = 'posthog_outbox';
+
 /** `postgres://user:***@host:port/db`: safe to print. */
 export function redactUrl(url: string): string {
   try {

@@ -1,5 +1,6 @@
 import { eq, sql as dsql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
+import { drizzle as drizzleProxy } from 'drizzle-orm/pg-proxy';
 import { pgTable, serial, text } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -126,6 +127,34 @@ describe('record in a drizzle transaction', () => {
   it('works on a plain drizzle database for one-off writes', async () => {
     await record(orm, event());
     expect(await outboxRows()).toHaveLength(1);
+  });
+
+  it('runs its insert prepared on the transaction’s own postgres.js connection (one round trip)', async () => {
+    const prepared = await orm.transaction(async (tx) => {
+      await record(tx, event());
+      // pg_prepared_statements is per session: the statement is there only if it ran prepared on this connection.
+      return tx.execute<{ statement: string }>(dsql`SELECT statement FROM pg_prepared_statements`);
+    });
+    expect([...prepared].map((r) => r.statement).filter((text) => text.startsWith('INSERT INTO "posthog_outbox"."outbox"'))).toHaveLength(1);
+    expect(await outboxRows()).toHaveLength(1);
+  });
+
+  it('works through any other drizzle Postgres driver (here pg-proxy over a real connection), rollback included', async () => {
+    const reserved = await db.sql.reserve();
+    try {
+      const proxy = drizzleProxy(async (text, params, method) => {
+        const rows = await reserved.unsafe(text, params as never[]);
+        return { rows: method === 'all' ? rows.map((r) => Object.values(r)) : rows };
+      });
+      await reserved`BEGIN`;
+      await record(proxy, event());
+      await reserved`ROLLBACK`;
+      expect(await outboxRows()).toEqual([]);
+      await record(proxy, event({ event: 'chat_ended' }));
+      expect((await outboxRows()).map((r) => r.event)).toEqual(['chat_ended']);
+    } finally {
+      reserved.release();
+    }
   });
 });
 

@@ -19,9 +19,8 @@
 import { EventEmitter } from 'node:events';
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
-import { redactUrl } from '../src/config.ts';
+import { DEFAULT_SCHEMA, redactUrl } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
-import { DEFAULT_SCHEMA } from '../src/outbox/schema.ts';
 import * as q from '../src/sql.ts';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import { DrainRun, type DrainSettings, type RunStats } from './drain.ts';

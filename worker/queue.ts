@@ -1,6 +1,6 @@
 /** The worker's pg-boss objects: where pg-boss lives, the drain queue, and how `migrate` installs them. */
 import { PgBoss } from 'pg-boss';
-import { DEFAULT_SCHEMA } from '../src/outbox/schema.ts';
+import { DEFAULT_SCHEMA } from '../src/config.ts';
 
 /** pg-boss's own schema (pg-boss's default name, so an application's existing pg-boss install is shared). */
 export const PGBOSS_SCHEMA = 'pgboss';

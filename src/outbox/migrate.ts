@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type postgres from 'postgres';
 import * as q from '../sql.ts';
-import { DEFAULT_SCHEMA } from './schema.ts';
+import { DEFAULT_SCHEMA } from '../config.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The `migrations/` folder shipped with the package (beside `src/`, or beside `dist/` once built). */

@@ -7,7 +7,7 @@ import { OutboxError } from '../errors.ts';
 import type { OutboxEvent } from '../event.ts';
 import { insertEvents, type RecordColumn } from '../sql.ts';
 import { executorFor, type Connection } from './executor.ts';
-import { DEFAULT_SCHEMA } from './schema.ts';
+import { DEFAULT_SCHEMA } from '../config.ts';
 import { checkEvent, checkSize } from './validate.ts';
 
 export interface RecordOptions {

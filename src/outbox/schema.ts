@@ -5,9 +5,10 @@
  */
 import { sql } from 'drizzle-orm';
 import { index, integer, jsonb, pgSchema, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { DEFAULT_SCHEMA } from '../config.ts';
 import type { ProfileFields } from '../event.ts';
 
-export const DEFAULT_SCHEMA = 'posthog_outbox';
+export { DEFAULT_SCHEMA };
 
 function tables(schemaName: string) {
   const schema = pgSchema(schemaName);

@@ -53,7 +53,7 @@ const config = quick
       drainRounds: 2,
       jobEvents: 200_000,
       jobBatchSizes: [50, 200, 1000],
-      workerSweep: [{ concurrency: 1 }, { concurrency: 4 }, { processes: 2 }, { processes: 2, concurrency: 1 }] as WorkerSettings[],
+      workerSweep: [{ concurrency: 1 }, { concurrency: 4 }, { processes: 2 }, { processes: 2, concurrency: 1 }, { nodeDefaultHeap: true }] as WorkerSettings[],
       latencySeconds: 30,
       latencyRate: 1000,
       scaling: [10_000, 10_000, 10_000, 100_000, 1_000_000],

@@ -5,12 +5,6 @@
  */
 import { Command, CommanderError } from 'commander';
 import { OutboxError } from '../src/errors.ts';
-import { backfillCommand } from './backfill.ts';
-import { deadLettersCommand } from './dead-letters.ts';
-import { demoCommand } from './demo.ts';
-import { migrateCommand } from './migrate.ts';
-import { statusCommand } from './status.ts';
-import { workerCommand } from './worker.ts';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -26,7 +20,23 @@ function inherit(command: Command, parent: Command): Command {
   for (const sub of command.commands) inherit(sub, command);
   return command;
 }
-for (const command of [migrateCommand(), workerCommand(), statusCommand(), deadLettersCommand(), backfillCommand(), demoCommand()]) program.addCommand(inherit(command, program));
+
+/**
+ * The subcommands, in help order, each loaded from its own module. A run of one subcommand loads only that
+ * module, so `posthog-outbox worker` never loads the demo's, the backfill's or migrate's dependencies
+ * (drizzle-orm alone costs ~190 MB of RSS on Node 24). Anything else (help, a typo) loads them all, so
+ * help, `help <command>` and "did you mean" see every command.
+ */
+const SUBCOMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Command>]> = [
+  ['migrate', async () => (await import('./migrate.ts')).migrateCommand()],
+  ['worker', async () => (await import('./worker.ts')).workerCommand()],
+  ['status', async () => (await import('./status.ts')).statusCommand()],
+  ['dead-letters', async () => (await import('./dead-letters.ts')).deadLettersCommand()],
+  ['backfill-profiles', async () => (await import('./backfill.ts')).backfillCommand()],
+  ['demo', async () => (await import('./demo.ts')).demoCommand()],
+];
+const invoked = SUBCOMMANDS.filter(([name]) => name === process.argv[2]);
+for (const command of await Promise.all((invoked.length > 0 ? invoked : SUBCOMMANDS).map(([, load]) => load()))) program.addCommand(inherit(command, program));
 
 try {
   await program.parseAsync(process.argv);

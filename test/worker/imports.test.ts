@@ -29,6 +29,27 @@ describe('the worker process import graph', () => {
     expect(urls.filter((u) => u.includes('/drizzle-orm/') && !u.endsWith('/drizzle-orm/migrator.js'))).toEqual([]);
   });
 
+  it('`posthog-outbox worker` loads the worker command only: no drizzle-orm module at all, nor the other commands', () => {
+    // main.ts as the bin runs it; without DATABASE_URL the worker command refuses to start (exit 2) once loaded.
+    const script = `
+      import { registerHooks } from 'node:module';
+      const urls = new Set();
+      registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); urls.add(r.url); return r; } });
+      process.argv = [process.argv[0], 'main.ts', 'worker'];
+      process.on('exit', () => process.stdout.write(JSON.stringify([...urls])));
+      await import(${JSON.stringify(path.join(ROOT, 'cli/main.ts'))});`;
+    const env = { ...process.env };
+    delete env.DATABASE_URL;
+    delete env.POSTHOG_API_KEY;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });
+    expect(child.stderr).toContain('DATABASE_URL: is not set');
+    expect(child.status).toBe(2);
+    const urls: string[] = JSON.parse(child.stdout);
+    expect(urls.some((u) => u.endsWith('/cli/worker.ts'))).toBe(true);
+    expect(urls.filter((u) => u.includes('/drizzle-orm/'))).toEqual([]);
+    expect(urls.filter((u) => /\/cli\/(migrate|status|dead-letters|backfill|demo)\.ts$/.test(u))).toEqual([]);
+  });
+
   it('the library entry still offers the drizzle schema (it is where drizzle is loaded)', () => {
     const { urls } = modulesLoadedBy(['src/index.ts']);
     expect(urls.some((u) => u.includes('/drizzle-orm/pg-core/'))).toBe(true);

@@ -129,14 +129,32 @@ describe('record in a drizzle transaction', () => {
     expect(await outboxRows()).toHaveLength(1);
   });
 
-  it('runs its insert prepared on the transaction’s own postgres.js connection (one round trip)', async () => {
-    const prepared = await orm.transaction(async (tx) => {
-      await record(tx, event());
-      // pg_prepared_statements is per session: the statement is there only if it ran prepared on this connection.
-      return tx.execute<{ statement: string }>(dsql`SELECT statement FROM pg_prepared_statements`);
-    });
-    expect([...prepared].map((r) => r.statement).filter((text) => text.startsWith('INSERT INTO "posthog_outbox"."outbox"'))).toHaveLength(1);
-    expect(await outboxRows()).toHaveLength(1);
+  it('runs its insert prepared on the transaction’s own postgres.js connection (one round trip), and rolls back with it', async () => {
+    // A connection of its own: pg_prepared_statements is per session, and a pooled one may hold the statement already.
+    const fresh = postgres(db.url, { max: 1, onnotice: () => {} });
+    const logged: string[] = [];
+    try {
+      const freshOrm = drizzle(fresh, { logger: { logQuery: (query) => void logged.push(query) } });
+      const outboxInserts = async (tx: Parameters<Parameters<typeof freshOrm.transaction>[0]>[0]) =>
+        [...(await tx.execute<{ statement: string }>(dsql`SELECT statement FROM pg_prepared_statements`))].filter((r) => r.statement.startsWith('INSERT INTO "posthog_outbox"."outbox"')).length;
+      const seen: number[] = [];
+      await expect(
+        freshOrm.transaction(async (tx) => {
+          await tx.insert(messages).values({ body: 'hello' });
+          seen.push(await outboxInserts(tx));
+          await record(tx, event());
+          seen.push(await outboxInserts(tx));
+          tx.rollback();
+        }),
+      ).rejects.toThrow('Rollback');
+      expect(seen).toEqual([0, 1]);
+      expect(await outboxRows()).toEqual([]);
+      expect(await orm.select().from(messages)).toEqual([]);
+      // drizzle's logger still sees the statement, as it did through drizzle's execute().
+      expect(logged.filter((query) => query.startsWith('INSERT INTO "posthog_outbox"."outbox"'))).toHaveLength(1);
+    } finally {
+      await fresh.end();
+    }
   });
 
   it('works through any other drizzle Postgres driver (here pg-proxy over a real connection), rollback included', async () => {

@@ -49,19 +49,30 @@ async function toDrizzle(text: string, params: unknown[]): Promise<SQL> {
   return drizzleSql.join(chunks);
 }
 
+/** drizzle's query logger (`drizzle(client, { logger })`), which sees every statement drizzle runs. */
+interface DrizzleLogger {
+  logQuery(query: string, params: unknown[]): void;
+}
+
 /** Runs statements on a postgres.js connection, prepared: one round trip instead of two (describe, then execute). */
-function postgresJsExecutor(sql: PostgresJsConnection): Execute {
+function postgresJsExecutor(sql: PostgresJsConnection, logger?: DrizzleLogger): Execute {
   // A client created with `prepare: false` (PgBouncer in transaction mode) still wins.
-  return async (text, params) => (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as Row[];
+  return async (text, params) => {
+    logger?.logQuery(text, params); // as drizzle's own execute() would have
+    return (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as Row[];
+  };
 }
 
 /** Returns how to run statements on `connection`, or throws OutboxError when it is neither client. */
 export function executorFor(connection: unknown, field = 'tx'): Execute {
   if (entityKinds(connection).includes('PgDatabase')) {
     // drizzle over postgres.js: straight to its client (the transaction's own connection), prepared.
-    const session = (connection as { session?: unknown }).session;
-    const client = (session as { client?: unknown } | undefined)?.client;
-    if (entityKinds(session).includes('PostgresJsSession') && isPostgresJs(client)) return postgresJsExecutor(client);
+    const session = (connection as { session?: unknown }).session as { client?: unknown; logger?: Partial<DrizzleLogger> } | undefined;
+    const client = session?.client;
+    if (entityKinds(session).includes('PostgresJsSession') && isPostgresJs(client)) {
+      const logger = typeof session?.logger?.logQuery === 'function' ? (session.logger as DrizzleLogger) : undefined;
+      return postgresJsExecutor(client, logger);
+    }
     const db = connection as DrizzleConnection;
     return async (text, params) => {
       const result: unknown = await db.execute(await toDrizzle(text, params));

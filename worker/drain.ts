@@ -23,7 +23,7 @@ import { OutboxError } from '../src/errors.ts';
 import { redactForStorage } from '../src/redact.ts';
 import type { ProfileFields } from '../src/event.ts';
 import { record } from '../src/outbox/record.ts';
-import { checkEvent } from '../src/outbox/validate.ts';
+import { checkEventShape } from '../src/outbox/validate.ts';
 import * as q from '../src/sql.ts';
 import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import { TouchedProfiles } from './identify.ts';
@@ -88,9 +88,12 @@ function snapshot(id: string | null, fields: ProfileFields | null) {
   return id !== null && fields !== null ? { id, fields } : undefined;
 }
 
-/** Checks a stored row as `record()` checks an event: a row corrupted in the table is dead-lettered, not sent. */
+/**
+ * Checks a stored row as `record()` checks an event (its properties are JSON already: they come from
+ * jsonb): a row corrupted in the table is dead-lettered, not sent.
+ */
 function toWire(row: ClaimedRow): WireEvent {
-  const event = checkEvent(
+  const event = checkEventShape(
     {
       event: row.event,
       distinctId: row.distinct_id,

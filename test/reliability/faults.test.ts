@@ -4,12 +4,12 @@
  * same uuid, dead-lettered, lost, time) and must lose nothing. `npm run soak` runs the same scenarios
  * longer and bigger (SOAK=1).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import { describe, expect, it } from 'vitest';
+import type { CaptureServer } from '../../dev/capture-server.ts';
 import { attributedEvent, record } from '../../src/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { startWorkerProcess, summarize, type WorkerProcess } from '../support/processes.ts';
-import { createWorkerDatabase, heldRows, outboxCount, until } from '../support/worker.ts';
+import { summarize, workerProcesses } from '../support/processes.ts';
+import { heldRows, outboxCount, until } from '../support/worker.ts';
 
 const SOAK = process.env.SOAK === '1';
 const KEY = 'phc_faults';
@@ -18,30 +18,7 @@ const FAST = ['--lease-seconds', '2', '--request-timeout', '1000', '--max-attemp
 
 let db: TestDatabase;
 let capture: CaptureServer;
-let workers: WorkerProcess[] = [];
-const env = () => ({ databaseUrl: db.url, apiKey: KEY, host: capture.url });
-const spawnWorker = (args: string[] = FAST) => {
-  const w = startWorkerProcess(env(), args);
-  workers.push(w);
-  return w;
-};
-
-beforeAll(async () => {
-  db = await createWorkerDatabase();
-  capture = await startCaptureServer({ apiKey: KEY });
-});
-afterAll(async () => {
-  await capture?.close();
-  await db?.drop();
-});
-beforeEach(async () => {
-  capture.reset();
-  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters`;
-});
-afterEach(async () => {
-  await Promise.all(workers.map((w) => (w.child.exitCode === null && w.child.signalCode === null ? w.kill() : undefined)));
-  workers = [];
-});
+const spawnWorker = workerProcesses(KEY, (started) => ({ db, capture } = started), FAST);
 
 const context = (i: number) => ({ organization: { id: `org_${i % 7}`, name: `Org ${i % 7}` }, user: { id: `user_${i % 101}`, email: `u${i % 101}@example.com` }, threadId: `t_${i}` });
 

@@ -3,8 +3,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type postgres from 'postgres';
-import type { CaptureServer } from '../../dev/capture-server.ts';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import { CLI } from './cli.ts';
+import type { TestDatabase } from './db.ts';
+import { createWorkerDatabase } from './worker.ts';
 
 export interface WorkerProcess {
   readonly child: ChildProcess;
@@ -41,6 +44,44 @@ export function startWorkerProcess(env: { databaseUrl: string; apiKey: string; h
       child.kill('SIGKILL');
       return exited;
     },
+  };
+}
+
+/**
+ * The hooks of a test file that runs worker processes: one database (migrated, pg-boss installed) and one
+ * capture server accepting `apiKey` for the whole file, emptied before each test; every worker spawned
+ * during a test is killed after it. `started` receives the database and server once they are up.
+ * Returns how to spawn a worker (`defaultArgs` when no flags are given).
+ */
+export function workerProcesses(
+  apiKey: string,
+  started: (fixture: { db: TestDatabase; capture: CaptureServer }) => void,
+  defaultArgs: string[] = [],
+): (args?: string[]) => WorkerProcess {
+  let db: TestDatabase | undefined;
+  let capture: CaptureServer | undefined;
+  let spawned: WorkerProcess[] = [];
+  beforeAll(async () => {
+    db = await createWorkerDatabase();
+    capture = await startCaptureServer({ apiKey });
+    started({ db, capture });
+  });
+  afterAll(async () => {
+    await capture?.close();
+    await db?.drop();
+  });
+  beforeEach(async () => {
+    capture!.reset();
+    await db!.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters`;
+  });
+  afterEach(async () => {
+    await Promise.all(spawned.map((w) => (w.child.exitCode === null && w.child.signalCode === null ? w.kill() : undefined)));
+    spawned = [];
+  });
+  return (args = defaultArgs) => {
+    const worker = startWorkerProcess({ databaseUrl: db!.url, apiKey, host: capture!.url }, args);
+    spawned.push(worker);
+    return worker;
   };
 }
 

@@ -4,42 +4,19 @@
  * is in flight (finished, or given back when it outlasts the shutdown timeout), and refusing bad
  * configuration. The capture server holds requests (`delayNext`) so each signal lands mid-batch.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import { describe, expect, it } from 'vitest';
+import type { CaptureServer } from '../../dev/capture-server.ts';
 import type { OutboxEvent } from '../../src/event.ts';
 import { record } from '../../src/outbox/record.ts';
 import { runCli } from '../support/cli.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
-import { createWorkerDatabase, deadLetterRows, heldRows, outboxCount, until } from '../support/worker.ts';
+import { workerProcesses } from '../support/processes.ts';
+import { deadLetterRows, heldRows, outboxCount, until } from '../support/worker.ts';
 
 const KEY = 'phc_process_test_key';
 let db: TestDatabase;
 let capture: CaptureServer;
-let processes: WorkerProcess[] = [];
-
-beforeAll(async () => {
-  db = await createWorkerDatabase();
-  capture = await startCaptureServer({ apiKey: KEY });
-});
-afterAll(async () => {
-  await capture?.close();
-  await db?.drop();
-});
-beforeEach(async () => {
-  capture.reset();
-  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters`;
-});
-afterEach(async () => {
-  await Promise.all(processes.map((p) => (p.child.exitCode === null && p.child.signalCode === null ? p.kill() : undefined)));
-  processes = [];
-});
-
-function spawnWorker(args: string[]): WorkerProcess {
-  const p = startWorkerProcess({ databaseUrl: db.url, apiKey: KEY, host: capture.url }, args);
-  processes.push(p);
-  return p;
-}
+const spawnWorker = workerProcesses(KEY, (started) => ({ db, capture } = started));
 
 const event = (i: number): OutboxEvent => ({
   event: 'tool_called',

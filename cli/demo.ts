@@ -331,16 +331,19 @@ function forceStop(folder: string | undefined): void {
   }
 }
 
-/** Linux /proc: live processes whose command line mentions `text` (a folder unique to this process). */
-function mentioning(text: string): number[] {
-  const found: number[] = [];
-  let entries: string[] = [];
+/** Linux /proc: the process ids listed there (empty elsewhere). */
+function processEntries(): string[] {
   try {
-    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+    return readdirSync('/proc').filter((e) => /^\d+$/.test(e));
   } catch {
     return [];
   }
-  for (const entry of entries) {
+}
+
+/** Linux /proc: live processes whose command line mentions `text` (a folder unique to this process). */
+function mentioning(text: string): number[] {
+  const found: number[] = [];
+  for (const entry of processEntries()) {
     const pid = Number(entry);
     if (pid === process.pid) continue;
     try {
@@ -355,13 +358,7 @@ function mentioning(text: string): number[] {
 /** Linux /proc: `pid`'s children, their children, ... (empty elsewhere). */
 function descendants(root: number): number[] {
   const children = new Map<number, number[]>();
-  let entries: string[] = [];
-  try {
-    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
-  } catch {
-    return [];
-  }
-  for (const entry of entries) {
+  for (const entry of processEntries()) {
     let stat: string;
     try {
       stat = readFileSync(`/proc/${entry}/stat`, 'utf8');

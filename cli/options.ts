@@ -11,6 +11,18 @@ export function integer(min: number, max: number) {
   };
 }
 
+const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration such as `7d`, `36h`, `90m` or `600s`, in milliseconds, between `min` and `max`. */
+export function duration(min: number, max: number) {
+  return (value: string): number => {
+    const match = /^(\d+)\s*([smhd])$/.exec(value.trim());
+    const ms = match ? Number(match[1]) * UNITS[match[2]!]! : NaN;
+    if (!(ms >= min && ms <= max)) throw new InvalidArgumentError(`must be a duration with a unit (s, m, h, d), e.g. 7d or 36h, from ${min / 1000} s to ${max / 86_400_000} days.`);
+    return ms;
+  };
+}
+
 export function databaseUrlOption(): Option {
   return new Option('--database-url <url>', 'PostgreSQL connection URL').env('DATABASE_URL');
 }

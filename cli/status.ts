@@ -1,11 +1,13 @@
 /** `posthog-outbox status`: what is waiting, what is failing, what died. Read-only. */
 import { Command, Option } from 'commander';
 import { checkDatabaseUrl, connect } from '../src/config.ts';
-import { deadLettersByReason, outboxStatus, retryingRows } from '../src/sql.ts';
+import { deadLettersByReason, outboxStatus, retryingRows, targetHealth } from '../src/sql.ts';
 import { duration, oneLine, table } from './format.ts';
 import { databaseUrlOption, integer, schemaOption } from './options.ts';
 
 export interface Status {
+  /** The PostHog target as the workers last reported it; null before any worker reported. */
+  target: { failingSince: string | null; reason: string | null; updatedAt: string } | null;
   backlog: number;
   due: number;
   retrying: number;
@@ -30,7 +32,11 @@ export function statusCommand(): Command {
         const [summary] = await sql.unsafe(outboxStatus(options.schema));
         const reasons = await sql.unsafe(deadLettersByReason(options.schema));
         const retrying = await sql.unsafe(retryingRows(options.schema), [options.limit]);
+        const [health] = await sql.unsafe(targetHealth(options.schema));
         const status: Status = {
+          target: health
+            ? { failingSince: health.failing_since?.toISOString() ?? null, reason: health.reason, updatedAt: health.updated_at.toISOString() }
+            : null,
           backlog: summary!.backlog,
           due: summary!.due,
           retrying: summary!.retrying,
@@ -57,6 +63,7 @@ export function statusCommand(): Command {
 function render(s: Status): string {
   const now = Date.now();
   let out = '';
+  out += `target        ${describeTarget(s.target, now)}\n`;
   out += `backlog       ${s.backlog} event(s): ${s.due} due now (those being sent included), ${s.retrying} waiting to retry\n`;
   out += `oldest        ${s.oldestAgeMs === null ? '-' : `${duration(s.oldestAgeMs)} old`}\n`;
   out += `next retry    ${s.nextRetryAt === null ? '-' : `in ${duration(Date.parse(s.nextRetryAt) - now)} (${s.nextRetryAt})`}\n`;
@@ -72,4 +79,10 @@ function render(s: Status): string {
     );
   }
   return out;
+}
+
+function describeTarget(target: Status['target'], now: number): string {
+  if (target === null) return 'no worker has reported yet';
+  if (target.failingSince === null) return `PostHog accepting (as of ${target.updatedAt})`;
+  return `FAILING since ${target.failingSince} (${duration(now - Date.parse(target.failingSince))}; last seen ${duration(now - Date.parse(target.updatedAt))} ago): ${oneLine(target.reason, 300)}`;
 }

@@ -5,8 +5,9 @@ import { checkDatabaseUrl } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
 import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 import { quoteSchema } from '../src/sql.ts';
-import { startWorker } from '../worker/index.ts';
-import { checkHost, databaseUrlOption, integer, schemaOption } from './options.ts';
+import { DEFAULT_BACKOFF } from '../worker/backoff.ts';
+import { DEFAULT_MAX_AGE_MS, startWorker } from '../worker/index.ts';
+import { checkHost, databaseUrlOption, duration, integer, schemaOption } from './options.ts';
 
 interface WorkerFlags {
   databaseUrl?: string;
@@ -15,7 +16,9 @@ interface WorkerFlags {
   schema: string;
   batchSize: number;
   concurrency: number;
-  maxAttempts: number;
+  maxAttempts?: string;
+  maxAge: number;
+  retryMaxDelay: number;
   requestTimeout: number;
   leaseSeconds?: number;
   shutdownTimeout: number;
@@ -32,7 +35,21 @@ export function workerCommand(): Command {
     .addOption(schemaOption())
     .addOption(new Option('--batch-size <n>', 'events per PostHog request').env('POSTHOG_OUTBOX_BATCH_SIZE').argParser(integer(1, 10_000)).default(1000))
     .addOption(new Option('--concurrency <n>', 'batches in flight at once').env('POSTHOG_OUTBOX_CONCURRENCY').argParser(integer(1, 64)).default(2))
-    .addOption(new Option('--max-attempts <n>', 'attempts before an event is dead-lettered').env('POSTHOG_OUTBOX_MAX_ATTEMPTS').argParser(integer(1, 1000)).default(10))
+    .addOption(
+      new Option('--max-age <duration>', 'an event still undelivered this long after it was recorded is dead-lettered instead of sent (e.g. 7d, 36h)')
+        .env('POSTHOG_OUTBOX_MAX_AGE')
+        .argParser(duration(60_000, 3_650 * 86_400_000))
+        .default(DEFAULT_MAX_AGE_MS, '7d'),
+    )
+    .addOption(
+      new Option('--retry-max-delay <ms>', 'longest wait between attempts while PostHog fails (backoff doubles from 1 s up to this)')
+        .env('POSTHOG_OUTBOX_RETRY_MAX_DELAY_MS')
+        .argParser(integer(10, 3_600_000))
+        .default(DEFAULT_BACKOFF.maxMs),
+    )
+    // Gone: target failures are retried for as long as they last and event rejections dead-letter at once.
+    // Still accepted (with a warning) so a deployment that passes it keeps starting.
+    .addOption(new Option('--max-attempts <n>').env('POSTHOG_OUTBOX_MAX_ATTEMPTS').hideHelp())
     .addOption(new Option('--request-timeout <ms>', 'PostHog request timeout').env('POSTHOG_OUTBOX_REQUEST_TIMEOUT_MS').argParser(integer(100, 600_000)).default(10_000))
     .addOption(
       new Option('--lease-seconds <s>', 'how long a hung worker may hold the rows it is sending before PostgreSQL frees them (a crashed one frees them at once) (default: 60, or 3x the request timeout)')
@@ -70,13 +87,17 @@ export function workerCommand(): Command {
         logger.fatal({ err: error.stack ?? String(error) }, 'uncaught error');
         process.exit(1);
       });
+      if (flags.maxAttempts !== undefined) {
+        logger.warn({}, '--max-attempts (POSTHOG_OUTBOX_MAX_ATTEMPTS) no longer exists and is ignored: PostHog failures are retried for as long as they last, and an event PostHog rejects is dead-lettered once the rejection is confirmed');
+      }
       const worker = await startWorker({
         databaseUrl,
         posthog: { apiKey: flags.posthogApiKey, host, requestTimeoutMs: flags.requestTimeout },
         schema: flags.schema,
         batchSize: flags.batchSize,
         concurrency: flags.concurrency,
-        maxAttempts: flags.maxAttempts,
+        maxAgeMs: flags.maxAge,
+        backoff: { baseMs: Math.min(DEFAULT_BACKOFF.baseMs, flags.retryMaxDelay), maxMs: flags.retryMaxDelay },
         leaseSeconds,
         logger,
         ...(flags.metricsPort !== undefined ? { metrics: { port: flags.metricsPort, host: flags.metricsHost } } : {}),

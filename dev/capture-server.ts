@@ -71,6 +71,8 @@ export interface RequestRecord {
   readonly bytes: number;
   /** The envelope's `sent_at`, if any. */
   sentAt?: string;
+  /** The envelope's keys (e.g. `api_key`, `batch`, `sent_at`), when the body was an object. */
+  envelopeKeys?: string[];
   /** The envelope's `historical_migration: true` (posthog-node's `historicalMigration` option). */
   historicalMigration: boolean;
   /** The injected fault that decided this request's fate, if any. */
@@ -100,6 +102,11 @@ export interface CaptureServerOptions {
   keepEvents?: boolean;
   /** Called with each accepted batch and when it was accepted (Date.now()). */
   onAccepted?: (batch: readonly WireEvent[], receivedAt: number) => void;
+  /**
+   * The body of an acceptance: `1` answers `{"status":1}` (PostHog's classic capture endpoint), `'Ok'`
+   * answers `{"status":"Ok"}` (its current capture service). Default 1.
+   */
+  acceptance?: 1 | 'Ok';
 }
 
 export interface WaitOptions {
@@ -114,6 +121,10 @@ export interface FailOptions {
   retryAfter?: number | string;
   /** Response body (JSON-serialized). Default `{ type: 'injected_fault', detail }`. */
   body?: unknown;
+  /** Response body sent as is instead of `body` (a web page, an empty 200...). */
+  raw?: string;
+  /** More response headers (`Location` for a redirect, `Content-Type` for a `raw` body...). */
+  headers?: Record<string, string>;
 }
 
 export interface RejectOptions {
@@ -151,7 +162,10 @@ export interface CaptureServer {
     condition: number | ((requests: readonly RequestRecord[]) => boolean),
     options?: WaitOptions,
   ): Promise<readonly RequestRecord[]>;
-  /** The next `n` requests are answered `status` (e.g. 500, 503, 429, 413) without being looked at. */
+  /**
+   * The next `n` requests are answered `status` (e.g. 500, 503, 429, 413) without being looked at (nothing is
+   * kept, whatever the status: with `raw` and `headers` it plays a redirect, a web page or a proxy's 200).
+   */
   failNext(n: number, status: number, options?: FailOptions): void;
   /** Every request in the next `ms` milliseconds is answered `status` (after any one-shot faults). */
   failFor(ms: number, status: number, options?: FailOptions): void;
@@ -355,6 +369,7 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
       envelope = body;
       batch = body.batch;
       if (typeof body.sent_at === 'string') entry.sentAt = body.sent_at;
+      entry.envelopeKeys = Object.keys(body);
       entry.historicalMigration = body.historical_migration === true;
     } else if (isPlainObject(body) && path !== '/batch') {
       batch = [body]; // a single event, on /e/ or /capture/
@@ -433,11 +448,19 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
       entry.fault = fault.kind;
       entry.outcome = 'rejected';
       entry.error = `injected HTTP ${fault.status}`;
-      const headers: Record<string, string> = {};
+      const headers: Record<string, string> = { ...fault.options.headers };
       if (fault.options.retryAfter !== undefined) headers['Retry-After'] = String(fault.options.retryAfter);
       // Parsed only to log what the failed request carried.
       await parse(path, url.searchParams, req.headers, raw, entry).catch(() => undefined);
-      send(fault.status, fault.options.body ?? { type: 'injected_fault', detail: entry.error }, headers);
+      if (fault.options.raw !== undefined) {
+        entry.status = fault.status;
+        if (!res.destroyed) {
+          res.writeHead(fault.status, { 'Content-Length': String(Buffer.byteLength(fault.options.raw)), ...headers });
+          res.end(fault.options.raw);
+        }
+      } else {
+        send(fault.status, fault.options.body ?? { type: 'injected_fault', detail: entry.error }, headers);
+      }
       return notify();
     }
 
@@ -508,7 +531,7 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
         });
       } else {
         ingest(false);
-        send(200, { status: 1 });
+        send(200, { status: options.acceptance ?? 1 });
       }
       notify();
     };

@@ -70,7 +70,7 @@ export function insertJournalEntry(schema: string): string {
 
 /** The columns a worker reads from a claimed row. */
 const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."user_id", o."user_profile",
-  o."automation_id", o."automation_profile", o."organization_id", o."organization_profile", o."attempts"`;
+  o."automation_id", o."automation_profile", o."organization_id", o."organization_profile", o."attempts", o."rejected_at"`;
 
 /** The columns moved into the dead-letter table. */
 const EVENT_COLUMNS = `"uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
@@ -81,9 +81,10 @@ const EVENT_COLUMNS = `"uuid", "event", "distinct_id", "properties", "groups", "
  * the claiming transaction until it settles them (delete, retry, dead letter) and commits. The claim
  * writes nothing, so it costs what a plain SELECT costs; a worker that dies holding rows loses them as
  * soon as PostgreSQL sees its connection go, and a hung one when the lease (`setLease`) ends its session.
+ * `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age).
  */
 export function claimBatch(schema: string): string {
-  return `SELECT ${CLAIMED} FROM ${quoteSchema(schema)}."outbox" o WHERE o."next_attempt_at" <= now() ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
+  return `SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired" FROM ${quoteSchema(schema)}."outbox" o WHERE o."next_attempt_at" <= now() ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
 }
 
 /**
@@ -99,10 +100,14 @@ export function deleteDelivered(schema: string): string {
   return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[])`;
 }
 
-/** Counts a failed attempt of rows `$1` and schedules the next one after `$2` milliseconds each (per row), with the error `$3`. */
+/**
+ * Counts a failed attempt of rows `$1` and schedules the next one after `$2` milliseconds each (per row), with
+ * the error `$3`; `$4`, when not null, is when PostHog rejected them alone without confirmation (`rejected_at`).
+ */
 export function scheduleRetry(schema: string): string {
   const s = quoteSchema(schema);
-  return `UPDATE ${s}."outbox" o SET "attempts" = o."attempts" + 1, "next_attempt_at" = now() + make_interval(secs => x.delay_ms / 1000.0), "last_error" = $3
+  return `UPDATE ${s}."outbox" o SET "attempts" = o."attempts" + 1, "next_attempt_at" = now() + make_interval(secs => x.delay_ms / 1000.0), "last_error" = $3,
+  "rejected_at" = COALESCE($4::timestamptz, o."rejected_at")
 FROM unnest($1::uuid[], $2::float8[]) AS x("uuid", delay_ms)
 WHERE o."uuid" = x."uuid"`;
 }
@@ -118,6 +123,32 @@ export function deadLetter(schema: string): string {
 INSERT INTO ${s}."dead_letters" (${EVENT_COLUMNS}, "reason")
 SELECT "uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
   "automation_id", "automation_profile", "organization_id", "organization_profile", counted, "last_error", "created_at", reason FROM dead`;
+}
+
+/**
+ * PostHog accepts again after failing: rows waiting out a backoff become due now, so a backlog held back by
+ * an outage goes out at once rather than over the next backoff interval. Only rows that failed wait, so this
+ * touches at most the batches tried during the outage.
+ */
+export function resumeWaitingRows(schema: string): string {
+  return `UPDATE ${quoteSchema(schema)}."outbox" SET "next_attempt_at" = now() WHERE "next_attempt_at" > now()`;
+}
+
+/** The target is failing since now (or since earlier, if it already was) for reason `$1`. */
+export function markTargetFailing(schema: string): string {
+  return `INSERT INTO ${quoteSchema(schema)}."target_health" AS t ("id", "failing_since", "reason", "updated_at") VALUES (1, now(), $1, now())
+ON CONFLICT ("id") DO UPDATE SET "failing_since" = COALESCE(t."failing_since", now()), "reason" = $1, "updated_at" = now()`;
+}
+
+/** PostHog accepted events: the target works. */
+export function markTargetWorking(schema: string): string {
+  return `INSERT INTO ${quoteSchema(schema)}."target_health" AS t ("id", "failing_since", "reason", "updated_at") VALUES (1, NULL, NULL, now())
+ON CONFLICT ("id") DO UPDATE SET "failing_since" = NULL, "reason" = NULL, "updated_at" = now()`;
+}
+
+/** The target's state as last written (no row: no worker has reported yet). */
+export function targetHealth(schema: string): string {
+  return `SELECT "failing_since", "reason", "updated_at" FROM ${quoteSchema(schema)}."target_health" WHERE "id" = 1`;
 }
 
 /** When the next row becomes due (null when the outbox is empty). */

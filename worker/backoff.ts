@@ -10,7 +10,8 @@ export interface BackoffPolicy {
   maxMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 5 * 60_000 };
+/** 1 s doubling up to a minute: during an outage of any length, about one request a minute per worker. */
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 60_000 };
 
 /**
  * Delay before the next attempt of a row that has made `attempts` attempts (>= 1): uniformly random in

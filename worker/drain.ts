@@ -4,7 +4,13 @@
  * and organization the delivered events touched, once each: the `$identify` / `$groupidentify` events are
  * written to the outbox, so they are delivered with the same guarantees, by the next run.
  *
- * A passing PostHog failure (outage, 429, timeout) ends the run: the failed rows wait out their backoff and
+ * What may dead-letter a row (worker/outcome.ts has the rules): a rejection that bisection pins on its event
+ * alone and that PostHog's acceptance of other events confirms, a row stored corrupt, or a row older than
+ * the maximum age. A batch whose events are all rejected, or too many of them, is a target that rejects
+ * broadly (a proxy mangling bodies, an API change): bisection stops early, nothing is dead-lettered, and the
+ * run ends as a target failure.
+ *
+ * A target failure (outage, 429, timeout, redirect, not PostHog, rejecting broadly) ends the run: the failed rows wait out their backoff and
  * the worker pauses before the next run, so an outage costs a bounded number of requests, not one per
  * batch of backlog. From the first such failure on, no lane claims or sends anything more in this run:
  * a batch a lane had claimed but not sent yet (or the rest of a bisection) is released, its attempt not
@@ -27,7 +33,7 @@ import { checkEventShape } from '../src/outbox/validate.ts';
 import * as q from '../src/sql.ts';
 import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import { TouchedProfiles } from './identify.ts';
-import { decide } from './outcome.ts';
+import { decide, judgePinned, rejectsBroadly, type BisectionState } from './outcome.ts';
 import { sendBatch, type PostHogTarget, type WireEvent } from './sender.ts';
 
 export interface DrainSettings {
@@ -37,8 +43,8 @@ export interface DrainSettings {
   batchSize: number;
   /** Batches in flight at once in this process. */
   concurrency: number;
-  /** Attempts after which a row that keeps failing is dead-lettered. */
-  maxAttempts: number;
+  /** A row older than this (since it was recorded) is dead-lettered when claimed instead of being sent. */
+  maxAgeMs: number;
   /** How long a batch's transaction may sit idle (a request out) before PostgreSQL ends it and frees its rows. */
   leaseSeconds: number;
   /** A run stops claiming after this long (and re-identifies); the worker starts another if work is left. */
@@ -46,6 +52,12 @@ export interface DrainSettings {
   backoff: BackoffPolicy;
   /** Called after each PostHog request with its duration and outcome (`accepted`, the HTTP status, `network`). */
   observeRequest?: (seconds: number, outcome: string) => void;
+}
+
+/** What a worker remembers about its target across runs. */
+export interface TargetMemory {
+  /** When one of this worker's requests was last accepted (null: not since it started). */
+  lastAcceptedAt: Date | null;
 }
 
 export interface RunStats {
@@ -62,6 +74,10 @@ export interface RunStats {
   more: boolean;
   /** Claimed rows given back unsent (the run had already failed, or the worker is stopping): no attempt counted. */
   released: number;
+  /** Rows a rejection was pinned on but not confirmed as poison (the target may reject everything): kept, retried. */
+  held: number;
+  /** Batches judged to be rejected broadly by the target (every event, or too many): nothing dead-lettered. */
+  rejectedBroadly: number;
   /** Set when PostHog failed in a passing way: how long the worker should wait before the next run. */
   pauseMs?: number;
   /** The run's last passing failure (redacted), e.g. `PostHog answered HTTP 503: ...`. */
@@ -82,6 +98,9 @@ interface ClaimedRow {
   organization_id: string | null;
   organization_profile: ProfileFields | null;
   attempts: number;
+  rejected_at: Date | null;
+  /** Older than the maximum age: dead-lettered, not sent. */
+  expired: boolean;
 }
 
 function snapshot(id: string | null, fields: ProfileFields | null) {
@@ -112,12 +131,13 @@ function toWire(row: ClaimedRow): WireEvent {
 }
 
 export class DrainRun {
-  readonly stats: RunStats = { claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, identified: 0, requests: 0, durationMs: 0, more: false };
+  readonly stats: RunStats = { claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, held: 0, rejectedBroadly: 0, identified: 0, requests: 0, durationMs: 0, more: false };
   private readonly touched = new TouchedProfiles();
   private readonly sql: postgres.Sql;
   private readonly settings: DrainSettings;
   private readonly signal: AbortSignal | undefined;
   private readonly probe: boolean;
+  private readonly memory: TargetMemory;
   private onBacklog: (() => void) | undefined;
   private claimedFull = false;
   private acceptedOne = false;
@@ -130,11 +150,12 @@ export class DrainRun {
    * until PostHog accepts one. `onBacklog`: called once, as soon as a claim has come back full (there is a
    * backlog) and PostHog has accepted a batch (it is up), so other workers may join in.
    */
-  constructor(sql: postgres.Sql, settings: DrainSettings, signal?: AbortSignal, options: { probe?: boolean; onBacklog?: () => void } = {}) {
+  constructor(sql: postgres.Sql, settings: DrainSettings, signal?: AbortSignal, options: { probe?: boolean; onBacklog?: () => void; memory?: TargetMemory } = {}) {
     this.sql = sql;
     this.settings = settings;
     this.signal = signal;
     this.probe = options.probe ?? false;
+    this.memory = options.memory ?? { lastAcceptedAt: null };
     this.onBacklog = options.onBacklog;
   }
 
@@ -182,7 +203,7 @@ export class DrainRun {
         // pipelined: one round trip
         const [, rows] = await Promise.all([
           tx.unsafe(q.setLease(), [leaseSeconds * 1000], { prepare: true }),
-          tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize], { prepare: true }),
+          tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, this.settings.maxAgeMs], { prepare: true }),
         ]);
         if (rows.length === batchSize) {
           this.claimedFull = true;
@@ -198,78 +219,134 @@ export class DrainRun {
 
   private async settle(tx: postgres.TransactionSql, rows: ClaimedRow[]): Promise<void> {
     const sendable: [ClaimedRow, WireEvent][] = [];
-    const invalid: [ClaimedRow, string][] = [];
+    const unsendable: [ClaimedRow, string, number][] = [];
     for (const row of rows) {
+      if (row.expired) {
+        unsendable.push([row, `older than the maximum age (${describeAge(this.settings.maxAgeMs)}, --max-age) when it was claimed: not sent`, row.attempts]);
+        continue;
+      }
       try {
         sendable.push([row, toWire(row)]);
       } catch (error) {
         if (!(error instanceof OutboxError)) throw error;
-        invalid.push([row, `invalid stored event, not sent: ${error.message}`]);
+        unsendable.push([row, `invalid stored event, not sent: ${error.message}`, row.attempts]);
       }
     }
-    await this.deadLetter(tx, invalid.map(([row, reason]) => [row, reason, row.attempts]));
-    await this.deliver(tx, sendable);
+    await this.deadLetter(tx, unsendable);
+    if (sendable.length === 0) return;
+    const trial: Trial = { size: sendable.length, state: { accepted: 0, rejectedRequests: 0, pinned: 0 }, broad: false, pinned: [] };
+    await this.deliver(tx, sendable, trial);
+    await this.judge(tx, trial);
   }
 
-  private async deliver(tx: postgres.TransactionSql, batch: [ClaimedRow, WireEvent][]): Promise<void> {
+  /** Dead-letters the events a rejection was pinned on if they are confirmed poison; keeps the others. */
+  private async judge(tx: postgres.TransactionSql, trial: Trial): Promise<void> {
+    const broad = trial.broad || rejectsBroadly(trial.size, trial.state);
+    if (trial.pinned.length === 0 && !broad) return;
+    const poison: [ClaimedRow, string, number][] = [];
+    const kept: [ClaimedRow, string][] = [];
+    for (const [row, reason] of trial.pinned) {
+      const verdict = judgePinned({ broad, acceptedInBatch: trial.state.accepted, rejectedAt: row.rejected_at, lastAcceptedAt: this.memory.lastAcceptedAt });
+      if (verdict === 'poison') poison.push([row, this.redact(reason), row.attempts + 1]);
+      else kept.push([row, reason]);
+    }
+    await this.deadLetter(tx, poison);
+    if (broad) this.stats.rejectedBroadly++;
+    if (kept.length === 0 && !broad) return;
+    const firstReason = kept[0]?.[1] ?? trial.pinned[0]?.[1] ?? 'every request refused';
+    const error = this.redact(
+      broad
+        ? `PostHog rejects broadly: ${trial.state.pinned} of the ${trial.state.pinned + trial.state.accepted} event(s) it answered in a batch of ${trial.size} were refused (${trial.state.rejectedRequests} requests refused): not dead-lettered, kept and retried: ${firstReason}`
+        : `PostHog refused the event, with no other event accepted since to confirm it is the event's fault: kept and retried: ${firstReason}`,
+    );
+    await this.retry(tx, kept.map(([row]) => row), error, undefined, new Date());
+    this.stats.held += kept.length;
+  }
+
+  private redact(text: string): string {
+    // PostHog's answers may quote the events (emails) or the request (the key): never stored or logged as is
+    return redactForStorage(text, [this.settings.target.apiKey]);
+  }
+
+  private async deliver(tx: postgres.TransactionSql, batch: [ClaimedRow, WireEvent][], trial: Trial): Promise<void> {
     if (batch.length === 0) return;
-    if (this.failed || this.signal?.aborted) {
-      // Another lane (or the first half of this bisection) met a PostHog failure, or the worker is stopping,
-      // since these rows were claimed: left untouched, they are free again when the transaction commits.
+    if (!trial.broad && rejectsBroadly(trial.size, trial.state)) trial.broad = true;
+    if (this.failed || this.signal?.aborted || trial.broad) {
+      // Another lane (or the first half of this bisection) met a target failure, the worker is stopping, or the
+      // batch is being rejected broadly: left untouched, these rows are free again when the transaction commits.
       this.stats.released += batch.length;
       return;
     }
-    const sentAt = performance.now();
-    const result = await sendBatch(this.settings.target, batch.map(([, wire]) => wire));
-    this.stats.requests++;
-    this.settings.observeRequest?.((performance.now() - sentAt) / 1000, result.ok ? 'accepted' : result.kind === 'http' ? String(result.status) : 'network');
-    const decision = decide(result, batch.length);
-    // PostHog's answers may quote the events (emails) or the request (the key): never stored or logged as is
-    const redact = (text: string) => redactForStorage(text, [this.settings.target.apiKey]);
-    switch (decision.action) {
-      case 'delivered': {
-        await tx.unsafe(q.deleteDelivered(this.settings.schema), [batch.map(([row]) => row.uuid)], { prepare: true });
-        this.stats.delivered += batch.length;
-        this.acceptedOne = true;
-        this.accepted();
-        this.noteBacklog();
-        for (const [row] of batch) {
-          this.touched.add({
-            timestamp: row.timestamp,
-            user: snapshot(row.user_id, row.user_profile),
-            automation: snapshot(row.automation_id, row.automation_profile),
-            organization: snapshot(row.organization_id, row.organization_profile),
-          });
+    const report = await sendBatch(this.settings.target, batch.map(([, wire]) => wire));
+    this.stats.requests += report.requests.length;
+    for (const r of report.requests) {
+      this.settings.observeRequest?.(r.seconds, r.verdict.kind === 'accepted' ? 'accepted' : r.verdict.status !== undefined ? String(r.verdict.status) : 'network');
+    }
+    const byUuid = new Map(batch.map((entry) => [entry[0].uuid, entry]));
+    const pick = (uuids: readonly string[]) => uuids.map((u) => byUuid.get(u)!);
+
+    if (report.accepted.length > 0) {
+      await this.delivered(tx, pick(report.accepted));
+      trial.state.accepted += report.accepted.length;
+    }
+    if (report.failed) {
+      const failed = pick(report.failed.uuids);
+      const decision = decide(report.failed.verdict, failed.length);
+      switch (decision.action) {
+        case 'delivered':
+          break; // a failed request is never accepted
+        case 'bisect': {
+          trial.state.rejectedRequests++;
+          const middle = Math.ceil(failed.length / 2);
+          await this.deliver(tx, failed.slice(0, middle), trial);
+          await this.deliver(tx, failed.slice(middle), trial);
+          break;
         }
-        return;
-      }
-      case 'bisect': {
-        const middle = Math.ceil(batch.length / 2);
-        await this.deliver(tx, batch.slice(0, middle));
-        await this.deliver(tx, batch.slice(middle));
-        return;
-      }
-      case 'dead':
-        await this.deadLetter(tx, batch.map(([row]) => [row, redact(decision.reason), row.attempts + 1]));
-        return;
-      case 'retry': {
-        const error = redact(decision.error);
-        this.stats.error = error;
-        // this attempt is number `row.attempts + 1`
-        const exhausted = batch.filter(([row]) => row.attempts + 1 >= this.settings.maxAttempts);
-        const again = batch.filter(([row]) => row.attempts + 1 < this.settings.maxAttempts);
-        await this.deadLetter(tx, exhausted.map(([row]) => [row, `gave up after ${row.attempts + 1} attempts: ${error}`, row.attempts + 1]));
-        if (again.length > 0) {
-          const delays = again.map(([row]) => retryDelayMs(row.attempts + 1, this.settings.backoff, decision.retryAfterMs));
-          await tx.unsafe(q.scheduleRetry(this.settings.schema), [again.map(([row]) => row.uuid), delays, error]);
-          this.stats.retried += again.length;
-          this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, Math.min(...delays));
-        } else {
-          this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, this.settings.backoff.baseMs);
+        case 'pinned':
+          trial.state.rejectedRequests++;
+          trial.state.pinned += failed.length;
+          for (const [row] of failed) trial.pinned.push([row, decision.reason]);
+          break;
+        case 'retry': {
+          const error = this.redact(decision.error);
+          await this.retry(tx, failed.map(([row]) => row), error, decision.retryAfterMs, null);
+          break;
         }
-        return;
       }
     }
+    // Never on the wire (posthog-node stopped at a failure after splitting): sent now, or released if the run failed.
+    await this.deliver(tx, pick(report.unsent), trial);
+  }
+
+  private async delivered(tx: postgres.TransactionSql, batch: [ClaimedRow, WireEvent][]): Promise<void> {
+    await tx.unsafe(q.deleteDelivered(this.settings.schema), [batch.map(([row]) => row.uuid)], { prepare: true });
+    this.stats.delivered += batch.length;
+    this.memory.lastAcceptedAt = new Date();
+    this.acceptedOne = true;
+    this.accepted();
+    this.noteBacklog();
+    for (const [row] of batch) {
+      this.touched.add({
+        timestamp: row.timestamp,
+        user: snapshot(row.user_id, row.user_profile),
+        automation: snapshot(row.automation_id, row.automation_profile),
+        organization: snapshot(row.organization_id, row.organization_profile),
+      });
+    }
+  }
+
+  /**
+   * A target failure (or an unconfirmed rejection, `rejectedAt` set): the rows wait out their backoff (the
+   * attempt is counted, but never leads to a dead letter) and the run ends: the worker pauses before the next.
+   */
+  private async retry(tx: postgres.TransactionSql, rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: Date | null): Promise<void> {
+    this.stats.error = error;
+    const delays = rows.map((row) => retryDelayMs(row.attempts + 1, this.settings.backoff, retryAfterMs));
+    if (rows.length > 0) {
+      await tx.unsafe(q.scheduleRetry(this.settings.schema), [rows.map((row) => row.uuid), delays, error, rejectedAt]);
+      this.stats.retried += rows.length;
+    }
+    this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, rows.length > 0 ? Math.min(...delays) : this.settings.backoff.baseMs);
   }
 
   /** Moves rows to the dead-letter table: [row, reason, attempts made]. */
@@ -278,4 +355,19 @@ export class DrainRun {
     await tx.unsafe(q.deadLetter(this.settings.schema), [rows.map(([row]) => row.uuid), rows.map(([, reason]) => reason), rows.map(([, , attempts]) => attempts)]);
     this.stats.deadLettered += rows.length;
   }
+}
+
+/** One batch being settled: its size, how its bisection went, and the events rejections were pinned on. */
+interface Trial {
+  size: number;
+  state: BisectionState;
+  /** The bisection was stopped: the target rejects broadly. */
+  broad: boolean;
+  pinned: [ClaimedRow, string][];
+}
+
+function describeAge(ms: number): string {
+  const units: [number, string][] = [[86_400_000, 'day'], [3_600_000, 'hour'], [60_000, 'minute'], [1_000, 'second']];
+  for (const [size, name] of units) if (ms >= size && ms % size === 0) return `${ms / size} ${name}${ms / size === 1 ? '' : 's'}`;
+  return `${ms} ms`;
 }

@@ -23,7 +23,7 @@ import { DEFAULT_SCHEMA, redactUrl } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
 import * as q from '../src/sql.ts';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.ts';
-import { DrainRun, type DrainSettings, type RunStats } from './drain.ts';
+import { DrainRun, type DrainSettings, type RunStats, type TargetMemory } from './drain.ts';
 import { startHealthServer } from './http.ts';
 import { createMetrics } from './metrics.ts';
 import { drainQueueName, PGBOSS_SCHEMA } from './queue.ts';
@@ -45,8 +45,12 @@ export interface WorkerOptions {
   batchSize?: number;
   /** Batches in flight at once in this process. Default 2. */
   concurrency?: number;
-  /** Attempts before a failing row is dead-lettered. Default 10. */
-  maxAttempts?: number;
+  /**
+   * An event still undelivered this long after it was recorded is dead-lettered (reason says so) instead of
+   * sent. Default 7 days. Nothing else about time dead-letters an event: target failures are retried for as
+   * long as they last.
+   */
+  maxAgeMs?: number;
   /**
    * The lease: how long a worker may hold claimed rows without a word to PostgreSQL (while a request to
    * PostHog is out) before PostgreSQL ends its session and the rows are free for others. A worker that
@@ -55,6 +59,7 @@ export interface WorkerOptions {
   leaseSeconds?: number;
   /** A run re-identifies and ends after this long; the next one follows at once. Default 10 s. */
   maxRunMs?: number;
+  /** Delays between attempts while PostHog fails, and the worker's pauses. Default 1 s doubling up to 60 s. */
   backoff?: BackoffPolicy;
   /** Cron of the safety-net run. Default every minute. */
   safetyNetCron?: string;
@@ -63,9 +68,19 @@ export interface WorkerOptions {
   logger?: Logger;
 }
 
+/** The PostHog target as this worker sees it. */
+export interface TargetState {
+  /** Since when every run has ended on a target failure; null while PostHog accepts. */
+  failingSince: Date | null;
+  /** The last failure (redacted), while failing. */
+  reason: string | null;
+}
+
 export interface OutboxWorker extends EventEmitter<{ run: [RunStats] }> {
   /** Sums over every run so far. */
-  readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs'> & { runs: number };
+  readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs' | 'error'> & { runs: number };
+  /** Whether PostHog is failing, as of this worker's last run. */
+  readonly target: TargetState;
   /** Asks for a drain run now (what the NOTIFY trigger does). */
   kick(): void;
   /** Where `/healthz` and `/metrics` are served, when `metrics` was given. */
@@ -77,6 +92,8 @@ export interface OutboxWorker extends EventEmitter<{ run: [RunStats] }> {
   stop(timeoutMs?: number): Promise<void>;
 }
 
+export const DEFAULT_MAX_AGE_MS = 7 * 86_400_000;
+
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
 export function drainSettings(options: WorkerOptions): DrainSettings {
@@ -85,7 +102,7 @@ export function drainSettings(options: WorkerOptions): DrainSettings {
     target: options.posthog,
     batchSize: options.batchSize ?? 1000,
     concurrency: options.concurrency ?? 2,
-    maxAttempts: options.maxAttempts ?? 10,
+    maxAgeMs: options.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
     leaseSeconds: options.leaseSeconds ?? 60,
     maxRunMs: options.maxRunMs ?? 10_000,
     backoff: options.backoff ?? DEFAULT_BACKOFF,
@@ -93,7 +110,12 @@ export function drainSettings(options: WorkerOptions): DrainSettings {
 }
 
 class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
-  readonly totals = { runs: 0, claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, identified: 0, requests: 0 };
+  readonly totals = { runs: 0, claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, held: 0, rejectedBroadly: 0, identified: 0, requests: 0 };
+  readonly target: TargetState = { failingSince: null, reason: null };
+  /** Shared by this worker's runs: when PostHog last accepted one of its requests. */
+  private readonly memory: TargetMemory = { lastAcceptedAt: null };
+  /** Whether target_health may say "failing" because of us (or we have not said "working" since start). */
+  private healthDirty = true;
   private readonly abort = new AbortController();
   private current: DrainRun | undefined;
   private running: Promise<void> | undefined;
@@ -158,7 +180,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
       let stats: RunStats;
       do {
         this.pending = false;
-        this.current = new DrainRun(this.sql, this.settings, this.abort.signal, { probe: this.failedRuns > 0, onBacklog: invite });
+        this.current = new DrainRun(this.sql, this.settings, this.abort.signal, { probe: this.failedRuns > 0, onBacklog: invite, memory: this.memory });
         stats = await this.current.run();
         this.current = undefined;
         this.account(stats);
@@ -167,9 +189,18 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
           // shortest delay), so without this an outage would cost a request per batch of backlog.
           this.failedRuns++;
           this.pausedUntil = Date.now() + Math.max(stats.pauseMs, retryDelayMs(this.failedRuns, this.settings.backoff));
+          await this.targetFailing(stats.error ?? 'unknown target failure');
           break;
         }
-        if (stats.delivered > 0) this.failedRuns = 0;
+        if (stats.delivered > 0) {
+          if (this.failedRuns > 0) {
+            // PostHog is back: what waited out a backoff during the failure is due now.
+            await this.sql.unsafe(q.resumeWaitingRows(this.settings.schema));
+            this.pending = true;
+          }
+          this.failedRuns = 0;
+          await this.targetWorking();
+        }
       } while (!this.abort.signal.aborted && (stats.more || stats.identified > 0 || this.pending));
     } finally {
       this.current = undefined;
@@ -177,9 +208,32 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
     if (!this.abort.signal.aborted) await this.armTimer();
   }
 
+  private async targetFailing(reason: string): Promise<void> {
+    const first = this.target.failingSince === null;
+    this.target.failingSince ??= new Date();
+    this.target.reason = reason;
+    this.healthDirty = true;
+    if (first) this.log.error({ reason, since: this.target.failingSince.toISOString() }, 'PostHog target failing: nothing is delivered or dead-lettered until it recovers');
+    await this.sql.unsafe(q.markTargetFailing(this.settings.schema), [reason]).catch((error: unknown) => this.log.warn({ err: String(error) }, 'could not record the target failure'));
+  }
+
+  private async targetWorking(): Promise<void> {
+    if (this.target.failingSince !== null) {
+      this.log.info({ since: this.target.failingSince.toISOString(), reason: this.target.reason }, 'PostHog target recovered');
+      this.target.failingSince = null;
+      this.target.reason = null;
+    }
+    if (!this.healthDirty) return;
+    this.healthDirty = false;
+    await this.sql.unsafe(q.markTargetWorking(this.settings.schema)).catch((error: unknown) => {
+      this.healthDirty = true;
+      this.log.warn({ err: String(error) }, 'could not record the target recovery');
+    });
+  }
+
   private account(stats: RunStats): void {
     this.totals.runs++;
-    for (const key of ['claimed', 'delivered', 'retried', 'deadLettered', 'released', 'identified', 'requests'] as const) this.totals[key] += stats[key];
+    for (const key of ['claimed', 'delivered', 'retried', 'deadLettered', 'released', 'held', 'rejectedBroadly', 'identified', 'requests'] as const) this.totals[key] += stats[key];
     if (stats.claimed > 0 || stats.identified > 0) {
       const { more: _more, ...line } = stats;
       this.log.info({ ...line }, 'drain run');
@@ -257,6 +311,9 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
   if (!Number.isInteger(settings.leaseSeconds) || settings.leaseSeconds < 1) {
     throw new OutboxError('invalid', 'leaseSeconds', `must be a positive whole number of seconds, got ${settings.leaseSeconds}`);
   }
+  if (!Number.isFinite(settings.maxAgeMs) || settings.maxAgeMs <= 0) {
+    throw new OutboxError('invalid', 'maxAgeMs', `must be a positive number of milliseconds, got ${settings.maxAgeMs}`);
+  }
   // Each lane holds a connection for its batch's transaction.
   const sql = postgres(options.databaseUrl, {
     max: settings.concurrency + 2,
@@ -282,9 +339,9 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     boss.on('error', (error: unknown) => log.error({ err: String((error as Error)?.message ?? error) }, 'pg-boss error'));
     await boss.start();
     const queue = drainQueueName(settings.schema);
-    const metrics = options.metrics ? createMetrics(sql, settings.schema) : undefined;
-    if (metrics) settings.observeRequest = metrics.observeRequest;
     const worker = new Worker(sql, boss, settings, log);
+    const metrics = options.metrics ? createMetrics(sql, settings.schema, worker.target) : undefined;
+    if (metrics) settings.observeRequest = metrics.observeRequest;
     if (metrics && options.metrics) {
       worker.on('run', metrics.observeRun);
       const readyBoss = boss;

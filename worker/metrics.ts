@@ -8,6 +8,11 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { deadLettersByReason, outboxStatus } from '../src/sql.ts';
 import type { RunStats } from './drain.ts';
 
+/** The part of the worker's target state the metrics read. */
+interface TargetView {
+  readonly failingSince: Date | null;
+}
+
 export interface WorkerMetrics {
   readonly registry: Registry;
   /** One PostHog request: its duration and outcome (`accepted`, the HTTP status, or `network`). */
@@ -16,13 +21,39 @@ export interface WorkerMetrics {
   observeRun(stats: RunStats): void;
 }
 
-export function createMetrics(sql: postgres.Sql, schema: string): WorkerMetrics {
+export function createMetrics(sql: postgres.Sql, schema: string, target: TargetView): WorkerMetrics {
   const registry = new Registry();
   const delivered = new Counter({ name: 'posthog_outbox_delivered_total', help: 'Events PostHog accepted', registers: [registry] });
   const retried = new Counter({ name: 'posthog_outbox_retried_total', help: 'Event deliveries that failed in a passing way and were scheduled again', registers: [registry] });
   const deadLettered = new Counter({ name: 'posthog_outbox_dead_lettered_total', help: 'Events moved to the dead-letter table', registers: [registry] });
   const released = new Counter({ name: 'posthog_outbox_released_total', help: 'Claimed events given back unsent (the run had failed, or the worker was stopping); no attempt counted', registers: [registry] });
   const identified = new Counter({ name: 'posthog_outbox_identify_events_total', help: '$identify / $groupidentify events queued by re-identification', registers: [registry] });
+  const held = new Counter({
+    name: 'posthog_outbox_held_total',
+    help: 'Events PostHog refused on their own with no other event accepted to confirm it was their fault: kept and retried, not dead-lettered',
+    registers: [registry],
+  });
+  const rejectedBroadly = new Counter({
+    name: 'posthog_outbox_rejected_broadly_total',
+    help: 'Batches PostHog refused whole or mostly (a systemic rejection: wrong proxy, API change): nothing dead-lettered, the worker pauses',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'posthog_outbox_target_failing',
+    help: '1 while every run of this worker ends on a target failure (outage, wrong host, not PostHog, systemic rejection), else 0',
+    registers: [registry],
+    collect() {
+      this.set(target.failingSince === null ? 0 : 1);
+    },
+  });
+  new Gauge({
+    name: 'posthog_outbox_target_failing_since_seconds',
+    help: 'Unix time since when the target has been failing for this worker (0 while it works)',
+    registers: [registry],
+    collect() {
+      this.set(target.failingSince === null ? 0 : target.failingSince.getTime() / 1000);
+    },
+  });
   const runs = new Counter({ name: 'posthog_outbox_runs_total', help: 'Drain runs', registers: [registry] });
   const requests = new Histogram({
     name: 'posthog_outbox_batch_request_seconds',
@@ -78,6 +109,8 @@ export function createMetrics(sql: postgres.Sql, schema: string): WorkerMetrics 
       retried.inc(stats.retried);
       deadLettered.inc(stats.deadLettered);
       released.inc(stats.released);
+      held.inc(stats.held);
+      rejectedBroadly.inc(stats.rejectedBroadly);
       identified.inc(stats.identified);
     },
   };

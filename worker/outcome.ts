@@ -1,30 +1,168 @@
 /**
- * What to do with a batch after PostHog answered: pure decisions, tested as a table.
+ * What PostHog's answers mean for the rows that were sent: pure decisions, tested as tables.
  *
- * - accepted: delete the rows.
- * - 400 / 413 / 422 reject the request as a whole for its content: a batch of several events is split in
- *   two and each half sent again (bisection), until the rejected event stands alone; a single rejected
- *   event is dead-lettered with PostHog's answer.
- * - 408, 429, 5xx, timeouts and connection errors are passing: every row is retried later, no sooner than
- *   a Retry-After says.
- * - Other answers (401/403 wrong key, 404 wrong host, ...) are the deployment's fault, not the event's:
- *   retried with backoff like an outage (and dead-lettered only after the attempt limit), never bisected.
+ * The delivery promise rests on two rules:
+ * - Only PostHog's capture answer proves acceptance: a 200 whose JSON body carries capture's status
+ *   (`{"status": 1}` from the classic capture endpoint, `{"status": "Ok"}` from the current one, with an
+ *   optional `quota_limited` list). Anything else, 2xx included, is not proof: a redirect (never followed),
+ *   a web page, an empty 204, a proxy's own answer.
+ * - Only an event-specific, permanent rejection dead-letters an event: a 400/413/422 that bisection pins on
+ *   that event alone, and only once PostHog has shown that it accepts other events. Every failure of the
+ *   target itself (5xx, 408, 429, timeouts, connection errors, 401/403/404, redirects, non-PostHog answers,
+ *   or rejecting every event it is sent) is retried with capped backoff for as long as it lasts.
  */
-import type { SendResult } from './sender.ts';
 
-export type Decision =
-  | { action: 'delivered' }
-  | { action: 'bisect' }
-  | { action: 'dead'; reason: string }
-  | { action: 'retry'; error: string; retryAfterMs?: number };
+/** How PostHog answered one request. */
+export type Verdict =
+  | { kind: 'accepted' }
+  /** 400 / 413 / 422: the request was refused for its content (one bad event refuses the whole request). */
+  | { kind: 'rejected'; status: number; message: string }
+  /** The target failed: nothing is said about the events. `retryAfterMs` from a Retry-After header. */
+  | { kind: 'target'; status?: number; retryAfterMs?: number; message: string };
 
 const CONTENT_REJECTIONS = new Set([400, 413, 422]);
+const BODY_LIMIT = 300;
 
-export function decide(result: SendResult, batchSize: number): Decision {
-  if (result.ok) return { action: 'delivered' };
-  if (result.kind === 'http' && CONTENT_REJECTIONS.has(result.status)) {
-    return batchSize > 1 ? { action: 'bisect' } : { action: 'dead', reason: result.message };
+/** The answer of an HTTP exchange, as read off the wire. */
+export interface Answer {
+  status: number;
+  /** The Content-Type header, if any. */
+  contentType?: string | null;
+  /** The Location header of a redirect, if any. */
+  location?: string | null;
+  /** The Retry-After, already parsed to milliseconds. */
+  retryAfterMs?: number;
+  /** The response body as text (may be cut short). */
+  body: string;
+}
+
+function excerpt(body: string): string {
+  const flat = body.replace(/\s+/g, ' ').trim();
+  return flat.length > BODY_LIMIT ? `${flat.slice(0, BODY_LIMIT)}…` : flat;
+}
+
+/** True when `body` is PostHog capture's answer to an accepted request. */
+export function isCaptureAcceptance(body: string): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return false;
   }
-  const retryAfterMs = result.kind === 'http' ? result.retryAfterMs : undefined;
-  return { action: 'retry', error: result.message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return false;
+  const { status, quota_limited: quotaLimited, ...rest } = parsed as Record<string, unknown>;
+  if (status !== 1 && status !== 'Ok') return false;
+  if (quotaLimited !== undefined && !(Array.isArray(quotaLimited) && quotaLimited.every((q) => typeof q === 'string'))) return false;
+  return Object.keys(rest).length === 0;
+}
+
+/** What one HTTP answer to a batch request means. */
+export function classifyAnswer(answer: Answer): Verdict {
+  const { status, body } = answer;
+  const said = body.trim() ? `: ${excerpt(body)}` : '';
+  if (status === 200 && isCaptureAcceptance(body)) return { kind: 'accepted' };
+  if (status >= 200 && status < 300) {
+    const type = answer.contentType ? ` (${answer.contentType.split(';')[0]})` : '';
+    return {
+      kind: 'target',
+      status,
+      message: `the host answered HTTP ${status}${type} without PostHog's capture answer${said}; it does not look like PostHog's capture endpoint: check POSTHOG_HOST`,
+    };
+  }
+  if (status >= 300 && status < 400) {
+    return {
+      kind: 'target',
+      status,
+      message: `the host answered HTTP ${status}, a redirect to ${answer.location ? JSON.stringify(answer.location) : 'nowhere (no Location)'} (redirects are not followed: a redirected POST loses its body); set POSTHOG_HOST to PostHog's own address`,
+    };
+  }
+  if (CONTENT_REJECTIONS.has(status)) return { kind: 'rejected', status, message: `PostHog answered HTTP ${status}${said}` };
+  const hint = status === 401 || status === 403 ? ' (check POSTHOG_API_KEY)' : status === 404 || status === 405 ? ' (check POSTHOG_HOST)' : '';
+  return {
+    kind: 'target',
+    status,
+    ...(answer.retryAfterMs !== undefined ? { retryAfterMs: answer.retryAfterMs } : {}),
+    message: `PostHog answered HTTP ${status}${hint}${said}`,
+  };
+}
+
+/** What to do next with the events of a request, given its verdict. */
+export type Decision =
+  | { action: 'delivered' }
+  /** A rejected request of several events: split it in two and send each half. */
+  | { action: 'bisect' }
+  /** A rejected request of one event: the rejection is pinned on it (see `judgePinned`). */
+  | { action: 'pinned'; reason: string }
+  | { action: 'retry'; error: string; retryAfterMs?: number };
+
+export function decide(verdict: Verdict, events: number): Decision {
+  switch (verdict.kind) {
+    case 'accepted':
+      return { action: 'delivered' };
+    case 'rejected':
+      return events > 1 ? { action: 'bisect' } : { action: 'pinned', reason: verdict.message };
+    case 'target':
+      return { action: 'retry', error: verdict.message, ...(verdict.retryAfterMs !== undefined ? { retryAfterMs: verdict.retryAfterMs } : {}) };
+  }
+}
+
+// --- the circuit breaker for systemic rejection ----------------------------------------------------------
+
+/** The largest share of a batch that may be dead-lettered as poison; more is a target that rejects broadly. */
+export const MAX_POISON_SHARE = 0.1;
+
+/** How many events of a batch of `size` may be pinned as poison before the rejection counts as systemic. */
+export function poisonAllowance(size: number): number {
+  return Math.max(1, Math.floor(size * MAX_POISON_SHARE));
+}
+
+/**
+ * While bisecting a batch of `size` events: stop and call it systemic when this many requests have been
+ * rejected and PostHog has accepted none of the batch's events. Finding one poison event costs
+ * ceil(log2 size) + 1 rejected requests, a second one beside it two more; beyond that with nothing
+ * accepted, the target rejects everything (a proxy mangling bodies, an API change), and bisecting on would
+ * cost two requests per event of the backlog.
+ */
+export function bisectionBudget(size: number): number {
+  return Math.ceil(Math.log2(Math.max(1, size))) + 3;
+}
+
+export interface BisectionState {
+  /** Events of the batch PostHog has accepted so far. */
+  accepted: number;
+  /** Requests of the batch PostHog rejected for their content so far. */
+  rejectedRequests: number;
+  /** Events the rejections were pinned on so far. */
+  pinned: number;
+}
+
+/** True when the bisection of a batch of `size` should stop: what it sees is a target rejecting broadly. */
+export function rejectsBroadly(size: number, state: BisectionState): boolean {
+  if (state.pinned > poisonAllowance(size)) return true;
+  return state.accepted === 0 && state.rejectedRequests >= bisectionBudget(size);
+}
+
+/**
+ * Whether an event the rejection was pinned on is confirmed poison (dead-lettered) or not (kept, retried).
+ *
+ * Never while the batch looks like a target rejecting broadly (`broad`). Otherwise confirmed when PostHog
+ * accepted other events of the same batch, or when it has accepted events since this event was last
+ * rejected alone (it kept being rejected while others got in). An event rejected alone with nothing to
+ * compare it with (a batch of one, on a quiet day) is kept with its rejection time and tried again.
+ */
+export function judgePinned(input: {
+  /** Whether the batch was judged systemic (`rejectsBroadly` on its final state, or bisection stopped by it). */
+  broad: boolean;
+  /** Events of the batch PostHog accepted. */
+  acceptedInBatch: number;
+  /** When this event was last rejected alone without confirmation (null: never). */
+  rejectedAt: Date | null;
+  /** When this worker last had a request accepted (null: not since it started). */
+  lastAcceptedAt: Date | null;
+}): 'poison' | 'unconfirmed' {
+  const { broad, acceptedInBatch, rejectedAt, lastAcceptedAt } = input;
+  if (broad) return 'unconfirmed';
+  if (acceptedInBatch > 0) return 'poison';
+  if (rejectedAt !== null && lastAcceptedAt !== null && lastAcceptedAt.getTime() > rejectedAt.getTime()) return 'poison';
+  return 'unconfirmed';
 }

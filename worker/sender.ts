@@ -1,14 +1,23 @@
 /**
- * Sends one batch of outbox rows to PostHog through posthog-node and reports one outcome for the batch.
+ * Sends one batch of outbox rows to PostHog through posthog-node and reports, request by request, what went
+ * on the wire and how PostHog answered it.
  *
  * posthog-node is built to be fire-and-forget: it drops events when its queue is full, drops batches after
- * its own retries, and keeps events in memory after network errors (to send them with whatever comes
- * next). None of that may decide what was delivered, so each batch gets a client of its own, sized so the
- * whole batch is one `/batch/` request, with posthog-node's retries off, and thrown away afterwards: an
- * event can neither be dropped by the client nor leak into another batch. `flush()` resolves only when
- * PostHog accepted the request and rejects otherwise, which is the outcome.
+ * its own retries, keeps events in memory after network errors, and splits a batch by itself after a 413.
+ * None of that may decide what was delivered. So each batch gets a client of its own (sized so the batch
+ * is one `/batch/` request, retries off, thrown away afterwards), and the `fetch` it is given sees every
+ * request: it reads the uuids of the events in the body posthog-node built, sends it without following
+ * redirects, and classifies the answer (`classifyAnswer`: only PostHog's capture answer is acceptance).
+ * A row counts as delivered only when its event was in a request PostHog accepted; whether `flush()`
+ * resolved is not evidence of anything.
  */
+import { promisify } from 'node:util';
+import { gunzip as gunzipCallback } from 'node:zlib';
 import { PostHog } from 'posthog-node';
+import { parseRetryAfter } from './backoff.ts';
+import { classifyAnswer, type Verdict } from './outcome.ts';
+
+const gunzip = promisify(gunzipCallback);
 
 /** An event as it goes to PostHog: the uuid and timestamp written at record time are sent unchanged. */
 export interface WireEvent {
@@ -28,39 +37,155 @@ export interface PostHogTarget {
   requestTimeoutMs?: number;
 }
 
-/** How a batch went. `status` is PostHog's HTTP status; `body` its answer, for dead-letter reasons. */
-export type SendResult =
-  | { ok: true }
-  | { ok: false; kind: 'http'; status: number; retryAfterMs?: number; body: string; message: string }
-  | { ok: false; kind: 'network'; message: string };
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
-const BODY_LIMIT = 500;
-
-async function describeFailure(error: unknown): Promise<SendResult> {
-  const e = error as { name?: string; status?: number; retryAfterMs?: number; text?: Promise<string>; error?: unknown; message?: string };
-  if (e?.name === 'PostHogFetchHttpError' && typeof e.status === 'number') {
-    let body = '';
-    try {
-      body = (await e.text) ?? '';
-    } catch {
-      body = '';
-    }
-    return {
-      ok: false,
-      kind: 'http',
-      status: e.status,
-      ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
-      body: body.slice(0, BODY_LIMIT),
-      message: `PostHog answered HTTP ${e.status}${body ? `: ${body.slice(0, BODY_LIMIT)}` : ''}`,
-    };
-  }
-  const cause = (e?.error ?? e) as { name?: string; message?: string; code?: string; cause?: { code?: string; message?: string } };
-  const detail = [cause?.name, cause?.code ?? cause?.cause?.code, cause?.message ?? cause?.cause?.message].filter(Boolean).join(' ');
-  return { ok: false, kind: 'network', message: `network error talking to PostHog: ${detail || String(error)}` };
+/** One HTTP request posthog-node made for the batch. */
+export interface WireRequest {
+  /** The uuids of the events in its body, in body order (empty if the body could not be read). */
+  uuids: string[];
+  verdict: Verdict;
+  /** How long it took, in seconds. */
+  seconds: number;
 }
 
-export async function sendBatch(target: PostHogTarget, events: readonly WireEvent[]): Promise<SendResult> {
-  if (events.length === 0) return { ok: true };
+export type Failure = Exclude<Verdict, { kind: 'accepted' }>;
+
+/** What became of a batch. Every uuid of the batch is in exactly one of `accepted`, `failed` and `unsent`. */
+export interface SendReport {
+  requests: WireRequest[];
+  /** Events that were in a request PostHog accepted. */
+  accepted: string[];
+  /** The request posthog-node stopped at (not accepted), with its events that were not accepted elsewhere. */
+  failed?: { verdict: Failure; uuids: string[] };
+  /** Events that went out in no accepted request and not in the failed one. */
+  unsent: string[];
+}
+
+const ANSWER_LIMIT = 64 * 1024;
+
+async function bodyBytes(body: unknown): Promise<Buffer> {
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof Blob) return Buffer.from(await body.arrayBuffer());
+  throw new Error(`unexpected request body type ${Object.prototype.toString.call(body)}`);
+}
+
+/** The uuids of the events in a `/batch/` body as posthog-node builds it (gzip or not). */
+export async function uuidsInBody(body: unknown): Promise<string[]> {
+  let bytes = await bodyBytes(body);
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = await gunzip(bytes);
+  const parsed = JSON.parse(bytes.toString('utf8')) as { batch?: unknown };
+  if (!parsed || !Array.isArray(parsed.batch)) throw new Error('the body has no `batch` array');
+  return parsed.batch.map((event: unknown, i: number) => {
+    const uuid = (event as { uuid?: unknown } | null)?.uuid;
+    if (typeof uuid !== 'string') throw new Error(`batch[${i}] has no uuid`);
+    return uuid;
+  });
+}
+
+async function readAnswer(response: Response): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+    if (size >= ANSWER_LIMIT) {
+      await reader.cancel().catch(() => undefined);
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function describeNetworkError(error: unknown): string {
+  const e = error as { name?: string; message?: string; code?: string; cause?: { code?: string; message?: string } } | undefined;
+  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') return `no answer from PostHog: ${e.message ?? 'request aborted'}`;
+  const detail = [e?.name, e?.code ?? e?.cause?.code, e?.cause?.message ?? e?.message].filter(Boolean).join(' ');
+  return `network error talking to PostHog: ${detail || String(error)}`;
+}
+
+/**
+ * The pure accounting: from the requests made for a batch (in order), which events were accepted, which
+ * were in the failed request posthog-node stopped at, and which never went out. posthog-node sends one
+ * request at a time and stops at the first failure other than a 413 it splits and re-sends, so a failure
+ * is only final when it is the last request.
+ */
+export function account(batch: readonly string[], requests: readonly WireRequest[], sdkError: unknown): SendReport {
+  const acceptedSet = new Set<string>();
+  for (const r of requests) if (r.verdict.kind === 'accepted') for (const uuid of r.uuids) acceptedSet.add(uuid);
+  const accepted = batch.filter((u) => acceptedSet.has(u));
+  const last = requests.at(-1);
+  let failed: SendReport['failed'];
+  if (last && last.verdict.kind !== 'accepted') {
+    failed = { verdict: last.verdict, uuids: last.uuids.filter((u) => !acceptedSet.has(u)) };
+  }
+  const inFailed = new Set(failed?.uuids ?? []);
+  let unsent = batch.filter((u) => !acceptedSet.has(u) && !inFailed.has(u));
+  if (unsent.length > 0 && (!failed || failed.uuids.length === 0)) {
+    // Events that went nowhere with no failed request of theirs: posthog-node threw before sending, dropped
+    // them, or built a request that could not be read. Not the events' fault, but nothing may pass as sent.
+    const verdict: Failure =
+      failed?.verdict ??
+      { kind: 'target', message: sdkError === undefined ? `posthog-node did not send ${unsent.length} event(s) of the batch` : `posthog-node failed before sending: ${describeNetworkError(sdkError)}` };
+    failed = { verdict, uuids: unsent };
+    unsent = [];
+  }
+  return { requests: [...requests], accepted, ...(failed ? { failed } : {}), unsent };
+}
+
+export async function sendBatch(target: PostHogTarget, events: readonly WireEvent[]): Promise<SendReport> {
+  const batch = events.map((e) => e.uuid);
+  if (events.length === 0) return { requests: [], accepted: [], unsent: [] };
+  const ours = new Set(batch);
+  const requests: WireRequest[] = [];
+  const inFlight: Promise<unknown>[] = [];
+
+  const observedFetch = (url: string, options: RequestInit): Promise<Response> => {
+    const started = performance.now();
+    const note = (uuids: string[], verdict: Verdict) => requests.push({ uuids, verdict, seconds: (performance.now() - started) / 1000 });
+    const exchange = (async () => {
+      let uuids: string[];
+      try {
+        uuids = await uuidsInBody(options.body);
+      } catch (error) {
+        note([], { kind: 'target', message: `could not read the request posthog-node built (not sent): ${(error as Error).message}` });
+        throw error;
+      }
+      const foreign = uuids.find((u) => !ours.has(u));
+      if (foreign !== undefined) {
+        note([], { kind: 'target', message: `posthog-node put an event that is not in the batch on the wire (uuid ${foreign}); not sent` });
+        throw new Error('foreign event in the request');
+      }
+      let response: Response;
+      let answer: string;
+      try {
+        response = await fetch(url, { ...options, redirect: 'manual' });
+        answer = await readAnswer(response);
+      } catch (error) {
+        note(uuids, { kind: 'target', message: describeNetworkError(options.signal?.aborted ? (options.signal.reason ?? error) : error) });
+        throw error;
+      }
+      const verdict = classifyAnswer({
+        status: response.status,
+        contentType: response.headers.get('content-type'),
+        location: response.headers.get('location'),
+        retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+        body: answer,
+      });
+      note(uuids, verdict);
+      // What posthog-node is told: success only for PostHog's acceptance; a non-PostHog 2xx or a redirect is a
+      // failure to it too (502), so it stops there rather than sending the rest of a split batch.
+      const status = verdict.kind === 'accepted' ? 200 : response.status >= 400 ? response.status : 502;
+      return new Response(answer, { status, headers: response.headers });
+    })();
+    inFlight.push(exchange.catch(() => undefined));
+    return exchange;
+  };
+
   const client = new PostHog(target.apiKey, {
     host: target.host,
     // The whole batch is one request; nothing is ever dropped or sent in the background.
@@ -69,12 +194,13 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
     maxQueueSize: events.length + 1,
     flushInterval: 0,
     fetchRetryCount: 0,
-    requestTimeout: target.requestTimeoutMs ?? 10_000,
+    requestTimeout: target.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     disableGeoip: true,
     // Feature flags are not this client's business: no polling, no /flags calls.
     personalApiKey: undefined,
+    fetch: observedFetch as never,
   });
-  // posthog-node reports errors through an emitter too; the rejection of flush() is what we act on.
+  // posthog-node reports errors through an emitter too; the requests we saw are what we act on.
   client.on('error', () => {});
   for (const e of events) {
     client.capture({
@@ -86,10 +212,13 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
       timestamp: e.timestamp,
     });
   }
+  let sdkError: unknown;
   try {
     await client.flush();
-    return { ok: true };
   } catch (error) {
-    return describeFailure(error);
+    sdkError = error;
   }
+  // posthog-node stops waiting at its own timeout; the exchange it aborted settles (and is noted) just after.
+  await Promise.all(inFlight);
+  return account(batch, requests, sdkError);
 }

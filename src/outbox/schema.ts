@@ -4,7 +4,7 @@
  * with application tables; `outboxSchema(name)` builds the same tables in another schema.
  */
 import { sql } from 'drizzle-orm';
-import { index, integer, jsonb, pgSchema, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { check, index, integer, jsonb, pgSchema, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import type { ProfileFields } from '../event.ts';
 
@@ -45,6 +45,13 @@ function tables(schemaName: string) {
        * time. A worker holds the rows it is sending with a row lock in its transaction, not by writing them.
        */
       nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+      /**
+       * When PostHog last rejected this event on its own (400/413/422 pinned on it by bisection) while no other
+       * event of its batch was accepted: such a rejection cannot be told apart from a target that rejects
+       * everything, so the event is kept and retried. It is dead-lettered once PostHog has accepted other
+       * events since this time. Null for events never rejected that way.
+       */
+      rejectedAt: timestamp('rejected_at', { withTimezone: true, mode: 'date' }),
     },
     (t) => [index('outbox_next_attempt_at_idx').on(t.nextAttemptAt)],
   );
@@ -78,7 +85,19 @@ function tables(schemaName: string) {
     finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
   });
 
-  return { schema, outbox, deadLetters, backfills };
+  /**
+   * What the workers last learned about the PostHog target, one row: since when it has been failing (every
+   * request refused, unreachable, not PostHog, or rejecting every event) and why; both null while it works.
+   * Written by workers when the target's state changes; read by `posthog-outbox status`.
+   */
+  const targetHealth = schema.table('target_health', {
+    id: smallint('id').primaryKey().default(1),
+    failingSince: timestamp('failing_since', { withTimezone: true, mode: 'date' }),
+    reason: text('reason'),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  }, (t) => [check('target_health_one_row', sql`${t.id} = 1`)]);
+
+  return { schema, outbox, deadLetters, backfills, targetHealth };
 }
 
 export type OutboxTables = ReturnType<typeof tables>;
@@ -103,3 +122,5 @@ export const outbox = defaults.outbox;
 export const deadLetters = defaults.deadLetters;
 /** Progress of profile backfills (default schema). */
 export const backfills = defaults.backfills;
+/** The PostHog target's health as the workers last saw it (default schema). */
+export const targetHealth = defaults.targetHealth;

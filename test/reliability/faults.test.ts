@@ -13,8 +13,8 @@ import { heldRows, outboxCount, until } from '../support/worker.ts';
 
 const SOAK = process.env.SOAK === '1';
 const KEY = 'phc_faults';
-/** Short leases so a killed worker's rows come back quickly; generous attempts so kills cannot dead-letter. */
-const FAST = ['--lease-seconds', '2', '--request-timeout', '1000', '--max-attempts', '1000', '--batch-size', '500'];
+/** Short leases so a killed worker's rows come back quickly. */
+const FAST = ['--lease-seconds', '2', '--request-timeout', '1000', '--batch-size', '500'];
 
 let db: TestDatabase;
 let capture: CaptureServer;

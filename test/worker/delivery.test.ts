@@ -202,16 +202,6 @@ describe('PostHog failures', () => {
     expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids.filter((_, i) => i !== 41)));
   });
 
-  it('dead-letters a row after the attempt limit with its last error', async () => {
-    capture.failFor(60_000, 500);
-    worker = await start({ maxAttempts: 2 });
-    await record(db.sql, event(1, { event: 'doomed' }));
-    const dead = await until(() => deadLetterRows(db.sql), (rows) => rows.length === 1, { what: 'a dead letter', timeoutMs: 15_000 });
-    expect(dead[0]!.attempts).toBe(2);
-    expect(dead[0]!.reason).toMatch(/gave up after 2 attempts: PostHog answered HTTP 500/);
-    expect(await outboxCount(db.sql)).toBe(0);
-  });
-
   it('keeps the request rate bounded during an outage', async () => {
     const backoff = { baseMs: 100, maxMs: 1_000 };
     const concurrency = 2;

@@ -47,7 +47,7 @@ describe('worker process', () => {
     const committed = await commit(2_000);
     // The first two requests (one per lane) are held at the capture server: the kill lands mid-batch.
     capture.delayNext(2, 60_000);
-    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '3000', '--lease-seconds', '4', '--max-attempts', '1000'];
+    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '3000', '--lease-seconds', '4'];
     const first = spawnWorker(args);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     expect(await claimed()).toBe(1_000); // two claims of 500 held, nothing deleted yet
@@ -99,7 +99,7 @@ describe('worker process', () => {
   it('hung (SIGSTOP) with batches in flight: PostgreSQL ends its sessions after the lease, and another worker delivers its rows', async () => {
     const committed = await commit(1_000);
     capture.delayNext(2, 60_000);
-    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '1000', '--lease-seconds', '3', '--max-attempts', '1000'];
+    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '1000', '--lease-seconds', '3'];
     const hung = spawnWorker(args);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     hung.child.kill('SIGSTOP'); // alive, connections open, silent: only the lease can free its rows
@@ -159,7 +159,9 @@ describe('worker configuration errors', () => {
     ['a host with no scheme', [], { POSTHOG_HOST: 'eu.i.posthog.com' }, /POSTHOG_HOST: is not a URL/],
     ['a host that is only a scheme', ['--posthog-host', 'https://'], {}, /POSTHOG_HOST: is not a URL/],
     ['a non-integer --batch-size', ['--batch-size', '12abc'], {}, /--batch-size.*'12abc' is invalid.*whole number/],
-    ['a fractional --max-attempts', ['--max-attempts', '2.5'], {}, /--max-attempts.*whole number/],
+    ['a --max-age without a unit', ['--max-age', '7'], {}, /--max-age.*'7' is invalid.*duration with a unit/],
+    ['a --max-age under a minute', ['--max-age', '30s'], {}, /--max-age.*duration/],
+    ['a zero --retry-max-delay', ['--retry-max-delay', '0'], {}, /--retry-max-delay.*whole number from 10/],
     ['an exponent --request-timeout', ['--request-timeout', '1e4'], {}, /--request-timeout.*whole number/],
     ['a --metrics-port out of range', ['--metrics-port', '70000'], {}, /--metrics-port.*whole number from 0 to 65535/],
     ['a negative --shutdown-timeout', ['--shutdown-timeout', '-1'], {}, /--shutdown-timeout.*whole number/],

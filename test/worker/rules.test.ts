@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseRetryAfter, retryDelayMs } from '../../worker/backoff.ts';
 import { TouchedProfiles } from '../../worker/identify.ts';
-import { decide } from '../../worker/outcome.ts';
-import type { SendResult } from '../../worker/sender.ts';
+import { classifyAnswer, decide, judgePinned, poisonAllowance, rejectsBroadly, type Answer, type BisectionState, type Verdict } from '../../worker/outcome.ts';
+import { account, type WireRequest } from '../../worker/sender.ts';
 
 describe('retryDelayMs', () => {
   const policy = { baseMs: 1000, maxMs: 60_000 };
@@ -49,31 +49,144 @@ describe('parseRetryAfter', () => {
   });
 });
 
-describe('decide', () => {
-  const http = (status: number, retryAfterMs?: number): SendResult => ({
-    ok: false,
-    kind: 'http',
-    status,
-    body: 'nope',
-    message: `PostHog answered HTTP ${status}: nope`,
-    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+describe('classifyAnswer: only PostHog capture’s answer is acceptance', () => {
+  const json = 'application/json';
+  it.each<[string, Answer, Verdict['kind'], RegExp?]>([
+    ['classic capture {"status":1}', { status: 200, contentType: json, body: '{"status":1}' }, 'accepted'],
+    ['current capture {"status":"Ok"}', { status: 200, contentType: json, body: '{"status":"Ok"}' }, 'accepted'],
+    ['capture with quota_limited', { status: 200, body: '{"status":"Ok","quota_limited":["recordings"]}' }, 'accepted'],
+    ['with whitespace', { status: 200, body: ' { "status" : 1 }\n' }, 'accepted'],
+    ['200 web page', { status: 200, contentType: 'text/html; charset=utf-8', body: '<!doctype html><title>Welcome</title>' }, 'target', /HTTP 200 \(text\/html\) without PostHog's capture answer: <!doctype html>.*check POSTHOG_HOST/],
+    ['200 empty', { status: 200, body: '' }, 'target', /does not look like PostHog's capture endpoint/],
+    ['200 other JSON', { status: 200, body: '{"ok":true}' }, 'target', /without PostHog's capture answer/],
+    ['200 status 0', { status: 200, body: '{"status":0}' }, 'target'],
+    ['200 status "1" (string)', { status: 200, body: '{"status":"1"}' }, 'target'],
+    ['200 status 1 plus unknown fields', { status: 200, body: '{"status":1,"error":"x"}' }, 'target'],
+    ['200 JSON array', { status: 200, body: '[1]' }, 'target'],
+    ['204 (capture answers it only to beacons, which posthog-node never sends)', { status: 204, body: '' }, 'target'],
+    ['201 with the capture body', { status: 201, body: '{"status":1}' }, 'target'],
+    ['301 redirect names the Location', { status: 301, location: 'https://eu.i.posthog.com/batch/', body: '' }, 'target', /redirect to "https:\/\/eu\.i\.posthog\.com\/batch\/".*not followed/],
+    ['308 without Location', { status: 308, body: '' }, 'target', /nowhere/],
+    ['400 is a content rejection', { status: 400, body: '{"detail":"bad"}' }, 'rejected', /^PostHog answered HTTP 400: \{"detail":"bad"\}$/],
+    ['413 is a content rejection', { status: 413, body: '' }, 'rejected', /^PostHog answered HTTP 413$/],
+    ['422 is a content rejection', { status: 422, body: 'x' }, 'rejected'],
+    ['401 is the key', { status: 401, body: 'no' }, 'target', /HTTP 401 \(check POSTHOG_API_KEY\)/],
+    ['403 is the key', { status: 403, body: '' }, 'target', /check POSTHOG_API_KEY/],
+    ['404 is the host', { status: 404, body: '<html>not found</html>' }, 'target', /HTTP 404 \(check POSTHOG_HOST\)/],
+    ['405 is the host', { status: 405, body: '' }, 'target', /check POSTHOG_HOST/],
+    ['408', { status: 408, body: '' }, 'target'],
+    ['429', { status: 429, body: '' }, 'target'],
+    ['500', { status: 500, body: 'oops' }, 'target', /HTTP 500: oops/],
+    ['503', { status: 503, body: '' }, 'target'],
+  ])('%s', (_name, answer, kind, message) => {
+    const verdict = classifyAnswer(answer);
+    expect(verdict.kind).toBe(kind);
+    if (message) expect((verdict as { message: string }).message).toMatch(message);
   });
-  it.each<[string, SendResult, number, ReturnType<typeof decide>]>([
-    ['accepted', { ok: true }, 10, { action: 'delivered' }],
-    ['400 on a batch bisects', http(400), 10, { action: 'bisect' }],
-    ['400 on one event dead-letters it with the answer', http(400), 1, { action: 'dead', reason: 'PostHog answered HTTP 400: nope' }],
-    ['413 on a batch splits', http(413), 2, { action: 'bisect' }],
-    ['413 on one event dead-letters it', http(413), 1, { action: 'dead', reason: 'PostHog answered HTTP 413: nope' }],
-    ['422 on a batch bisects', http(422), 5, { action: 'bisect' }],
-    ['500 retries', http(500), 10, { action: 'retry', error: 'PostHog answered HTTP 500: nope' }],
-    ['503 on one event retries (never dead on an outage)', http(503), 1, { action: 'retry', error: 'PostHog answered HTTP 503: nope' }],
-    ['429 with Retry-After retries no sooner', http(429, 5000), 10, { action: 'retry', error: 'PostHog answered HTTP 429: nope', retryAfterMs: 5000 }],
-    ['429 without Retry-After retries', http(429), 10, { action: 'retry', error: 'PostHog answered HTTP 429: nope' }],
-    ['408 retries', http(408), 10, { action: 'retry', error: 'PostHog answered HTTP 408: nope' }],
-    ['401 (wrong key) retries, never bisects', http(401), 10, { action: 'retry', error: 'PostHog answered HTTP 401: nope' }],
-    ['network error retries', { ok: false, kind: 'network', message: 'network error talking to PostHog: ECONNRESET' }, 10, { action: 'retry', error: 'network error talking to PostHog: ECONNRESET' }],
-  ])('%s', (_name, result, size, expected) => {
-    expect(decide(result, size)).toEqual(expected);
+
+  it('keeps Retry-After on a target failure and cuts a long body', () => {
+    expect(classifyAnswer({ status: 429, retryAfterMs: 5000, body: '' })).toMatchObject({ kind: 'target', status: 429, retryAfterMs: 5000 });
+    const long = classifyAnswer({ status: 200, body: 'x'.repeat(10_000) }) as { message: string };
+    expect(long.message.length).toBeLessThan(700);
+  });
+});
+
+describe('decide', () => {
+  it.each<[string, Verdict, number, ReturnType<typeof decide>]>([
+    ['accepted', { kind: 'accepted' }, 10, { action: 'delivered' }],
+    ['a rejected batch bisects', { kind: 'rejected', status: 400, message: 'm' }, 10, { action: 'bisect' }],
+    ['a rejected single event is pinned with the answer', { kind: 'rejected', status: 400, message: 'PostHog answered HTTP 400: nope' }, 1, { action: 'pinned', reason: 'PostHog answered HTTP 400: nope' }],
+    ['413 on two events bisects', { kind: 'rejected', status: 413, message: 'm' }, 2, { action: 'bisect' }],
+    ['a target failure retries, even for one event', { kind: 'target', status: 503, message: 'm' }, 1, { action: 'retry', error: 'm' }],
+    ['Retry-After is kept', { kind: 'target', status: 429, retryAfterMs: 5000, message: 'm' }, 10, { action: 'retry', error: 'm', retryAfterMs: 5000 }],
+    ['a network error retries', { kind: 'target', message: 'network error' }, 10, { action: 'retry', error: 'network error' }],
+  ])('%s', (_name, verdict, size, expected) => {
+    expect(decide(verdict, size)).toEqual(expected);
+  });
+});
+
+describe('the circuit breaker for systemic rejection', () => {
+  it.each([
+    [1, 1],
+    [9, 1],
+    [19, 1],
+    [20, 2],
+    [1000, 100],
+  ])('a batch of %i may hold %i poison event(s)', (size, allowed) => {
+    expect(poisonAllowance(size)).toBe(allowed);
+  });
+
+  it.each<[string, number, BisectionState, boolean]>([
+    ['nothing tried yet', 1000, { accepted: 0, rejectedRequests: 0, pinned: 0 }, false],
+    ['the path down to one poison event (11 refusals for 1000)', 1000, { accepted: 0, rejectedRequests: 11, pinned: 1 }, false],
+    ['a second poison event next to it', 1000, { accepted: 0, rejectedRequests: 12, pinned: 2 }, false],
+    ['one more refusal with nothing accepted: broad', 1000, { accepted: 0, rejectedRequests: 13, pinned: 2 }, true],
+    ['many refusals, but others were accepted: still bisecting', 1000, { accepted: 500, rejectedRequests: 40, pinned: 20 }, false],
+    ['more pinned than the allowance: broad', 1000, { accepted: 800, rejectedRequests: 300, pinned: 101 }, true],
+    ['a lone event refused once', 1, { accepted: 0, rejectedRequests: 1, pinned: 1 }, false],
+    ['both events of a pair refused', 2, { accepted: 0, rejectedRequests: 3, pinned: 2 }, true],
+    ['one of a pair refused, the other accepted', 2, { accepted: 1, rejectedRequests: 2, pinned: 1 }, false],
+  ])('%s', (_name, size, state, broad) => {
+    expect(rejectsBroadly(size, state)).toBe(broad);
+  });
+
+  const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+  it.each<[string, Parameters<typeof judgePinned>[0], 'poison' | 'unconfirmed']>([
+    ['others of the batch accepted: poison', { broad: false, acceptedInBatch: 39, rejectedAt: null, lastAcceptedAt: null }, 'poison'],
+    ['broad: never dead-lettered, whatever else', { broad: true, acceptedInBatch: 500, rejectedAt: at(1), lastAcceptedAt: at(2) }, 'unconfirmed'],
+    ['alone, never rejected before: kept', { broad: false, acceptedInBatch: 0, rejectedAt: null, lastAcceptedAt: at(5) }, 'unconfirmed'],
+    ['alone, rejected before, nothing accepted since: kept', { broad: false, acceptedInBatch: 0, rejectedAt: at(5), lastAcceptedAt: at(4) }, 'unconfirmed'],
+    ['alone, rejected before, nothing accepted since start: kept', { broad: false, acceptedInBatch: 0, rejectedAt: at(5), lastAcceptedAt: null }, 'unconfirmed'],
+    ['alone, rejected before, others accepted since: poison', { broad: false, acceptedInBatch: 0, rejectedAt: at(5), lastAcceptedAt: at(6) }, 'poison'],
+  ])('%s', (_name, input, expected) => {
+    expect(judgePinned(input)).toBe(expected);
+  });
+});
+
+describe('account: what became of each event of a batch, from the requests on the wire', () => {
+  const ok: Verdict = { kind: 'accepted' };
+  const tooLarge: Verdict = { kind: 'rejected', status: 413, message: '413' };
+  const down: Verdict = { kind: 'target', status: 503, message: '503' };
+  const req = (uuids: string[], verdict: Verdict): WireRequest => ({ uuids, verdict, seconds: 0.01 });
+  const batch = ['a', 'b', 'c', 'd'];
+
+  it('one accepted request: all accepted', () => {
+    expect(account(batch, [req(batch, ok)], undefined)).toMatchObject({ accepted: batch, unsent: [] });
+    expect(account(batch, [req(batch, ok)], undefined).failed).toBeUndefined();
+  });
+
+  it('posthog-node splitting after a 413: each accepted half counts, the 413 does not fail anything', () => {
+    const report = account(batch, [req(batch, tooLarge), req(['a', 'b'], ok), req(['c', 'd'], ok)], undefined);
+    expect(report).toMatchObject({ accepted: batch, unsent: [] });
+    expect(report.failed).toBeUndefined();
+  });
+
+  it('split, first half accepted, second half failed: only the first half is delivered', () => {
+    const report = account(batch, [req(batch, tooLarge), req(['a', 'b'], ok), req(['c', 'd'], down)], undefined);
+    expect(report).toMatchObject({ accepted: ['a', 'b'], failed: { verdict: down, uuids: ['c', 'd'] }, unsent: [] });
+  });
+
+  it('split, first half failed: the second half never went out', () => {
+    const report = account(batch, [req(batch, tooLarge), req(['a', 'b'], down)], undefined);
+    expect(report).toMatchObject({ accepted: [], failed: { verdict: down, uuids: ['a', 'b'] }, unsent: ['c', 'd'] });
+  });
+
+  it('no request at all (posthog-node threw before sending): a target failure for every event, nothing accepted', () => {
+    const report = account(batch, [], new Error('boom'));
+    expect(report.accepted).toEqual([]);
+    expect(report.failed?.uuids).toEqual(batch);
+    expect(report.failed?.verdict).toMatchObject({ kind: 'target', message: expect.stringMatching(/posthog-node failed before sending: .*boom/) });
+  });
+
+  it('events left out of an accepted request: never counted as delivered', () => {
+    const report = account(batch, [req(['a', 'b', 'c'], ok)], undefined);
+    expect(report.accepted).toEqual(['a', 'b', 'c']);
+    expect(report.failed).toMatchObject({ uuids: ['d'], verdict: { kind: 'target', message: 'posthog-node did not send 1 event(s) of the batch' } });
+  });
+
+  it('a request whose body could not be read: its failure covers the batch', () => {
+    const unreadable: Verdict = { kind: 'target', message: 'could not read' };
+    expect(account(batch, [req([], unreadable)], undefined)).toMatchObject({ accepted: [], failed: { verdict: unreadable, uuids: batch }, unsent: [] });
   });
 });
 

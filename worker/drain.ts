@@ -277,7 +277,11 @@ export class DrainRun {
       this.stats.released += batch.length;
       return;
     }
-    const report = await sendBatch(this.settings.target, batch.map(([, wire]) => wire));
+    const report = await sendBatch(
+      this.settings.target,
+      batch.map(([, wire]) => wire),
+      { stop: () => this.failed || (this.signal?.aborted ?? false) },
+    );
     this.stats.requests += report.requests.length;
     for (const r of report.requests) {
       this.settings.observeRequest?.(r.seconds, r.verdict.kind === 'accepted' ? 'accepted' : r.verdict.status !== undefined ? String(r.verdict.status) : 'network');

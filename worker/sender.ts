@@ -63,6 +63,9 @@ export interface SendReport {
 
 const ANSWER_LIMIT = 64 * 1024;
 
+/** Passed to `account` when the batch was stopped on purpose (`SendOptions.stop`). */
+export const STOPPED: unique symbol = Symbol('stopped');
+
 async function bodyBytes(body: unknown): Promise<Buffer> {
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -115,6 +118,11 @@ function describeNetworkError(error: unknown): string {
  * is only final when it is the last request.
  */
 export function account(batch: readonly string[], requests: readonly WireRequest[], sdkError: unknown): SendReport {
+  if (sdkError === STOPPED && requests.at(-1)?.verdict.kind !== 'target') {
+    // Stopped on purpose before a request: what was not accepted is simply unsent.
+    const accepted = new Set(requests.flatMap((r) => (r.verdict.kind === 'accepted' ? r.uuids : [])));
+    return { requests: [...requests], accepted: batch.filter((u) => accepted.has(u)), unsent: batch.filter((u) => !accepted.has(u)) };
+  }
   const acceptedSet = new Set<string>();
   for (const r of requests) if (r.verdict.kind === 'accepted') for (const uuid of r.uuids) acceptedSet.add(uuid);
   const accepted = batch.filter((u) => acceptedSet.has(u));
@@ -137,10 +145,15 @@ export function account(batch: readonly string[], requests: readonly WireRequest
   return { requests: [...requests], accepted, ...(failed ? { failed } : {}), unsent };
 }
 
-export async function sendBatch(target: PostHogTarget, events: readonly WireEvent[]): Promise<SendReport> {
+export interface SendOptions {
+  /** Asked before each request goes out: true stops the batch there (its events are reported unsent). */
+  stop?: () => boolean;
+}
+
+export async function sendBatch(target: PostHogTarget, events: readonly WireEvent[], options_: SendOptions = {}): Promise<SendReport> {
   const batch = events.map((e) => e.uuid);
   if (events.length === 0) return { requests: [], accepted: [], unsent: [] };
-  const ours = new Set(batch);
+  let stopped = false;
   const requests: WireRequest[] = [];
   const inFlight: Promise<unknown>[] = [];
 
@@ -148,26 +161,31 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
     const started = performance.now();
     const note = (uuids: string[], verdict: Verdict) => requests.push({ uuids, verdict, seconds: (performance.now() - started) / 1000 });
     const exchange = (async () => {
-      let uuids: string[];
-      try {
-        uuids = await uuidsInBody(options.body);
-      } catch (error) {
-        note([], { kind: 'target', message: `could not read the request posthog-node built (not sent): ${(error as Error).message}` });
-        throw error;
+      if (options_.stop?.()) {
+        // The run failed or the worker is stopping since this batch was claimed: nothing goes out.
+        stopped = true;
+        throw new Error('not sent: the run stopped before this request');
       }
-      const foreign = uuids.find((u) => !ours.has(u));
-      if (foreign !== undefined) {
-        note([], { kind: 'target', message: `posthog-node put an event that is not in the batch on the wire (uuid ${foreign}); not sent` });
-        throw new Error('foreign event in the request');
-      }
+      // Read what is in the body while the request is out (the answer is classified once both are known).
+      const reading = uuidsInBody(options.body).then(
+        (uuids) => ({ uuids }),
+        (error: unknown) => ({ error: error as Error }),
+      );
       let response: Response;
       let answer: string;
       try {
         response = await fetch(url, { ...options, redirect: 'manual' });
         answer = await readAnswer(response);
       } catch (error) {
-        note(uuids, { kind: 'target', message: describeNetworkError(options.signal?.aborted ? (options.signal.reason ?? error) : error) });
+        const read = await reading;
+        note('uuids' in read ? read.uuids : [], { kind: 'target', message: describeNetworkError(options.signal?.aborted ? (options.signal.reason ?? error) : error) });
         throw error;
+      }
+      const read = await reading;
+      if ('error' in read) {
+        // Which events PostHog got cannot be known: nothing of this request counts as accepted.
+        note([], { kind: 'target', message: `could not read the request posthog-node built: ${read.error.message}` });
+        return new Response(answer, { status: 502 });
       }
       const verdict = classifyAnswer({
         status: response.status,
@@ -176,7 +194,7 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
         body: answer,
       });
-      note(uuids, verdict);
+      note(read.uuids, verdict);
       // What posthog-node is told: success only for PostHog's acceptance; a non-PostHog 2xx or a redirect is a
       // failure to it too (502), so it stops there rather than sending the rest of a split batch.
       const status = verdict.kind === 'accepted' ? 200 : response.status >= 400 ? response.status : 502;
@@ -220,5 +238,5 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
   }
   // posthog-node stops waiting at its own timeout; the exchange it aborted settles (and is noted) just after.
   await Promise.all(inFlight);
-  return account(batch, requests, sdkError);
+  return account(batch, requests, stopped ? STOPPED : sdkError);
 }

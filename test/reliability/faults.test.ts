@@ -4,9 +4,13 @@
  * same uuid, dead-lettered, lost, time) and must lose nothing. `npm run soak` runs the same scenarios
  * longer and bigger (SOAK=1).
  */
-import { describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
 import { attributedEvent, record } from '../../src/index.ts';
+import { DEFAULT_BACKOFF } from '../../worker/backoff.ts';
+import { runCli } from '../support/cli.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { summarize, workerProcesses } from '../support/processes.ts';
 import { heldRows, outboxCount, until } from '../support/worker.ts';
@@ -195,4 +199,141 @@ describe('fault suite', () => {
     console.log(`  stopped in ${tookMs} ms`);
     expect(s.lost).toBe(0);
   }, 120_000);
+});
+
+/** A host that is not PostHog, on loopback: answers every request with `reply(method)`. */
+const hosts: Server[] = [];
+afterEach(async () => {
+  for (const server of hosts.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
+async function notPostHog(reply: (method: string) => { status: number; headers?: Record<string, string>; body?: string }): Promise<string> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const r = reply(req.method ?? 'GET');
+      res.writeHead(r.status, r.headers);
+      res.end(r.body ?? '');
+    });
+  });
+  hosts.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function status(): Promise<{ target: { failingSince: string | null; reason: string | null } | null; backlog: number; deadLetters: number }> {
+  const result = await runCli(['status', '--json'], { env: { DATABASE_URL: db.url } });
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout);
+}
+
+const maxAttempts = async () => (await db.sql<{ n: number | null }[]>`SELECT max(attempts)::int AS n FROM posthog_outbox.outbox`)[0]!.n ?? 0;
+
+describe('the delivery promise, against real worker processes', () => {
+  it(SOAK ? 'PostHog outage of 10.5 real minutes, default backoff, writers writing: nothing dead-lettered, all delivered after recovery' : 'PostHog outage as long, in attempts, as 30 minutes under the default policy (old --max-attempts 10 passed and ignored): nothing dead-lettered, all delivered after recovery', async () => {
+    const started = Date.now();
+    // The default policy (1 s doubling to 60 s) makes 7 attempts in the first 64 s, then one a minute.
+    const thirtyMinutes = 7 + Math.ceil((30 * 60_000 - 64_000) / DEFAULT_BACKOFF.maxMs);
+    const committed = await commit(SOAK ? 2_000 : 500);
+    capture.failFor(SOAK ? 630_000 : 3_600_000, 503);
+    const policy = SOAK ? [] : ['--retry-max-delay', '300'];
+    const w = spawnWorker(['--request-timeout', '1000', '--batch-size', '500', '--max-attempts', '10', ...policy]);
+    let i = 0;
+    const outageStart = Date.now();
+    for (;;) {
+      // writers keep writing through the outage (a backlog that grows faster than a probe's batch would
+      // spread the attempts over more rows: fewer per row, the same per worker)
+      committed.push(...(await commit(5, 5, 1_000_000 + i++ * 5)));
+      await sleep(SOAK ? 1_000 : 250);
+      if (SOAK ? Date.now() - outageStart > 630_000 : (await maxAttempts()) >= thirtyMinutes) break;
+      if (Date.now() - outageStart > 200_000) throw new Error(`only ${await maxAttempts()} attempts on any row after 200 s of outage`);
+    }
+    const attemptsMade = await maxAttempts();
+    const during = await status();
+    expect(during.target?.failingSince).not.toBeNull();
+    expect(during.target?.reason).toMatch(/PostHog answered HTTP 503/);
+    expect(during.deadLetters).toBe(0);
+    const requestsDuring = capture.requests.length;
+    capture.failFor(0, 503); // PostHog is back
+    const recoveredAt = Date.now();
+    await drained(SOAK ? 300_000 : 120_000);
+    await arrived(committed);
+    const recoveryMs = Date.now() - recoveredAt;
+    const s = await summarize(SOAK ? 'outage 10.5 min, default backoff, with writers' : `outage of ${attemptsMade} attempts (30 min at the default policy), with writers`, committed, capture, db.sql, started);
+    console.log(`  outage ${Math.round((recoveredAt - outageStart) / 1000)} s, ${requestsDuring} requests during it, most attempts on a row ${attemptsMade}, all delivered ${Math.round(recoveryMs / 1000)} s after recovery`);
+    expect(s.lost).toBe(0);
+    expect(s.deadLettered).toBe(0);
+    expect(s.delivered).toBe(committed.length);
+    if (!SOAK) expect(attemptsMade).toBeGreaterThanOrEqual(thirtyMinutes);
+    expect(w.output()).toMatch(/--max-attempts .*no longer exists and is ignored/);
+    await until(status, (st) => st.target?.failingSince === null, { what: 'status to show the target working', timeoutMs: 10_000 });
+  }, SOAK ? 1_200_000 : 300_000);
+
+  it.each<[string, () => Promise<string>, RegExp]>([
+    [
+      'a redirecting host (its redirected GET answers 200)',
+      () => notPostHog((method) => (method === 'POST' ? { status: 301, headers: { Location: 'https://eu.i.posthog.example/batch/' } } : { status: 200, body: '<html>ok</html>' })),
+      /redirect to "https:\/\/eu\.i\.posthog\.example\/batch\/"/,
+    ],
+    ['a host that answers 200 with a web page', () => notPostHog(() => ({ status: 200, headers: { 'Content-Type': 'text/html' }, body: '<!doctype html><h1>Welcome to nginx!</h1>' })), /does not look like PostHog's capture endpoint/],
+    ['a wrong path on a PostHog-compatible server', async () => `${capture.url}/wrong/path`, /HTTP 404 \(check POSTHOG_HOST\)/],
+  ])('%s: every row stays queued, status says why; a worker with the right host then delivers them all', async (label, makeHost, reason) => {
+    const started = Date.now();
+    const committed = await commit(500);
+    spawnWorker(['--request-timeout', '1000', '--batch-size', '100', '--retry-max-delay', '500'], await makeHost());
+    await sleep(6_000);
+    const st = await status();
+    expect(st.backlog).toBe(500);
+    expect(st.deadLetters).toBe(0);
+    expect(st.target?.failingSince).not.toBeNull();
+    expect(st.target?.reason).toMatch(reason);
+    expect(capture.events).toHaveLength(0);
+    spawnWorker(['--batch-size', '100']);
+    await drained();
+    await arrived(committed);
+    const s = await summarize(label, committed, capture, db.sql, started);
+    expect(s.lost).toBe(0);
+    expect(s.deadLettered).toBe(0);
+    expect(s.delivered).toBe(committed.length);
+  }, 120_000);
+
+  it('every request rejected (400, a proxy mangling bodies): nothing dead-lettered, status says PostHog rejects broadly; all delivered once it stops', async () => {
+    const started = Date.now();
+    const committed = await commit(2_000);
+    capture.rejectEventsWhere(() => true, { status: 400, message: 'failed to decode request: gzip: invalid header' });
+    spawnWorker(['--request-timeout', '1000', '--batch-size', '500', '--retry-max-delay', '500']);
+    await sleep(6_000);
+    const st = await status();
+    expect(st.deadLetters).toBe(0);
+    expect(st.backlog).toBe(2_000);
+    expect(st.target?.reason).toMatch(/PostHog rejects broadly/);
+    const refused = capture.requests.length;
+    capture.reset();
+    await drained();
+    await arrived(committed);
+    const s = await summarize('every request rejected (400) for 6 s', committed, capture, db.sql, started);
+    console.log(`  requests refused in 6 s: ${refused} (bisecting every event would be ~${2 * 2_000})`);
+    expect(s.lost).toBe(0);
+    expect(s.deadLettered).toBe(0);
+    expect(s.delivered).toBe(committed.length);
+  }, 120_000);
+
+  it('one poison event among 1,000: the only dead letter', async () => {
+    const started = Date.now();
+    const before = await commit(600);
+    const [poison] = await record(db.sql, attributedEvent(context(1), 'poison', {}));
+    const after = await commit(399, 399, 600);
+    capture.rejectEventsWhere((e) => e.event === 'poison', { message: 'event rejected by ingestion' });
+    spawnWorker(['--batch-size', '1000']);
+    await drained();
+    await arrived([...before, ...after]);
+    const s = await summarize('one poison event among 1,000', [...before, poison!, ...after], capture, db.sql, started);
+    expect(s.lost).toBe(0);
+    expect(s.deadLettered).toBe(1);
+    expect(s.delivered).toBe(999);
+    const dead = await db.sql<{ uuid: string }[]>`SELECT uuid FROM posthog_outbox.dead_letters`;
+    expect(dead.map((d) => d.uuid)).toEqual([poison]);
+  }, 60_000);
 });

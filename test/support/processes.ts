@@ -51,13 +51,13 @@ export function startWorkerProcess(env: { databaseUrl: string; apiKey: string; h
  * The hooks of a test file that runs worker processes: one database (migrated, pg-boss installed) and one
  * capture server accepting `apiKey` for the whole file, emptied before each test; every worker spawned
  * during a test is killed after it. `started` receives the database and server once they are up.
- * Returns how to spawn a worker (`defaultArgs` when no flags are given).
+ * Returns how to spawn a worker (`defaultArgs` when no flags are given; the capture server unless `host`).
  */
 export function workerProcesses(
   apiKey: string,
   started: (fixture: { db: TestDatabase; capture: CaptureServer }) => void,
   defaultArgs: string[] = [],
-): (args?: string[]) => WorkerProcess {
+): (args?: string[], host?: string) => WorkerProcess {
   let db: TestDatabase | undefined;
   let capture: CaptureServer | undefined;
   let spawned: WorkerProcess[] = [];
@@ -72,14 +72,14 @@ export function workerProcesses(
   });
   beforeEach(async () => {
     capture!.reset();
-    await db!.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters`;
+    await db!.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.target_health`;
   });
   afterEach(async () => {
     await Promise.all(spawned.map((w) => (w.child.exitCode === null && w.child.signalCode === null ? w.kill() : undefined)));
     spawned = [];
   });
-  return (args = defaultArgs) => {
-    const worker = startWorkerProcess({ databaseUrl: db!.url, apiKey, host: capture!.url }, args);
+  return (args = defaultArgs, host = capture!.url) => {
+    const worker = startWorkerProcess({ databaseUrl: db!.url, apiKey, host }, args);
     spawned.push(worker);
     return worker;
   };

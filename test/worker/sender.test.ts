@@ -1,0 +1,143 @@
+/**
+ * sendBatch with the real posthog-node against the capture server: what goes on the wire for a batch, and
+ * that the report says exactly which events were in an accepted request. These tests pin posthog-node's
+ * behaviour that the delivery promise relies on: a posthog-node upgrade that changes the wire (more
+ * requests, other fields, retries, its own split after a 413) fails here.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import { sendBatch, type WireEvent } from '../../worker/sender.ts';
+
+const KEY = 'phc_sender';
+let capture: CaptureServer;
+const posthogNodeVersion = (JSON.parse(readFileSync(new URL('../../node_modules/posthog-node/package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+beforeAll(async () => {
+  capture = await startCaptureServer({ apiKey: KEY });
+});
+afterAll(() => capture.close());
+beforeEach(() => capture.reset());
+
+function batch(n: number, from = 0): WireEvent[] {
+  return Array.from({ length: n }, (_, k) => {
+    const i = from + k;
+    return {
+      uuid: `0190a000-0000-7000-8000-${String(i).padStart(12, '0')}`,
+      event: 'tool_called',
+      distinctId: `user_${i}`,
+      properties: { i, nested: { ok: true } },
+      groups: (i % 2 === 0 ? { organization: `org_${i}` } : {}) as Record<string, string>,
+      timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i % 60, 123)),
+    };
+  });
+}
+
+const target = (host = capture.url, requestTimeoutMs = 2_000) => ({ apiKey: KEY, host, requestTimeoutMs });
+
+describe('what posthog-node puts on the wire for a batch', () => {
+  it('one gzip POST /batch/ with {api_key, batch, sent_at}; each event exactly our uuid, name, distinct id, timestamp and properties plus the library’s own', async () => {
+    const events = batch(25);
+    const report = await sendBatch(target(), events);
+    expect(capture.requests).toHaveLength(1);
+    const [request] = capture.requests;
+    expect(request).toMatchObject({ method: 'POST', path: '/batch/', gzip: true, status: 200, events: 25 });
+    expect([...request!.envelopeKeys!].sort()).toEqual(['api_key', 'batch', 'sent_at']);
+    expect(request!.uuids).toEqual(events.map((e) => e.uuid));
+    for (const [k, received] of capture.events.entries()) {
+      const sent = events[k]!;
+      expect(Object.keys(received).sort()).toEqual(['distinct_id', 'event', 'properties', 'timestamp', 'uuid']);
+      expect(received).toMatchObject({ uuid: sent.uuid, event: sent.event, distinct_id: sent.distinctId, timestamp: sent.timestamp.toISOString() });
+      const groups = Object.keys(sent.groups).length > 0 ? { $groups: sent.groups } : {};
+      expect(received.properties).toEqual({ ...sent.properties, ...groups, $lib: 'posthog-node', $lib_version: posthogNodeVersion, $is_server: true, $geoip_disable: true });
+    }
+    expect(report.requests.map((r) => r.uuids)).toEqual([events.map((e) => e.uuid)]);
+    expect(report).toMatchObject({ accepted: events.map((e) => e.uuid), unsent: [] });
+    expect(report.failed).toBeUndefined();
+  });
+
+  it('a 413: posthog-node halves the batch by itself and sends both halves; the report accounts for each request', async () => {
+    capture.failNext(1, 413);
+    const events = batch(10);
+    const report = await sendBatch(target(), events);
+    expect(capture.requests.map((r) => [r.status, r.events])).toEqual([
+      [413, 10],
+      [200, 5],
+      [200, 5],
+    ]);
+    expect(report.requests.map((r) => [r.verdict.kind, r.uuids.length])).toEqual([
+      ['rejected', 10],
+      ['accepted', 5],
+      ['accepted', 5],
+    ]);
+    expect(report.accepted).toEqual(events.map((e) => e.uuid));
+    expect(report.failed).toBeUndefined();
+  });
+
+  it('a 413, then a 503 on the first half: only the failed half is charged, the rest never went out', async () => {
+    capture.failNext(1, 413);
+    capture.failNext(1, 503);
+    const events = batch(10);
+    const report = await sendBatch(target(), events);
+    expect(capture.requests.map((r) => [r.status, r.events])).toEqual([
+      [413, 10],
+      [503, 5],
+    ]);
+    expect(report.accepted).toEqual([]);
+    expect(report.failed).toMatchObject({ verdict: { kind: 'target', status: 503 }, uuids: events.slice(0, 5).map((e) => e.uuid) });
+    expect(report.unsent).toEqual(events.slice(5).map((e) => e.uuid));
+  });
+
+  it('a 5xx: no retry by posthog-node (one request), the whole batch failed', async () => {
+    capture.failNext(1, 502);
+    const events = batch(4);
+    const report = await sendBatch(target(), events);
+    expect(capture.requests).toHaveLength(1);
+    expect(report).toMatchObject({ accepted: [], failed: { verdict: { kind: 'target', status: 502 }, uuids: events.map((e) => e.uuid) }, unsent: [] });
+  });
+});
+
+describe('only PostHog’s capture answer is acceptance', () => {
+  it.each([
+    ['a web page with 200', 200, { raw: '<!doctype html><p>hello</p>', headers: { 'Content-Type': 'text/html' } }, /without PostHog's capture answer/],
+    ['an empty 200', 200, { raw: '' }, /without PostHog's capture answer/],
+    ['a 204', 204, { raw: '' }, /HTTP 204/],
+    ['a redirect', 307, { raw: '', headers: { Location: 'https://eu.i.posthog.com/batch/' } }, /redirect to "https:\/\/eu\.i\.posthog\.com\/batch\/"/],
+  ])('%s: nothing accepted, and posthog-node sends nothing more', async (_label, status, options, message) => {
+    capture.failNext(1, status, options);
+    const events = batch(3);
+    const report = await sendBatch(target(), events);
+    expect(report.accepted).toEqual([]);
+    expect(report.failed?.uuids).toEqual(events.map((e) => e.uuid));
+    expect(report.failed?.verdict).toMatchObject({ kind: 'target', message: expect.stringMatching(message) });
+    // not followed, not retried
+    expect(capture.requests.map((r) => r.method)).toEqual(['POST']);
+  });
+
+  it('a request that times out: a target failure, nothing accepted (even if the server ingests it later)', async () => {
+    capture.delayNext(1, 1_500);
+    const events = batch(2);
+    const report = await sendBatch(target(capture.url, 300), events);
+    expect(report.accepted).toEqual([]);
+    expect(report.failed?.verdict).toMatchObject({ kind: 'target', message: expect.stringMatching(/no answer from PostHog: .*timed out/i) });
+  });
+
+  it('a connection refused: a target failure naming it', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const report = await sendBatch(target(`http://127.0.0.1:${port}`), batch(2));
+    expect(report.accepted).toEqual([]);
+    expect(report.failed?.verdict).toMatchObject({ kind: 'target', message: expect.stringMatching(/network error talking to PostHog: .*ECONNREFUSED/) });
+  });
+
+  it('a rejection (400) of a batch: the failed request carries every event, for bisection', async () => {
+    capture.rejectEventsWhere((e) => e.distinct_id === 'user_1');
+    const events = batch(3);
+    const report = await sendBatch(target(), events);
+    expect(report.failed).toMatchObject({ verdict: { kind: 'rejected', status: 400 }, uuids: events.map((e) => e.uuid) });
+  });
+});

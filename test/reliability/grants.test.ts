@@ -74,4 +74,23 @@ it('a worker connected as the worker role drains the outbox and re-identifies', 
     await worker.stop(5_000);
   }
   expect(capture.events.map((e) => e.event).sort()).toEqual(['$groupidentify', '$identify', 'automation_created', 'chat_started']);
+  const [health] = await db.sql<{ failing_since: Date | null }[]>`SELECT failing_since FROM posthog_outbox.target_health`;
+  expect(health).toEqual({ failing_since: null });
+});
+
+it('a worker connected as the worker role records a failing target (for `status`)', async () => {
+  capture.failFor(60_000, 503);
+  await writerSql.begin((tx) => record(tx, attributedEvent(context, 'chat_started')));
+  const worker = await startWorker({ databaseUrl: as(db, workerRole), posthog: { apiKey: 'phc_grants', host: capture.url }, backoff: { baseMs: 50, maxMs: 100 } });
+  try {
+    const health = await until(
+      () => db.sql<{ failing_since: Date | null; reason: string | null }[]>`SELECT failing_since, reason FROM posthog_outbox.target_health`,
+      (rows) => rows[0]?.failing_since != null,
+      { what: 'the failure to be recorded' },
+    );
+    expect(health[0]!.reason).toMatch(/HTTP 503/);
+  } finally {
+    await worker.stop(5_000);
+    capture.reset();
+  }
 });

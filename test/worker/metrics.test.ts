@@ -48,8 +48,11 @@ it('counts deliveries, dead letters, identify events and request latencies; read
   await capture.waitFor(122, { timeoutMs: 10_000 }); // 120 events + $identify + $groupidentify
 
   // a backlog the worker cannot touch yet: due in an hour
-  await record(db.sql, [attributedEvent(context, 'later')]);
-  await db.sql`UPDATE posthog_outbox.outbox SET next_attempt_at = now() + interval '1 hour', created_at = now() - interval '90 seconds'`;
+  // (in one transaction: committed due now, the worker would deliver it at once)
+  await db.sql.begin(async (tx) => {
+    await record(tx, [attributedEvent(context, 'later')]);
+    await tx`UPDATE posthog_outbox.outbox SET next_attempt_at = now() + interval '1 hour', created_at = now() - interval '90 seconds'`;
+  });
 
   const text = await (await fetch(`${worker.healthUrl}/metrics`)).text();
   expect(metric(text, 'posthog_outbox_delivered_total')).toBe(122);
@@ -64,4 +67,23 @@ it('counts deliveries, dead letters, identify events and request latencies; read
   expect(accepted + rejected).toBe(capture.requests.length);
   expect(rejected).toBeGreaterThan(0);
   expect(text).not.toContain('m@example.com');
+});
+
+it('says when the target is failing (and since when), counts systemic rejections, and clears once PostHog accepts', async () => {
+  const context = { organization: { id: 'org_m', name: 'M' }, user: { id: 'user_m', email: 'm@example.com' } };
+  await db.sql`TRUNCATE posthog_outbox.outbox`;
+  const before = Date.now() / 1000;
+  capture.reset();
+  capture.rejectEventsWhere(() => true, { status: 400 });
+  await record(db.sql, Array.from({ length: 40 }, (_, i) => attributedEvent(context, 'refused', { i })));
+  const scrape = async () => (await fetch(`${worker.healthUrl}/metrics`)).text();
+  const failing = await until(scrape, (text) => metric(text, 'posthog_outbox_target_failing') === 1 && metric(text, 'posthog_outbox_rejected_broadly_total') >= 1, {
+    what: 'the metrics to show a failing target',
+  });
+  expect(metric(failing, 'posthog_outbox_target_failing_since_seconds')).toBeGreaterThanOrEqual(Math.floor(before));
+  expect(metric(failing, 'posthog_outbox_dead_lettered_total')).toBe(1); // the poison event of the test before, none since
+  capture.reset();
+  const working = await until(scrape, (text) => metric(text, 'posthog_outbox_target_failing') === 0, { what: 'the target to recover' });
+  expect(metric(working, 'posthog_outbox_target_failing_since_seconds')).toBe(0);
+  await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain' });
 });

@@ -248,7 +248,7 @@ describe('the delivery promise, against real worker processes', () => {
       committed.push(...(await commit(5, 5, 1_000_000 + i++ * 5)));
       await sleep(SOAK ? 1_000 : 250);
       if (SOAK ? Date.now() - outageStart > 630_000 : (await maxAttempts()) >= thirtyMinutes) break;
-      if (Date.now() - outageStart > 200_000) throw new Error(`only ${await maxAttempts()} attempts on any row after 200 s of outage`);
+      if (!SOAK && Date.now() - outageStart > 200_000) throw new Error(`only ${await maxAttempts()} attempts on any row after 200 s of outage`);
     }
     const attemptsMade = await maxAttempts();
     const during = await status();

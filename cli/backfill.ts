@@ -13,8 +13,6 @@ import type postgres from 'postgres';
 import { identifyEvent, profileFromRow, type ProfileKind } from '../src/attribution/profiles.ts';
 import { checkDatabaseUrl, connect } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
-import type { OutboxEvent } from '../src/event.ts';
-import { record } from '../src/outbox/record.ts';
 import { checkId } from '../src/outbox/validate.ts';
 import {
   advanceBackfill,
@@ -27,8 +25,10 @@ import {
   tryLockBackfill,
   unlockBackfill,
 } from '../src/sql.ts';
-import { duration } from './format.ts';
-import { databaseUrlOption, integer, schemaOption } from './options.ts';
+import { duration as formatDuration } from './format.ts';
+import { databaseUrlOption, duration, integer, schemaOption } from './options.ts';
+import type { TouchedEntity } from '../worker/identify.ts';
+import { DEFAULT_IDENTIFY_REFRESH_MS, identifyTouched } from '../worker/identities.ts';
 
 /** Config keys (and table names in `backfills`) -> profile kind. */
 const ENTITIES = { users: 'user', organizations: 'organization', automations: 'automation' } as const satisfies Record<string, ProfileKind>;
@@ -44,6 +44,8 @@ interface Options {
   batchSize: number;
   dryRun?: boolean;
   restart?: boolean;
+  force?: boolean;
+  identifyRefresh: number;
   progress: boolean;
 }
 
@@ -81,6 +83,8 @@ function queriesFrom(options: Options): [Entity, string][] {
 interface Outcome {
   entity: Entity;
   enqueued: number;
+  /** Profiles PostHog was already told, unchanged, within the refresh interval: not sent again. */
+  unchanged: number;
   skipped: number;
   resumedAfter: string | null;
   /** Enqueued by the interrupted run this one resumed. */
@@ -99,7 +103,7 @@ async function backfillEntity(sql: postgres.Sql, options: Options, entity: Entit
   };
   const [typeRow] = await sql.unsafe<{ type: string }[]>(profileIdType(query)).catch((error: Error) => fail(error.message));
   const { count: total } = (await sql.unsafe<{ count: number }[]>(countProfiles(query)))[0]!;
-  if (!typeRow) return { entity, enqueued: 0, skipped: 0, resumedAfter: null, previously: 0, ms: Date.now() - started };
+  if (!typeRow) return { entity, enqueued: 0, unchanged: 0, skipped: 0, resumedAfter: null, previously: 0, ms: Date.now() - started };
   const page = profilesPage(query, typeRow.type);
 
   let lastId: string | null = null;
@@ -123,6 +127,7 @@ async function backfillEntity(sql: postgres.Sql, options: Options, entity: Entit
   bar?.start(total, 0, { speed: 0 });
   let rows = 0;
   let enqueued = 0;
+  let unchanged = 0;
   let skipped = 0;
   const tick = () => bar?.update(rows, { speed: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) });
   try {
@@ -130,7 +135,7 @@ async function backfillEntity(sql: postgres.Sql, options: Options, entity: Entit
       const batch = await sql.unsafe<Record<string, unknown>[]>(page, [lastId, options.batchSize]);
       if (batch.length === 0) break;
       const now = new Date();
-      const events: OutboxEvent[] = [];
+      const entities: TouchedEntity[] = [];
       for (const row of batch) {
         const { id, fields } = (() => {
           try {
@@ -139,34 +144,44 @@ async function backfillEntity(sql: postgres.Sql, options: Options, entity: Entit
             return fail((error as Error).message);
           }
         })();
-        let event: OutboxEvent | null = null;
+        let sendable = false;
         try {
           checkId(id, 'id');
-          event = identifyEvent(kind, id, fields, now);
+          sendable = identifyEvent(kind, id, fields, now) !== null;
         } catch {
-          event = null; // an id PostHog cannot take (empty, over 200 characters): counted as skipped
+          sendable = false; // an id PostHog cannot take (empty, over 200 characters): counted as skipped
         }
-        if (event) events.push(event);
+        if (sendable) entities.push({ kind, id, fields, at: now });
         else skipped++;
       }
       const position = String(batch.at(-1)!.id);
-      if (!options.dryRun) {
-        await sql.begin(async (tx) => {
-          await record(tx, events, { schema: options.schema });
-          await tx.unsafe(advanceBackfill(options.schema), [entity, position, events.length]);
+      // The identities memory decides what PostHog has not been told (or not within the refresh interval), in
+      // the page's transaction; a dry run does the same and rolls it back.
+      let sent = 0;
+      await sql
+        .begin(async (tx) => {
+          sent = (await identifyTouched(tx, entities, { schema: options.schema, refreshMs: options.identifyRefresh, force: options.force ?? false })).enqueued;
+          if (options.dryRun) throw DRY_RUN;
+          await tx.unsafe(advanceBackfill(options.schema), [entity, position, sent]);
+        })
+        .catch((error: unknown) => {
+          if (error !== DRY_RUN) throw error;
         });
-      }
+      enqueued += sent;
+      unchanged += entities.length - sent;
       lastId = position;
       rows += batch.length;
-      enqueued += events.length;
       tick();
     }
     if (!stopRequested && !options.dryRun) await sql.unsafe(finishBackfill(options.schema), [entity]);
   } finally {
     bar?.stop();
   }
-  return { entity, enqueued, skipped, resumedAfter, previously: done, ms: Date.now() - started };
+  return { entity, enqueued, unchanged, skipped, resumedAfter, previously: done, ms: Date.now() - started };
 }
+
+/** Thrown to roll back a dry run's page. */
+const DRY_RUN = Symbol('dry run');
 
 export function backfillCommand(): Command {
   return new Command('backfill-profiles')
@@ -181,6 +196,13 @@ export function backfillCommand(): Command {
     .option('--automations-query <sql>', 'query returning id, name, owner_user_id, organization_id')
     .addOption(new Option('--batch-size <n>', 'rows per page (one transaction each)').argParser(integer(1, 10_000)).default(500))
     .option('--dry-run', 'count what would be enqueued; write nothing')
+    .option('--force', 'send every profile, even those PostHog was already told unchanged within the refresh interval')
+    .addOption(
+      new Option('--identify-refresh <duration>', 'a profile sent unchanged less than this long ago is skipped (the worker\'s setting; 0: send all)')
+        .env('POSTHOG_OUTBOX_IDENTIFY_REFRESH')
+        .argParser(duration(0, 365 * 86_400_000))
+        .default(DEFAULT_IDENTIFY_REFRESH_MS, '24h'),
+    )
     .option('--restart', 'start a new pass even if an interrupted one could be resumed')
     .option('--no-progress', 'no progress bar (it is drawn only on a terminal anyway)')
     .action(async (options: Options) => {
@@ -202,7 +224,9 @@ export function backfillCommand(): Command {
           const outcome = await backfillEntity(sql, options, entity, query);
           const verb = options.dryRun ? 'would enqueue' : 'enqueued';
           const resumed = outcome.resumedAfter !== null ? ` (resumed after id ${outcome.resumedAfter}; ${outcome.previously} enqueued before)` : '';
-          process.stdout.write(`${entity}: ${verb} ${outcome.enqueued} identify event(s), skipped ${outcome.skipped} with nothing to set${resumed} in ${duration(outcome.ms)}\n`);
+          process.stdout.write(
+            `${entity}: ${verb} ${outcome.enqueued} identify event(s), ${outcome.unchanged} unchanged and sent within the refresh interval (--force sends them), skipped ${outcome.skipped} with nothing to set${resumed} in ${formatDuration(outcome.ms)}\n`,
+          );
           if (stopRequested) break;
         }
         if (stopRequested) process.exitCode = 130;

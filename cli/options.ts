@@ -17,8 +17,10 @@ const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86
 export function duration(min: number, max: number) {
   return (value: string): number => {
     const match = /^(\d+)\s*([smhd])$/.exec(value.trim());
-    const ms = match ? Number(match[1]) * UNITS[match[2]!]! : NaN;
-    if (!(ms >= min && ms <= max)) throw new InvalidArgumentError(`must be a duration with a unit (s, m, h, d), e.g. 7d or 36h, from ${min / 1000} s to ${max / 86_400_000} days.`);
+    const ms = value.trim() === '0' ? 0 : match ? Number(match[1]) * UNITS[match[2]!]! : NaN;
+    if (!(ms >= min && ms <= max)) {
+      throw new InvalidArgumentError(`must be a duration with a unit (s, m, h, d), e.g. 7d or 36h, from ${min === 0 ? '0' : `${min / 1000} s`} to ${max / 86_400_000} days.`);
+    }
     return ms;
   };
 }

@@ -6,6 +6,7 @@ import { OutboxError } from '../src/errors.ts';
 import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 import { quoteSchema } from '../src/sql.ts';
 import { DEFAULT_BACKOFF } from '../worker/backoff.ts';
+import { DEFAULT_IDENTIFY_REFRESH_MS } from '../worker/identities.ts';
 import { DEFAULT_MAX_AGE_MS, startWorker } from '../worker/index.ts';
 import { checkHost, databaseUrlOption, duration, integer, schemaOption } from './options.ts';
 
@@ -18,6 +19,7 @@ interface WorkerFlags {
   concurrency: number;
   maxAttempts?: string;
   maxAge: number;
+  identifyRefresh: number;
   retryMaxDelay: number;
   requestTimeout: number;
   leaseSeconds?: number;
@@ -46,6 +48,12 @@ export function workerCommand(): Command {
         .env('POSTHOG_OUTBOX_RETRY_MAX_DELAY_MS')
         .argParser(integer(10, 3_600_000))
         .default(DEFAULT_BACKOFF.maxMs),
+    )
+    .addOption(
+      new Option('--identify-refresh <duration>', 'identify an unchanged user, persona or organization again once its last identify is this old (0: once per drain run)')
+        .env('POSTHOG_OUTBOX_IDENTIFY_REFRESH')
+        .argParser(duration(0, 365 * 86_400_000))
+        .default(DEFAULT_IDENTIFY_REFRESH_MS, '24h'),
     )
     // Gone: target failures are retried for as long as they last and event rejections dead-letter at once.
     // Still accepted (with a warning) so a deployment that passes it keeps starting.
@@ -97,6 +105,7 @@ export function workerCommand(): Command {
         batchSize: flags.batchSize,
         concurrency: flags.concurrency,
         maxAgeMs: flags.maxAge,
+        identifyRefreshMs: flags.identifyRefresh,
         backoff: { baseMs: Math.min(DEFAULT_BACKOFF.baseMs, flags.retryMaxDelay), maxMs: flags.retryMaxDelay },
         leaseSeconds,
         logger,

@@ -32,13 +32,23 @@ export const RECORD_COLUMNS = [
 
 export type RecordColumn = (typeof RECORD_COLUMNS)[number][0];
 
+/** The columns the worker adds to the identify rows it writes (the entity and its profile version). */
+export const IDENTITY_COLUMNS = [
+  ['identity_kind', 'text'],
+  ['identity_id', 'text'],
+  ['identity_version', 'bigint'],
+] as const;
+
+export type IdentityColumn = (typeof IDENTITY_COLUMNS)[number][0];
+
 /**
  * Inserts any number of events in one statement (one round trip): `$1` is a JSON array of objects keyed by
- * `RECORD_COLUMNS`.
+ * `RECORD_COLUMNS` (and `IDENTITY_COLUMNS` for the worker's identify rows, `withIdentity`).
  */
-export function insertEvents(schema: string): string {
-  const columns = RECORD_COLUMNS.map(([name]) => `"${name}"`).join(', ');
-  const types = RECORD_COLUMNS.map(([name, type]) => `"${name}" ${type}`).join(', ');
+export function insertEvents(schema: string, withIdentity = false): string {
+  const all = withIdentity ? [...RECORD_COLUMNS, ...IDENTITY_COLUMNS] : RECORD_COLUMNS;
+  const columns = all.map(([name]) => `"${name}"`).join(', ');
+  const types = all.map(([name, type]) => `"${name}" ${type}`).join(', ');
   return `INSERT INTO ${quoteSchema(schema)}."outbox" (${columns}) SELECT ${columns} FROM json_to_recordset($1::text::json) AS r(${types})`;
 }
 
@@ -81,10 +91,15 @@ const EVENT_COLUMNS = `"uuid", "event", "distinct_id", "properties", "groups", "
  * the claiming transaction until it settles them (delete, retry, dead letter) and commits. The claim
  * writes nothing, so it costs what a plain SELECT costs; a worker that dies holding rows loses them as
  * soon as PostgreSQL sees its connection go, and a hung one when the lease (`setLease`) ends its session.
- * `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age).
+ * `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age); `superseded` flags identify
+ * rows whose entity has been identified again since (a newer profile is queued or sent).
  */
 export function claimBatch(schema: string): string {
-  return `SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired" FROM ${quoteSchema(schema)}."outbox" o WHERE o."next_attempt_at" <= now() ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
+  const s = quoteSchema(schema);
+  return `SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
+  CASE WHEN o."identity_kind" IS NULL THEN false ELSE COALESCE(o."identity_version" <
+    (SELECT i."version" FROM ${s}."identities" i WHERE i."kind" = o."identity_kind" AND i."entity_id" = o."identity_id"), false) END AS "superseded"
+FROM ${s}."outbox" o WHERE o."next_attempt_at" <= now() ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
 }
 
 /**
@@ -93,6 +108,45 @@ export function claimBatch(schema: string): string {
  */
 export function setLease(): string {
   return `SELECT set_config('idle_in_transaction_session_timeout', $1::text, true)`;
+}
+
+/**
+ * Remembers what PostHog is told about entities and decides which to identify, atomically: `$1` is a JSON
+ * array of `{kind, entity_id, fields, event_at}` (the entities a batch touched, with their newest fields),
+ * `$2` the refresh interval in milliseconds, `$3` true to identify every one of them regardless (backfill
+ * `--force`). An entity is identified when it is new, when merging its fields (the newer event's values win,
+ * never a null) changes what was last sent, or when the last identify is older than the refresh interval.
+ * Returns those entities with their merged fields and new version; the others are left untouched. Rows are
+ * locked in (kind, id) order, so concurrent batches cannot deadlock; a concurrent batch that already
+ * identified the same change makes this one find nothing new.
+ */
+export function rememberIdentities(schema: string): string {
+  const s = quoteSchema(schema);
+  const merged = (stored: string, incoming: string) =>
+    `(CASE WHEN ${incoming}."event_at" >= ${stored}."event_at" THEN ${stored}."fields" || ${incoming}."fields" ELSE ${incoming}."fields" || ${stored}."fields" END)`;
+  const due = (stored: string, incoming: string) =>
+    `($3::boolean OR ${stored}."sent_at" <= now() - make_interval(secs => $2::float8 / 1000) OR ${merged(stored, incoming)} IS DISTINCT FROM ${stored}."fields")`;
+  return `WITH incoming AS (
+  SELECT * FROM json_to_recordset($1::text::json) AS x("kind" text, "entity_id" text, "fields" jsonb, "event_at" timestamptz)
+), candidates AS (
+  SELECT n.* FROM incoming n LEFT JOIN ${s}."identities" i ON i."kind" = n."kind" AND i."entity_id" = n."entity_id"
+  WHERE i."kind" IS NULL OR ${due('i', 'n')}
+  ORDER BY n."kind", n."entity_id"
+)
+INSERT INTO ${s}."identities" AS i ("kind", "entity_id", "fields", "event_at", "sent_at", "version")
+SELECT "kind", "entity_id", "fields", "event_at", now(), 1 FROM candidates
+ON CONFLICT ("kind", "entity_id") DO UPDATE SET
+  "fields" = ${merged('i', 'EXCLUDED')},
+  "event_at" = GREATEST(i."event_at", EXCLUDED."event_at"),
+  "sent_at" = now(),
+  "version" = i."version" + 1
+WHERE ${due('i', 'EXCLUDED')}
+RETURNING i."kind", i."entity_id", i."fields", i."version"`;
+}
+
+/** Known entities and the oldest last identify (for `status`). */
+export function identitiesStatus(schema: string): string {
+  return `SELECT count(*)::int AS "known", min("sent_at") AS "oldest_sent_at" FROM ${quoteSchema(schema)}."identities"`;
 }
 
 /** Deletes delivered rows `$1` (held by the calling claim's transaction). */

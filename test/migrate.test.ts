@@ -35,7 +35,7 @@ describe('migrateOutbox', () => {
   it('creates the tables, then finds nothing to do', async () => {
     const first = await migrateOutbox(db.sql);
     expect(first.applied.length).toBeGreaterThan(0);
-    expect(await tables('posthog_outbox')).toEqual(['__migrations', 'backfills', 'dead_letters', 'outbox', 'target_health']);
+    expect(await tables('posthog_outbox')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'target_health']);
     const before = await shape('posthog_outbox');
     expect(await migrateOutbox(db.sql)).toEqual({ applied: [] });
     expect(await shape('posthog_outbox')).toEqual(before);
@@ -44,12 +44,12 @@ describe('migrateOutbox', () => {
   it('is safe when several processes migrate at once: one applies, the others wait and find nothing', async () => {
     const results = await Promise.all(Array.from({ length: 4 }, () => migrateOutbox(db.sql, { schema: 'concurrent_outbox' })));
     expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
-    expect(await tables('concurrent_outbox')).toEqual(['__migrations', 'backfills', 'dead_letters', 'outbox', 'target_health']);
+    expect(await tables('concurrent_outbox')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'target_health']);
   });
 
   it('puts the tables in another schema when asked', async () => {
     await migrateOutbox(db.sql, { schema: 'other_schema' });
-    expect(await tables('other_schema')).toEqual(['__migrations', 'backfills', 'dead_letters', 'outbox', 'target_health']);
+    expect(await tables('other_schema')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'target_health']);
   });
 });
 

@@ -28,11 +28,11 @@ import type postgres from 'postgres';
 import { OutboxError } from '../src/errors.ts';
 import { redactForStorage } from '../src/redact.ts';
 import type { ProfileFields } from '../src/event.ts';
-import { record } from '../src/outbox/record.ts';
 import { checkEventShape } from '../src/outbox/validate.ts';
 import * as q from '../src/sql.ts';
 import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
-import { TouchedProfiles } from './identify.ts';
+import { entityKey, TouchedProfiles } from './identify.ts';
+import { identifyTouched } from './identities.ts';
 import { decide, judgePinned, rejectsBroadly, type BisectionState } from './outcome.ts';
 import { sendBatch, type PostHogTarget, type WireEvent } from './sender.ts';
 
@@ -47,8 +47,10 @@ export interface DrainSettings {
   maxAgeMs: number;
   /** How long a batch's transaction may sit idle (a request out) before PostgreSQL ends it and frees its rows. */
   leaseSeconds: number;
-  /** A run stops claiming after this long (and re-identifies); the worker starts another if work is left. */
+  /** A run stops claiming after this long; the worker starts another if work is left. */
   maxRunMs: number;
+  /** An unchanged profile is identified again once its last identify is this old (0: once per run). */
+  identifyRefreshMs: number;
   backoff: BackoffPolicy;
   /** Called after each PostHog request with its duration and outcome (`accepted`, the HTTP status, `network`). */
   observeRequest?: (seconds: number, outcome: string) => void;
@@ -67,6 +69,8 @@ export interface RunStats {
   deadLettered: number;
   /** `$identify` / `$groupidentify` events queued by this run. */
   identified: number;
+  /** Identify rows deleted unsent because a newer identify of the same entity was queued since. */
+  superseded: number;
   /** HTTP requests made to PostHog. */
   requests: number;
   durationMs: number;
@@ -101,6 +105,8 @@ interface ClaimedRow {
   rejected_at: Date | null;
   /** Older than the maximum age: dead-lettered, not sent. */
   expired: boolean;
+  /** An identify row whose entity was identified again since: deleted, not sent. */
+  superseded: boolean;
 }
 
 function snapshot(id: string | null, fields: ProfileFields | null) {
@@ -131,8 +137,9 @@ function toWire(row: ClaimedRow): WireEvent {
 }
 
 export class DrainRun {
-  readonly stats: RunStats = { claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, held: 0, rejectedBroadly: 0, identified: 0, requests: 0, durationMs: 0, more: false };
-  private readonly touched = new TouchedProfiles();
+  readonly stats: RunStats = { claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, held: 0, rejectedBroadly: 0, identified: 0, superseded: 0, requests: 0, durationMs: 0, more: false };
+  /** Entities identified by this run: at most once per entity per run. */
+  private readonly identifiedThisRun = new Set<string>();
   private readonly sql: postgres.Sql;
   private readonly settings: DrainSettings;
   private readonly signal: AbortSignal | undefined;
@@ -182,11 +189,6 @@ export class DrainRun {
       const open = await Promise.race([first.then(() => false), this.firstAccepted.then(() => true)]);
       await Promise.all([first, ...(open && !this.failed ? others() : [])]);
     }
-    const identities = this.touched.toEvents();
-    if (identities.length > 0) {
-      await record(this.sql, identities, { schema: this.settings.schema });
-      this.stats.identified = identities.length;
-    }
     this.stats.durationMs = Date.now() - started;
     return this.stats;
   }
@@ -220,7 +222,14 @@ export class DrainRun {
   private async settle(tx: postgres.TransactionSql, rows: ClaimedRow[]): Promise<void> {
     const sendable: [ClaimedRow, WireEvent][] = [];
     const unsendable: [ClaimedRow, string, number][] = [];
+    const superseded = rows.filter((row) => row.superseded);
+    if (superseded.length > 0) {
+      // A newer identify of the same entity is queued (or was sent): this older profile must not land after it.
+      await tx.unsafe(q.deleteDelivered(this.settings.schema), [superseded.map((row) => row.uuid)], { prepare: true });
+      this.stats.superseded += superseded.length;
+    }
     for (const row of rows) {
+      if (row.superseded) continue;
       if (row.expired) {
         unsendable.push([row, `older than the maximum age (${describeAge(this.settings.maxAgeMs)}, --max-age) when it was claimed: not sent`, row.attempts]);
         continue;
@@ -234,9 +243,10 @@ export class DrainRun {
     }
     await this.deadLetter(tx, unsendable);
     if (sendable.length === 0) return;
-    const trial: Trial = { size: sendable.length, state: { accepted: 0, rejectedRequests: 0, pinned: 0 }, broad: false, pinned: [] };
+    const trial: Trial = { size: sendable.length, state: { accepted: 0, rejectedRequests: 0, pinned: 0 }, broad: false, pinned: [], touched: new TouchedProfiles() };
     await this.deliver(tx, sendable, trial);
     await this.judge(tx, trial);
+    await this.identify(tx, trial.touched);
   }
 
   /** Dead-letters the events a rejection was pinned on if they are confirmed poison; keeps the others. */
@@ -290,7 +300,7 @@ export class DrainRun {
     const pick = (uuids: readonly string[]) => uuids.map((u) => byUuid.get(u)!);
 
     if (report.accepted.length > 0) {
-      await this.delivered(tx, pick(report.accepted));
+      await this.delivered(tx, pick(report.accepted), trial);
       trial.state.accepted += report.accepted.length;
     }
     if (report.failed) {
@@ -322,7 +332,7 @@ export class DrainRun {
     await this.deliver(tx, pick(report.unsent), trial);
   }
 
-  private async delivered(tx: postgres.TransactionSql, batch: [ClaimedRow, WireEvent][]): Promise<void> {
+  private async delivered(tx: postgres.TransactionSql, batch: [ClaimedRow, WireEvent][], trial: Trial): Promise<void> {
     await tx.unsafe(q.deleteDelivered(this.settings.schema), [batch.map(([row]) => row.uuid)], { prepare: true });
     this.stats.delivered += batch.length;
     this.memory.lastAcceptedAt = new Date();
@@ -330,13 +340,25 @@ export class DrainRun {
     this.accepted();
     this.noteBacklog();
     for (const [row] of batch) {
-      this.touched.add({
+      trial.touched.add({
         timestamp: row.timestamp,
         user: snapshot(row.user_id, row.user_profile),
         automation: snapshot(row.automation_id, row.automation_profile),
         organization: snapshot(row.organization_id, row.organization_profile),
       });
     }
+  }
+
+  /**
+   * Re-identifies what the batch's delivered events touched, in the batch transaction (the identifies commit
+   * with the deletes), as its last statement: the `identities` rows it locks are held only until the commit.
+   */
+  private async identify(tx: postgres.TransactionSql, touched: TouchedProfiles): Promise<void> {
+    const entities = touched.entities().filter((e) => !this.identifiedThisRun.has(entityKey(e.kind, e.id)));
+    if (entities.length === 0) return;
+    const { identified, enqueued } = await identifyTouched(tx, entities, { schema: this.settings.schema, refreshMs: this.settings.identifyRefreshMs });
+    for (const e of identified) this.identifiedThisRun.add(entityKey(e.kind, e.id));
+    this.stats.identified += enqueued;
   }
 
   /**
@@ -368,6 +390,8 @@ interface Trial {
   /** The bisection was stopped: the target rejects broadly. */
   broad: boolean;
   pinned: [ClaimedRow, string][];
+  /** The entities its delivered events touched. */
+  touched: TouchedProfiles;
 }
 
 function describeAge(ms: number): string {

@@ -25,6 +25,7 @@ import * as q from '../src/sql.ts';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import { DrainRun, type DrainSettings, type RunStats, type TargetMemory } from './drain.ts';
 import { startHealthServer } from './http.ts';
+import { DEFAULT_IDENTIFY_REFRESH_MS } from './identities.ts';
 import { createMetrics } from './metrics.ts';
 import { drainQueueName, PGBOSS_SCHEMA } from './queue.ts';
 import type { PostHogTarget } from './sender.ts';
@@ -57,8 +58,14 @@ export interface WorkerOptions {
    * dies frees its rows as soon as its connection closes. Default 60 s (keep it above the request timeout).
    */
   leaseSeconds?: number;
-  /** A run re-identifies and ends after this long; the next one follows at once. Default 10 s. */
+  /** A run ends after this long; the next one follows at once. Default 10 s. */
   maxRunMs?: number;
+  /**
+   * An entity whose profile has not changed is identified again once its last identify is this old (a
+   * profile deleted or merged on PostHog's side heals within it). Default 24 h; 0 identifies every entity
+   * once per run, as earlier versions did.
+   */
+  identifyRefreshMs?: number;
   /** Delays between attempts while PostHog fails, and the worker's pauses. Default 1 s doubling up to 60 s. */
   backoff?: BackoffPolicy;
   /** Cron of the safety-net run. Default every minute. */
@@ -105,12 +112,13 @@ export function drainSettings(options: WorkerOptions): DrainSettings {
     maxAgeMs: options.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
     leaseSeconds: options.leaseSeconds ?? 60,
     maxRunMs: options.maxRunMs ?? 10_000,
+    identifyRefreshMs: options.identifyRefreshMs ?? DEFAULT_IDENTIFY_REFRESH_MS,
     backoff: options.backoff ?? DEFAULT_BACKOFF,
   };
 }
 
 class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
-  readonly totals = { runs: 0, claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, held: 0, rejectedBroadly: 0, identified: 0, requests: 0 };
+  readonly totals = { runs: 0, claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, held: 0, rejectedBroadly: 0, identified: 0, superseded: 0, requests: 0 };
   readonly target: TargetState = { failingSince: null, reason: null };
   /** Shared by this worker's runs: when PostHog last accepted one of its requests. */
   private readonly memory: TargetMemory = { lastAcceptedAt: null };
@@ -233,7 +241,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
 
   private account(stats: RunStats): void {
     this.totals.runs++;
-    for (const key of ['claimed', 'delivered', 'retried', 'deadLettered', 'released', 'held', 'rejectedBroadly', 'identified', 'requests'] as const) this.totals[key] += stats[key];
+    for (const key of ['claimed', 'delivered', 'retried', 'deadLettered', 'released', 'held', 'rejectedBroadly', 'identified', 'superseded', 'requests'] as const) this.totals[key] += stats[key];
     if (stats.claimed > 0 || stats.identified > 0) {
       const { more: _more, ...line } = stats;
       this.log.info({ ...line }, 'drain run');
@@ -310,6 +318,9 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
   q.quoteSchema(settings.schema);
   if (!Number.isInteger(settings.leaseSeconds) || settings.leaseSeconds < 1) {
     throw new OutboxError('invalid', 'leaseSeconds', `must be a positive whole number of seconds, got ${settings.leaseSeconds}`);
+  }
+  if (!Number.isFinite(settings.identifyRefreshMs) || settings.identifyRefreshMs < 0) {
+    throw new OutboxError('invalid', 'identifyRefreshMs', `must be zero or a positive number of milliseconds, got ${settings.identifyRefreshMs}`);
   }
   if (!Number.isFinite(settings.maxAgeMs) || settings.maxAgeMs <= 0) {
     throw new OutboxError('invalid', 'maxAgeMs', `must be a positive number of milliseconds, got ${settings.maxAgeMs}`);

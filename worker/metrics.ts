@@ -54,6 +54,11 @@ export function createMetrics(sql: postgres.Sql, schema: string, target: TargetV
       this.set(target.failingSince === null ? 0 : target.failingSince.getTime() / 1000);
     },
   });
+  const superseded = new Counter({
+    name: 'posthog_outbox_superseded_total',
+    help: 'Identify rows deleted unsent because a newer identify of the same entity was queued since',
+    registers: [registry],
+  });
   const runs = new Counter({ name: 'posthog_outbox_runs_total', help: 'Drain runs', registers: [registry] });
   const requests = new Histogram({
     name: 'posthog_outbox_batch_request_seconds',
@@ -110,6 +115,7 @@ export function createMetrics(sql: postgres.Sql, schema: string, target: TargetV
       deadLettered.inc(stats.deadLettered);
       released.inc(stats.released);
       held.inc(stats.held);
+      superseded.inc(stats.superseded);
       rejectedBroadly.inc(stats.rejectedBroadly);
       identified.inc(stats.identified);
     },

@@ -48,24 +48,48 @@ function toRow(event: OutboxEvent, now: Date): Record<RecordColumn, unknown> {
  * });
  */
 export async function record(tx: Connection, events: Recordable | readonly Recordable[], options: RecordOptions = {}): Promise<string[]> {
-  const execute = executorFor(tx);
   const many = Array.isArray(events);
-  const list = (many ? (events as readonly Recordable[]) : [events as Recordable]);
+  const list = many ? (events as readonly Recordable[]) : [events as Recordable];
+  return insert(tx, list.map((event, i) => [event, many ? `events[${i}]` : 'event', undefined]), options.schema ?? DEFAULT_SCHEMA);
+}
+
+/** The entity an identify row identifies, and the profile version it carries (the worker's identify rows). */
+export interface IdentityTag {
+  kind: string;
+  id: string;
+  version: number;
+}
+
+/**
+ * `record()` for the worker's and the backfill's identify rows: each event tagged with the entity it
+ * identifies and its profile version, so a newer identify supersedes it while it is still queued.
+ */
+export function recordIdentifies(tx: Connection, items: readonly { event: OutboxEvent; identity: IdentityTag }[], schema: string = DEFAULT_SCHEMA): Promise<string[]> {
+  return insert(tx, items.map(({ event, identity }, i) => [event, `identifies[${i}]`, identity]), schema);
+}
+
+async function insert(tx: Connection, list: readonly [Recordable, string, IdentityTag | undefined][], schema: string): Promise<string[]> {
+  const execute = executorFor(tx);
   const now = new Date();
   const uuids: string[] = [];
   const rows: string[] = [];
-  list.forEach((candidate, i) => {
-    if (candidate === null || candidate === undefined) return;
-    const field = many ? `events[${i}]` : 'event';
-    const row = toRow(checkEvent(candidate, field), now);
+  let tagged = false;
+  for (const [candidate, field, identity] of list) {
+    if (candidate === null || candidate === undefined) continue;
+    const row: Record<string, unknown> = toRow(checkEvent(candidate, field), now);
+    if (identity) {
+      tagged = true;
+      row.identity_kind = identity.kind;
+      row.identity_id = identity.id;
+      row.identity_version = identity.version;
+    }
     const json = JSON.stringify(row);
     checkSize(json, field);
     uuids.push(row.uuid as string);
     rows.push(json);
-  });
+  }
   if (rows.length === 0) return uuids;
-  const statement = insertEvents(options.schema ?? DEFAULT_SCHEMA);
-  await execute(statement, [`[${rows.join(',')}]`]);
+  await execute(insertEvents(schema, tagged), [`[${rows.join(',')}]`]);
   return uuids;
 }
 

@@ -4,7 +4,7 @@
  * with application tables; `outboxSchema(name)` builds the same tables in another schema.
  */
 import { sql } from 'drizzle-orm';
-import { check, index, integer, jsonb, pgSchema, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, index, integer, jsonb, pgSchema, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import type { ProfileFields } from '../event.ts';
 
@@ -52,6 +52,14 @@ function tables(schemaName: string) {
        * events since this time. Null for events never rejected that way.
        */
       rejectedAt: timestamp('rejected_at', { withTimezone: true, mode: 'date' }),
+      /**
+       * On `$identify` / `$groupidentify` rows written by the worker: the entity they identify (`user`,
+       * `automation` or `organization`, and its id) and the version of its profile in `identities` they
+       * carry. A row whose version is older than the entity's current one is superseded: deleted unsent.
+       */
+      identityKind: text('identity_kind'),
+      identityId: text('identity_id'),
+      identityVersion: bigint('identity_version', { mode: 'number' }),
     },
     (t) => [index('outbox_next_attempt_at_idx').on(t.nextAttemptAt)],
   );
@@ -86,6 +94,29 @@ function tables(schemaName: string) {
   });
 
   /**
+   * What PostHog was last told about each user, automation persona and organization: the merged profile
+   * fields last enqueued as an identify, and when. The worker identifies an entity again only when it is
+   * new, when a known field changed, or when this is older than the refresh interval.
+   */
+  const identities = schema.table(
+    'identities',
+    {
+      /** `user`, `automation` or `organization`. */
+      kind: text('kind').notNull(),
+      entityId: text('entity_id').notNull(),
+      /** The profile fields last enqueued (newest non-null value of each). */
+      fields: jsonb('fields').$type<ProfileFields>().notNull(),
+      /** Timestamp of the newest event whose fields were merged in (an older event never overwrites a newer one). */
+      eventAt: timestamp('event_at', { withTimezone: true, mode: 'date' }).notNull(),
+      /** When the last identify for this entity was enqueued. */
+      sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+      /** Bumped at each identify enqueued; identify rows carry it (`outbox.identity_version`). */
+      version: bigint('version', { mode: 'number' }).notNull().default(1),
+    },
+    (t) => [primaryKey({ columns: [t.kind, t.entityId] })],
+  );
+
+  /**
    * What the workers last learned about the PostHog target, one row: since when it has been failing (every
    * request refused, unreachable, not PostHog, or rejecting every event) and why; both null while it works.
    * Written by workers when the target's state changes; read by `posthog-outbox status`.
@@ -97,7 +128,7 @@ function tables(schemaName: string) {
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   }, (t) => [check('target_health_one_row', sql`${t.id} = 1`)]);
 
-  return { schema, outbox, deadLetters, backfills, targetHealth };
+  return { schema, outbox, deadLetters, backfills, identities, targetHealth };
 }
 
 export type OutboxTables = ReturnType<typeof tables>;
@@ -122,5 +153,7 @@ export const outbox = defaults.outbox;
 export const deadLetters = defaults.deadLetters;
 /** Progress of profile backfills (default schema). */
 export const backfills = defaults.backfills;
+/** What PostHog was last told about each entity (default schema). */
+export const identities = defaults.identities;
 /** The PostHog target's health as the workers last saw it (default schema). */
 export const targetHealth = defaults.targetHealth;

@@ -40,7 +40,7 @@ afterAll(async () => {
   await db?.drop();
 });
 beforeEach(async () => {
-  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.backfills`;
+  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.backfills, posthog_outbox.identities`;
 });
 
 async function identifies() {
@@ -67,7 +67,7 @@ describe('backfill-profiles', () => {
     const result = await runCli(['backfill-profiles', '--config', config, '--batch-size', '300'], { env: env(), timeoutMs: 60_000 });
     expect(result.stderr.replace(/npm warn.*\n/g, '')).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^users: enqueued 2250 identify event\(s\), skipped 250 with nothing to set in /m);
+    expect(result.stdout).toMatch(/^users: enqueued 2250 identify event\(s\), 0 unchanged and sent within the refresh interval \(--force sends them\), skipped 250 with nothing to set in /m);
     expect(result.stdout).toMatch(/^organizations: enqueued 40 /m);
     expect(result.stdout).toMatch(/^automations: enqueued 60 /m);
     const { users, personas, groups } = await expectEveryProfileOnce();
@@ -119,18 +119,28 @@ describe('backfill-profiles', () => {
     await expectEveryProfileOnce();
   });
 
-  it('a finished backfill run again starts a new pass: once per run', async () => {
+  it('a finished backfill run again starts a new pass that skips what PostHog was told unchanged within the refresh interval; --force sends it; a change is sent', async () => {
     await runCli(['backfill-profiles', '--organizations-query', ORGS], { env: env() });
     const again = await runCli(['backfill-profiles', '--organizations-query', ORGS], { env: env() });
-    expect(again.stdout).toMatch(/^organizations: enqueued 40 /m);
+    expect(again.stdout).toMatch(/^organizations: enqueued 0 identify event\(s\), 40 unchanged /m);
     expect(again.stdout).not.toContain('resumed');
-    expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox`).toEqual([{ n: 80 }]);
+    expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox`).toEqual([{ n: 40 }]);
+    const forced = await runCli(['backfill-profiles', '--organizations-query', ORGS, '--force'], { env: env() });
+    expect(forced.stdout).toMatch(/^organizations: enqueued 40 identify event\(s\), 0 unchanged /m);
+    // the forced identifies supersede the 40 still queued from the first pass
+    const versions = await db.sql<{ v: number; n: number }[]>`SELECT identity_version::int AS v, count(*)::int AS n FROM posthog_outbox.outbox GROUP BY 1 ORDER BY 1`;
+    expect(versions).toEqual([{ v: 1, n: 40 }, { v: 2, n: 40 }]);
+    // past the refresh interval (the memory's clock moved back a day), every profile is sent again
+    await db.sql`UPDATE posthog_outbox.identities SET sent_at = sent_at - interval '25 hours'`;
+    const stale = await runCli(['backfill-profiles', '--organizations-query', ORGS], { env: env() });
+    expect(stale.stdout).toMatch(/^organizations: enqueued 40 /m);
   });
 
   it('--dry-run counts and writes nothing', async () => {
     const result = await runCli(['backfill-profiles', '--config', config, '--dry-run'], { env: env() });
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^users: would enqueue 2250 identify event\(s\), skipped 250/m);
+    expect(result.stdout).toMatch(/^users: would enqueue 2250 identify event\(s\), 0 unchanged .*, skipped 250/m);
+    expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.identities`).toEqual([{ n: 0 }]);
     expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox`).toEqual([{ n: 0 }]);
     expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.backfills`).toEqual([{ n: 0 }]);
   });

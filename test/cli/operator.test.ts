@@ -19,7 +19,7 @@ afterAll(async () => {
   await db?.drop();
 });
 beforeEach(async () => {
-  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters`;
+  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.identities`;
 });
 
 /** Records `n` events; returns their uuids. */

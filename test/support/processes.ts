@@ -72,7 +72,7 @@ export function workerProcesses(
   });
   beforeEach(async () => {
     capture!.reset();
-    await db!.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.target_health`;
+    await db!.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.target_health, posthog_outbox.identities`;
   });
   afterEach(async () => {
     await Promise.all(spawned.map((w) => (w.child.exitCode === null && w.child.signalCode === null ? w.kill() : undefined)));

@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   capture.reset();
-  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters`;
+  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.identities`;
 });
 afterEach(async () => {
   await worker?.stop(5_000);

@@ -31,7 +31,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   capture.reset();
-  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.target_health`;
+  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.target_health, posthog_outbox.identities`;
 });
 afterEach(async () => {
   await worker?.stop(5_000);

@@ -1,7 +1,7 @@
 /** The worker's pure decisions, as tables: backoff, what a PostHog answer means, re-identification. */
 import { describe, expect, it } from 'vitest';
 import { parseRetryAfter, retryDelayMs } from '../../worker/backoff.ts';
-import { TouchedProfiles } from '../../worker/identify.ts';
+import { identifyEvents, TouchedProfiles } from '../../worker/identify.ts';
 import { classifyAnswer, decide, judgePinned, poisonAllowance, rejectsBroadly, type Answer, type BisectionState, type Verdict } from '../../worker/outcome.ts';
 import { account, type WireRequest } from '../../worker/sender.ts';
 
@@ -190,9 +190,9 @@ describe('account: what became of each event of a batch, from the requests on th
   });
 });
 
-describe('TouchedProfiles', () => {
+describe('TouchedProfiles and identifyEvents', () => {
   const t = (iso: string) => new Date(iso);
-  it('identifies each user, persona and organization once, with the newest value of each field', () => {
+  it('collects each user, persona and organization once, with the newest value of each field and the newest event time', () => {
     const touched = new TouchedProfiles();
     touched.add({ timestamp: t('2026-01-01T00:00:02Z'), user: { id: 'u1', fields: { email: 'new@x.io' } }, organization: { id: 'o1', fields: { name: 'Acme' } } });
     touched.add({ timestamp: t('2026-01-01T00:00:01Z'), user: { id: 'u1', fields: { email: 'old@x.io', name: 'Ann' } }, organization: { id: 'o1', fields: { name: 'Old', slug: 'acme' } } });
@@ -203,21 +203,35 @@ describe('TouchedProfiles', () => {
       organization: { id: 'o1', fields: {} },
     });
     touched.add({ timestamp: t('2026-01-01T00:00:04Z'), user: { id: 'u2', fields: {} } });
-    const events = touched.toEvents(t('2026-01-01T00:01:00Z'));
-    expect(events.map((e) => [e.event, e.distinctId, e.properties])).toEqual([
-      ['$identify', 'u1', { $set: { email: 'new@x.io', name: 'Ann' } }],
-      ['$identify', 'automation_a1', { $set: { name: 'Nightly', is_automation: true, automation_id: 'a1', owner_user_id: 'u1', organization_id: 'o1' } }],
-      ['$groupidentify', '$organization_o1', { $group_type: 'organization', $group_key: 'o1', $group_set: { name: 'Acme', slug: 'acme' } }],
+    expect(touched.entities()).toEqual([
+      { kind: 'user', id: 'u1', fields: { email: 'new@x.io', name: 'Ann' }, at: t('2026-01-01T00:00:03Z') },
+      { kind: 'user', id: 'u2', fields: {}, at: t('2026-01-01T00:00:04Z') },
+      { kind: 'automation', id: 'a1', fields: { name: 'Nightly', is_automation: true, automation_id: 'a1', owner_user_id: 'u1', organization_id: 'o1' }, at: t('2026-01-01T00:00:03Z') },
+      { kind: 'organization', id: 'o1', fields: { name: 'Acme', slug: 'acme' }, at: t('2026-01-01T00:00:03Z') },
     ]);
-    // u2 has no known field: nothing to set, no $identify
-    expect(events.every((e) => e.profiles && Object.keys(e.profiles).length === 0)).toBe(true);
+  });
+
+  it('builds $identify / $groupidentify for what the memory decided, tagged with entity and version; none with nothing to set', () => {
+    const items = identifyEvents(
+      [
+        { kind: 'user', id: 'u1', fields: { email: 'new@x.io' }, version: 3 },
+        { kind: 'user', id: 'u2', fields: {}, version: 1 },
+        { kind: 'automation', id: 'a1', fields: { name: 'Nightly' }, version: 1 },
+        { kind: 'organization', id: 'o1', fields: { name: 'Acme' }, version: 2 },
+      ],
+      t('2026-01-01T00:01:00Z'),
+    );
+    expect(items.map(({ event, identity }) => [event.event, event.distinctId, event.properties, identity.version])).toEqual([
+      ['$identify', 'u1', { $set: { email: 'new@x.io' } }, 3],
+      ['$identify', 'automation_a1', { $set: { name: 'Nightly' } }, 1],
+      ['$groupidentify', '$organization_o1', { $group_type: 'organization', $group_key: 'o1', $group_set: { name: 'Acme' } }, 2],
+    ]);
+    for (const { event } of items) expect(event.profiles).toEqual({});
   });
 
   it('keeps a group-identify distinct id within PostHog’s 200 characters', () => {
-    const touched = new TouchedProfiles();
-    touched.add({ timestamp: new Date(), organization: { id: 'o'.repeat(200), fields: { name: 'Long' } } });
-    const [event] = touched.toEvents();
-    expect(event!.distinctId.length).toBeLessThanOrEqual(200);
-    expect(event!.properties.$group_key).toBe('o'.repeat(200));
+    const [item] = identifyEvents([{ kind: 'organization', id: 'o'.repeat(200), fields: { name: 'Long' }, version: 1 }]);
+    expect(item!.event.distinctId.length).toBeLessThanOrEqual(200);
+    expect(item!.event.properties.$group_key).toBe('o'.repeat(200));
   });
 });

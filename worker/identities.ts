@@ -1,0 +1,41 @@
+/**
+ * Re-identification, the I/O part: asks the `identities` memory which touched entities PostHog must be told
+ * about (new, changed, or not refreshed for the interval), and enqueues their identify rows, in the caller's
+ * transaction: the worker's batch transaction (so the identifies commit with the delivery that triggered
+ * them) or a backfill page's.
+ */
+import type postgres from 'postgres';
+import type { ProfileKind } from '../src/attribution/profiles.ts';
+import type { ProfileFields } from '../src/event.ts';
+import { recordIdentifies } from '../src/outbox/record.ts';
+import * as q from '../src/sql.ts';
+import { identifyEvents, type Identification, type TouchedEntity } from './identify.ts';
+
+/** Default refresh interval: an unchanged profile is identified again after a day. */
+export const DEFAULT_IDENTIFY_REFRESH_MS = 24 * 3_600_000;
+
+export interface IdentifyOptions {
+  schema: string;
+  /** Identify an unchanged entity again once its last identify is this old (0: every time it is seen). */
+  refreshMs: number;
+  /** Identify every entity given, changed or not (backfill `--force`). */
+  force?: boolean;
+}
+
+/**
+ * Decides and enqueues in `tx`. Returns the entities identified (with their merged fields) and how many
+ * identify rows were enqueued (an entity with no known field gets none).
+ */
+export async function identifyTouched(tx: postgres.TransactionSql, entities: readonly TouchedEntity[], options: IdentifyOptions): Promise<{ identified: Identification[]; enqueued: number }> {
+  if (entities.length === 0) return { identified: [], enqueued: 0 };
+  const incoming = JSON.stringify(entities.map((e) => ({ kind: e.kind, entity_id: e.id, fields: e.fields, event_at: e.at.toISOString() })));
+  const rows = await tx.unsafe<{ kind: ProfileKind; entity_id: string; fields: ProfileFields; version: string | number }[]>(
+    q.rememberIdentities(options.schema),
+    [incoming, options.refreshMs, options.force ?? false],
+    { prepare: true },
+  );
+  const identified = rows.map((r) => ({ kind: r.kind, id: r.entity_id, fields: r.fields, version: Number(r.version) }));
+  const items = identifyEvents(identified);
+  if (items.length > 0) await recordIdentifies(tx, items, options.schema);
+  return { identified, enqueued: items.length };
+}

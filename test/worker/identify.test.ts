@@ -1,0 +1,226 @@
+/**
+ * Re-identification with the identities memory: PostHog hears about a user, automation persona or
+ * organization when it is first seen, when a known field changes, and when its last identify is older than
+ * the refresh interval; never more. Real PostgreSQL, real posthog-node, the capture server; the memory's
+ * clock is moved by hand (its `sent_at`) where a test needs time to pass.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startCaptureServer, type CaptureServer, type ReceivedEvent } from '../../dev/capture-server.ts';
+import { attributedEvent, record, type RunContext } from '../../src/index.ts';
+import { startWorker, type OutboxWorker, type WorkerOptions } from '../../worker/index.ts';
+import type { TestDatabase } from '../support/db.ts';
+import { startWorkerProcess } from '../support/processes.ts';
+import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';
+
+let db: TestDatabase;
+let capture: CaptureServer;
+const workers: OutboxWorker[] = [];
+
+beforeAll(async () => {
+  db = await createWorkerDatabase();
+  capture = await startCaptureServer({ apiKey: 'phc_identify' });
+});
+afterAll(async () => {
+  await capture.close();
+  await db.drop();
+});
+beforeEach(async () => {
+  capture.reset();
+  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.identities`;
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop(5_000)));
+});
+
+async function start(options: Partial<WorkerOptions> = {}) {
+  const worker = await startWorker({
+    databaseUrl: db.url,
+    posthog: { apiKey: 'phc_identify', host: capture.url },
+    backoff: { baseMs: 50, maxMs: 200 },
+    ...options,
+  });
+  workers.push(worker);
+  return worker;
+}
+
+const context = (user: string, email: string, org = 'org_1'): RunContext => ({
+  organization: { id: org, name: `Org ${org}`, slug: org },
+  user: { id: user, email, name: `Name ${user}` },
+});
+const identifies = (events: readonly ReceivedEvent[] = capture.events) => events.filter((e) => e.event === '$identify' || e.event === '$groupidentify');
+const drained = () => until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain', timeoutMs: 20_000 });
+const settle = async () => {
+  await drained();
+  await new Promise((r) => setTimeout(r, 300));
+  await drained();
+};
+
+describe('the identities memory', () => {
+  it('a legacy user’s first event identifies them and their organization; more events of the same profile identify nothing more', async () => {
+    await start();
+    await record(db.sql, attributedEvent(context('legacy_1', 'old@example.com'), 'chat_started'));
+    await settle();
+    expect(identifies().map((e) => [e.event, e.distinct_id])).toEqual(
+      expect.arrayContaining([
+        ['$identify', 'legacy_1'],
+        ['$groupidentify', '$organization_org_1'],
+      ]),
+    );
+    expect(identifies()).toHaveLength(2);
+    for (let i = 0; i < 5; i++) {
+      await record(db.sql, attributedEvent(context('legacy_1', 'old@example.com'), 'chat_started', { i }));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await settle();
+    expect(capture.events.filter((e) => e.event === 'chat_started')).toHaveLength(6);
+    expect(identifies()).toHaveLength(2);
+  });
+
+  it('a changed email is identified at the next run, with the newest profile; the organization, unchanged, is not', async () => {
+    await start();
+    await record(db.sql, attributedEvent(context('u1', 'old@example.com'), 'chat_started'));
+    await settle();
+    capture.reset();
+    await record(db.sql, attributedEvent(context('u1', 'new@example.com'), 'chat_started'));
+    await settle();
+    expect(identifies().map((e) => [e.event, e.distinct_id, e.properties.$set])).toEqual([['$identify', 'u1', { email: 'new@example.com', name: 'Name u1' }]]);
+  });
+
+  it('an unchanged profile is not identified again within the refresh interval, and is once it has passed', async () => {
+    await start();
+    await record(db.sql, attributedEvent(context('u1', 'a@example.com'), 'chat_started'));
+    await settle();
+    capture.reset();
+    await record(db.sql, attributedEvent(context('u1', 'a@example.com'), 'chat_started'));
+    await settle();
+    expect(identifies()).toEqual([]);
+    // a day and an hour later, for the memory
+    await db.sql`UPDATE posthog_outbox.identities SET sent_at = sent_at - interval '25 hours'`;
+    await record(db.sql, attributedEvent(context('u1', 'a@example.com'), 'chat_started'));
+    await settle();
+    expect(identifies().map((e) => e.distinct_id).sort()).toEqual(['$organization_org_1', 'u1']);
+  });
+
+  it('an older event’s fields never overwrite a newer one’s', async () => {
+    await start();
+    await record(db.sql, { ...attributedEvent(context('u1', 'new@example.com'), 'chat_started'), timestamp: new Date('2026-06-02T00:00:00Z') });
+    await settle();
+    capture.reset();
+    // delivered later, but it happened earlier (a retried old event)
+    await record(db.sql, { ...attributedEvent(context('u1', 'old@example.com'), 'chat_started'), timestamp: new Date('2026-06-01T00:00:00Z') });
+    await settle();
+    expect(identifies()).toEqual([]);
+    const [memory] = await db.sql`SELECT fields FROM posthog_outbox.identities WHERE kind = 'user' AND entity_id = 'u1'`;
+    expect(memory!.fields).toEqual({ email: 'new@example.com', name: 'Name u1' });
+  });
+
+  it('identifyRefreshMs 0: every entity once per run, as before', async () => {
+    const worker = await start({ identifyRefreshMs: 0 });
+    await record(db.sql, attributedEvent(context('u1', 'a@example.com'), 'chat_started'));
+    await settle();
+    await record(db.sql, attributedEvent(context('u1', 'a@example.com'), 'chat_started'));
+    await settle();
+    expect(identifies().filter((e) => e.distinct_id === 'u1')).toHaveLength(2);
+    expect(worker.totals.identified).toBe(4);
+  });
+
+  it('two workers on the same traffic enqueue each change once', async () => {
+    await start({ concurrency: 2, batchSize: 20 });
+    await start({ concurrency: 2, batchSize: 20 });
+    const emails = (round: number) => Array.from({ length: 200 }, (_, i) => attributedEvent(context(`u${i % 25}`, `u${i % 25}.r${round}@example.com`, `org_${i % 5}`), 'tool_used', { i }));
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(Array.from({ length: 10 }, (_, k) => record(db.sql, emails(round).slice(k * 20, k * 20 + 20))));
+      await settle();
+    }
+    const users = identifies().filter((e) => e.event === '$identify');
+    // 25 users x 3 email changes, 5 organizations once
+    expect(users).toHaveLength(75);
+    expect(identifies().filter((e) => e.event === '$groupidentify')).toHaveLength(5);
+    for (let u = 0; u < 25; u++) {
+      expect(users.filter((e) => e.distinct_id === `u${u}`).map((e) => (e.properties.$set as { email: string }).email).sort()).toEqual(
+        [0, 1, 2].map((r) => `u${u}.r${r}@example.com`),
+      );
+    }
+  }, 60_000);
+
+  it('an older identify still queued is superseded by a newer one: only the newest profile reaches PostHog', async () => {
+    const worker = await start({ concurrency: 1 });
+    await record(db.sql, attributedEvent(context('u1', 'first@example.com'), 'chat_started'));
+    await capture.waitFor(1, { timeoutMs: 10_000 });
+    // PostHog goes down right after accepting the event: the first $identify waits in the outbox
+    capture.failFor(60_000, 503);
+    await until(() => db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE identity_kind = 'user'`.then((r) => r[0]!.n), (n) => n === 1, { what: 'the first identify to be queued' });
+    // the email changes; the event is delivered directly (PostHog back for it) and a second identify queued
+    capture.reset();
+    capture.rejectEventsWhere((e) => e.event === '$identify' || e.event === '$groupidentify', { status: 503 });
+    await db.sql`UPDATE posthog_outbox.outbox SET next_attempt_at = now()`;
+    await record(db.sql, attributedEvent(context('u1', 'second@example.com'), 'chat_started'));
+    await until(() => db.sql`SELECT identity_version::int AS v FROM posthog_outbox.outbox WHERE identity_kind = 'user' ORDER BY 1`.then((r) => r.map((x) => x.v)), (v) => v.includes(2), {
+      what: 'the second identify to be queued',
+    });
+    capture.reset();
+    await db.sql`UPDATE posthog_outbox.outbox SET next_attempt_at = now()`;
+    await settle();
+    const users = identifies().filter((e) => e.event === '$identify');
+    expect(users.map((e) => e.properties.$set)).toEqual([{ email: 'second@example.com', name: 'Name u1' }]);
+    expect(worker.totals.superseded).toBe(1);
+  }, 60_000);
+
+  it('a worker SIGKILLed right after a batch committed: that batch’s identifies are in the outbox, and the next worker delivers them', async () => {
+    const child = startWorkerProcess({ databaseUrl: db.url, apiKey: 'phc_identify', host: capture.url });
+    try {
+      await record(db.sql, Array.from({ length: 10 }, (_, i) => attributedEvent(context(`k${i}`, `k${i}@example.com`), 'chat_started')));
+      await capture.waitFor(10, { timeoutMs: 20_000 });
+      capture.failFor(60_000, 503); // nothing more gets through before the kill
+      // the batch's transaction committed (its rows are gone): kill at once
+      await until(() => db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE event = 'chat_started'`.then((r) => r[0]!.n), (n) => n === 0, { what: 'the batch to commit', timeoutMs: 10_000 });
+      await child.kill();
+    } finally {
+      if (child.child.exitCode === null && child.child.signalCode === null) await child.kill();
+    }
+    const queued = await db.sql<{ event: string }[]>`SELECT event FROM posthog_outbox.outbox ORDER BY event`;
+    expect(queued.map((r) => r.event)).toEqual([...Array(1).fill('$groupidentify'), ...Array(10).fill('$identify')]);
+    capture.reset();
+    await start();
+    await settle();
+    expect(identifies()).toHaveLength(11);
+  }, 60_000);
+});
+
+describe('identify volume', () => {
+  it('1,000 events/s over 1,000 users in 20 organizations for 60 s: at most 0.02 identify events per event, each profile the newest', async () => {
+    await start();
+    const rate = 1_000;
+    const seconds = 60;
+    const total = rate * seconds;
+    // 50 users change their email half-way through
+    const email = (user: number, i: number) => (user < 50 && i >= total / 2 ? `user${user}.new@example.com` : `user${user}@example.com`);
+    const started = performance.now();
+    let issued = 0;
+    const inFlight = new Set<Promise<unknown>>();
+    while (issued < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
+      while (issued < due) {
+        const i = issued++;
+        const user = i % 1_000;
+        const p = record(db.sql, attributedEvent(context(`user_${user}`, email(user, i), `org_${user % 20}`), 'tool_used', { i })).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(inFlight);
+    await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain', timeoutMs: 60_000 });
+    await settle();
+    const delivered = capture.events.filter((e) => e.event === 'tool_used').length;
+    const ids = identifies();
+    const perEvent = ids.length / delivered;
+    console.log(`identify volume: ${ids.length} identify events for ${delivered} events = ${perEvent.toFixed(4)} per event (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    expect(delivered).toBe(total);
+    expect(perEvent).toBeLessThanOrEqual(0.02);
+    // 1,000 users + 20 organizations on first sight, 50 changes
+    expect(ids).toHaveLength(1_070);
+    const last = new Map<string, unknown>();
+    for (const e of ids) if (e.event === '$identify') last.set(e.distinct_id, (e.properties.$set as { email: string }).email);
+    for (let user = 0; user < 1_000; user++) expect(last.get(`user_${user}`)).toBe(email(user, total - 1));
+  }, 180_000);
+});

@@ -528,7 +528,9 @@ function reportReceived(capture: CaptureServer, traffic: TrafficResult): void {
     ['organizations without a profile', String(legacyOrgs.length), list(legacyOrgs)],
   ];
   process.stdout.write(table(['who', 'count', 'ids'], who));
-  out(`(${ofEvent('$identify').length} $identify and ${ofEvent('$groupidentify').length} $groupidentify: once per entity per drain run; ` +
+  const identifies = ofEvent('$identify').length + ofEvent('$groupidentify').length;
+  out(`(${ofEvent('$identify').length} $identify and ${ofEvent('$groupidentify').length} $groupidentify, ${(identifies / Math.max(1, attributed.length)).toFixed(2)} per delivered event: ` +
+    'when an entity is first seen, when a profile field changes, and after the refresh interval; ' +
     'entities with no known profile field get none: legacy accounts, see backfill-profiles)');
   out();
 
@@ -562,7 +564,7 @@ function reportSent(traffic: TrafficResult, worker: OutboxWorker): void {
   const rows = eventOrder(sent.keys()).map((name) => [name, String(sent.get(name))]);
   rows.push(['total', String(traffic.committed.length)]);
   process.stdout.write(table(['event', 'committed'], rows));
-  out(`(and the worker's ${worker.totals.identified} $identify/$groupidentify: once per entity per drain run)`);
+  out(`(and the worker's ${worker.totals.identified} $identify/$groupidentify, ${(worker.totals.identified / Math.max(1, traffic.committed.length)).toFixed(2)} per event: on first sight, on change, after the refresh interval)`);
   out();
   say('rollback', `${traffic.rolledBack.length} event(s) recorded in transactions that rolled back (never in the outbox)`);
 }

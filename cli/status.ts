@@ -1,7 +1,7 @@
 /** `posthog-outbox status`: what is waiting, what is failing, what died. Read-only. */
 import { Command, Option } from 'commander';
 import { checkDatabaseUrl, connect } from '../src/config.ts';
-import { deadLettersByReason, outboxStatus, retryingRows, targetHealth } from '../src/sql.ts';
+import { deadLettersByReason, identitiesStatus, outboxStatus, retryingRows, targetHealth } from '../src/sql.ts';
 import { duration, oneLine, table } from './format.ts';
 import { databaseUrlOption, integer, schemaOption } from './options.ts';
 
@@ -14,6 +14,8 @@ export interface Status {
   oldestAgeMs: number | null;
   nextRetryAt: string | null;
   deadLetters: number;
+  /** Users, automation personas and organizations PostHog has been told about, and the oldest last identify. */
+  profiles: { known: number; oldestSentAt: string | null };
   deadLettersByReason: { reason: string; count: number; lastDiedAt: string }[];
   retryingRows: { uuid: string; event: string; distinctId: string; attempts: number; nextAttemptAt: string; lastError: string | null }[];
 }
@@ -33,6 +35,7 @@ export function statusCommand(): Command {
         const reasons = await sql.unsafe(deadLettersByReason(options.schema));
         const retrying = await sql.unsafe(retryingRows(options.schema), [options.limit]);
         const [health] = await sql.unsafe(targetHealth(options.schema));
+        const [profiles] = await sql.unsafe(identitiesStatus(options.schema));
         const status: Status = {
           target: health
             ? { failingSince: health.failing_since?.toISOString() ?? null, reason: health.reason, updatedAt: health.updated_at.toISOString() }
@@ -43,6 +46,7 @@ export function statusCommand(): Command {
           oldestAgeMs: summary!.oldest_age_ms === null ? null : Math.round(summary!.oldest_age_ms),
           nextRetryAt: summary!.next_retry_at?.toISOString() ?? null,
           deadLetters: reasons.reduce((n, r) => n + r.count, 0),
+          profiles: { known: profiles!.known, oldestSentAt: profiles!.oldest_sent_at?.toISOString() ?? null },
           deadLettersByReason: reasons.map((r) => ({ reason: r.reason, count: r.count, lastDiedAt: r.last_died_at.toISOString() })),
           retryingRows: retrying.map((r) => ({
             uuid: r.uuid,
@@ -68,6 +72,7 @@ function render(s: Status): string {
   out += `oldest        ${s.oldestAgeMs === null ? '-' : `${duration(s.oldestAgeMs)} old`}\n`;
   out += `next retry    ${s.nextRetryAt === null ? '-' : `in ${duration(Date.parse(s.nextRetryAt) - now)} (${s.nextRetryAt})`}\n`;
   out += `dead letters  ${s.deadLetters}\n`;
+  out += `profiles      ${s.profiles.known} known to PostHog${s.profiles.oldestSentAt === null ? '' : `; the oldest last identified ${duration(now - Date.parse(s.profiles.oldestSentAt))} ago (${s.profiles.oldestSentAt})`}\n`;
   if (s.deadLettersByReason.length > 0) {
     out += '\n' + table(['count', 'last died', 'reason'], s.deadLettersByReason.map((r) => [String(r.count), r.lastDiedAt, oneLine(r.reason, 100)]));
   }

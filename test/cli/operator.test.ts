@@ -79,7 +79,38 @@ describe('status', () => {
 
   it('reports an empty outbox', async () => {
     const result = await runCli(['status', '--json'], { env: env() });
-    expect(JSON.parse(result.stdout)).toMatchObject({ backlog: 0, oldestAgeMs: null, nextRetryAt: null, deadLetters: 0, deadLettersByReason: [], retryingRows: [] });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      target: null,
+      backlog: 0,
+      oldestAgeMs: null,
+      nextRetryAt: null,
+      deadLetters: 0,
+      profiles: { known: 0, oldestSentAt: null },
+      deadLettersByReason: [],
+      retryingRows: [],
+    });
+    const text = await runCli(['status'], { env: env() });
+    expect(text.stdout).toContain('target        no worker has reported yet');
+  });
+
+  it('says when the PostHog target is failing, since when and why; how many profiles PostHog knows and the oldest refresh', async () => {
+    await db.sql`INSERT INTO posthog_outbox.target_health (id, failing_since, reason, updated_at)
+      VALUES (1, now() - interval '12 minutes', 'the host answered HTTP 301, a redirect to "https://eu.i.posthog.com/batch/"', now() - interval '5 seconds')`;
+    await db.sql`INSERT INTO posthog_outbox.identities (kind, entity_id, fields, event_at, sent_at) VALUES
+      ('user', 'u1', '{"email":"a@example.com"}', now(), now() - interval '3 hours'), ('organization', 'o1', '{"name":"Acme"}', now(), now())`;
+    try {
+      const json = JSON.parse((await runCli(['status', '--json'], { env: env() })).stdout);
+      expect(json.target.reason).toMatch(/redirect/);
+      expect(Date.now() - Date.parse(json.target.failingSince)).toBeGreaterThanOrEqual(12 * 60_000);
+      expect(json.profiles.known).toBe(2);
+      const text = (await runCli(['status'], { env: env() })).stdout;
+      expect(text).toMatch(/^target {8}FAILING since \S+ \(12m \d+s; last seen \d+s ago\): the host answered HTTP 301, a redirect to "https:\/\/eu\.i\.posthog\.com\/batch\/"$/m);
+      expect(text).toMatch(/^profiles {6}2 known to PostHog; the oldest last identified 3h 0m ago/m);
+      await db.sql`UPDATE posthog_outbox.target_health SET failing_since = NULL, reason = NULL`;
+      expect((await runCli(['status'], { env: env() })).stdout).toMatch(/^target {8}PostHog accepting \(as of /m);
+    } finally {
+      await db.sql`TRUNCATE posthog_outbox.target_health, posthog_outbox.identities`;
+    }
   });
 });
 

@@ -66,7 +66,7 @@ export type PlannedEnd =
   | { kind: 'complete'; finishReason: string; threadStatus: string }
   /** What the run's `AbortController.abort(reason)` is given; `null`: `abort()` with no reason (a DOMException). */
   | { kind: 'abort'; reason: string | null }
-  /** The error the run fails with; `category` is what the contract says it is (ATTRIBUTION.md, "Error categories"). */
+  /** The error the run fails with; `category` is what the contract says it is (docs/attribution.md, "Error categories"). */
   | { kind: 'fail'; message: string; name?: string; category: ErrorCategory };
 
 export interface PlannedRun {

@@ -1,6 +1,6 @@
 /**
  * The attribution contract as PostHog sees it: handler-side builders -> record() -> worker -> posthog-node
- * -> the capture endpoint. Each ATTRIBUTION.md rule that is observable at the endpoint is checked here
+ * -> the capture endpoint. Each docs/attribution.md rule that is observable at the endpoint is checked here
  * end to end (the rule-by-rule tables are in test/attribution/).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

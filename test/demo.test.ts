@@ -1,7 +1,7 @@
 /**
  * `npm start` (`posthog-outbox demo`) end to end, as a child process with a clean environment: what it
  * prints must match what the traffic plan sends under the attribution contract, and it must leave nothing
- * running, also when interrupted. Expectations are derived here from `DEMO_PLAN` and ATTRIBUTION.md, not
+ * running, also when interrupted. Expectations are derived here from `DEMO_PLAN` and docs/attribution.md, not
  * from the demo's own code.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -138,7 +138,7 @@ async function expectNothingLeft(demo: Demo): Promise<void> {
 // --- what PostHog must receive, from the plan and the contract -------------------------------------------
 
 const isAutomation = (run: PlannedRun) => 'automation' in run.actor;
-/** ATTRIBUTION.md, "Abort reasons": a person's own cancel gets no server event. */
+/** docs/attribution.md, "Abort reasons": a person's own cancel gets no server event. */
 const emitsAbort = (run: PlannedRun) => run.end.kind === 'abort' && !(run.end.reason === 'cancelled' && !isAutomation(run));
 const abortReasonOf = (reason: string | null) => ((ABORT_REASONS as readonly (string | null)[]).includes(reason) ? reason! : 'unknown');
 

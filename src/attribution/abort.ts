@@ -1,4 +1,4 @@
-/** Abort reasons (ATTRIBUTION.md, "Abort reasons"). Pure. */
+/** Abort reasons (docs/attribution.md, "Abort reasons"). Pure. */
 
 /** The reasons a run's `AbortController.abort(reason)` is given; anything else is reported as `unknown`. */
 export const ABORT_REASONS = ['cancelled', 'server-aborted', 'ghost', 'reaped', 'timeout'] as const;

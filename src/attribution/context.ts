@@ -1,7 +1,7 @@
 /**
  * The run context: who a chat run or tool call belongs to. Checked once, then turned into the
- * attribution every chat and tool event carries (ATTRIBUTION.md, "Who the people and groups are",
- * "Which person an event belongs to", "Properties every chat and tool event carries"). Pure.
+ * attribution every chat and tool event carries (docs/attribution.md, "People and groups",
+ * "Whom an event belongs to", "Properties on every chat and tool event"). Pure.
  */
 import { OutboxError } from '../errors.ts';
 import type { ProfileSnapshots } from '../event.ts';

@@ -1,4 +1,4 @@
-/** Error categories and the reported error message (ATTRIBUTION.md, "Error categories"). Pure. */
+/** Error categories and the reported error message (docs/attribution.md, "Error categories"). Pure. */
 import { redactSecrets } from '../redact.ts';
 
 export type ErrorCategory = 'aborted' | 'insufficient_funds' | 'rate_limit' | 'timeout' | 'auth' | 'tool_error' | 'model_error' | 'unknown';

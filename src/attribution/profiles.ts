@@ -1,5 +1,5 @@
 /**
- * Profiles (ATTRIBUTION.md, "Who the people and groups are"): which fields each entity's profile has, and
+ * Profiles (docs/attribution.md, "People and groups"): which fields each entity's profile has, and
  * the `$identify` / `$groupidentify` event that sets them. Used by the run context (snapshots on every
  * event), the worker (re-identify once per run) and `backfill-profiles`. Pure.
  */

@@ -1,4 +1,4 @@
-// ATTRIBUTION.md: "Abort reasons" (every row) and "a run ends in exactly one way".
+// docs/attribution.md: "Abort reasons" (every row) and "a run ends in exactly one way".
 import { describe, expect, it } from 'vitest';
 import { OutboxError, startRun, type RunContext } from '../../src/index.ts';
 

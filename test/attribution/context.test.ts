@@ -1,5 +1,5 @@
-// ATTRIBUTION.md: "Who the people and groups are", "Which person an event belongs to",
-// "Properties every chat and tool event carries". One case per table row at least.
+// docs/attribution.md: "People and groups", "Whom an event belongs to",
+// "Properties on every chat and tool event". One case per table row at least.
 import { describe, expect, it } from 'vitest';
 import { attribution, attributedEvent, OutboxError, userAgentFrom, type RunContext } from '../../src/index.ts';
 

@@ -1,4 +1,4 @@
-// ATTRIBUTION.md: "Error categories" (every pattern of every category, order, case) and error_message.
+// docs/attribution.md: "Error categories" (every pattern of every category, order, case) and error_message.
 import { describe, expect, it } from 'vitest';
 import { errorCategory, errorMessage } from '../../src/index.ts';
 

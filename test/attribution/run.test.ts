@@ -1,4 +1,4 @@
-// ATTRIBUTION.md: "Event catalogue" (every event, its exact own properties) and the custom-event rule.
+// docs/attribution.md: "Events" (every event, its exact own properties) and the custom-event rule.
 import { describe, expect, it } from 'vitest';
 import { ATTRIBUTION_KEYS, attributedEvent, OutboxError, startRun, toolCalled, type OutboxEvent, type RunContext, type ToolCall } from '../../src/index.ts';
 

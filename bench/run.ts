@@ -7,7 +7,8 @@
  * figures as JSON to bench/results/<timestamp>.json. Timing never fails the run: missed targets are
  * reported; the exit code is 1 only when a phase crashed.
  *
- * Flags: --quick; --only=write,drain,latency,scaling; --cpu-prof (every process of the drain phase, the
+ * Flags: --quick; --only=write,drain,latency,scaling; --throwaway (PostgreSQL with fsync, synchronous_commit
+ * and full_page_writes off, as the test server; the default is durable, as production); --cpu-prof (every process of the drain phase, the
  * project's workers and the designs, writes a CPU profile to .data/bench-profiles/<design>/).
  */
 import { readFile } from 'node:fs/promises';
@@ -20,12 +21,13 @@ import { drainWithWorker, type WorkerDrain, type WorkerSettings } from './drain.
 import { measureLatency } from './latency.ts';
 import { CaptureEndpoint } from './lib/capture.ts';
 import { BENCH_DIR, killAllChildrenNow, ROOT, stopAllChildren } from './lib/children.ts';
-import { evaluateTargets, machineInfo, renderTable, writeResults, type Results } from './report.ts';
+import { evaluateTargets, machineInfo, renderTable, writeCostRatios, writeResults, type Results } from './report.ts';
 import { measureWriteCost } from './write-cost.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const cpuProf = args.includes('--cpu-prof');
+const throwaway = args.includes('--throwaway');
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const PHASES = ['write', 'drain', 'latency', 'scaling'] as const;
 const phases = new Set(only ?? PHASES);
@@ -103,7 +105,7 @@ process.on('uncaughtException', (error) => {
 
 // --- phases -------------------------------------------------------------------------------------------------
 
-const results: Results = { mode: quick ? 'quick' : 'full', startedAt: new Date(started).toISOString(), config: { ...config, phases: [...phases] }, errors: [] };
+const results: Results = { mode: quick ? 'quick' : 'full', durable: !throwaway, startedAt: new Date(started).toISOString(), config: { ...config, phases: [...phases] }, errors: [] };
 
 async function phase(name: string, body: () => Promise<void>): Promise<void> {
   if (interrupted) return;
@@ -139,7 +141,7 @@ const timeout = (events: number, slowestPerSecond = 1_000) => 60_000 + (events /
 
 async function main(): Promise<void> {
   log(`${results.mode} run: starting PostgreSQL and the capture endpoint`);
-  db = await startDatabase();
+  db = await startDatabase({ throwaway });
   const database = db;
   const packages = Object.fromEntries(await Promise.all(['posthog-node', 'pg-boss', 'postgres', 'drizzle-orm'].map(async (n) => [n, await packageVersion(n)] as const)));
   results.machine = machineInfo(database.version, packages, database.settings);
@@ -161,6 +163,7 @@ async function main(): Promise<void> {
           rounds: config.writeRounds,
         });
         results.writeCost = cost.rows;
+        results.writeCostRatios = writeCostRatios(cost.rows, !throwaway);
         results.writeCostOtherLoad = cost.otherLoad;
       } finally {
         await boss.stop({ graceful: false, close: true, timeout: 2_000 }).catch(() => undefined);

@@ -33,7 +33,24 @@ const chatMessages = pgSchema('bench').table('chat_messages', {
 
 export const WRITE_QUEUE = 'bench.write-cost';
 
-export const VARIANTS = ['no analytics', '1 outbox event', '1 outbox event, pipelined', '5 outbox events', '1 boss.send()', '5 boss.send()'] as const;
+export const VARIANTS = [
+  'no analytics',
+  '1 outbox event',
+  '1 outbox event, pipelined',
+  '5 outbox events',
+  '1 outbox event, NOTIFY trigger',
+  '5 outbox events, NOTIFY trigger',
+  '1 boss.send()',
+  '5 boss.send()',
+] as const;
+
+/**
+ * The wake-up earlier versions installed (migrations 0001, dropped by 0006): a statement-level trigger that
+ * NOTIFYs at commit. Installed only around the slices of the `NOTIFY trigger` variants.
+ */
+const NOTIFY_ON = `CREATE OR REPLACE FUNCTION bench.notify_worker() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('posthog_outbox', ''); RETURN NULL; END; $$;
+CREATE TRIGGER bench_notify_worker AFTER INSERT ON posthog_outbox.outbox FOR EACH STATEMENT EXECUTE FUNCTION bench.notify_worker();`;
+const NOTIFY_OFF = `DROP TRIGGER IF EXISTS bench_notify_worker ON posthog_outbox.outbox`;
 export type Variant = (typeof VARIANTS)[number];
 
 export interface WriteCostRow {
@@ -56,7 +73,8 @@ export interface WriteCostOptions {
   rounds: number;
 }
 
-const CONTENT = 'Could you summarise the last three support tickets from this customer and draft a reply? '.repeat(3);
+/** A chat message of about 1 KB. */
+const CONTENT = 'Could you summarise the last three support tickets from this customer and draft a reply? '.repeat(11);
 
 export interface WriteCost {
   rows: WriteCostRow[];
@@ -88,7 +106,7 @@ export async function measureWriteCost(options: WriteCostOptions): Promise<Write
       }
       await insert;
       if (variant === 'no analytics') return;
-      if (variant.endsWith('outbox event') || variant.endsWith('outbox events')) {
+      if (variant.includes('outbox event')) {
         await record(tx, events());
       } else {
         const adapter = fromDrizzle(tx, drizzleSql);
@@ -98,6 +116,15 @@ export async function measureWriteCost(options: WriteCostOptions): Promise<Write
     const latencies = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     const slice = async (variant: Variant, ms: number, keep: boolean) => {
       const run = handler(variant);
+      const notify = variant.endsWith('NOTIFY trigger');
+      if (notify) await client.unsafe(NOTIFY_ON);
+      try {
+        await timed(run, ms, keep, variant);
+      } finally {
+        if (notify) await client.unsafe(NOTIFY_OFF);
+      }
+    };
+    const timed = async (run: ReturnType<typeof handler>, ms: number, keep: boolean, variant: Variant) => {
       const until = now() + ms;
       await Promise.all(
         Array.from({ length: connections }, async () => {

@@ -205,6 +205,11 @@ export function targetHealth(schema: string): string {
   return `SELECT "failing_since", "reason", "updated_at" FROM ${quoteSchema(schema)}."target_health" WHERE "id" = 1`;
 }
 
+/** Whether any row is due: the idle worker's probe (one index lookup on `next_attempt_at`). */
+export function anyDue(schema: string): string {
+  return `SELECT EXISTS (SELECT 1 FROM ${quoteSchema(schema)}."outbox" WHERE "next_attempt_at" <= now()) AS "due"`;
+}
+
 /** When the next row becomes due (null when the outbox is empty). */
 export function nextDue(schema: string): string {
   return `SELECT min("next_attempt_at") AS "at" FROM ${quoteSchema(schema)}."outbox"`;

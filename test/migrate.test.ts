@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +46,28 @@ describe('migrateOutbox', () => {
     const results = await Promise.all(Array.from({ length: 4 }, () => migrateOutbox(db.sql, { schema: 'concurrent_outbox' })));
     expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
     expect(await tables('concurrent_outbox')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'target_health']);
+  });
+
+  it('leaves no trigger on the outbox (handlers\' commits send no NOTIFY), also when upgrading from the version that had one', async () => {
+    const triggers = (schema: string) => db.sql`SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = ${schema} AND NOT t.tgisinternal`;
+    await migrateOutbox(db.sql);
+    expect(await triggers('posthog_outbox')).toEqual([]);
+    // an installation migrated up to 0001..0005 (trigger present), then upgraded
+    const folder = await mkdtemp(path.join(tmpdir(), 'posthog-outbox-upgrade-'));
+    try {
+      await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
+      const journal = JSON.parse(await readFile(path.join(folder, 'meta', '_journal.json'), 'utf8'));
+      const upToFive = { ...journal, entries: journal.entries.filter((e: { tag: string }) => e.tag < '0006') };
+      await writeFile(path.join(folder, 'meta', '_journal.json'), JSON.stringify(upToFive));
+      await migrateOutbox(db.sql, { schema: 'upgraded_outbox', migrationsFolder: folder });
+      expect((await triggers('upgraded_outbox')).map((r) => r.tgname)).toEqual(['outbox_notify_worker']);
+      await migrateOutbox(db.sql, { schema: 'upgraded_outbox' });
+      expect(await triggers('upgraded_outbox')).toEqual([]);
+      expect(await db.sql`SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'upgraded_outbox'`).toEqual([]);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   it('puts the tables in another schema when asked', async () => {

@@ -3,9 +3,10 @@
  *
  * - A drain queue in pg-boss: every drain run is a job of it. Its `short` policy keeps at most one run
  *   queued, however many kicks arrive.
- * - The low-latency kick: the outbox's insert trigger NOTIFYs on commit; the worker LISTENs and sends a
- *   drain job (pg-boss wakes a worker through its own LISTEN/NOTIFY), so an event is delivered within
- *   milliseconds of its commit without polling the outbox.
+ * - The low-latency kick: while idle, the worker probes "is anything due?" (one index lookup) every 20 ms
+ *   after work was found, easing to every 500 ms when there is none (worker/poll.ts), and sends a drain job
+ *   when there is (pg-boss wakes a worker through its own LISTEN/NOTIFY). Handlers' transactions send no
+ *   NOTIFY: PostgreSQL serialises the commits of transactions that notify.
  * - A scheduled safety-net run every minute, and a timer for the next row that comes due after a backoff.
  * - A backlog is shared: when a drain loop claims a full batch and PostHog accepts a batch, it queues one
  *   more drain job, which an idle worker picks up (and passes on the same way), so N workers drain a
@@ -25,6 +26,7 @@ import * as q from '../src/sql.ts';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import { DrainRun, type DrainSettings, type RunStats, type TargetMemory } from './drain.ts';
 import { startHealthServer } from './http.ts';
+import { DEFAULT_POLL, nextPollDelay } from './poll.ts';
 import { DEFAULT_IDENTIFY_REFRESH_MS } from './identities.ts';
 import { createMetrics } from './metrics.ts';
 import { drainQueueName, PGBOSS_SCHEMA } from './queue.ts';
@@ -88,7 +90,7 @@ export interface OutboxWorker extends EventEmitter<{ run: [RunStats] }> {
   readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs' | 'error'> & { runs: number };
   /** Whether PostHog is failing, as of this worker's last run. */
   readonly target: TargetState;
-  /** Asks for a drain run now (what the NOTIFY trigger does). */
+  /** Asks for a drain run now (e.g. right after your own commit, to skip the wait for the next probe). */
   kick(): void;
   /** Where `/healthz` and `/metrics` are served, when `metrics` was given. */
   readonly healthUrl: string | undefined;
@@ -133,6 +135,10 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   /** Runs in a row that ended on a passing PostHog failure: the pause before the next run grows with it. */
   private failedRuns = 0;
   private timer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private pollDelay = DEFAULT_POLL.minMs;
+  /** Rows claimed by the current drain loop (a loop that found nothing lets the probe slow down). */
+  private claimedInLoop = 0;
   private readonly sql: postgres.Sql;
   private readonly boss: PgBoss;
   private readonly settings: DrainSettings;
@@ -151,7 +157,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
     this.log = log;
   }
 
-  /** NOTIFY from a commit, the next-due timer, or an embedding application. */
+  /** The idle probe found due rows, the next-due timer fired, or an embedding application asks. */
   kick(): void {
     if (this.abort.signal.aborted) return;
     if (this.running || Date.now() < this.pausedUntil) {
@@ -175,7 +181,31 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
     return this.running;
   }
 
+  /**
+   * The idle probe: while no run is going and the worker is not paused, asks whether anything is due and
+   * kicks a run if so. Fast after runs that found work, slower while nothing turns up.
+   */
+  startPolling(): void {
+    const tick = async () => {
+      this.pollTimer = undefined;
+      if (this.abort.signal.aborted) return;
+      if (!this.running && !this.kicking && Date.now() >= this.pausedUntil) {
+        try {
+          const [row] = await this.sql.unsafe<{ due: boolean }[]>(q.anyDue(this.settings.schema), [], { prepare: true });
+          if (row?.due) this.kick();
+          else this.pollDelay = nextPollDelay(this.pollDelay, false);
+        } catch (error) {
+          this.pollDelay = DEFAULT_POLL.maxMs;
+          this.log.warn({ err: String((error as Error)?.message ?? error) }, 'the idle probe failed; trying again');
+        }
+      }
+      if (!this.abort.signal.aborted) this.pollTimer = setTimeout(() => void tick(), this.pollDelay);
+    };
+    this.pollTimer = setTimeout(() => void tick(), this.pollDelay);
+  }
+
   private async drainLoop(): Promise<void> {
+    this.claimedInLoop = 0;
     let invited = false;
     const invite = () => {
       // One job per loop: pg-boss hands it to an idle worker (or back to this one once its loop ends, when
@@ -213,6 +243,9 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
     } finally {
       this.current = undefined;
     }
+    // A loop that claimed rows means traffic: probe again soon. One that claimed nothing (the rows the probe
+    // saw were held by another worker) lets the probe slow down.
+    this.pollDelay = nextPollDelay(this.pollDelay, this.claimedInLoop > 0);
     if (!this.abort.signal.aborted) await this.armTimer();
   }
 
@@ -241,6 +274,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
 
   private account(stats: RunStats): void {
     this.totals.runs++;
+    this.claimedInLoop += stats.claimed;
     for (const key of ['claimed', 'delivered', 'retried', 'deadLettered', 'released', 'held', 'rejectedBroadly', 'identified', 'superseded', 'requests'] as const) this.totals[key] += stats[key];
     if (stats.claimed > 0 || stats.identified > 0) {
       const { more: _more, ...line } = stats;
@@ -258,7 +292,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
     let wakeAt = row?.at ? row.at.getTime() : Number.POSITIVE_INFINITY;
     if (this.pending) wakeAt = now;
     wakeAt = Math.max(wakeAt, this.pausedUntil);
-    if (!Number.isFinite(wakeAt)) return; // empty outbox: the next commit's NOTIFY wakes us
+    if (!Number.isFinite(wakeAt)) return; // empty outbox: the idle probe finds the next commit
     this.wakeAt(wakeAt);
   }
 
@@ -288,6 +322,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
     if (this.abort.signal.aborted) return;
     this.abort.abort();
     clearTimeout(this.timer);
+    clearTimeout(this.pollTimer);
     this.timer = undefined;
     const running = this.running;
     if (running) {
@@ -367,7 +402,7 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     }
     await boss.schedule(queue, options.safetyNetCron ?? '* * * * *', null);
     await boss.work(queue, { localConcurrency: 1, pollingIntervalSeconds: 2 }, () => worker.drainJob());
-    await sql.listen(settings.schema, () => worker.kick());
+    worker.startPolling();
     worker.kick(); // whatever is already due
     return worker;
   } catch (error) {

@@ -4,6 +4,7 @@ import { parseRetryAfter, retryDelayMs } from '../../worker/backoff.ts';
 import { identifyEvents, TouchedProfiles } from '../../worker/identify.ts';
 import { classifyAnswer, decide, judgePinned, poisonAllowance, rejectsBroadly, type Answer, type BisectionState, type Verdict } from '../../worker/outcome.ts';
 import { account, type WireRequest } from '../../worker/sender.ts';
+import { DEFAULT_POLL, nextPollDelay } from '../../worker/poll.ts';
 
 describe('retryDelayMs', () => {
   const policy = { baseMs: 1000, maxMs: 60_000 };
@@ -233,5 +234,17 @@ describe('TouchedProfiles and identifyEvents', () => {
     const [item] = identifyEvents([{ kind: 'organization', id: 'o'.repeat(200), fields: { name: 'Long' }, version: 1 }]);
     expect(item!.event.distinctId.length).toBeLessThanOrEqual(200);
     expect(item!.event.properties.$group_key).toBe('o'.repeat(200));
+  });
+});
+
+describe('nextPollDelay: the idle probe', () => {
+  it.each([
+    ['work found: back to the minimum', 500, true, 20],
+    ['nothing found: a little longer', 20, false, 30],
+    ['nothing found again', 30, false, 45],
+    ['capped at the maximum', 400, false, 500],
+    ['stays at the maximum while idle', 500, false, 500],
+  ])('%s', (_name, previous, found, expected) => {
+    expect(nextPollDelay(previous, found, DEFAULT_POLL)).toBe(expected);
   });
 });

@@ -221,7 +221,7 @@ async function demo(flags: DemoFlags): Promise<void> {
       },
     });
     worker.on('run', (stats) => runs.push(stats));
-    say('worker', 'started (a NOTIFY at each commit wakes it; pg-boss schedules the drain runs)');
+    say('worker', 'started (an index probe finds new commits within 20-500 ms; pg-boss schedules the drain runs)');
     check();
 
     // 5. Traffic

@@ -181,6 +181,11 @@ export interface CaptureServer {
   readonly pendingFaults: number;
   /** Clears events, requests and every fault. Requests in flight (delayed) are still answered, but no longer recorded. */
   reset(): void;
+  /**
+   * Clears every fault (one-shot faults, `failFor`, reject rules, over-quota) and keeps the events and
+   * requests: "PostHog is back" while traffic is flowing, without losing track of a request in flight.
+   */
+  clearFaults(): void;
   /** Stops listening, destroys every connection (keep-alive included), rejects pending waits. Idempotent. */
   close(): Promise<void>;
 }
@@ -714,6 +719,12 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
     },
     overQuota(enabled = true) {
       quotaExceeded = enabled;
+    },
+    clearFaults() {
+      faults = [];
+      failWindow = undefined;
+      rejectRules = [];
+      quotaExceeded = false;
     },
     reset() {
       generation += 1;

@@ -156,13 +156,13 @@ export function deleteDelivered(schema: string): string {
 
 /**
  * Counts a failed attempt of rows `$1` and schedules the next one after `$2` milliseconds each (per row), with
- * the error `$3`; `$4`, when not null, is when PostHog rejected them alone without confirmation (`rejected_at`).
+ * the error `$3`; `$4` (per row, null for none) is when PostHog rejected the row's event alone (`rejected_at`).
  */
 export function scheduleRetry(schema: string): string {
   const s = quoteSchema(schema);
   return `UPDATE ${s}."outbox" o SET "attempts" = o."attempts" + 1, "next_attempt_at" = now() + make_interval(secs => x.delay_ms / 1000.0), "last_error" = $3,
-  "rejected_at" = COALESCE($4::timestamptz, o."rejected_at")
-FROM unnest($1::uuid[], $2::float8[]) AS x("uuid", delay_ms)
+  "rejected_at" = COALESCE(x.rejected_at, o."rejected_at")
+FROM unnest($1::uuid[], $2::float8[], $4::timestamptz[]) AS x("uuid", delay_ms, rejected_at)
 WHERE o."uuid" = x."uuid"`;
 }
 

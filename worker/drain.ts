@@ -254,22 +254,31 @@ export class DrainRun {
     const broad = trial.broad || rejectsBroadly(trial.size, trial.state);
     if (trial.pinned.length === 0 && !broad) return;
     const poison: [ClaimedRow, string, number][] = [];
-    const kept: [ClaimedRow, string][] = [];
-    for (const [row, reason] of trial.pinned) {
-      const verdict = judgePinned({ broad, acceptedInBatch: trial.state.accepted, rejectedAt: row.rejected_at, lastAcceptedAt: this.memory.lastAcceptedAt });
+    const kept: [ClaimedRow, string, Date][] = [];
+    for (const [row, reason, at] of trial.pinned) {
+      const verdict = judgePinned({ broad, rejectedAt: row.rejected_at, lastAcceptedAt: this.memory.lastAcceptedAt });
       if (verdict === 'poison') poison.push([row, this.redact(reason), row.attempts + 1]);
-      else kept.push([row, reason]);
+      else kept.push([row, reason, at]);
     }
     await this.deadLetter(tx, poison);
     if (broad) this.stats.rejectedBroadly++;
     if (kept.length === 0 && !broad) return;
     const firstReason = kept[0]?.[1] ?? trial.pinned[0]?.[1] ?? 'every request refused';
+    const rejectedAt = kept.map(([, , at]) => at);
+    if (!broad && trial.state.accepted > 0) {
+      // PostHog took the rest of the batch: most likely poison, confirmed (and dead-lettered) if it is refused
+      // again alone after its backoff. Not a target failure: the run goes on.
+      const error = this.redact(`PostHog refused the event alone once (dead-lettered if refused again): ${firstReason}`);
+      await this.schedule(tx, kept.map(([row]) => row), error, undefined, rejectedAt);
+      this.stats.held += kept.length;
+      return;
+    }
     const error = this.redact(
       broad
         ? `PostHog rejects broadly: ${trial.state.pinned} of the ${trial.state.pinned + trial.state.accepted} event(s) it answered in a batch of ${trial.size} were refused (${trial.state.rejectedRequests} requests refused): not dead-lettered, kept and retried: ${firstReason}`
         : `PostHog refused the event, with no other event accepted since to confirm it is the event's fault: kept and retried: ${firstReason}`,
     );
-    await this.retry(tx, kept.map(([row]) => row), error, undefined, new Date());
+    await this.retry(tx, kept.map(([row]) => row), error, undefined, rejectedAt);
     this.stats.held += kept.length;
   }
 
@@ -319,7 +328,7 @@ export class DrainRun {
         case 'pinned':
           trial.state.rejectedRequests++;
           trial.state.pinned += failed.length;
-          for (const [row] of failed) trial.pinned.push([row, decision.reason]);
+          for (const [row] of failed) trial.pinned.push([row, decision.reason, new Date()]);
           break;
         case 'retry': {
           const error = this.redact(decision.error);
@@ -365,14 +374,24 @@ export class DrainRun {
    * A target failure (or an unconfirmed rejection, `rejectedAt` set): the rows wait out their backoff (the
    * attempt is counted, but never leads to a dead letter) and the run ends: the worker pauses before the next.
    */
-  private async retry(tx: postgres.TransactionSql, rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: Date | null): Promise<void> {
+  private async retry(tx: postgres.TransactionSql, rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: (Date | null)[] | null): Promise<void> {
     this.stats.error = error;
+    const delays = await this.schedule(tx, rows, error, retryAfterMs, rejectedAt);
+    this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, rows.length > 0 ? Math.min(...delays) : this.settings.backoff.baseMs);
+  }
+
+  /**
+   * Counts a failed attempt of `rows` and schedules each one's next after its backoff; `rejectedAt` (per row)
+   * records when PostHog refused the row's event alone. Returns the delays.
+   */
+  private async schedule(tx: postgres.TransactionSql, rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: (Date | null)[] | null): Promise<number[]> {
     const delays = rows.map((row) => retryDelayMs(row.attempts + 1, this.settings.backoff, retryAfterMs));
     if (rows.length > 0) {
-      await tx.unsafe(q.scheduleRetry(this.settings.schema), [rows.map((row) => row.uuid), delays, error, rejectedAt]);
+      const at = rows.map((_, i) => rejectedAt?.[i]?.toISOString() ?? null);
+      await tx.unsafe(q.scheduleRetry(this.settings.schema), [rows.map((row) => row.uuid), delays, error, at as never]);
       this.stats.retried += rows.length;
     }
-    this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, rows.length > 0 ? Math.min(...delays) : this.settings.backoff.baseMs);
+    return delays;
   }
 
   /** Moves rows to the dead-letter table: [row, reason, attempts made]. */
@@ -389,7 +408,8 @@ interface Trial {
   state: BisectionState;
   /** The bisection was stopped: the target rejects broadly. */
   broad: boolean;
-  pinned: [ClaimedRow, string][];
+  /** The events a rejection was pinned on, with PostHog's answer and when it came. */
+  pinned: [ClaimedRow, string, Date][];
   /** The entities its delivered events touched. */
   touched: TouchedProfiles;
 }

@@ -143,26 +143,25 @@ export function rejectsBroadly(size: number, state: BisectionState): boolean {
 }
 
 /**
- * Whether an event the rejection was pinned on is confirmed poison (dead-lettered) or not (kept, retried).
+ * Whether an event the rejection was pinned on is confirmed poison (dead-lettered) or not yet (kept with its
+ * rejection time, retried after a backoff).
  *
- * Never while the batch looks like a target rejecting broadly (`broad`). Otherwise confirmed when PostHog
- * accepted other events of the same batch, or when it has accepted events since this event was last
- * rejected alone (it kept being rejected while others got in). An event rejected alone with nothing to
- * compare it with (a batch of one, on a quiet day) is kept with its rejection time and tried again.
+ * Confirmed when it is rejected alone a second time and PostHog has accepted other events since the first
+ * rejection: the target worked in between, so the event is at fault. One rejection is never enough, even
+ * with other events of its batch accepted: a systemic rejection (a proxy, an API change) that ends while a
+ * batch is being bisected would otherwise dead-letter the events pinned before it ended. Never while the
+ * batch looks like a target rejecting broadly (`broad`).
  */
 export function judgePinned(input: {
   /** Whether the batch was judged systemic (`rejectsBroadly` on its final state, or bisection stopped by it). */
   broad: boolean;
-  /** Events of the batch PostHog accepted. */
-  acceptedInBatch: number;
   /** When this event was last rejected alone without confirmation (null: never). */
   rejectedAt: Date | null;
   /** When this worker last had a request accepted (null: not since it started). */
   lastAcceptedAt: Date | null;
 }): 'poison' | 'unconfirmed' {
-  const { broad, acceptedInBatch, rejectedAt, lastAcceptedAt } = input;
+  const { broad, rejectedAt, lastAcceptedAt } = input;
   if (broad) return 'unconfirmed';
-  if (acceptedInBatch > 0) return 'poison';
   if (rejectedAt !== null && lastAcceptedAt !== null && lastAcceptedAt.getTime() > rejectedAt.getTime()) return 'poison';
   return 'unconfirmed';
 }

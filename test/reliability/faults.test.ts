@@ -310,7 +310,7 @@ describe('the delivery promise, against real worker processes', () => {
     expect(st.backlog).toBe(2_000);
     expect(st.target?.reason).toMatch(/PostHog rejects broadly/);
     const refused = capture.requests.length;
-    capture.reset();
+    capture.clearFaults();
     await drained();
     await arrived(committed);
     const s = await summarize('every request rejected (400) for 6 s', committed, capture, db.sql, started);

@@ -181,7 +181,7 @@ describe('PostHog failures', () => {
     expect(dead[0]!.reason).toMatch(/^PostHog answered HTTP 400/);
   });
 
-  it('bisects a batch of 64 down to the rejected event in log2 steps: dead-letters it with PostHog’s reason, delivers the other 63 once', async () => {
+  it('bisects a batch of 64 down to the rejected event in log2 steps, confirms it alone once more, dead-letters it with PostHog’s reason, delivers the other 63 once', async () => {
     capture.rejectEventsWhere((e) => e.event === 'poison', { message: 'event payload rejected: $set is not an object' });
     const events = Array.from({ length: 64 }, (_, i) => event(i, i === 41 ? { event: 'poison' } : {}));
     const uuids = await record(db.sql, events);
@@ -189,15 +189,16 @@ describe('PostHog failures', () => {
     await capture.waitFor(63, { timeoutMs: 15_000 });
     await settled();
     // 64 -> 32 -> 16 -> 8 -> 4 -> 2 -> 1: at each level the half holding it is refused and split again, the
-    // other half is delivered; 13 requests, not one per event.
+    // other half is delivered; 13 requests, not one per event. Refused alone once, the event is kept and
+    // tried again after its backoff: refused alone again after PostHog accepted others, it is dead-lettered.
     const sizes = (status: number) => capture.requests.filter((r) => r.status === status).map((r) => r.events).sort((a, b) => b - a);
-    expect(sizes(400)).toEqual([64, 32, 16, 8, 4, 2, 1]);
+    expect(sizes(400)).toEqual([64, 32, 16, 8, 4, 2, 1, 1]);
     expect(sizes(200)).toEqual([32, 16, 8, 4, 2, 1]);
-    expect(capture.requests).toHaveLength(13);
+    expect(capture.requests).toHaveLength(14);
     const dead = await deadLetterRows(db.sql);
     expect(dead.map((d) => d.uuid)).toEqual([uuids[41]]);
     expect(dead[0]!.reason).toMatch(/^PostHog answered HTTP 400: .*event payload rejected: \$set is not an object/);
-    expect(dead[0]!.attempts).toBe(1);
+    expect(dead[0]!.attempts).toBe(2);
     expect(capture.duplicates()).toEqual([]);
     expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids.filter((_, i) => i !== 41)));
   });

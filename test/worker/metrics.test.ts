@@ -82,7 +82,7 @@ it('says when the target is failing (and since when), counts systemic rejections
   });
   expect(metric(failing, 'posthog_outbox_target_failing_since_seconds')).toBeGreaterThanOrEqual(Math.floor(before));
   expect(metric(failing, 'posthog_outbox_dead_lettered_total')).toBe(1); // the poison event of the test before, none since
-  capture.reset();
+  capture.clearFaults();
   const working = await until(scrape, (text) => metric(text, 'posthog_outbox_target_failing') === 0, { what: 'the target to recover' });
   expect(metric(working, 'posthog_outbox_target_failing_since_seconds')).toBe(0);
   await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain' });

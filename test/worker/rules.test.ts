@@ -133,12 +133,11 @@ describe('the circuit breaker for systemic rejection', () => {
 
   const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
   it.each<[string, Parameters<typeof judgePinned>[0], 'poison' | 'unconfirmed']>([
-    ['others of the batch accepted: poison', { broad: false, acceptedInBatch: 39, rejectedAt: null, lastAcceptedAt: null }, 'poison'],
-    ['broad: never dead-lettered, whatever else', { broad: true, acceptedInBatch: 500, rejectedAt: at(1), lastAcceptedAt: at(2) }, 'unconfirmed'],
-    ['alone, never rejected before: kept', { broad: false, acceptedInBatch: 0, rejectedAt: null, lastAcceptedAt: at(5) }, 'unconfirmed'],
-    ['alone, rejected before, nothing accepted since: kept', { broad: false, acceptedInBatch: 0, rejectedAt: at(5), lastAcceptedAt: at(4) }, 'unconfirmed'],
-    ['alone, rejected before, nothing accepted since start: kept', { broad: false, acceptedInBatch: 0, rejectedAt: at(5), lastAcceptedAt: null }, 'unconfirmed'],
-    ['alone, rejected before, others accepted since: poison', { broad: false, acceptedInBatch: 0, rejectedAt: at(5), lastAcceptedAt: at(6) }, 'poison'],
+    ['first rejection, even with the rest of its batch accepted: kept (a systemic rejection may just have ended)', { broad: false, rejectedAt: null, lastAcceptedAt: at(9) }, 'unconfirmed'],
+    ['broad: never dead-lettered, whatever else', { broad: true, rejectedAt: at(1), lastAcceptedAt: at(2) }, 'unconfirmed'],
+    ['rejected again, nothing accepted since the first time: kept', { broad: false, rejectedAt: at(5), lastAcceptedAt: at(4) }, 'unconfirmed'],
+    ['rejected again, nothing accepted since start: kept', { broad: false, rejectedAt: at(5), lastAcceptedAt: null }, 'unconfirmed'],
+    ['rejected again alone, others accepted since the first time: poison', { broad: false, rejectedAt: at(5), lastAcceptedAt: at(6) }, 'poison'],
   ])('%s', (_name, input, expected) => {
     expect(judgePinned(input)).toBe(expected);
   });

@@ -507,6 +507,19 @@ describe('faults', () => {
     expect((await post(batch(wireEvent(2)))).status).toBe(200);
     expect(server.events.map((e) => e.uuid)).toEqual([uuid(2)]);
   });
+
+  it('clearFaults() ends every fault and keeps what was recorded', async () => {
+    await post(batch(wireEvent(1)));
+    server.failNext(1, 500);
+    server.failFor(10_000, 503);
+    server.rejectEventsWhere(() => true);
+    server.overQuota();
+    server.clearFaults();
+    expect(server.pendingFaults).toBe(0);
+    expect((await post(batch(wireEvent(2)))).status).toBe(200);
+    expect(server.events.map((e) => e.uuid)).toEqual([uuid(1), uuid(2)]);
+    expect(server.requests.map((r) => r.status)).toEqual([200, 200]);
+  });
 });
 
 describe('waitFor', () => {

@@ -4,14 +4,13 @@
  * same uuid, dead-lettered, lost, time) and must lose nothing. `npm run soak` runs the same scenarios
  * longer and bigger (SOAK=1).
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
 import { attributedEvent, record } from '../../src/index.ts';
 import { DEFAULT_BACKOFF } from '../../worker/backoff.ts';
 import { runCli } from '../support/cli.ts';
 import type { TestDatabase } from '../support/db.ts';
+import { notPostHogHosts, type Reply } from '../support/hosts.ts';
 import { summarize, workerProcesses } from '../support/processes.ts';
 import { heldRows, outboxCount, until } from '../support/worker.ts';
 
@@ -201,27 +200,9 @@ describe('fault suite', () => {
   }, 120_000);
 });
 
+const host = notPostHogHosts();
 /** A host that is not PostHog, on loopback: answers every request with `reply(method)`. */
-const hosts: Server[] = [];
-afterEach(async () => {
-  for (const server of hosts.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
-});
-async function notPostHog(reply: (method: string) => { status: number; headers?: Record<string, string>; body?: string }): Promise<string> {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const r = reply(req.method ?? 'GET');
-      res.writeHead(r.status, r.headers);
-      res.end(r.body ?? '');
-    });
-  });
-  hosts.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const notPostHog = async (reply: (method: string) => Reply) => (await host(reply)).url;
 
 async function status(): Promise<{ target: { failingSince: string | null; reason: string | null } | null; backlog: number; deadLetters: number }> {
   const result = await runCli(['status', '--json'], { env: { DATABASE_URL: db.url } });

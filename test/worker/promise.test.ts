@@ -4,8 +4,6 @@
  * outages, redirects, web pages, wrong paths, systemic rejection, and poison events that must still be
  * isolated. Backoff is shortened so that many attempts fit in a test.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import type { OutboxEvent } from '../../src/event.ts';
@@ -14,12 +12,12 @@ import { DEFAULT_BACKOFF } from '../../worker/backoff.ts';
 import { bisectionBudget } from '../../worker/outcome.ts';
 import { startWorker, type OutboxWorker, type WorkerOptions } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
+import { notPostHogHosts, type Reply } from '../support/hosts.ts';
 import { createWorkerDatabase, deadLetterRows, outboxCount, until } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
 let worker: OutboxWorker | undefined;
-const servers: Server[] = [];
 
 beforeAll(async () => {
   db = await createWorkerDatabase();
@@ -36,10 +34,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await worker?.stop(5_000);
   worker = undefined;
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
 });
 
 /** A 1/100 scale of the default policy (1 s doubling to 60 s): 10 ms doubling to 600 ms. */
@@ -71,23 +65,7 @@ async function attempts() {
   return db.sql<{ attempts: number }[]>`SELECT attempts FROM posthog_outbox.outbox`.then((rows) => rows.map((r) => r.attempts));
 }
 
-/** An HTTP server on loopback that answers every request with `answer`. */
-type Reply = { status: number; headers?: Record<string, string>; body?: string };
-async function host(answer: (method: string) => Reply): Promise<{ url: string; methods: string[] }> {
-  const methods: string[] = [];
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      methods.push(req.method ?? '?');
-      const a = answer(req.method ?? 'GET');
-      res.writeHead(a.status, a.headers);
-      res.end(a.body ?? '');
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, methods };
-}
+const host = notPostHogHosts();
 
 /** Runs a worker against `posthogHost` for `ms` with 20 events waiting; every row must still be queued after. */
 async function pointedAt(posthogHost: string, ms = 2_500) {

@@ -21,6 +21,7 @@ import {
   finishBackfill,
   profileIdType,
   profilesPage,
+  readOnlyQueries,
   startBackfill,
   tryLockBackfill,
   unlockBackfill,
@@ -46,6 +47,7 @@ interface Options {
   restart?: boolean;
   force?: boolean;
   identifyRefresh: number;
+  queryTimeout: number;
   progress: boolean;
 }
 
@@ -101,8 +103,8 @@ async function backfillEntity(sql: postgres.Sql, options: Options, entity: Entit
   const fail = (message: string): never => {
     throw new OutboxError('invalid', `${entity} query`, message);
   };
-  const [typeRow] = await sql.unsafe<{ type: string }[]>(profileIdType(query)).catch((error: Error) => fail(error.message));
-  const { count: total } = (await sql.unsafe<{ count: number }[]>(countProfiles(query)))[0]!;
+  const [typeRow] = await readOnly(sql, options, (tx) => tx.unsafe<{ type: string }[]>(profileIdType(query), [1])).catch((error: Error) => fail(error.message));
+  const { count: total } = (await readOnly(sql, options, (tx) => tx.unsafe<{ count: number }[]>(countProfiles(query), [true])))[0]!;
   if (!typeRow) return { entity, enqueued: 0, unchanged: 0, skipped: 0, resumedAfter: null, previously: 0, ms: Date.now() - started };
   const page = profilesPage(query, typeRow.type);
 
@@ -132,7 +134,7 @@ async function backfillEntity(sql: postgres.Sql, options: Options, entity: Entit
   const tick = () => bar?.update(rows, { speed: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) });
   try {
     while (!stopRequested) {
-      const batch = await sql.unsafe<Record<string, unknown>[]>(page, [lastId, options.batchSize]);
+      const batch = await readOnly(sql, options, (tx) => tx.unsafe<Record<string, unknown>[]>(page, [lastId, options.batchSize]));
       if (batch.length === 0) break;
       const now = new Date();
       const entities: TouchedEntity[] = [];
@@ -180,6 +182,17 @@ async function backfillEntity(sql: postgres.Sql, options: Options, entity: Entit
   return { entity, enqueued, unchanged, skipped, resumedAfter, previously: done, ms: Date.now() - started };
 }
 
+/**
+ * Runs the operator's query in a transaction of its own that cannot write (READ ONLY, so not even a function
+ * it calls can) and cannot run away (`--query-timeout`).
+ */
+function readOnly<T>(sql: postgres.Sql, options: Options, body: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
+  return sql.begin(async (tx) => {
+    await tx.unsafe(readOnlyQueries(), [options.queryTimeout]);
+    return body(tx);
+  }) as Promise<T>;
+}
+
 /** Thrown to roll back a dry run's page. */
 const DRY_RUN = Symbol('dry run');
 
@@ -196,6 +209,7 @@ export function backfillCommand(): Command {
     .option('--automations-query <sql>', 'query returning id, name, owner_user_id, organization_id')
     .addOption(new Option('--batch-size <n>', 'rows per page (one transaction each)').argParser(integer(1, 10_000)).default(500))
     .option('--dry-run', 'count what would be enqueued; write nothing')
+    .addOption(new Option('--query-timeout <duration>', 'longest any of your queries may run (each runs read only)').argParser(duration(1_000, 86_400_000)).default(60_000, '60s'))
     .option('--force', 'send every profile, even those PostHog was already told unchanged within the refresh interval')
     .addOption(
       new Option('--identify-refresh <duration>', 'a profile sent unchanged less than this long ago is skipped (the worker\'s setting; 0: send all)')

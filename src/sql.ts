@@ -276,6 +276,8 @@ export function purgeDeadLetters(schema: string): string {
 
 // --- backfill-profiles --------------------------------------------------------------------------------
 // `$query` is the operator's own SELECT (from their config), wrapped as a subquery; it must return `id`.
+// Each statement that embeds it takes a parameter, so it always goes through the extended protocol (one
+// statement: a `;` cannot smuggle in a second), and runs in a READ ONLY transaction (`readOnlyQueries`).
 
 /** One backfill at a time per schema (session-level lock, held by the backfill's reserved connection). */
 export function tryLockBackfill(): string {
@@ -288,11 +290,17 @@ export function unlockBackfill(): string {
 
 /** The Postgres type of the query's `id` column (for keyset paging on its own ordering and index). */
 export function profileIdType(query: string): string {
-  return `SELECT pg_typeof(q."id")::text AS "type" FROM (${query}) AS q LIMIT 1`;
+  return `SELECT pg_typeof(q."id")::text AS "type" FROM (${query}) AS q LIMIT $1`;
 }
 
+/** How many rows the query returns (`$1`: true; a parameter so that it is one extended-protocol statement). */
 export function countProfiles(query: string): string {
-  return `SELECT count(*)::int AS "count" FROM (${query}) AS q`;
+  return `SELECT count(*)::int AS "count" FROM (${query}) AS q WHERE $1::boolean`;
+}
+
+/** Opens the operator queries' transaction: read only, each statement limited to `$1` milliseconds. */
+export function readOnlyQueries(): string {
+  return `SELECT set_config('transaction_read_only', 'on', true), set_config('statement_timeout', $1::text, true)`;
 }
 
 /** The next `$2` rows after id `$1` (null: from the start), in id order. */

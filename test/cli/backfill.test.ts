@@ -156,6 +156,31 @@ describe('backfill-profiles', () => {
     expect(restarted.stdout).toMatch(/^users: enqueued 2250 /m);
   });
 
+  describe('your queries cannot write', () => {
+    const tables = () => db.sql`SELECT table_name FROM information_schema.tables WHERE table_schema = 'app' ORDER BY 1`.then((r) => r.map((t) => t.table_name));
+    it.each([
+      // balanced so that, sent as one simple-protocol string, it would be three valid statements
+      ['a second statement after a ;', 'SELECT 1 AS id) AS q; CREATE TABLE app.pwned (x int); SELECT 1 AS "type" FROM (SELECT 1 AS id', /cannot insert multiple commands into a prepared statement/],
+      ['a function that writes', 'SELECT id, email, name FROM app.users WHERE app.sneaky() IS NOT NULL', /read-only transaction/],
+    ])('%s: refused, nothing written', async (_label, query, message) => {
+      await db.sql.unsafe(`CREATE OR REPLACE FUNCTION app.sneaky() RETURNS int LANGUAGE sql AS $$ INSERT INTO app.users VALUES (999999, 'x@example.com', 'X') RETURNING 1 $$`);
+      for (const args of [['--users-query', query], ['--users-query', query, '--dry-run']]) {
+        const result = await runCli(['backfill-profiles', ...args], { env: env() });
+        expect(result.code, result.stderr).not.toBe(0);
+        expect(result.stderr).toMatch(message);
+      }
+      expect(await tables()).toEqual(['automations', 'orgs', 'users']);
+      expect(await db.sql`SELECT count(*)::int AS n FROM app.users WHERE id = 999999`).toEqual([{ n: 0 }]);
+      expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox`).toEqual([{ n: 0 }]);
+    });
+
+    it('a query that runs longer than --query-timeout is stopped', async () => {
+      const result = await runCli(['backfill-profiles', '--users-query', 'SELECT id, email, name FROM app.users WHERE pg_sleep(3) IS NOT NULL', '--query-timeout', '1s'], { env: env() });
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/statement timeout/);
+    });
+  });
+
   it.each([
     ['an unknown column', ['--users-query', 'SELECT id, email AS mail FROM app.users'], /"mail"; it may return only id, email, name/],
     ['a query that does not parse', ['--users-query', 'SELEC id FROM app.users'], /users query: .*syntax error/],

@@ -16,7 +16,13 @@ export function migrateCommand(): Command {
       quoteSchema(options.schema);
       const sql = await connect(url, { max: 1 });
       try {
-        const { applied } = await migrateOutbox(sql, { schema: options.schema });
+        const { applied } = await migrateOutbox(sql, {
+          schema: options.schema,
+          onLockTimeout: ({ attempt, retryInMs, message }) =>
+            process.stderr.write(
+              `posthog-outbox: a table the migration changes is in use (${message}); rolled back so as not to block your application's writes, trying again in ${retryInMs / 1000} s (attempt ${attempt + 1})\n`,
+            ),
+        });
         await installPgBoss(url, options.schema);
         process.stdout.write(
           applied.length === 0

@@ -59,6 +59,11 @@ export function lockMigrations(): string {
   return `SELECT pg_advisory_xact_lock(hashtext('posthog-outbox:migrate:' || $1::text))`;
 }
 
+/** The calling transaction's statements wait at most `$1` milliseconds for a lock (then fail with 55P03). */
+export function setLockTimeout(): string {
+  return `SELECT set_config('lock_timeout', $1::text, true)`;
+}
+
 /** Whether the migrations journal exists yet (`$1` = schema name). */
 export function journalExists(): string {
   return `SELECT to_regclass(quote_ident($1::text) || '."__migrations"') IS NOT NULL AS "exists"`;

@@ -70,6 +70,47 @@ describe('migrateOutbox', () => {
     }
   });
 
+  it('never waits long for a table lock (which would block the application\'s writes behind it): gives up, says so, tries again, succeeds once the table is free', async () => {
+    // an installation at 0005, upgraded while a handler's transaction holds a row lock on the outbox
+    const folder = await mkdtemp(path.join(tmpdir(), 'posthog-outbox-locked-'));
+    try {
+      await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
+      const journal = JSON.parse(await readFile(path.join(folder, 'meta', '_journal.json'), 'utf8'));
+      await writeFile(path.join(folder, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: journal.entries.filter((e: { tag: string }) => e.tag < '0006') }));
+      for (const schema of ['locked_outbox', 'locked_cli']) await migrateOutbox(db.sql, { schema, migrationsFolder: folder });
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+    const handler = await db.sql.reserve();
+    await handler`BEGIN`;
+    await handler`LOCK TABLE locked_outbox.outbox IN ROW EXCLUSIVE MODE`;
+    const waits: { attempt: number; message: string }[] = [];
+    const migrated = migrateOutbox(db.sql, {
+      schema: 'locked_outbox',
+      lockTimeoutMs: 100,
+      onLockTimeout: (info) => {
+        waits.push(info);
+        if (waits.length === 2) void handler`COMMIT`.then(() => undefined); // the handler's transaction ends (postgres.js runs a query once it is awaited)
+      },
+    });
+    expect((await migrated).applied).toHaveLength(1);
+    expect(waits.map((w) => w.attempt)).toEqual([1, 2]);
+    expect(waits[0]!.message).toMatch(/lock timeout/);
+    handler.release();
+
+    // the CLI says so on stderr and succeeds
+    const cli = await db.sql.reserve();
+    await cli`BEGIN`;
+    await cli`LOCK TABLE locked_cli.outbox IN ROW EXCLUSIVE MODE`;
+    const running = runCli(['migrate', '--schema', 'locked_cli'], { env: { DATABASE_URL: db.url }, timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 3_000));
+    await cli`COMMIT`;
+    cli.release();
+    const result = await running;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/a table the migration changes is in use \(canceling statement due to lock timeout\); rolled back so as not to block your application's writes, trying again in 1 s \(attempt 2\)/);
+  }, 60_000);
+
   it('puts the tables in another schema when asked', async () => {
     await migrateOutbox(db.sql, { schema: 'other_schema' });
     expect(await tables('other_schema')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'target_health']);

@@ -23,12 +23,49 @@ export interface MigrateResult {
   applied: number[];
 }
 
-export async function migrateOutbox(sql: postgres.Sql, options: { schema?: string; migrationsFolder?: string } = {}): Promise<MigrateResult> {
+export interface MigrateOptions {
+  schema?: string;
+  migrationsFolder?: string;
+  /**
+   * How long a DDL statement may wait for its table lock (default 2 s). A DDL statement queued behind a
+   * transaction that uses the table blocks every later statement on that table, the handlers' inserts
+   * included, for as long as it waits: it gives up after this, the migration rolls back, and it is tried
+   * again after a backoff.
+   */
+  lockTimeoutMs?: number;
+  /** Attempts before giving up on a lock (default 10, about 2 minutes with the backoff). */
+  attempts?: number;
+  /** Called before each retry after a lock timeout (the CLI says it on stderr). */
+  onLockTimeout?: (info: { attempt: number; retryInMs: number; message: string }) => void;
+}
+
+/** Backoff between attempts after a lock timeout: 1 s doubling to 30 s. */
+function lockRetryDelayMs(attempt: number): number {
+  return Math.min(30_000, 1_000 * 2 ** (attempt - 1));
+}
+
+export async function migrateOutbox(sql: postgres.Sql, options: MigrateOptions = {}): Promise<MigrateResult> {
+  const attempts = options.attempts ?? 10;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(sql, options);
+    } catch (error) {
+      const e = error as { code?: string; message?: string };
+      if (e?.code !== '55P03' || attempt >= attempts) throw error; // 55P03: lock_not_available
+      const retryInMs = lockRetryDelayMs(attempt);
+      options.onLockTimeout?.({ attempt, retryInMs, message: e.message ?? String(error) });
+      await new Promise((r) => setTimeout(r, retryInMs));
+    }
+  }
+}
+
+async function migrateOnce(sql: postgres.Sql, options: MigrateOptions): Promise<MigrateResult> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   const quoted = q.quoteSchema(schema);
   const migrations = readMigrationFiles({ migrationsFolder: options.migrationsFolder ?? MIGRATIONS_FOLDER });
   return sql.begin(async (tx) => {
     await tx.unsafe(q.lockMigrations(), [schema]);
+    await tx.unsafe(q.setLockTimeout(), [options.lockTimeoutMs ?? 2_000]);
     const [{ exists } = { exists: false }] = await tx.unsafe<{ exists: boolean }[]>(q.journalExists(), [schema]);
     // A migration is identified by its creation time, as drizzle's own migrator does, so reformatting an
     // applied file does not apply it again.

@@ -33,6 +33,7 @@ const SUBCOMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Com
   ['status', async () => (await import('./status.ts')).statusCommand()],
   ['dead-letters', async () => (await import('./dead-letters.ts')).deadLettersCommand()],
   ['backfill-profiles', async () => (await import('./backfill.ts')).backfillCommand()],
+  ['forget', async () => (await import('./forget.ts')).forgetCommand()],
   ['demo', async () => (await import('./demo.ts')).demoCommand()],
 ];
 const invoked = SUBCOMMANDS.filter(([name]) => name === process.argv[2]);

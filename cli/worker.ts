@@ -7,7 +7,7 @@ import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from '../src/po
 import { quoteSchema } from '../src/sql.ts';
 import { DEFAULT_BACKOFF } from '../worker/backoff.ts';
 import { DEFAULT_IDENTIFY_REFRESH_MS } from '../worker/identities.ts';
-import { DEFAULT_MAX_AGE_MS, startWorker } from '../worker/index.ts';
+import { DEFAULT_DEAD_LETTER_RETENTION_MS, DEFAULT_MAX_AGE_MS, startWorker } from '../worker/index.ts';
 import { checkHost, databaseUrlOption, duration, integer, schemaOption } from './options.ts';
 
 interface WorkerFlags {
@@ -20,6 +20,7 @@ interface WorkerFlags {
   maxAttempts?: string;
   maxAge: number;
   identifyRefresh: number;
+  deadLetterRetention: number;
   retryMaxDelay: number;
   requestTimeout: number;
   leaseSeconds?: number;
@@ -54,6 +55,12 @@ export function workerCommand(): Command {
         .env('POSTHOG_OUTBOX_IDENTIFY_REFRESH')
         .argParser(duration(0, 365 * 86_400_000))
         .default(DEFAULT_IDENTIFY_REFRESH_MS, '24h'),
+    )
+    .addOption(
+      new Option('--dead-letter-retention <duration>', 'dead letters older than this are deleted (they carry personal data); 0 keeps them forever')
+        .env('POSTHOG_OUTBOX_DEAD_LETTER_RETENTION')
+        .argParser(duration(0, 3_650 * 86_400_000))
+        .default(DEFAULT_DEAD_LETTER_RETENTION_MS, '30d'),
     )
     // Gone: target failures are retried for as long as they last and event rejections dead-letter at once.
     // Still accepted (with a warning) so a deployment that passes it keeps starting.
@@ -106,6 +113,7 @@ export function workerCommand(): Command {
         concurrency: flags.concurrency,
         maxAgeMs: flags.maxAge,
         identifyRefreshMs: flags.identifyRefresh,
+        deadLetterRetentionMs: flags.deadLetterRetention,
         backoff: { baseMs: Math.min(DEFAULT_BACKOFF.baseMs, flags.retryMaxDelay), maxMs: flags.retryMaxDelay },
         leaseSeconds,
         logger,

@@ -68,6 +68,11 @@ export interface WorkerOptions {
    * once per run, as earlier versions did.
    */
   identifyRefreshMs?: number;
+  /**
+   * Dead letters older than this are deleted by the worker (they hold personal data: each carries its
+   * user's profile snapshot). Checked at most hourly. Default 30 days; 0 keeps them forever.
+   */
+  deadLetterRetentionMs?: number;
   /** Delays between attempts while PostHog fails, and the worker's pauses. Default 1 s doubling up to 60 s. */
   backoff?: BackoffPolicy;
   /** Cron of the safety-net run. Default every minute. */
@@ -102,6 +107,9 @@ export interface OutboxWorker extends EventEmitter<{ run: [RunStats] }> {
 }
 
 export const DEFAULT_MAX_AGE_MS = 7 * 86_400_000;
+export const DEFAULT_DEAD_LETTER_RETENTION_MS = 30 * 86_400_000;
+/** How often a worker looks for expired dead letters. */
+const RETENTION_CHECK_MS = 3_600_000;
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
@@ -124,6 +132,8 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   readonly target: TargetState = { failingSince: null, reason: null };
   /** Shared by this worker's runs: when PostHog last accepted one of its requests. */
   private readonly memory: TargetMemory = { lastAcceptedAt: null };
+  private retentionCheckedAt = 0;
+  private readonly deadLetterRetentionMs: number;
   /** Whether target_health may say "failing" because of us (or we have not said "working" since start). */
   private healthDirty = true;
   private readonly abort = new AbortController();
@@ -148,8 +158,9 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   /** Closed by stop(), after the last run. */
   readonly closers: (() => Promise<void>)[] = [];
 
-  constructor(sql: postgres.Sql, boss: PgBoss, settings: DrainSettings, log: Logger) {
+  constructor(sql: postgres.Sql, boss: PgBoss, settings: DrainSettings, log: Logger, deadLetterRetentionMs: number) {
     super();
+    this.deadLetterRetentionMs = deadLetterRetentionMs;
     this.sql = sql;
     this.boss = boss;
     this.settings = settings;
@@ -177,8 +188,27 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   async drainJob(): Promise<void> {
     if (this.running || this.abort.signal.aborted) return this.running;
     if (Date.now() < this.pausedUntil) return;
-    this.running = this.drainLoop().finally(() => (this.running = undefined));
+    this.running = this.drainLoop()
+      .then(() => this.expireDeadLetters())
+      .finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  /** Deletes dead letters past their retention, in bounded statements, at most once an hour. */
+  private async expireDeadLetters(): Promise<void> {
+    if (this.deadLetterRetentionMs === 0 || this.abort.signal.aborted || Date.now() - this.retentionCheckedAt < RETENTION_CHECK_MS) return;
+    this.retentionCheckedAt = Date.now();
+    let total = 0;
+    try {
+      for (;;) {
+        const [row] = await this.sql.unsafe<{ count: number }[]>(q.expireDeadLetters(this.settings.schema), [this.deadLetterRetentionMs, 10_000]);
+        total += row!.count;
+        if (row!.count < 10_000 || this.abort.signal.aborted) break;
+      }
+    } catch (error) {
+      this.log.warn({ err: String((error as Error)?.message ?? error) }, 'could not delete expired dead letters');
+    }
+    if (total > 0) this.log.info({ deleted: total, retentionDays: this.deadLetterRetentionMs / 86_400_000 }, 'deleted dead letters past their retention');
   }
 
   /**
@@ -357,6 +387,10 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
   if (!Number.isFinite(settings.identifyRefreshMs) || settings.identifyRefreshMs < 0) {
     throw new OutboxError('invalid', 'identifyRefreshMs', `must be zero or a positive number of milliseconds, got ${settings.identifyRefreshMs}`);
   }
+  const retention = options.deadLetterRetentionMs ?? DEFAULT_DEAD_LETTER_RETENTION_MS;
+  if (!Number.isFinite(retention) || retention < 0) {
+    throw new OutboxError('invalid', 'deadLetterRetentionMs', `must be zero (keep forever) or a positive number of milliseconds, got ${retention}`);
+  }
   if (!Number.isFinite(settings.maxAgeMs) || settings.maxAgeMs <= 0) {
     throw new OutboxError('invalid', 'maxAgeMs', `must be a positive number of milliseconds, got ${settings.maxAgeMs}`);
   }
@@ -385,7 +419,7 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     boss.on('error', (error: unknown) => log.error({ err: String((error as Error)?.message ?? error) }, 'pg-boss error'));
     await boss.start();
     const queue = drainQueueName(settings.schema);
-    const worker = new Worker(sql, boss, settings, log);
+    const worker = new Worker(sql, boss, settings, log, options.deadLetterRetentionMs ?? DEFAULT_DEAD_LETTER_RETENTION_MS);
     const metrics = options.metrics ? createMetrics(sql, settings.schema, worker.target) : undefined;
     if (metrics) settings.observeRequest = metrics.observeRequest;
     if (metrics && options.metrics) {

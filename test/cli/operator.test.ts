@@ -208,3 +208,59 @@ describe('dead-letters', () => {
     expect(result.stderr).not.toContain('hunter2-secret');
   });
 });
+
+describe('forget (erasure requests)', () => {
+  const person = (user: string, org: string, automation?: string) => ({
+    organization: { id: org, name: `Org ${org}` },
+    user: { id: user, email: `${user}@example.com` },
+    ...(automation ? { automation: { id: automation, name: `Auto ${automation}` } } : {}),
+  });
+
+  it('deletes a user’s queued events, identify rows, dead letters and remembered profile, and nobody else’s', async () => {
+    const ann = await record(db.sql, [attributedEvent(person('ann', 'org_a'), 'chat_started'), attributedEvent(person('ann', 'org_a'), 'chat_started')]);
+    const bob = await record(db.sql, [attributedEvent(person('bob', 'org_a'), 'chat_started')]);
+    await kill([ann[0]!], '400 Bad Request');
+    // an identify row about ann, as the worker writes them, and one about bob
+    await db.sql`INSERT INTO posthog_outbox.outbox (uuid, event, distinct_id, properties, groups, timestamp, identity_kind, identity_id, identity_version)
+      VALUES (gen_random_uuid(), '$identify', 'ann', '{"$set":{"email":"ann@example.com"}}', '{}', now(), 'user', 'ann', 1),
+             (gen_random_uuid(), '$identify', 'bob', '{"$set":{"email":"bob@example.com"}}', '{}', now(), 'user', 'bob', 1)`;
+    await db.sql`INSERT INTO posthog_outbox.identities (kind, entity_id, fields, event_at) VALUES
+      ('user', 'ann', '{"email":"ann@example.com"}', now()), ('user', 'bob', '{"email":"bob@example.com"}', now())`;
+    const result = await runCli(['forget', '--user', 'ann'], { env: env() });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe('user ann: deleted 2 queued event(s), 1 dead letter(s) and the remembered profile\n');
+    const left = await db.sql`SELECT distinct_id FROM posthog_outbox.outbox ORDER BY 1`;
+    expect(left.map((r) => r.distinct_id)).toEqual(['bob', 'bob']);
+    expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.dead_letters`).toEqual([{ n: 0 }]);
+    expect((await db.sql`SELECT entity_id FROM posthog_outbox.identities`).map((r) => r.entity_id)).toEqual(['bob']);
+    const wire = JSON.stringify(await db.sql`SELECT * FROM posthog_outbox.outbox`);
+    expect(wire).not.toContain('ann@example.com');
+    expect(bob).toHaveLength(1);
+  });
+
+  it('forgets an automation persona and an organization (its group-identify too) in one go, as JSON', async () => {
+    await record(db.sql, [attributedEvent(person('cid', 'org_z', 'nightly'), 'chat_started'), attributedEvent(person('dan', 'org_y'), 'chat_started')]);
+    await db.sql`INSERT INTO posthog_outbox.outbox (uuid, event, distinct_id, properties, groups, timestamp, identity_kind, identity_id, identity_version)
+      VALUES (gen_random_uuid(), '$groupidentify', '$organization_org_z', '{"$group_type":"organization","$group_key":"org_z","$group_set":{"name":"Z"}}', '{}', now(), 'organization', 'org_z', 1)`;
+    const result = await runCli(['forget', '--automation', 'nightly', '--organization', 'org_z', '--json'], { env: env() });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({
+      forgotten: [
+        { kind: 'automation', id: 'nightly', queued: 1, deadLetters: 0, profile: false },
+        { kind: 'organization', id: 'org_z', queued: 1, deadLetters: 0, profile: false },
+      ],
+    });
+    expect((await db.sql`SELECT distinct_id FROM posthog_outbox.outbox`).map((r) => r.distinct_id)).toEqual(['dan']);
+  });
+
+  it.each([
+    ['nobody named', [], /--user: say whom to forget/],
+    ['an empty id', ['--user', ' '], /--user: must not be empty/],
+  ])('%s: exits 2 and deletes nothing', async (_label, args, message) => {
+    await events(2);
+    const result = await runCli(['forget', ...args], { env: env() });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(await db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox`).toEqual([{ n: 2 }]);
+  });
+});

@@ -94,3 +94,17 @@ it('a worker connected as the worker role records a failing target (for `status`
     capture.reset();
   }
 });
+
+it('a worker connected as the worker role deletes dead letters past their retention, and only those', async () => {
+  const dead = (uuid: string, days: number) => db.sql`INSERT INTO posthog_outbox.dead_letters (uuid, event, distinct_id, properties, groups, timestamp, user_profile, reason, died_at)
+    VALUES (${uuid}, 'old', 'user_1', '{}', '{}', now(), '{"email":"a@example.com"}', 'test', now() - make_interval(days => ${days}))`;
+  await dead('00000000-0000-7000-8000-000000000031', 31);
+  await dead('00000000-0000-7000-8000-000000000029', 29);
+  const worker = await startWorker({ databaseUrl: as(db, workerRole), posthog: { apiKey: 'phc_grants', host: capture.url } });
+  try {
+    await until(() => db.sql`SELECT uuid FROM posthog_outbox.dead_letters ORDER BY uuid`.then((r) => r.map((x) => x.uuid)), (u) => u.length === 1, { what: 'the expired dead letter to go' });
+    expect((await db.sql`SELECT uuid FROM posthog_outbox.dead_letters`).map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000029']);
+  } finally {
+    await worker.stop(5_000);
+  }
+});

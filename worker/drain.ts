@@ -147,6 +147,8 @@ export class DrainRun {
   private readonly memory: TargetMemory;
   private onBacklog: (() => void) | undefined;
   private claimedFull = false;
+  /** A request of this run met a target failure (set before its batch is settled): nothing more is sent. */
+  private targetFailing = false;
   private acceptedOne = false;
   /** Resolved when PostHog first accepts a batch in this run (a probe run then opens its other lanes). */
   private accepted!: () => void;
@@ -173,9 +175,9 @@ export class DrainRun {
     call();
   }
 
-  /** The run failed in a passing way: nothing more is claimed or sent. */
+  /** The run met a target failure (settled or not yet): nothing more is claimed or sent. */
   private get failed(): boolean {
-    return this.stats.pauseMs !== undefined;
+    return this.stats.pauseMs !== undefined || this.targetFailing;
   }
 
   async run(): Promise<RunStats> {
@@ -299,7 +301,7 @@ export class DrainRun {
     const report = await sendBatch(
       this.settings.target,
       batch.map(([, wire]) => wire),
-      { stop: () => this.failed || (this.signal?.aborted ?? false) },
+      { stop: () => this.failed || (this.signal?.aborted ?? false), onTargetFailure: () => (this.targetFailing = true) },
     );
     this.stats.requests += report.requests.length;
     for (const r of report.requests) {

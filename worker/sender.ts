@@ -148,6 +148,8 @@ export function account(batch: readonly string[], requests: readonly WireRequest
 export interface SendOptions {
   /** Asked before each request goes out: true stops the batch there (its events are reported unsent). */
   stop?: () => boolean;
+  /** Told as soon as a request meets a target failure, before the batch is settled (other lanes stop at once). */
+  onTargetFailure?: () => void;
 }
 
 export async function sendBatch(target: PostHogTarget, events: readonly WireEvent[], options: SendOptions = {}): Promise<SendReport> {
@@ -159,7 +161,10 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
 
   const observedFetch = (url: string, init: RequestInit): Promise<Response> => {
     const started = performance.now();
-    const note = (uuids: string[], verdict: Verdict) => requests.push({ uuids, verdict, seconds: (performance.now() - started) / 1000 });
+    const note = (uuids: string[], verdict: Verdict) => {
+      requests.push({ uuids, verdict, seconds: (performance.now() - started) / 1000 });
+      if (verdict.kind === 'target') options.onTargetFailure?.();
+    };
     const exchange = (async () => {
       if (options.stop?.()) {
         // The run failed or the worker is stopping since this batch was claimed: nothing goes out.

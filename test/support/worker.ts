@@ -1,5 +1,8 @@
 /** Helpers for worker tests: a migrated database with pg-boss, and polling until the outbox is settled. */
 import type postgres from 'postgres';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import { startWorker, type OutboxWorker, type WorkerOptions } from '../../worker/index.ts';
 import { installPgBoss } from '../../worker/queue.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
@@ -37,4 +40,50 @@ export function heldRows(sql: postgres.Sql): Promise<number> {
       SELECT ((SELECT count(*) FROM posthog_outbox.outbox) - (SELECT count(*) FROM (SELECT 1 FROM posthog_outbox.outbox FOR KEY SHARE SKIP LOCKED) AS free))::int AS n`;
     return row!.n;
   });
+}
+
+/** Every table of the outbox schema that tests empty between cases. */
+export const OUTBOX_TABLES = 'posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.target_health, posthog_outbox.identities';
+
+/**
+ * The hooks of a test file that runs in-process workers: one database (migrated, pg-boss installed) and one
+ * capture server accepting `apiKey` for the whole file, both emptied before each test; every worker started
+ * during a test is stopped after it. `started` receives the database and server once they are up. Returns
+ * how to start a worker: `defaults`, then the test's own options, over the capture server as PostHog.
+ */
+export function inProcessWorkers(
+  apiKey: string,
+  started: (fixture: { db: TestDatabase; capture: CaptureServer }) => void,
+  defaults: Partial<WorkerOptions> & { requestTimeoutMs?: number } = {},
+): (options?: Partial<WorkerOptions>) => Promise<OutboxWorker> {
+  let db: TestDatabase | undefined;
+  let capture: CaptureServer | undefined;
+  const running: OutboxWorker[] = [];
+  beforeAll(async () => {
+    db = await createWorkerDatabase();
+    capture = await startCaptureServer({ apiKey });
+    started({ db, capture });
+  });
+  afterAll(async () => {
+    await capture?.close();
+    await db?.drop();
+  });
+  beforeEach(async () => {
+    capture!.reset();
+    await db!.sql.unsafe(`TRUNCATE ${OUTBOX_TABLES}`);
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((w) => w.stop(5_000)));
+  });
+  const { requestTimeoutMs, ...workerDefaults } = defaults;
+  return async (options = {}) => {
+    const worker = await startWorker({
+      databaseUrl: db!.url,
+      posthog: { apiKey, host: capture!.url, ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}) },
+      ...workerDefaults,
+      ...options,
+    });
+    running.push(worker);
+    return worker;
+  };
 }

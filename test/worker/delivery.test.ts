@@ -2,45 +2,20 @@
  * The worker against a real PostgreSQL, real posthog-node and the project's capture server: delivery,
  * failures, poison events, corrupted rows and re-identification.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import { describe, expect, it } from 'vitest';
+import type { CaptureServer } from '../../dev/capture-server.ts';
 import type { OutboxEvent } from '../../src/event.ts';
 import { OutboxError } from '../../src/errors.ts';
 import { record } from '../../src/outbox/record.ts';
-import { startWorker, type OutboxWorker, type WorkerOptions } from '../../worker/index.ts';
+import type { OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { createWorkerDatabase, deadLetterRows, outboxCount, until } from '../support/worker.ts';
+import { deadLetterRows, inProcessWorkers, outboxCount, until } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
 let worker: OutboxWorker | undefined;
 
-beforeAll(async () => {
-  db = await createWorkerDatabase();
-  capture = await startCaptureServer({ apiKey: 'phc_test' });
-});
-afterAll(async () => {
-  await capture.close();
-  await db.drop();
-});
-beforeEach(async () => {
-  capture.reset();
-  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.identities`;
-});
-afterEach(async () => {
-  await worker?.stop(5_000);
-  worker = undefined;
-});
-
-function start(options: Partial<WorkerOptions> = {}) {
-  return startWorker({
-    databaseUrl: db.url,
-    posthog: { apiKey: 'phc_test', host: capture.url, requestTimeoutMs: 2_000 },
-    backoff: { baseMs: 100, maxMs: 1_000 },
-    batchSize: 100,
-    ...options,
-  });
-}
+const start = inProcessWorkers('phc_test', (fixture) => ({ db, capture } = fixture), { backoff: { baseMs: 100, maxMs: 1_000 }, batchSize: 100, requestTimeoutMs: 2_000 });
 
 function event(i: number, overrides: Partial<OutboxEvent> = {}): OutboxEvent {
   return {

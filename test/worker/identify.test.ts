@@ -4,44 +4,17 @@
  * the refresh interval; never more. Real PostgreSQL, real posthog-node, the capture server; the memory's
  * clock is moved by hand (its `sent_at`) where a test needs time to pass.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startCaptureServer, type CaptureServer, type ReceivedEvent } from '../../dev/capture-server.ts';
+import { describe, expect, it } from 'vitest';
+import type { CaptureServer, ReceivedEvent } from '../../dev/capture-server.ts';
 import { attributedEvent, record, type RunContext } from '../../src/index.ts';
-import { startWorker, type OutboxWorker, type WorkerOptions } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { startWorkerProcess } from '../support/processes.ts';
-import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';
+import { inProcessWorkers, outboxCount, until } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
-const workers: OutboxWorker[] = [];
 
-beforeAll(async () => {
-  db = await createWorkerDatabase();
-  capture = await startCaptureServer({ apiKey: 'phc_identify' });
-});
-afterAll(async () => {
-  await capture.close();
-  await db.drop();
-});
-beforeEach(async () => {
-  capture.reset();
-  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.identities`;
-});
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop(5_000)));
-});
-
-async function start(options: Partial<WorkerOptions> = {}) {
-  const worker = await startWorker({
-    databaseUrl: db.url,
-    posthog: { apiKey: 'phc_identify', host: capture.url },
-    backoff: { baseMs: 50, maxMs: 200 },
-    ...options,
-  });
-  workers.push(worker);
-  return worker;
-}
+const start = inProcessWorkers('phc_identify', (fixture) => ({ db, capture } = fixture), { backoff: { baseMs: 50, maxMs: 200 } });
 
 const context = (user: string, email: string, org = 'org_1'): RunContext => ({
   organization: { id: org, name: `Org ${org}`, slug: org },

@@ -4,50 +4,25 @@
  * outages, redirects, web pages, wrong paths, systemic rejection, and poison events that must still be
  * isolated. Backoff is shortened so that many attempts fit in a test.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import type { OutboxEvent } from '../../src/event.ts';
 import { record } from '../../src/outbox/record.ts';
 import { DEFAULT_BACKOFF } from '../../worker/backoff.ts';
 import { bisectionBudget } from '../../worker/outcome.ts';
-import { startWorker, type OutboxWorker, type WorkerOptions } from '../../worker/index.ts';
+import type { OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { notPostHogHosts, type Reply } from '../support/hosts.ts';
-import { createWorkerDatabase, deadLetterRows, outboxCount, until } from '../support/worker.ts';
+import { deadLetterRows, inProcessWorkers, outboxCount, until } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
 let worker: OutboxWorker | undefined;
 
-beforeAll(async () => {
-  db = await createWorkerDatabase();
-  capture = await startCaptureServer({ apiKey: 'phc_promise' });
-});
-afterAll(async () => {
-  await capture.close();
-  await db.drop();
-});
-beforeEach(async () => {
-  capture.reset();
-  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.target_health, posthog_outbox.identities`;
-});
-afterEach(async () => {
-  await worker?.stop(5_000);
-  worker = undefined;
-});
-
 /** A 1/100 scale of the default policy (1 s doubling to 60 s): 10 ms doubling to 600 ms. */
 const SCALED = { baseMs: DEFAULT_BACKOFF.baseMs / 100, maxMs: DEFAULT_BACKOFF.maxMs / 100 };
 
-function start(options: Partial<WorkerOptions> = {}) {
-  return startWorker({
-    databaseUrl: db.url,
-    posthog: { apiKey: 'phc_promise', host: capture.url, requestTimeoutMs: 2_000 },
-    backoff: SCALED,
-    batchSize: 100,
-    ...options,
-  });
-}
+const start = inProcessWorkers('phc_promise', (fixture) => ({ db, capture } = fixture), { backoff: SCALED, batchSize: 100, requestTimeoutMs: 2_000 });
 
 function event(i: number, overrides: Partial<OutboxEvent> = {}): OutboxEvent {
   return { event: 'tool_called', distinctId: `user_${i % 3}`, properties: { i }, groups: {}, profiles: {}, ...overrides };

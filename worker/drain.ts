@@ -1,17 +1,18 @@
 /**
  * One drain run: claim due rows in batches, send each batch, settle every row (deleted once PostHog accepted
- * it, retried later, or dead-lettered with the reason), then re-identify every user, automation persona
- * and organization the delivered events touched, once each: the `$identify` / `$groupidentify` events are
- * written to the outbox, so they are delivered with the same guarantees, by the next run.
+ * it, retried later, or dead-lettered with the reason). In the same batch transaction, the users, automation
+ * personas and organizations its delivered events touched are re-identified when the `identities` memory
+ * says PostHog must hear of them (new, changed, or not refreshed for the interval; worker/identities.ts):
+ * the `$identify` / `$groupidentify` rows are written to the outbox and delivered with the same guarantees.
  *
  * What may dead-letter a row (worker/outcome.ts has the rules): a rejection that bisection pins on its event
- * alone and that PostHog's acceptance of other events confirms, a row stored corrupt, or a row older than
- * the maximum age. A batch whose events are all rejected, or too many of them, is a target that rejects
- * broadly (a proxy mangling bodies, an API change): bisection stops early, nothing is dead-lettered, and the
- * run ends as a target failure.
+ * alone twice, with other events accepted in between; a row stored corrupt; a row older than the maximum
+ * age. A batch whose events are all rejected, or too many of them, is a target that rejects broadly (a
+ * proxy mangling bodies, an API change): bisection stops early, nothing is dead-lettered, and the run ends
+ * as a target failure.
  *
- * A target failure (outage, 429, timeout, redirect, not PostHog, rejecting broadly) ends the run: the failed rows wait out their backoff and
- * the worker pauses before the next run, so an outage costs a bounded number of requests, not one per
+ * A target failure (outage, 429, timeout, redirect, not PostHog, rejecting broadly) ends the run: the failed
+ * rows wait out their backoff and the worker pauses before the next run, so an outage costs a bounded number of requests, not one per
  * batch of backlog. From the first such failure on, no lane claims or sends anything more in this run:
  * a batch a lane had claimed but not sent yet (or the rest of a bisection) is released, its attempt not
  * counted. A run that follows a failed one is a probe: one lane sends, and the others join only once

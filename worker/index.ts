@@ -419,7 +419,7 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     boss.on('error', (error: unknown) => log.error({ err: String((error as Error)?.message ?? error) }, 'pg-boss error'));
     await boss.start();
     const queue = drainQueueName(settings.schema);
-    const worker = new Worker(sql, boss, settings, log, options.deadLetterRetentionMs ?? DEFAULT_DEAD_LETTER_RETENTION_MS);
+    const worker = new Worker(sql, boss, settings, log, retention);
     const metrics = options.metrics ? createMetrics(sql, settings.schema, worker.target) : undefined;
     if (metrics) settings.observeRequest = metrics.observeRequest;
     if (metrics && options.metrics) {

@@ -7,7 +7,7 @@
  *   optional `quota_limited` list). Anything else, 2xx included, is not proof: a redirect (never followed),
  *   a web page, an empty 204, a proxy's own answer.
  * - Only an event-specific, permanent rejection dead-letters an event: a 400/413/422 that bisection pins on
- *   that event alone, and only once PostHog has shown that it accepts other events. Every failure of the
+ *   that event alone twice, with PostHog accepting other events in between. Every failure of the
  *   target itself (5xx, 408, 429, timeouts, connection errors, 401/403/404, redirects, non-PostHog answers,
  *   or rejecting every event it is sent) is retried with capped backoff for as long as it lasts.
  */

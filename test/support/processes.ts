@@ -3,11 +3,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type postgres from 'postgres';
-import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import { afterEach } from 'vitest';
+import type { CaptureServer } from '../../dev/capture-server.ts';
 import { CLI } from './cli.ts';
-import type { TestDatabase } from './db.ts';
-import { createWorkerDatabase } from './worker.ts';
+import { databaseAndCapture, type WorkerFixture } from './worker.ts';
 
 export interface WorkerProcess {
   readonly child: ChildProcess;
@@ -48,38 +47,19 @@ export function startWorkerProcess(env: { databaseUrl: string; apiKey: string; h
 }
 
 /**
- * The hooks of a test file that runs worker processes: one database (migrated, pg-boss installed) and one
- * capture server accepting `apiKey` for the whole file, emptied before each test; every worker spawned
- * during a test is killed after it. `started` receives the database and server once they are up.
- * Returns how to spawn a worker (`defaultArgs` when no flags are given; the capture server unless `host`).
+ * The hooks of a test file that runs worker processes (`databaseAndCapture`); every worker spawned during a
+ * test is killed after it. Returns how to spawn a worker (`defaultArgs` when no flags are given; the capture
+ * server unless `host`).
  */
-export function workerProcesses(
-  apiKey: string,
-  started: (fixture: { db: TestDatabase; capture: CaptureServer }) => void,
-  defaultArgs: string[] = [],
-): (args?: string[], host?: string) => WorkerProcess {
-  let db: TestDatabase | undefined;
-  let capture: CaptureServer | undefined;
+export function workerProcesses(apiKey: string, started: (fixture: WorkerFixture) => void, defaultArgs: string[] = []): (args?: string[], host?: string) => WorkerProcess {
+  const fixture = databaseAndCapture(apiKey, started);
   let spawned: WorkerProcess[] = [];
-  beforeAll(async () => {
-    db = await createWorkerDatabase();
-    capture = await startCaptureServer({ apiKey });
-    started({ db, capture });
-  });
-  afterAll(async () => {
-    await capture?.close();
-    await db?.drop();
-  });
-  beforeEach(async () => {
-    capture!.reset();
-    await db!.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.target_health, posthog_outbox.identities`;
-  });
   afterEach(async () => {
     await Promise.all(spawned.map((w) => (w.child.exitCode === null && w.child.signalCode === null ? w.kill() : undefined)));
     spawned = [];
   });
-  return (args = defaultArgs, host = capture!.url) => {
-    const worker = startWorkerProcess({ databaseUrl: db!.url, apiKey, host }, args);
+  return (args = defaultArgs, host = fixture().capture.url) => {
+    const worker = startWorkerProcess({ databaseUrl: fixture().db.url, apiKey, host }, args);
     spawned.push(worker);
     return worker;
   };

@@ -45,41 +45,54 @@ export function heldRows(sql: postgres.Sql): Promise<number> {
 /** Every table of the outbox schema that tests empty between cases. */
 export const OUTBOX_TABLES = 'posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.target_health, posthog_outbox.identities';
 
+export interface WorkerFixture {
+  db: TestDatabase;
+  capture: CaptureServer;
+}
+
 /**
- * The hooks of a test file that runs in-process workers: one database (migrated, pg-boss installed) and one
- * capture server accepting `apiKey` for the whole file, both emptied before each test; every worker started
- * during a test is stopped after it. `started` receives the database and server once they are up. Returns
- * how to start a worker: `defaults`, then the test's own options, over the capture server as PostHog.
+ * The hooks every test file with workers shares: one database (migrated, pg-boss installed) and one capture
+ * server accepting `apiKey` for the whole file, both emptied before each test. `started` receives them once
+ * they are up; the returned function gives them to the caller's own hooks.
+ */
+export function databaseAndCapture(apiKey: string, started: (fixture: WorkerFixture) => void): () => WorkerFixture {
+  let fixture: WorkerFixture | undefined;
+  beforeAll(async () => {
+    fixture = { db: await createWorkerDatabase(), capture: await startCaptureServer({ apiKey }) };
+    started(fixture);
+  });
+  afterAll(async () => {
+    await fixture?.capture.close();
+    await fixture?.db.drop();
+  });
+  beforeEach(async () => {
+    fixture!.capture.reset();
+    await fixture!.db.sql.unsafe(`TRUNCATE ${OUTBOX_TABLES}`);
+  });
+  return () => fixture!;
+}
+
+/**
+ * The hooks of a test file that runs in-process workers (`databaseAndCapture`); every worker started during
+ * a test is stopped after it. Returns how to start a worker: `defaults`, then the test's own options, over
+ * the capture server as PostHog.
  */
 export function inProcessWorkers(
   apiKey: string,
-  started: (fixture: { db: TestDatabase; capture: CaptureServer }) => void,
+  started: (fixture: WorkerFixture) => void,
   defaults: Partial<WorkerOptions> & { requestTimeoutMs?: number } = {},
 ): (options?: Partial<WorkerOptions>) => Promise<OutboxWorker> {
-  let db: TestDatabase | undefined;
-  let capture: CaptureServer | undefined;
+  const fixture = databaseAndCapture(apiKey, started);
   const running: OutboxWorker[] = [];
-  beforeAll(async () => {
-    db = await createWorkerDatabase();
-    capture = await startCaptureServer({ apiKey });
-    started({ db, capture });
-  });
-  afterAll(async () => {
-    await capture?.close();
-    await db?.drop();
-  });
-  beforeEach(async () => {
-    capture!.reset();
-    await db!.sql.unsafe(`TRUNCATE ${OUTBOX_TABLES}`);
-  });
   afterEach(async () => {
     await Promise.all(running.splice(0).map((w) => w.stop(5_000)));
   });
   const { requestTimeoutMs, ...workerDefaults } = defaults;
   return async (options = {}) => {
+    const { db, capture } = fixture();
     const worker = await startWorker({
-      databaseUrl: db!.url,
-      posthog: { apiKey, host: capture!.url, ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}) },
+      databaseUrl: db.url,
+      posthog: { apiKey, host: capture.url, ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}) },
       ...workerDefaults,
       ...options,
     });

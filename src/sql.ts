@@ -83,9 +83,8 @@ export function insertJournalEntry(schema: string): string {
 
 // --- delivery (the worker) ----------------------------------------------------------------------------
 
-/** The columns a worker reads from a claimed row. */
-const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."user_id", o."user_profile",
-  o."automation_id", o."automation_profile", o."organization_id", o."organization_profile", o."attempts", o."rejected_at"`;
+/** The columns a worker reads from a claimed row: what it sends (profile snapshots stay in the database: `deleteDeliveredAndRemember`). */
+const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."attempts", o."rejected_at"`;
 
 /** The columns moved into the dead-letter table. */
 const EVENT_COLUMNS = `"uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
@@ -116,24 +115,20 @@ export function setLease(): string {
 }
 
 /**
- * Remembers what PostHog is told about entities and decides which to identify, atomically: `$1` is a JSON
- * array of `{kind, entity_id, fields, event_at}` (the entities a batch touched, with their newest fields),
- * `$2` the refresh interval in milliseconds, `$3` true to identify every one of them regardless (backfill
- * `--force`). An entity is identified when it is new, when merging its fields (the newer event's values win,
- * never a null) changes what was last sent, or when the last identify is older than the refresh interval.
- * Returns those entities with their merged fields and new version; the others are left untouched. Rows are
- * locked in (kind, id) order, so concurrent batches cannot deadlock; a concurrent batch that already
- * identified the same change makes this one find nothing new.
+ * The memory's decision, from a CTE `incoming` of touched entities (`kind`, `entity_id`, `fields` jsonb,
+ * `event_at`): `$2` is the refresh interval in milliseconds, `$3` true to identify every one of them
+ * regardless (backfill `--force`). An entity is identified when it is new, when merging its fields (the newer
+ * event's values win, never a null) changes what was last sent, or when the last identify is older than the
+ * refresh interval. Returns those entities with their merged fields and new version; the others are left
+ * untouched. Rows are locked in (kind, id) order, so concurrent batches cannot deadlock; a concurrent batch
+ * that already identified the same change makes this one find nothing new.
  */
-export function rememberIdentities(schema: string): string {
-  const s = quoteSchema(schema);
+function rememberFrom(s: string, incoming: string): string {
   const merged = (stored: string, incoming: string) =>
     `(CASE WHEN ${incoming}."event_at" >= ${stored}."event_at" THEN ${stored}."fields" || ${incoming}."fields" ELSE ${incoming}."fields" || ${stored}."fields" END)`;
   const due = (stored: string, incoming: string) =>
     `($3::boolean OR ${stored}."sent_at" <= now() - make_interval(secs => $2::float8 / 1000) OR ${merged(stored, incoming)} IS DISTINCT FROM ${stored}."fields")`;
-  return `WITH incoming AS (
-  SELECT * FROM json_to_recordset($1::text::json) AS x("kind" text, "entity_id" text, "fields" jsonb, "event_at" timestamptz)
-), candidates AS (
+  return `WITH ${incoming}, candidates AS (
   SELECT n.* FROM incoming n LEFT JOIN ${s}."identities" i ON i."kind" = n."kind" AND i."entity_id" = n."entity_id"
   WHERE i."kind" IS NULL OR ${due('i', 'n')}
   ORDER BY n."kind", n."entity_id"
@@ -149,13 +144,61 @@ WHERE ${due('i', 'EXCLUDED')}
 RETURNING i."kind", i."entity_id", i."fields", i."version"`;
 }
 
+/**
+ * Remembers what PostHog is told about entities and decides which to identify, atomically (`rememberFrom`):
+ * `$1` is a JSON array of `{kind, entity_id, fields, event_at}` (the entities, each with its newest fields),
+ * `$2` the refresh interval in milliseconds, `$3` true to identify every one regardless. Used by the backfill.
+ */
+export function rememberIdentities(schema: string): string {
+  return rememberFrom(
+    quoteSchema(schema),
+    `incoming AS (
+  SELECT * FROM json_to_recordset($1::text::json) AS x("kind" text, "entity_id" text, "fields" jsonb, "event_at" timestamptz)
+)`,
+  );
+}
+
+/**
+ * Settles a batch's delivered rows in one statement: deletes rows `$1` (held by the calling claim's
+ * transaction) and, from the profile snapshots they carried, re-identifies what they touched
+ * (`rememberFrom`, `$2` the refresh interval, `$3` false): each user, automation persona and organization
+ * once, each field at its newest non-null value (the newest event's, the later-written row on a tie), the
+ * entity's time the newest event's. Entities named in `$4` (`kind:id`, already identified by this run) are
+ * left out. The snapshots never leave the database: the worker reads only what it sends.
+ */
+export function deleteDeliveredAndRemember(schema: string): string {
+  const s = quoteSchema(schema);
+  return rememberFrom(
+    s,
+    `gone AS (
+  DELETE FROM ${s}."outbox" WHERE "uuid" = ANY($1::uuid[])
+  RETURNING "uuid", "timestamp", "user_id", "user_profile", "automation_id", "automation_profile", "organization_id", "organization_profile"
+), touched AS (
+  SELECT t."kind", t."id" AS "entity_id", g."timestamp" AS "at", g."uuid", t."fields" FROM gone g
+  CROSS JOIN LATERAL (VALUES ('user', g."user_id", g."user_profile"), ('automation', g."automation_id", g."automation_profile"),
+    ('organization', g."organization_id", g."organization_profile")) AS t("kind", "id", "fields")
+  WHERE t."id" IS NOT NULL AND t."fields" IS NOT NULL AND NOT (t."kind" || ':' || t."id" = ANY($4::text[]))
+), newest AS (
+  SELECT DISTINCT ON (t."kind", t."entity_id", f."key") t."kind", t."entity_id", f."key", f."value"
+  FROM touched t CROSS JOIN LATERAL jsonb_each(t."fields") AS f("key", "value")
+  WHERE jsonb_typeof(f."value") <> 'null'
+  ORDER BY t."kind", t."entity_id", f."key", t."at" DESC, t."uuid" DESC
+), incoming AS (
+  SELECT e."kind", e."entity_id", COALESCE(n."fields", '{}'::jsonb) AS "fields", e."event_at"
+  FROM (SELECT "kind", "entity_id", max("at") AS "event_at" FROM touched GROUP BY "kind", "entity_id") e
+  LEFT JOIN (SELECT "kind", "entity_id", jsonb_object_agg("key", "value") AS "fields" FROM newest GROUP BY "kind", "entity_id") n
+    ON n."kind" = e."kind" AND n."entity_id" = e."entity_id"
+)`,
+  );
+}
+
 /** Known entities and the oldest last identify (for `status`). */
 export function identitiesStatus(schema: string): string {
   return `SELECT count(*)::int AS "known", min("sent_at") AS "oldest_sent_at" FROM ${quoteSchema(schema)}."identities"`;
 }
 
-/** Deletes delivered rows `$1` (held by the calling claim's transaction). */
-export function deleteDelivered(schema: string): string {
+/** Deletes rows `$1` unsent (held by the calling claim's transaction): identify rows superseded by a newer one. */
+export function deleteSuperseded(schema: string): string {
   return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[])`;
 }
 

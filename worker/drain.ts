@@ -28,12 +28,11 @@
 import type postgres from 'postgres';
 import { OutboxError } from '../src/errors.ts';
 import { redactForStorage } from '../src/redact.ts';
-import type { ProfileFields } from '../src/event.ts';
 import { checkEventShape } from '../src/outbox/validate.ts';
 import * as q from '../src/sql.ts';
 import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
-import { entityKey, TouchedProfiles } from './identify.ts';
-import { identifyTouched } from './identities.ts';
+import { entityKey } from './identify.ts';
+import { deleteDeliveredAndIdentify } from './identities.ts';
 import { decide, judgePinned, rejectsBroadly, type BisectionState } from './outcome.ts';
 import { sendBatch, type PostHogTarget, type WireEvent } from './sender.ts';
 
@@ -96,12 +95,6 @@ interface ClaimedRow {
   properties: Record<string, unknown>;
   groups: Record<string, string>;
   timestamp: Date;
-  user_id: string | null;
-  user_profile: ProfileFields | null;
-  automation_id: string | null;
-  automation_profile: ProfileFields | null;
-  organization_id: string | null;
-  organization_profile: ProfileFields | null;
   attempts: number;
   rejected_at: Date | null;
   /** Older than the maximum age: dead-lettered, not sent. */
@@ -110,28 +103,14 @@ interface ClaimedRow {
   superseded: boolean;
 }
 
-function snapshot(id: string | null, fields: ProfileFields | null) {
-  return id !== null && fields !== null ? { id, fields } : undefined;
-}
-
 /**
- * Checks a stored row as `record()` checks an event (its properties are JSON already: they come from
- * jsonb): a row corrupted in the table is dead-lettered, not sent.
+ * Checks what is sent of a stored row as `record()` checks an event (its properties are JSON already: they
+ * come from jsonb): a row corrupted in the table is dead-lettered, not sent. The profile snapshots are not
+ * read here: they only feed re-identification, in SQL.
  */
 function toWire(row: ClaimedRow): WireEvent {
   const event = checkEventShape(
-    {
-      event: row.event,
-      distinctId: row.distinct_id,
-      properties: row.properties,
-      groups: row.groups,
-      timestamp: row.timestamp,
-      profiles: {
-        user: snapshot(row.user_id, row.user_profile),
-        automation: snapshot(row.automation_id, row.automation_profile),
-        organization: snapshot(row.organization_id, row.organization_profile),
-      },
-    },
+    { event: row.event, distinctId: row.distinct_id, properties: row.properties, groups: row.groups, timestamp: row.timestamp, profiles: {} },
     'row',
   );
   return { uuid: row.uuid, event: event.event, distinctId: event.distinctId, properties: event.properties, groups: event.groups, timestamp: row.timestamp };
@@ -228,7 +207,7 @@ export class DrainRun {
     const superseded = rows.filter((row) => row.superseded);
     if (superseded.length > 0) {
       // A newer identify of the same entity is queued (or was sent): this older profile must not land after it.
-      await tx.unsafe(q.deleteDelivered(this.settings.schema), [superseded.map((row) => row.uuid)], { prepare: true });
+      await tx.unsafe(q.deleteSuperseded(this.settings.schema), [superseded.map((row) => row.uuid)], { prepare: true });
       this.stats.superseded += superseded.length;
     }
     for (const row of rows) {
@@ -246,10 +225,10 @@ export class DrainRun {
     }
     await this.deadLetter(tx, unsendable);
     if (sendable.length === 0) return;
-    const trial: Trial = { size: sendable.length, state: { accepted: 0, rejectedRequests: 0, pinned: 0 }, broad: false, pinned: [], touched: new TouchedProfiles() };
+    const trial: Trial = { size: sendable.length, state: { accepted: 0, rejectedRequests: 0, pinned: 0 }, broad: false, pinned: [], accepted: [] };
     await this.deliver(tx, sendable, trial);
     await this.judge(tx, trial);
-    await this.identify(tx, trial.touched);
+    await this.settleDelivered(tx, trial.accepted);
   }
 
   /** Dead-letters the events a rejection was pinned on if they are confirmed poison; keeps the others. */
@@ -312,7 +291,7 @@ export class DrainRun {
     const pick = (uuids: readonly string[]) => uuids.map((u) => byUuid.get(u)!);
 
     if (report.accepted.length > 0) {
-      await this.delivered(tx, pick(report.accepted), trial);
+      this.delivered(pick(report.accepted), trial);
       trial.state.accepted += report.accepted.length;
     }
     if (report.failed) {
@@ -344,31 +323,27 @@ export class DrainRun {
     await this.deliver(tx, pick(report.unsent), trial);
   }
 
-  private async delivered(tx: postgres.TransactionSql, batch: [ClaimedRow, WireEvent][], trial: Trial): Promise<void> {
-    await tx.unsafe(q.deleteDelivered(this.settings.schema), [batch.map(([row]) => row.uuid)], { prepare: true });
+  private delivered(batch: [ClaimedRow, WireEvent][], trial: Trial): void {
+    for (const [row] of batch) trial.accepted.push(row.uuid);
     this.stats.delivered += batch.length;
     this.memory.lastAcceptedAt = new Date();
     this.acceptedOne = true;
     this.accepted();
     this.noteBacklog();
-    for (const [row] of batch) {
-      trial.touched.add({
-        timestamp: row.timestamp,
-        user: snapshot(row.user_id, row.user_profile),
-        automation: snapshot(row.automation_id, row.automation_profile),
-        organization: snapshot(row.organization_id, row.organization_profile),
-      });
-    }
   }
 
   /**
-   * Re-identifies what the batch's delivered events touched, in the batch transaction (the identifies commit
-   * with the deletes), as its last statement: the `identities` rows it locks are held only until the commit.
+   * Deletes the batch's delivered rows and re-identifies what their events touched, in one statement at the
+   * end of the batch transaction (the identifies commit with the deletes): the `identities` rows it locks are
+   * held only until the commit. An entity is identified at most once per run.
    */
-  private async identify(tx: postgres.TransactionSql, touched: TouchedProfiles): Promise<void> {
-    const entities = touched.entities().filter((e) => !this.identifiedThisRun.has(entityKey(e.kind, e.id)));
-    if (entities.length === 0) return;
-    const { identified, enqueued } = await identifyTouched(tx, entities, { schema: this.settings.schema, refreshMs: this.settings.identifyRefreshMs });
+  private async settleDelivered(tx: postgres.TransactionSql, accepted: readonly string[]): Promise<void> {
+    if (accepted.length === 0) return;
+    const { identified, enqueued } = await deleteDeliveredAndIdentify(tx, accepted, {
+      schema: this.settings.schema,
+      refreshMs: this.settings.identifyRefreshMs,
+      exclude: [...this.identifiedThisRun],
+    });
     for (const e of identified) this.identifiedThisRun.add(entityKey(e.kind, e.id));
     this.stats.identified += enqueued;
   }
@@ -413,8 +388,8 @@ interface Trial {
   broad: boolean;
   /** The events a rejection was pinned on, with PostHog's answer and when it came. */
   pinned: [ClaimedRow, string, Date][];
-  /** The entities its delivered events touched. */
-  touched: TouchedProfiles;
+  /** Its events PostHog accepted: deleted, and their profiles re-identified, when the batch is settled. */
+  accepted: string[];
 }
 
 function describeAge(ms: number): string {

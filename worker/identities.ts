@@ -22,20 +22,36 @@ export interface IdentifyOptions {
   force?: boolean;
 }
 
+type Remembered = { kind: ProfileKind; entity_id: string; fields: ProfileFields; version: string | number };
+
+/** Enqueues the identify rows of what the memory decided (an entity with no known field gets none). */
+async function enqueue(tx: postgres.TransactionSql, rows: readonly Remembered[], schema: string): Promise<{ identified: Identification[]; enqueued: number }> {
+  const identified = rows.map((r) => ({ kind: r.kind, id: r.entity_id, fields: r.fields, version: Number(r.version) }));
+  const items = identifyEvents(identified);
+  if (items.length > 0) await recordIdentifies(tx, items, schema);
+  return { identified, enqueued: items.length };
+}
+
 /**
- * Decides and enqueues in `tx`. Returns the entities identified (with their merged fields) and how many
- * identify rows were enqueued (an entity with no known field gets none).
+ * Decides and enqueues in `tx`, for entities given with their fields (the backfill). Returns the entities
+ * identified (with their merged fields) and how many identify rows were enqueued.
  */
 export async function identifyTouched(tx: postgres.TransactionSql, entities: readonly TouchedEntity[], options: IdentifyOptions): Promise<{ identified: Identification[]; enqueued: number }> {
   if (entities.length === 0) return { identified: [], enqueued: 0 };
   const incoming = JSON.stringify(entities.map((e) => ({ kind: e.kind, entity_id: e.id, fields: e.fields, event_at: e.at.toISOString() })));
-  const rows = await tx.unsafe<{ kind: ProfileKind; entity_id: string; fields: ProfileFields; version: string | number }[]>(
-    q.rememberIdentities(options.schema),
-    [incoming, options.refreshMs, options.force ?? false],
-    { prepare: true },
-  );
-  const identified = rows.map((r) => ({ kind: r.kind, id: r.entity_id, fields: r.fields, version: Number(r.version) }));
-  const items = identifyEvents(identified);
-  if (items.length > 0) await recordIdentifies(tx, items, options.schema);
-  return { identified, enqueued: items.length };
+  const rows = await tx.unsafe<Remembered[]>(q.rememberIdentities(options.schema), [incoming, options.refreshMs, options.force ?? false], { prepare: true });
+  return enqueue(tx, rows, options.schema);
+}
+
+/**
+ * The worker's version: deletes the batch's delivered rows `uuids` and re-identifies what their profile
+ * snapshots touched (src/sql.ts `deleteDeliveredAndRemember`), except the entities in `exclude` (`kind:id`).
+ */
+export async function deleteDeliveredAndIdentify(
+  tx: postgres.TransactionSql,
+  uuids: readonly string[],
+  options: IdentifyOptions & { exclude: readonly string[] },
+): Promise<{ identified: Identification[]; enqueued: number }> {
+  const rows = await tx.unsafe<Remembered[]>(q.deleteDeliveredAndRemember(options.schema), [uuids as string[], options.refreshMs, false, options.exclude as string[]], { prepare: true });
+  return enqueue(tx, rows, options.schema);
 }

@@ -10,6 +10,7 @@ import { attributedEvent, record, type RunContext } from '../../src/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { startWorkerProcess } from '../support/processes.ts';
 import { inProcessWorkers, outboxCount, until } from '../support/worker.ts';
+import { deleteDeliveredAndRemember } from '../../src/sql.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -123,10 +124,11 @@ describe('the identities memory', () => {
     // PostHog goes down right after accepting the event: the first $identify waits in the outbox
     capture.failFor(60_000, 503);
     await until(() => db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE identity_kind = 'user'`.then((r) => r[0]!.n), (n) => n === 1, { what: 'the first identify to be queued' });
-    // the email changes; the event is delivered directly (PostHog back for it) and a second identify queued
+    // the email changes; the event is delivered directly (PostHog back for it, the first identify still
+    // waiting out its backoff, an hour here) and a second identify queued
     capture.reset();
     capture.rejectEventsWhere((e) => e.event === '$identify' || e.event === '$groupidentify', { status: 503 });
-    await db.sql`UPDATE posthog_outbox.outbox SET next_attempt_at = now()`;
+    await db.sql`UPDATE posthog_outbox.outbox SET next_attempt_at = now() + interval '1 hour'`;
     await record(db.sql, attributedEvent(context('u1', 'second@example.com'), 'chat_started'));
     await until(() => db.sql`SELECT identity_version::int AS v FROM posthog_outbox.outbox WHERE identity_kind = 'user' ORDER BY 1`.then((r) => r.map((x) => x.v)), (v) => v.includes(2), {
       what: 'the second identify to be queued',
@@ -196,4 +198,67 @@ describe('identify volume', () => {
     for (const e of ids) if (e.event === '$identify') last.set(e.distinct_id, (e.properties.$set as { email: string }).email);
     for (let user = 0; user < 1_000; user++) expect(last.get(`user_${user}`)).toBe(email(user, total - 1));
   }, 180_000);
+});
+
+describe('which entities a batch touched (deleteDeliveredAndRemember, in SQL)', () => {
+  const row = (uuid: string, at: string, profiles: Record<string, [string, Record<string, unknown>] | null>) => ({
+    uuid,
+    at,
+    user: profiles.user ?? null,
+    automation: profiles.automation ?? null,
+    organization: profiles.organization ?? null,
+  });
+  const insert = async (rows: ReturnType<typeof row>[]) => {
+    for (const r of rows) {
+      await db.sql`INSERT INTO posthog_outbox.outbox (uuid, event, distinct_id, properties, groups, timestamp, user_id, user_profile, automation_id, automation_profile, organization_id, organization_profile)
+        VALUES (${r.uuid}, 'e', 'd', '{}', '{}', ${r.at}, ${r.user?.[0] ?? null}, ${r.user ? db.sql.json(r.user[1] as never) : null},
+          ${r.automation?.[0] ?? null}, ${r.automation ? db.sql.json(r.automation[1] as never) : null}, ${r.organization?.[0] ?? null}, ${r.organization ? db.sql.json(r.organization[1] as never) : null})`;
+    }
+  };
+  const settle = (uuids: string[], exclude: string[] = []) =>
+    db.sql.begin((tx) => tx.unsafe<{ kind: string; entity_id: string; fields: Record<string, unknown>; version: string }[]>(deleteDeliveredAndRemember('posthog_outbox'), [uuids, 86_400_000, false, exclude]));
+  const u = (n: number) => `0190a000-0000-7000-8000-${String(n).padStart(12, '0')}`;
+
+  it('each user, persona and organization once, each field at its newest value (never a null), the newest event time; rows deleted', async () => {
+    await insert([
+      row(u(1), '2026-01-01T00:00:02Z', { user: ['u1', { email: 'new@x.io' }], organization: ['o1', { name: 'Acme' }] }),
+      row(u(2), '2026-01-01T00:00:01Z', { user: ['u1', { email: 'old@x.io', name: 'Ann' }], organization: ['o1', { name: 'Old', slug: 'acme' }] }),
+      row(u(3), '2026-01-01T00:00:03Z', {
+        user: ['u1', {}],
+        automation: ['a1', { name: 'Nightly', is_automation: true, owner_user_id: 'u1' }],
+        organization: ['o1', { name: null }],
+      }),
+      row(u(4), '2026-01-01T00:00:04Z', { user: ['u2', {}] }),
+      row(u(5), '2026-01-01T00:00:05Z', { user: ['u3', { email: 'kept@x.io' }] }),
+    ]);
+    const remembered = await settle([u(1), u(2), u(3), u(4)]);
+    expect(remembered.map((r) => [r.kind, r.entity_id, r.fields, Number(r.version)]).sort()).toEqual(
+      [
+        ['automation', 'a1', { name: 'Nightly', is_automation: true, owner_user_id: 'u1' }, 1],
+        ['organization', 'o1', { name: 'Acme', slug: 'acme' }, 1],
+        ['user', 'u1', { email: 'new@x.io', name: 'Ann' }, 1],
+        ['user', 'u2', {}, 1],
+      ].sort(),
+    );
+    const known = await db.sql<{ kind: string; entity_id: string; event_at: Date }[]>`SELECT kind, entity_id, event_at FROM posthog_outbox.identities ORDER BY kind, entity_id`;
+    expect(known.map((k) => [k.kind, k.entity_id, k.event_at.toISOString()])).toEqual([
+      ['automation', 'a1', '2026-01-01T00:00:03.000Z'],
+      ['organization', 'o1', '2026-01-01T00:00:03.000Z'],
+      ['user', 'u1', '2026-01-01T00:00:03.000Z'],
+      ['user', 'u2', '2026-01-01T00:00:04.000Z'],
+    ]);
+    // Only the delivered rows are deleted; u3's row (not in the list) stays and touched nothing.
+    expect((await db.sql`SELECT uuid FROM posthog_outbox.outbox`).map((r) => r.uuid)).toEqual([u(5)]);
+  });
+
+  it('on equal timestamps the later-written row wins; excluded entities (identified earlier in the run) are left alone', async () => {
+    await insert([
+      row(u(10), '2026-01-01T00:00:00Z', { user: ['u1', { email: 'first@x.io' }], organization: ['o1', { name: 'Acme' }] }),
+      row(u(11), '2026-01-01T00:00:00Z', { user: ['u1', { email: 'second@x.io' }], organization: ['o1', { name: 'Other' }] }),
+    ]);
+    const remembered = await settle([u(10), u(11)], ['organization:o1']);
+    expect(remembered.map((r) => [r.kind, r.entity_id, r.fields])).toEqual([['user', 'u1', { email: 'second@x.io' }]]);
+    expect(await db.sql`SELECT kind FROM posthog_outbox.identities`).toHaveLength(1);
+    expect(await outboxCount(db.sql)).toBe(0);
+  });
 });

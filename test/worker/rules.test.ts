@@ -1,7 +1,7 @@
 /** The worker's pure decisions, as tables: backoff, what a PostHog answer means, re-identification. */
 import { describe, expect, it } from 'vitest';
 import { parseRetryAfter, retryDelayMs } from '../../worker/backoff.ts';
-import { identifyEvents, TouchedProfiles } from '../../worker/identify.ts';
+import { identifyEvents } from '../../worker/identify.ts';
 import { classifyAnswer, decide, judgePinned, poisonAllowance, rejectsBroadly, type Answer, type BisectionState, type Verdict } from '../../worker/outcome.ts';
 import { account, type WireRequest } from '../../worker/sender.ts';
 import { DEFAULT_POLL, nextPollDelay } from '../../worker/poll.ts';
@@ -190,27 +190,8 @@ describe('account: what became of each event of a batch, from the requests on th
   });
 });
 
-describe('TouchedProfiles and identifyEvents', () => {
+describe('identifyEvents', () => {
   const t = (iso: string) => new Date(iso);
-  it('collects each user, persona and organization once, with the newest value of each field and the newest event time', () => {
-    const touched = new TouchedProfiles();
-    touched.add({ timestamp: t('2026-01-01T00:00:02Z'), user: { id: 'u1', fields: { email: 'new@x.io' } }, organization: { id: 'o1', fields: { name: 'Acme' } } });
-    touched.add({ timestamp: t('2026-01-01T00:00:01Z'), user: { id: 'u1', fields: { email: 'old@x.io', name: 'Ann' } }, organization: { id: 'o1', fields: { name: 'Old', slug: 'acme' } } });
-    touched.add({
-      timestamp: t('2026-01-01T00:00:03Z'),
-      user: { id: 'u1', fields: {} },
-      automation: { id: 'a1', fields: { name: 'Nightly', is_automation: true, automation_id: 'a1', owner_user_id: 'u1', organization_id: 'o1' } },
-      organization: { id: 'o1', fields: {} },
-    });
-    touched.add({ timestamp: t('2026-01-01T00:00:04Z'), user: { id: 'u2', fields: {} } });
-    expect(touched.entities()).toEqual([
-      { kind: 'user', id: 'u1', fields: { email: 'new@x.io', name: 'Ann' }, at: t('2026-01-01T00:00:03Z') },
-      { kind: 'user', id: 'u2', fields: {}, at: t('2026-01-01T00:00:04Z') },
-      { kind: 'automation', id: 'a1', fields: { name: 'Nightly', is_automation: true, automation_id: 'a1', owner_user_id: 'u1', organization_id: 'o1' }, at: t('2026-01-01T00:00:03Z') },
-      { kind: 'organization', id: 'o1', fields: { name: 'Acme', slug: 'acme' }, at: t('2026-01-01T00:00:03Z') },
-    ]);
-  });
-
   it('builds $identify / $groupidentify for what the memory decided, tagged with entity and version; none with nothing to set', () => {
     const items = identifyEvents(
       [

@@ -44,7 +44,7 @@ export interface StartOptions {
   root?: string;
   /** Folder name under root. Default: `pg-<pid>-<random>`. A name that already holds a cluster is reused. */
   name?: string;
-  /** Keep the data folder when stopping (the demo's persistent database). Default false. */
+  /** Keep the data folder when stopping, to start the same cluster again (a restart test). Default false. */
   keepData?: boolean;
   /** Extra `postgres -c` settings. */
   settings?: Record<string, string | number>;

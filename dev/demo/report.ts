@@ -6,11 +6,8 @@ import { duration, table } from '../../cli/format.ts';
 import { CATALOGUE_EVENTS } from '../../src/attribution/events.ts';
 import type { CaptureServer, ReceivedEvent } from '../capture-server.ts';
 import { DEMO_PLAN } from './plan.ts';
+import { out, say } from './print.ts';
 import type { TrafficResult } from './traffic.ts';
-
-export const out = (line = '') => process.stdout.write(`${line}\n`);
-/** `label` padded to a column, then the text. */
-export const say = (label: string, text: string) => out(`${label.padEnd(15)} ${text}`);
 
 /** Events by name: the catalogue first, then the application's events, then PostHog's own. */
 function eventOrder(names: Iterable<string>): string[] {

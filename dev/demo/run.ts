@@ -17,7 +17,8 @@ import type { CaptureServer } from '../capture-server.ts';
 import { createDemoTables, DEMO_APP_SCHEMA } from './app.ts';
 import { backlog, startDemoWorker, waitForDelivery } from './delivery.ts';
 import { DEMO_PLAN } from './plan.ts';
-import { out, reportReceived, reportSent, say } from './report.ts';
+import { out, say } from './print.ts';
+import { reportReceived, reportSent } from './report.ts';
 import { DemoSession, Interrupted } from './session.ts';
 import { simulateTraffic } from './traffic.ts';
 

@@ -6,7 +6,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from '../../src/postgres-workaround.ts';
 import { descendants, isRunning, processesMentioning, signalQuietly } from '../processes.ts';
-import { out, say } from './report.ts';
+import { out, say } from './print.ts';
 
 /** The demo was stopped by SIGINT/SIGTERM. */
 export class Interrupted extends Error {}

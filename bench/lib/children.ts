@@ -4,8 +4,8 @@
  * Each child also preloads `watchdog.ts`, so it stops itself if the bench process dies without cleaning up.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { memoryBytes, signalQuietly } from '../../dev/processes.ts';
 
 const here = import.meta.dirname;
 export const BENCH_DIR = path.resolve(here, '..');
@@ -91,22 +91,14 @@ export function spawnNode(name: string, script: string, args: string[] = [], opt
     },
     async stop(signal = 'SIGTERM', graceMs = 10_000) {
       if (!live.has(pid)) return void (await exited);
-      killPid(pid, signal);
-      const timer = setTimeout(() => killPid(pid, 'SIGKILL'), graceMs);
+      signalQuietly(pid, signal);
+      const timer = setTimeout(() => signalQuietly(pid, 'SIGKILL'), graceMs);
       await exited;
       clearTimeout(timer);
     },
   };
   live.set(pid, handle);
   return handle;
-}
-
-function killPid(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
 }
 
 /** Stops every child still running (by PID), in parallel. */
@@ -116,25 +108,15 @@ export async function stopAllChildren(graceMs = 5_000): Promise<void> {
 
 /** Synchronous last resort for `process.on('exit')`: SIGKILL whatever is left. */
 export function killAllChildrenNow(): void {
-  for (const pid of live.keys()) killPid(pid, 'SIGKILL');
-}
-
-async function statusField(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number | undefined> {
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
-    return match ? Number(match[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
+  for (const pid of live.keys()) signalQuietly(pid, 'SIGKILL');
 }
 
 /** Peak resident set size of a live process, from /proc/<pid>/status (VmHWM), in bytes. */
 export function peakRss(pid: number): Promise<number | undefined> {
-  return statusField(pid, 'VmHWM');
+  return memoryBytes(pid, 'VmHWM');
 }
 
 /** Current resident set size of a live process (VmRSS), in bytes. */
 export function currentRss(pid: number): Promise<number | undefined> {
-  return statusField(pid, 'VmRSS');
+  return memoryBytes(pid, 'VmRSS');
 }

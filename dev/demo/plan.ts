@@ -1,0 +1,118 @@
+/**
+ * The demo's traffic as data: what an AI chat platform's handlers write in a few seconds (who, which runs,
+ * which tools, how each run ends). `simulateTraffic` (traffic.ts) plays it; test/demo.test.ts derives what
+ * PostHog must receive from it and docs/attribution.md, independently of the demo's code.
+ */
+import type { ErrorCategory } from '../../src/attribution/error-category.ts';
+import type { ToolAnnotations } from '../../src/attribution/events.ts';
+import { AUTOMATION_RUNS } from './runs-by-automations.ts';
+import { PEOPLE_RUNS, SECRETS } from './runs-by-people.ts';
+
+export interface DemoOrganization {
+  id: string;
+  /** Left out for a legacy organization that predates the signup hooks: no profile, nothing to group-identify. */
+  name?: string;
+  slug?: string;
+}
+
+export interface DemoUser {
+  id: string;
+  organizationId: string;
+  /** Left out for a legacy user: no profile fields, nothing to identify. */
+  email?: string;
+  name?: string;
+}
+
+export interface DemoAutomation {
+  id: string;
+  /** Null: the persona's name falls back to `Automation <id>`. */
+  name: string | null;
+  ownerUserId: string;
+  organizationId: string;
+  trigger: { id: string; type: 'cron' | 'webhook' | 'event' };
+}
+
+export interface PlannedTool {
+  name: string;
+  safeName?: string;
+  source: 'mcp' | 'builtin';
+  /** Absent: the tool declares no annotations (every hint is reported as null). */
+  annotations?: ToolAnnotations;
+  latencyMs: number;
+  /** `ok`: a result; `result-error`: a result with `isError: true`; `throws`: the tool threw. */
+  outcome: 'ok' | 'result-error' | 'throws';
+}
+
+export interface PlannedModelCall {
+  modelId: string;
+  modelTitle: string;
+  inputTokens: number;
+  outputTokens: number;
+  /** How long the simulated call streams. */
+  latencyMs: number;
+}
+
+export type PlannedEnd =
+  | { kind: 'complete'; finishReason: string; threadStatus: string }
+  /** What the run's `AbortController.abort(reason)` is given; `null`: `abort()` with no reason (a DOMException). */
+  | { kind: 'abort'; reason: string | null }
+  /** The error the run fails with; `category` is what the contract says it is (docs/attribution.md, "Error categories"). */
+  | { kind: 'fail'; message: string; name?: string; category: ErrorCategory };
+
+export interface PlannedRun {
+  /** What happens, in a few words. */
+  label: string;
+  thread: string;
+  /** A person's run (`user`), or an automation's (`automation`, fired by its trigger; the owner is the user). */
+  actor: { user: string } | { automation: string };
+  userAgent: string | null;
+  virtualMcp: string | null;
+  agentId: string;
+  mode: 'chat' | 'agent';
+  /** The first message of a new thread: the handler also records the application event `chat_started`. */
+  newThread?: boolean;
+  modelCalls: PlannedModelCall[];
+  tools: PlannedTool[];
+  end: PlannedEnd;
+  /** After the run, the user shares the thread: the application event `thread_shared`. */
+  share?: boolean;
+}
+
+export interface DemoPlan {
+  organizations: DemoOrganization[];
+  users: DemoUser[];
+  /** Each is created by its owner first: a row in `automations` and the application event `automation_created`. */
+  automations: DemoAutomation[];
+  /** Runs on the same thread happen in order; threads run side by side. */
+  runs: PlannedRun[];
+  /** Handlers that record `chat_started`, then fail: the transaction rolls back and PostHog never sees the event. */
+  rolledBack: { user: string; thread: string }[];
+  /** Secrets that appear in failure messages; none may reach PostHog. */
+  secrets: string[];
+}
+
+export const DEMO_PLAN: DemoPlan = {
+  organizations: [
+    { id: 'org_acme', name: 'Acme Robotics', slug: 'acme' },
+    { id: 'org_globex', name: 'Globex', slug: 'globex' },
+    { id: 'org_legacy_1999' },
+    { id: 'org_legacy_2011' },
+  ],
+  users: [
+    { id: 'user_ada', organizationId: 'org_acme', email: 'ada@acme.example', name: 'Ada Lovelace' },
+    { id: 'user_grace', organizationId: 'org_acme', email: 'grace@acme.example', name: 'Grace Hopper' },
+    { id: 'user_linus', organizationId: 'org_globex', email: 'linus@globex.example', name: 'Linus Torvalds' },
+    { id: 'user_margaret', organizationId: 'org_globex', email: 'margaret@globex.example' },
+    { id: 'user_legacy_42', organizationId: 'org_acme' },
+    { id: 'user_legacy_17', organizationId: 'org_legacy_1999' },
+    { id: 'user_legacy_88', organizationId: 'org_legacy_2011' },
+  ],
+  automations: [
+    { id: 'auto_daily_digest', name: 'Daily digest', ownerUserId: 'user_ada', organizationId: 'org_acme', trigger: { id: 'trg_cron_weekdays_0900', type: 'cron' } },
+    { id: 'auto_pr_triage', name: 'PR triage', ownerUserId: 'user_linus', organizationId: 'org_globex', trigger: { id: 'trg_github_pull_request', type: 'webhook' } },
+    { id: 'auto_churn_watch', name: null, ownerUserId: 'user_legacy_42', organizationId: 'org_acme', trigger: { id: 'trg_subscription_cancelled', type: 'event' } },
+  ],
+  runs: [...PEOPLE_RUNS, ...AUTOMATION_RUNS],
+  rolledBack: [{ user: 'user_grace', thread: 'thread_grace_rolled_back' }],
+  secrets: SECRETS,
+};

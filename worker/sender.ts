@@ -12,12 +12,13 @@
  * thinks it succeeded is not evidence of anything.
  */
 import { promisify } from 'node:util';
-import { gunzip as gunzipCallback } from 'node:zlib';
+import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
 import { PostHog } from 'posthog-node';
 import { parseRetryAfter } from './backoff.ts';
 import { classifyAnswer, type Verdict } from './outcome.ts';
 
 const gunzip = promisify(gunzipCallback);
+const gzip = promisify(gzipCallback);
 
 /** An event as it goes to PostHog: the uuid and timestamp written at record time are sent unchanged. */
 export interface WireEvent {
@@ -171,7 +172,9 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
         stopped = true;
         throw new Error('not sent: the run stopped before this request');
       }
-      // Read what is in the body while the request is out (the answer is classified once both are known).
+      // posthog-node hands over the JSON (compression is ours: see the client's options below). It is
+      // compressed on libuv's thread pool while its uuids are read here.
+      const compressing = typeof init.body === 'string' ? gzip(init.body) : undefined;
       const reading = uuidsInBody(init.body).then(
         (uuids) => ({ uuids }),
         (error: unknown) => ({ error: error as Error }),
@@ -179,7 +182,9 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
       let response: Response;
       let answer: string;
       try {
-        response = await fetch(url, { ...init, redirect: 'manual' });
+        const body = compressing ? await compressing : init.body;
+        const headers = compressing ? { ...(init.headers as Record<string, string>), 'Content-Encoding': 'gzip' } : init.headers;
+        response = await fetch(url, { ...init, body, headers, redirect: 'manual' });
         answer = await readAnswer(response);
       } catch (error) {
         const read = await reading;
@@ -220,6 +225,9 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
     requestTimeout: target.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     // (no background flush timer either: flushInterval 0)
     disableGeoip: true,
+    // The body is gzipped by our fetch instead: posthog-node's own gzip (CompressionStream, then a CRC check
+    // in JavaScript) runs on the main thread, and its output would have to be gunzipped again to read the uuids.
+    disableCompression: true,
     // Feature flags are not this client's business: no polling, no /flags calls.
     personalApiKey: undefined,
     fetch: observedFetch as never,

@@ -22,8 +22,8 @@ export type { DrizzleConnection, KnexConnection, KyselyConnection, NodePostgresC
  */
 export type Connection = DrizzleConnection | PostgresJsConnection | KyselyConnection | NodePostgresConnection | KnexConnection | PGliteConnection;
 
-/** Tried in this order; no connection has the shape of two of them (tests/clients/detect.test.ts). */
-const CLIENTS: readonly ClientAdapter[] = [drizzle, postgresJs, kysely, knex, pglite, nodePostgres];
+/** Tried in this order; no connection has the shape of two of them (test/clients/detect.test.ts). */
+export const CLIENTS: readonly ClientAdapter[] = [drizzle, postgresJs, kysely, knex, pglite, nodePostgres];
 
 /** The adapter for `connection`'s client, or undefined when it is none of them. */
 export function clientOf(connection: unknown): ClientAdapter | undefined {

@@ -20,7 +20,7 @@ export interface ClientAdapter {
   executor(connection: unknown, field: string): Execute;
 }
 
-/** `value`'s own property `key` is a function (methods on the prototype count). */
+/** `value[key]` is a function (own or inherited: class methods count). */
 export function hasMethod(value: unknown, key: string): boolean {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as Record<string, unknown>)[key] === 'function';
 }

@@ -3,7 +3,15 @@
  * The worker that delivers them is `posthog-outbox/worker` (or the `posthog-outbox worker` CLI).
  */
 export { record, type RecordOptions, type Recordable } from './outbox/record.ts';
-export type { Connection } from './outbox/executor.ts';
+export type {
+  Connection,
+  DrizzleConnection,
+  KnexConnection,
+  KyselyConnection,
+  NodePostgresConnection,
+  PGliteConnection,
+  PostgresJsConnection,
+} from './outbox/executor.ts';
 export { OutboxError, type OutboxErrorCode } from './errors.ts';
 export type { OutboxEvent, ProfileFields, ProfileSnapshots } from './event.ts';
 

@@ -1,0 +1,115 @@
+/**
+ * The package as an application gets it: `npm pack` (which builds dist/ on prepack), the tarball installed
+ * into a throwaway application under the OS temp folder beside the application's own drizzle-orm, Kysely
+ * and pg (from the npm cache where it has them), then from that application `posthog-outbox migrate`, a
+ * script recording through its own drizzle and Kysely (one transaction of each rolled back), and
+ * `posthog-outbox worker` delivering the committed events to the capture server. Slow (an install).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CaptureServer } from '../dev/capture-server.ts';
+import type { TestDatabase } from './support/db.ts';
+import { databaseAndCapture, outboxCount, until } from './support/worker.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const KEY = 'phc_package_test';
+const run = promisify(execFile);
+
+let db: TestDatabase;
+let capture: CaptureServer;
+databaseAndCapture(KEY, (fixture) => ({ db, capture } = fixture));
+
+let dir: string;
+beforeAll(() => void (dir = mkdtempSync(path.join(os.tmpdir(), 'posthog-outbox-app-'))));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** npm without the npm_* settings of the `npm test` that may be running us (they would steer the nested npm). */
+function npm(args: string[], cwd: string) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
+  return run('npm', [...args, '--no-audit', '--no-fund'], { cwd, env, timeout: 280_000, maxBuffer: 16 * 1024 * 1024 });
+}
+
+const installedVersion = (name: string) => JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version as string;
+
+/** The application's handler: drizzle over node-postgres and Kysely over node-postgres, its own copies. */
+const APP_SCRIPT = `
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { pgTable, serial, text } from 'drizzle-orm/pg-core';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { record } from 'posthog-outbox';
+
+const url = process.env.DATABASE_URL;
+const messages = pgTable('messages', { id: serial('id').primaryKey(), body: text('body').notNull() });
+const event = (name) => ({ event: name, distinctId: 'user_1', properties: { $groups: { organization: 'org_1' } }, groups: { organization: 'org_1' }, profiles: {} });
+const pool = new pg.Pool({ connectionString: url });
+const orm = drizzle(pool);
+const kysely = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url }) }) });
+await pool.query('CREATE TABLE messages (id serial PRIMARY KEY, body text NOT NULL)');
+const undo = new Error('undo');
+const committed = [];
+committed.push(...(await orm.transaction(async (tx) => { await tx.insert(messages).values({ body: 'a' }); return record(tx, event('drizzle_committed')); })));
+await orm.transaction(async (tx) => { await record(tx, event('drizzle_rolled_back')); throw undo; }).catch((e) => { if (e !== undo) throw e; });
+committed.push(...(await kysely.transaction().execute((trx) => record(trx, [event('kysely_committed'), event('kysely_committed')]))));
+await kysely.transaction().execute(async (trx) => { await record(trx, event('kysely_rolled_back')); throw undo; }).catch((e) => { if (e !== undo) throw e; });
+await pool.end();
+await kysely.destroy();
+console.log(JSON.stringify(committed));
+`;
+
+describe('the packed package in an application', () => {
+  it('installs without build scripts, migrates, records with the application’s drizzle and Kysely, and its worker delivers', async () => {
+    const packed = await npm(['pack', '--json', '--pack-destination', dir], ROOT);
+    const [{ filename, files }] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as [{ filename: string; files: { path: string }[] }];
+    const paths = files.map((f) => f.path);
+    expect(paths).toContain('dist/cli/main.js');
+    expect(paths).toContain('migrations/meta/_journal.json');
+    expect(paths.filter((p) => /^(test|bench|src)\/|\.test\.js$/.test(p))).toEqual([]);
+
+    const app = path.join(dir, 'app');
+    mkdirSync(app, { recursive: true });
+    writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    const deps = ['drizzle-orm', 'kysely', 'pg'].map((name) => `${name}@${installedVersion(name)}`);
+    await npm(['install', '--prefer-offline', path.join(dir, filename), ...deps], app);
+
+    const installed = path.join(app, 'node_modules/posthog-outbox');
+    const manifest = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8'));
+    expect(Object.keys(manifest.scripts ?? {}).filter((s) => /^(pre|post)?(install|prepare)$/.test(s))).toEqual([]);
+    expect(manifest.dependencies['drizzle-orm']).toBeUndefined();
+    // One drizzle-orm, the application's: the package has no copy of its own.
+    expect(existsSync(path.join(installed, 'node_modules/drizzle-orm'))).toBe(false);
+
+    const cli = path.join(installed, 'dist/cli/main.js');
+    const env = { ...process.env, DATABASE_URL: db.url, POSTHOG_API_KEY: KEY, POSTHOG_HOST: capture.url };
+    await db.sql.unsafe('DROP SCHEMA posthog_outbox CASCADE');
+    const migrated = await run(process.execPath, [cli, 'migrate'], { cwd: app, env, timeout: 60_000 });
+    expect(migrated.stdout).toMatch(/^applied \d+ migration\(s\) to schema "posthog_outbox"/);
+
+    writeFileSync(path.join(app, 'handler.js'), APP_SCRIPT);
+    const handler = await run(process.execPath, ['handler.js'], { cwd: app, env, timeout: 60_000 });
+    const committed = JSON.parse(handler.stdout) as string[];
+    expect(committed).toHaveLength(3);
+
+    const worker = spawn(process.execPath, [cli, 'worker'], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    worker.stdout.on('data', (d) => (output += d));
+    worker.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
+    try {
+      await capture.waitFor((events) => events.filter((e) => !e.event.startsWith('$')).length >= committed.length, { timeoutMs: 30_000 });
+      await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain' });
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\nworker output:\n${output}`);
+    } finally {
+      worker.kill('SIGTERM');
+    }
+    expect(await exited, output).toBe(0);
+    const delivered = capture.events.filter((e) => !e.event.startsWith('$'));
+    expect(delivered.map((e) => e.uuid).sort()).toEqual([...committed].sort());
+    expect(delivered.map((e) => e.event).sort()).toEqual(['drizzle_committed', 'kysely_committed', 'kysely_committed']);
+  }, 600_000);
+});

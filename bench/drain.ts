@@ -14,7 +14,7 @@ import { fillOutbox, outboxCount } from './backlog.ts';
 import type { BenchDatabase } from './database.ts';
 import { API_KEY } from './designs/protocol.ts';
 import type { CaptureEndpoint } from './lib/capture.ts';
-import { currentRss, peakRss, ROOT, spawnNode, type Child } from './lib/children.ts';
+import { treeCurrentRss, treePeakRss, ROOT, spawnNode, type Child } from './lib/children.ts';
 import { now } from './lib/clock.ts';
 import { CpuMeter, machineCpu, postgresCpu, processCpu, type CpuSample } from './lib/cpu.ts';
 
@@ -27,16 +27,12 @@ export interface WorkerSettings {
   batchSize?: number;
   /** --concurrency; the worker's default when unset. */
   concurrency?: number;
-  /** Run with the low-memory heap settings of the README (LOW_MEMORY_NODE_OPTIONS) instead of Node's defaults. */
-  lowMemory?: boolean;
+  /**
+   * Node's own heap sizing (`POSTHOG_OUTBOX_HEAP=node`) instead of the command's sidecar heap (cli/heap.ts):
+   * what the sidecar heap saves in RSS and costs in events/s.
+   */
+  nodeHeap?: boolean;
 }
-
-/**
- * The README's low-memory heap settings for the worker ("Deploying"): V8's defaults let a batch worker's heap
- * grow far past what it uses; these cap it (about 190 MB peak instead of about 380) at the price of more
- * garbage collection (measured 20-30% fewer events/s).
- */
-export const LOW_MEMORY_NODE_OPTIONS = '--max-semi-space-size=16 --max-old-space-size=256';
 
 export interface WorkerDrain {
   settings: Required<WorkerSettings> & { label: string; isDefault: boolean };
@@ -50,7 +46,7 @@ export interface WorkerDrain {
   /** Drain runs and PostHog requests, summed over the workers (from their `worker stopped` log line). */
   runs: number;
   requests: number;
-  /** Highest VmHWM among the worker processes, bytes. */
+  /** Highest VmHWM among the worker commands, bytes: the command's process plus its child (the worker in its sidecar heap, cli/heap.ts). */
   peakRssBytes: number | undefined;
   /** Highest VmRSS among the worker processes once started, before draining anything, bytes. */
   startRssBytes: number | undefined;
@@ -75,10 +71,10 @@ export function describeSettings(settings: WorkerSettings = {}): Required<Worker
   const processes = settings.processes ?? 1;
   const batchSize = settings.batchSize ?? DEFAULT_BATCH_SIZE;
   const concurrency = settings.concurrency ?? DEFAULT_CONCURRENCY;
-  const lowMemory = settings.lowMemory ?? false;
+  const nodeHeap = settings.nodeHeap ?? false;
   const defaults = settings.batchSize === undefined && settings.concurrency === undefined;
-  const label = `${processes > 1 ? `${processes} processes x ` : ''}batch ${batchSize}, concurrency ${concurrency}${defaults ? ' (defaults)' : ''}${lowMemory ? ', low-memory heap flags' : ''}`;
-  return { processes, batchSize, concurrency, lowMemory, label, isDefault: defaults && processes === 1 && !lowMemory };
+  const label = `${processes > 1 ? `${processes} processes x ` : ''}batch ${batchSize}, concurrency ${concurrency}${defaults ? ' (defaults)' : ''}${nodeHeap ? ", Node's own heap" : ''}`;
+  return { processes, batchSize, concurrency, nodeHeap, label, isDefault: defaults && processes === 1 && !nodeHeap };
 }
 
 export function startWorkerProcess(db: BenchDatabase, capture: CaptureEndpoint, settings: WorkerSettings, nodeArgs: string[] = [], name = 'worker'): Child {
@@ -89,7 +85,7 @@ export function startWorkerProcess(db: BenchDatabase, capture: CaptureEndpoint, 
   const inherited = Object.fromEntries(Object.keys(process.env).filter((key) => key.startsWith('POSTHOG_OUTBOX_')).map((key) => [key, undefined]));
   return spawnNode(name, CLI, ['worker', ...flags], {
     nodeArgs,
-    env: { ...inherited, DATABASE_URL: db.url, POSTHOG_API_KEY: API_KEY, POSTHOG_HOST: capture.url, NODE_OPTIONS: settings.lowMemory ? LOW_MEMORY_NODE_OPTIONS : undefined },
+    env: { ...inherited, DATABASE_URL: db.url, POSTHOG_API_KEY: API_KEY, POSTHOG_HOST: capture.url, NODE_OPTIONS: undefined, POSTHOG_OUTBOX_HEAP: settings.nodeHeap ? 'node' : undefined },
   });
 }
 
@@ -121,7 +117,7 @@ export async function drainWithWorker(options: DrainOptions): Promise<WorkerDrai
       workers.push(startWorkerProcess(db, capture, options.settings ?? {}, options.nodeArgs, `worker ${i + 1}`));
     }
     await Promise.all(workers.map((w) => w.waitForLine(/"worker started"/, 60_000)));
-    const startRss = await Promise.all(workers.map((w) => currentRss(w.pid)));
+    const startRss = await Promise.all(workers.map((w) => treeCurrentRss(w.pid)));
     const meter = new CpuMeter({
       design: async () => (await Promise.all(workers.map((w) => processCpu(w.pid)))).reduce((a, b) => a + b, 0),
       postgres: () => postgresCpu(db.server.pid),
@@ -137,7 +133,7 @@ export async function drainWithWorker(options: DrainOptions): Promise<WorkerDrai
     failed.catch(() => undefined);
     const reached = await Promise.race([capture.waitFor(events, options.timeoutMs), failed]);
     const cpu = await meter.since(cpuBefore);
-    const peaks = await Promise.all(workers.map((w) => peakRss(w.pid)));
+    const peaks = await Promise.all(workers.map((w) => treePeakRss(w.pid)));
     // Settled: the identify events the last runs queued are delivered too (the outbox stays empty and
     // nothing more arrives for half a second).
     let counts = await capture.counts();

@@ -1,55 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `posthog-outbox` command: one binary, a subcommand each. Exit codes: 0 success, 1 the operation
- * failed (database unreachable, ...), 2 bad usage or configuration.
+ * The `posthog-outbox` binary. It loads nothing before deciding whether `worker` runs here or in a child
+ * Node with the sidecar heap limits (cli/heap.ts): a parent that only waits stays at Node's baseline.
  */
-import { Command, CommanderError } from 'commander';
-import { OutboxError } from '../src/errors.ts';
-
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
-
-const program = new Command('posthog-outbox')
-  .description('Transactional outbox for PostHog analytics: migrations, the delivery worker, operator commands (status, dead letters, profile backfill) and a local demo.')
-  .showHelpAfterError('(run with --help for usage)')
-  .exitOverride();
-
-/** Subcommands (and theirs, e.g. `dead-letters list`) share the program's error handling and exit codes. */
-function inherit(command: Command, parent: Command): Command {
-  command.copyInheritedSettings(parent);
-  for (const sub of command.commands) inherit(sub, command);
-  return command;
-}
-
-/**
- * The subcommands, in help order, each loaded from its own module. A run of one subcommand loads only that
- * module, so `posthog-outbox worker` never loads the demo's, the backfill's or migrate's dependencies
- * (drizzle-orm alone costs ~190 MB of RSS on Node 24). Anything else (help, a typo) loads them all, so
- * help, `help <command>` and "did you mean" see every command.
- */
-const SUBCOMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Command>]> = [
-  ['migrate', async () => (await import('./migrate.ts')).migrateCommand()],
-  ['worker', async () => (await import('./worker.ts')).workerCommand()],
-  ['status', async () => (await import('./status.ts')).statusCommand()],
-  ['dead-letters', async () => (await import('./dead-letters.ts')).deadLettersCommand()],
-  ['backfill-profiles', async () => (await import('./backfill.ts')).backfillCommand()],
-  ['forget', async () => (await import('./forget.ts')).forgetCommand()],
-  ['demo', async () => (await import('./demo.ts')).demoCommand()],
-];
-const invoked = SUBCOMMANDS.filter(([name]) => name === process.argv[2]);
-for (const command of await Promise.all((invoked.length > 0 ? invoked : SUBCOMMANDS).map(([, load]) => load()))) program.addCommand(inherit(command, program));
-
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
-  if (error instanceof CommanderError) {
-    // commander already printed the message (or the help / version text).
-    process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else if (error instanceof OutboxError) {
-    process.stderr.write(`posthog-outbox: ${error.message}\n`);
-    process.exitCode = EXIT_USAGE;
-  } else {
-    process.stderr.write(`posthog-outbox: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = EXIT_FAILURE;
-  }
+const heap = process.argv[2] === 'worker' ? await import('./heap.ts') : undefined;
+const respawn = heap?.heapRespawnFlags({ execArgv: process.execArgv, env: process.env, bun: 'bun' in process.versions });
+if (heap && respawn) {
+  process.exitCode = await heap.runWithHeapFlags(respawn);
+} else {
+  heap?.stopWithParent();
+  await (await import('./program.ts')).run();
 }

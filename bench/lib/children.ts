@@ -4,6 +4,7 @@
  * Each child also preloads `watchdog.ts`, so it stops itself if the bench process dies without cleaning up.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { memoryBytes, signalQuietly } from '../../dev/processes.ts';
 
@@ -119,4 +120,28 @@ export function peakRss(pid: number): Promise<number | undefined> {
 /** Current resident set size of a live process (VmRSS), in bytes. */
 export function currentRss(pid: number): Promise<number | undefined> {
   return memoryBytes(pid, 'VmRSS');
+}
+
+/** The process's children (one level), from /proc. */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Peak RSS of a command and its children (the worker command runs the worker in a child: cli/heap.ts): the
+ * sum of each one's VmHWM, an upper bound of the tree's peak (memory they share is counted in each).
+ */
+export async function treePeakRss(pid: number): Promise<number | undefined> {
+  const peaks = await Promise.all([pid, ...childPids(pid)].map((p) => peakRss(p)));
+  return peaks[0] === undefined ? undefined : peaks.reduce<number>((a, b) => a + (b ?? 0), 0);
+}
+
+/** Current RSS of a command and its children, summed. */
+export async function treeCurrentRss(pid: number): Promise<number | undefined> {
+  const now = await Promise.all([pid, ...childPids(pid)].map((p) => currentRss(p)));
+  return now[0] === undefined ? undefined : now.reduce<number>((a, b) => a + (b ?? 0), 0);
 }

@@ -23,7 +23,9 @@ export interface WorkerProcess {
 
 export function startWorkerProcess(env: { databaseUrl: string; apiKey: string; host: string }, args: string[] = []): WorkerProcess {
   const child = spawn(process.execPath, [CLI, 'worker', ...args], {
-    env: { ...process.env, DATABASE_URL: env.databaseUrl, POSTHOG_API_KEY: env.apiKey, POSTHOG_HOST: env.host },
+    // POSTHOG_OUTBOX_HEAP=node: the worker runs in this very process (no sidecar-heap child, cli/heap.ts), so a
+    // SIGKILL of this PID is a crash of the worker; test/cli/heap.test.ts covers the child.
+    env: { POSTHOG_OUTBOX_HEAP: 'node', ...process.env, DATABASE_URL: env.databaseUrl, POSTHOG_API_KEY: env.apiKey, POSTHOG_HOST: env.host },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -13,7 +13,7 @@ import type postgres from 'postgres';
 import { identifyEvent, profileFromRow, type ProfileKind } from '../src/attribution/profiles.ts';
 import { checkDatabaseUrl, connect } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
-import { checkId } from '../src/outbox/validate.ts';
+import { checkId } from '../src/limits.ts';
 import {
   advanceBackfill,
   backfillState,
@@ -58,12 +58,12 @@ function queriesFrom(options: Options): [Entity, string][] {
     try {
       text = readFileSync(options.config, 'utf8');
     } catch (error) {
-      throw new OutboxError('invalid', '--config', `cannot read ${options.config}: ${(error as Error).message}`);
+      throw new OutboxError('invalid', '--config', `cannot read ${options.config}: ${(error as Error).message}`, { cause: error });
     }
     try {
       file = JSON.parse(text);
     } catch (error) {
-      throw new OutboxError('invalid', '--config', `${options.config} is not JSON: ${(error as Error).message}`);
+      throw new OutboxError('invalid', '--config', `${options.config} is not JSON: ${(error as Error).message}`, { cause: error });
     }
     if (file === null || typeof file !== 'object' || Array.isArray(file)) throw new OutboxError('invalid', '--config', 'must hold a JSON object');
     for (const key of Object.keys(file)) {

@@ -1,7 +1,7 @@
 /**
  * The one error class the library throws for bad input. `field` names what is at fault
  * (a dotted path such as `context.user.id` or `properties.foo[2]`), `code` says what is wrong with it.
- * Thrown before any SQL runs, so nothing partial is ever written.
+ * `record()` throws it before any SQL runs, so nothing partial is ever written; the CLI maps it to exit 2.
  */
 export type OutboxErrorCode =
   /** a required value is missing, null or empty */
@@ -18,7 +18,7 @@ export type OutboxErrorCode =
   | 'reserved'
   /** a run tracker was ended twice */
   | 'run_ended'
-  /** the transaction argument is not a drizzle or postgres.js connection */
+  /** the transaction argument is not a connection of a client `record()` accepts */
   | 'invalid_transaction';
 
 export class OutboxError extends Error {
@@ -26,8 +26,8 @@ export class OutboxError extends Error {
   readonly code: OutboxErrorCode;
   readonly field: string;
 
-  constructor(code: OutboxErrorCode, field: string, message: string) {
-    super(`${field}: ${message}`);
+  constructor(code: OutboxErrorCode, field: string, message: string, options?: { cause?: unknown }) {
+    super(`${field}: ${message}`, options);
     this.code = code;
     this.field = field;
   }

@@ -1,5 +1,5 @@
 /**
- * When a failed row is tried again: exponential backoff with full jitter, per row, so rows that failed
+ * When a failed row is tried again: exponential backoff with half jitter, per row, so rows that failed
  * together spread out instead of retrying as a herd; a server's Retry-After is a floor. Pure.
  */
 

@@ -5,7 +5,7 @@
  */
 import { OutboxError } from '../errors.ts';
 import type { ProfileSnapshots } from '../event.ts';
-import { checkId, MAX_ID_LENGTH } from '../outbox/validate.ts';
+import { checkId, MAX_ID_LENGTH } from '../limits.ts';
 import { automationFields, organizationFields, personDistinctId, userFields } from './profiles.ts';
 
 export interface RunContext {

@@ -5,7 +5,7 @@
  */
 import { OutboxError } from '../errors.ts';
 import type { OutboxEvent } from '../event.ts';
-import { checkId } from '../outbox/validate.ts';
+import { checkId } from '../limits.ts';
 import { ATTRIBUTION_KEYS, attribution, type Attribution, type RunContext } from './context.ts';
 
 /** The events whose shape the contract fixes; only the run tracker and `toolCalled` build them. */

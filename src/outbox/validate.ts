@@ -4,10 +4,9 @@
  * Pure: no I/O.
  */
 import { OutboxError } from '../errors.ts';
+import { checkId, checkString, describe } from '../limits.ts';
 import type { OutboxEvent, ProfileFields } from '../event.ts';
 
-/** PostHog caps distinct ids (and we cap event names) at 200 characters. */
-export const MAX_ID_LENGTH = 200;
 /**
  * PostHog drops events over 1 MB. The stored event (name, distinct id, properties, groups) must fit in
  * 1,000,000 bytes less an allowance for what posthog-node adds (`$lib`, `$lib_version`, uuid, timestamp...).
@@ -19,19 +18,6 @@ export const MAX_DEPTH = 64;
 function isPlainObject(value: object): boolean {
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return `a ${(value as object).constructor?.name ?? 'object'}`;
-  return typeof value === 'number' ? String(value) : `a ${typeof value}`;
-}
-
-/** A string Postgres' jsonb and PostHog accept: well-formed UTF-16 (no lone surrogates) and no NUL. */
-function checkString(value: string, field: string): void {
-  if (!value.isWellFormed()) throw new OutboxError('not_serializable', field, 'contains a lone surrogate (not valid Unicode)');
-  if (value.includes('\u0000')) throw new OutboxError('not_serializable', field, 'contains a NUL character, which Postgres cannot store');
 }
 
 function childField(parent: string, key: string): string {
@@ -100,16 +86,6 @@ function walkJson(value: unknown, field: string, ancestors: object[], path: (str
     default:
       throw new OutboxError('not_serializable', fieldPath(field, path), `is ${describe(value)}, which has no JSON form`);
   }
-}
-
-/** A non-empty string of at most MAX_ID_LENGTH characters. */
-export function checkId(value: unknown, field: string): string {
-  if (value === undefined || value === null || value === '') throw new OutboxError('required', field, 'is required');
-  if (typeof value !== 'string') throw new OutboxError('invalid', field, `must be a string, got ${describe(value)}`);
-  if (value.trim() === '') throw new OutboxError('required', field, 'is blank');
-  if (value.length > MAX_ID_LENGTH) throw new OutboxError('too_long', field, `is ${value.length} characters; PostHog accepts at most ${MAX_ID_LENGTH}`);
-  checkString(value, field);
-  return value;
 }
 
 function checkObject(value: unknown, field: string): asserts value is Record<string, unknown> {

@@ -29,6 +29,6 @@ export type {
   RejectOptions,
   RequestRecord,
   WaitOptions,
-  WireEvent,
+  BatchItem,
 } from './capture/types.ts';
 export { startCaptureServer } from './capture/server.ts';

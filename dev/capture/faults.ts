@@ -4,7 +4,7 @@
  * holding a matching event, and the over-quota switch.
  */
 import { HttpError } from './parse.ts';
-import type { FailOptions, RejectOptions, WireEvent } from './types.ts';
+import type { FailOptions, RejectOptions, BatchItem } from './types.ts';
 
 /** What decides a request's fate before its body is looked at. */
 export type Fault =
@@ -15,7 +15,7 @@ export type Fault =
 type OneShotFault = Exclude<Fault, { kind: 'failFor' }>;
 
 interface RejectRule {
-  predicate: (event: WireEvent) => boolean;
+  predicate: (event: BatchItem) => boolean;
   status: number;
   remaining: number;
   message: string | undefined;
@@ -49,7 +49,7 @@ export class Faults {
     this.#failWindow = { until: Date.now() + ms, status, options };
   }
 
-  rejectEventsWhere(predicate: (event: WireEvent) => boolean, { status = 400, times = Infinity, message }: RejectOptions): void {
+  rejectEventsWhere(predicate: (event: BatchItem) => boolean, { status = 400, times = Infinity, message }: RejectOptions): void {
     this.#rejectRules.push({ predicate, status, remaining: times, message });
   }
 
@@ -84,7 +84,7 @@ export class Faults {
   }
 
   /** The rejection of the first rule a batch's event matches (counting it against the rule's `times`), if any. */
-  rejection(batch: readonly WireEvent[]): HttpError | undefined {
+  rejection(batch: readonly BatchItem[]): HttpError | undefined {
     for (const rule of this.#rejectRules) {
       const index = batch.findIndex((event) => rule.predicate(event));
       if (index === -1) continue;

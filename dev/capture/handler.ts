@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Fault, Faults } from './faults.ts';
 import type { CaptureLog } from './log.ts';
 import { BATCH_PATHS, HttpError, parseBatch, type CaptureRequest, type ParseLimits } from './parse.ts';
-import type { FailOptions, RequestRecord, WireEvent } from './types.ts';
+import type { FailOptions, RequestRecord, BatchItem } from './types.ts';
 
 export interface HandlerContext {
   log: CaptureLog;
@@ -132,7 +132,7 @@ async function readBatch(
   request: CaptureRequest,
   tooLarge: boolean,
   entry: RequestRecord,
-): Promise<{ batch?: WireEvent[]; rejection?: HttpError }> {
+): Promise<{ batch?: BatchItem[]; rejection?: HttpError }> {
   if (method !== 'POST') return { rejection: new HttpError(405, 'method_not_allowed', `${method} ${pathname}: only POST is served`) };
   if (!BATCH_PATHS.has(request.path)) {
     return { rejection: new HttpError(404, 'not_found', `${pathname} is not served by this capture server (only /batch/, /e/, /i/v0/e/, /capture/)`) };

@@ -3,7 +3,7 @@
  * test on either. `reset()` starts a new generation: requests that arrived before it are still answered,
  * but what they carry is no longer recorded.
  */
-import type { CaptureServerOptions, ReceivedEvent, RequestRecord, WaitOptions, WireEvent } from './types.ts';
+import type { CaptureServerOptions, ReceivedEvent, RequestRecord, WaitOptions, BatchItem } from './types.ts';
 
 interface Waiter {
   check(): void;
@@ -80,7 +80,7 @@ export class CaptureLog {
   }
 
   /** Records an accepted batch (`late`: its client will not see the 200). */
-  accept(entry: RequestRecord, current: boolean, batch: WireEvent[], late: boolean): void {
+  accept(entry: RequestRecord, current: boolean, batch: BatchItem[], late: boolean): void {
     entry.outcome = 'accepted';
     entry.late = late;
     if (!current) return;

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { gunzip } from 'node:zlib';
-import type { RequestRecord, WireEvent } from './types.ts';
+import type { RequestRecord, BatchItem } from './types.ts';
 
 /** A request the server answers with an error status and a JSON body. */
 export class HttpError extends Error {
@@ -59,7 +59,7 @@ function extractToken(envelope: Record<string, unknown> | undefined, events: unk
   return token;
 }
 
-function validateEvent(candidate: unknown, index: number, maxEventBytes: number): WireEvent {
+function validateEvent(candidate: unknown, index: number, maxEventBytes: number): BatchItem {
   const at = `batch[${index}]`;
   const fail = (code: string, message: string) => new HttpError(400, code, `${at}: ${message}`, index);
   if (!isPlainObject(candidate)) throw fail('invalid_event', 'event is not a JSON object');
@@ -87,7 +87,7 @@ function validateEvent(candidate: unknown, index: number, maxEventBytes: number)
   if (size > maxEventBytes) {
     throw fail('event_too_big', `maximum event size exceeded: ${size} bytes, at most ${maxEventBytes} allowed`);
   }
-  return candidate as WireEvent;
+  return candidate as BatchItem;
 }
 
 /** A request as read off the socket. */
@@ -109,7 +109,7 @@ export interface ParseLimits {
 }
 
 /** Decodes, unwraps and validates a body; returns its events or throws HttpError. Notes on `entry` what the body carried. */
-export async function parseBatch(request: CaptureRequest, entry: RequestRecord, limits: ParseLimits): Promise<WireEvent[]> {
+export async function parseBatch(request: CaptureRequest, entry: RequestRecord, limits: ParseLimits): Promise<BatchItem[]> {
   const body = parseJson(await decode(request, entry, limits.maxBodyBytes));
   const { envelope, batch } = unwrap(body, request.path, entry);
   entry.events = batch.length;

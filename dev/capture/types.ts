@@ -1,7 +1,7 @@
 /** The capture server's public types: what it records, how it is configured, and what it offers a test. */
 
-/** One event as it travels in `batch` (posthog-node sends event, distinct_id, properties, timestamp, uuid). */
-export interface WireEvent {
+/** One event as it travels in a `/batch/` body, as the server parses it (the worker's own `WireEvent` is what it gives posthog-node): `batch` (posthog-node sends event, distinct_id, properties, timestamp, uuid). */
+export interface BatchItem {
   event: string;
   distinct_id: string;
   uuid?: string;
@@ -14,7 +14,7 @@ export interface WireEvent {
  * An accepted event: the parsed wire object (with `properties: {}` when it had none, as PostHog reads it),
  * plus three non-enumerable fields (so `toEqual` and `JSON.stringify` still see what was sent).
  */
-export type ReceivedEvent = WireEvent & {
+export type ReceivedEvent = BatchItem & {
   properties: Record<string, unknown>;
   /**
    * True when the client did not get the 200 for the request that carried it (it timed out during a
@@ -80,7 +80,7 @@ export interface CaptureServerOptions {
    */
   keepEvents?: boolean;
   /** Called with each accepted batch and when it was accepted (Date.now()). */
-  onAccepted?: (batch: readonly WireEvent[], receivedAt: number) => void;
+  onAccepted?: (batch: readonly BatchItem[], receivedAt: number) => void;
   /**
    * The body of an acceptance: `1` answers `{"status":1}` (PostHog's classic capture endpoint), `'Ok'`
    * answers `{"status":"Ok"}` (its current capture service). Default 1.
@@ -149,7 +149,7 @@ export interface CaptureServer {
   /** Every request in the next `ms` milliseconds is answered `status` (after any one-shot faults). */
   failFor(ms: number, status: number, options?: FailOptions): void;
   /** Any request whose batch holds an event matching `predicate` is answered `status` (400), nothing kept. */
-  rejectEventsWhere(predicate: (event: WireEvent) => boolean, options?: RejectOptions): void;
+  rejectEventsWhere(predicate: (event: BatchItem) => boolean, options?: RejectOptions): void;
   /** The next `n` requests are handled normally but answered after `ms`; events are recorded `late` if the client left. */
   delayNext(n: number, ms: number): void;
   /** The next `n` requests have their socket destroyed after the body is read; `ingested` records their (valid) events as late. */

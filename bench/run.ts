@@ -174,7 +174,8 @@ async function main(): Promise<void> {
 
   if (phases.has('drain')) {
     const events = config.drainEvents;
-    const drain = (results.drain = { events, bare: [] as DesignRun[], reference: [] as DesignRun[], rawDelete: [] as DesignRun[], jobPerEvent: [] as DesignRun[], worker: [] as WorkerDrain[] });
+    const drain = { events, bare: [] as DesignRun[], reference: [] as DesignRun[], rawDelete: [] as DesignRun[], jobPerEvent: [] as DesignRun[], worker: [] as WorkerDrain[] };
+    results.drain = drain;
     const design = async (list: DesignRun[], name: string, script: string, count: number, params: Record<string, number>, until: 'capture' | 'child', fill?: () => Promise<void>) => {
       await phase(`drain: ${name}`, async () => {
         if (fill) {

@@ -24,7 +24,9 @@ let capture: CaptureServer;
 databaseAndCapture(KEY, (fixture) => ({ db, capture } = fixture));
 
 let dir: string;
-beforeAll(() => void (dir = mkdtempSync(path.join(os.tmpdir(), 'posthog-outbox-app-'))));
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'posthog-outbox-app-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** npm without the npm_* settings of the `npm test` that may be running us (they would steer the nested npm). */

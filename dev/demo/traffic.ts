@@ -163,7 +163,7 @@ class TrafficPlayer {
   #committed(uuids: string[], events: OutboxEvent[]): void {
     const committedAt = Date.now();
     this.result.transactions++;
-    uuids.forEach((uuid, i) => this.result.committed.push({ uuid, event: events[i]!.event, committedAt }));
+    for (const [i, uuid] of uuids.entries()) this.result.committed.push({ uuid, event: events[i]!.event, committedAt });
   }
 
   #find<T extends { id: string }>(list: readonly T[], id: string, what: string): T {

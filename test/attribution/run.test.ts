@@ -13,7 +13,9 @@ const context: RunContext = {
 /** A clock the test moves by hand. */
 function clock(start = 1_764_000_000_000) {
   let t = start;
-  return { now: () => t, advance: (ms: number) => void (t += ms), at: (ms: number) => new Date(start + ms) };
+  return { now: () => t, advance: (ms: number) => {
+      t += ms;
+    }, at: (ms: number) => new Date(start + ms) };
 }
 
 function ownProperties(event: OutboxEvent): Record<string, unknown> {

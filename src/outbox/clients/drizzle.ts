@@ -20,7 +20,7 @@ function entityKinds(value: unknown): string[] {
   const kinds: string[] = [];
   if (!value || typeof value !== 'object') return kinds;
   for (let cls = Object.getPrototypeOf(value)?.constructor; cls; cls = Object.getPrototypeOf(cls)) {
-    if (Object.prototype.hasOwnProperty.call(cls, ENTITY_KIND)) kinds.push(String(cls[ENTITY_KIND]));
+    if (Object.hasOwn(cls, ENTITY_KIND)) kinds.push(String(cls[ENTITY_KIND]));
   }
   return kinds;
 }

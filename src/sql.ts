@@ -42,14 +42,29 @@ export const IDENTITY_COLUMNS = [
 export type IdentityColumn = (typeof IDENTITY_COLUMNS)[number][0];
 
 /**
- * Inserts any number of events in one statement (one round trip): `$1` is a JSON array of objects keyed by
- * `RECORD_COLUMNS` (and `IDENTITY_COLUMNS` for the worker's identify rows, `withIdentity`).
+ * Up to this many events, `insertEvents` takes one text parameter per column (`VALUES`); PostgreSQL then
+ * parses each jsonb value once. Above it (the worker's identify rows after a large batch), one parameter
+ * holding every row as JSON, which stays under PostgreSQL's 65,535 parameters whatever the count, at the
+ * price of parsing the JSON again per column.
  */
-export function insertEvents(schema: string, withIdentity = false): string {
+export const VALUES_ROWS_LIMIT = 64;
+
+/**
+ * Inserts `rows` events in one statement (one round trip). With `VALUES` (`rows` <= VALUES_ROWS_LIMIT) the
+ * parameters are the rows' column values in `RECORD_COLUMNS` order (then `IDENTITY_COLUMNS` for the worker's
+ * identify rows, `withIdentity`), each as text or null (jsonb as its JSON text); otherwise `$1` is a JSON
+ * array of objects keyed by those columns.
+ */
+export function insertEvents(schema: string, rows: number, withIdentity = false): string {
   const all = withIdentity ? [...RECORD_COLUMNS, ...IDENTITY_COLUMNS] : RECORD_COLUMNS;
   const columns = all.map(([name]) => `"${name}"`).join(', ');
-  const types = all.map(([name, type]) => `"${name}" ${type}`).join(', ');
-  return `INSERT INTO ${quoteSchema(schema)}."outbox" (${columns}) SELECT ${columns} FROM json_to_recordset($1::text::json) AS r(${types})`;
+  const into = `INSERT INTO ${quoteSchema(schema)}."outbox" (${columns})`;
+  if (rows > VALUES_ROWS_LIMIT) {
+    const types = all.map(([name, type]) => `"${name}" ${type}`).join(', ');
+    return `${into} SELECT ${columns} FROM json_to_recordset($1::text::json) AS r(${types})`;
+  }
+  const tuple = (row: number) => `(${all.map(([, type], i) => `$${row * all.length + i + 1}::text${type === 'text' ? '' : `::${type}`}`).join(', ')})`;
+  return `${into} VALUES ${Array.from({ length: rows }, (_, row) => tuple(row)).join(', ')}`;
 }
 
 // --- migrations ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { migrateOutbox } from '../src/outbox/migrate.ts';
 import { record } from '../src/outbox/record.ts';
 import { outbox, outboxSchema } from '../src/outbox/schema.ts';
 import { MAX_EVENT_BYTES } from '../src/outbox/validate.ts';
+import { VALUES_ROWS_LIMIT } from '../src/sql.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
 const messages = pgTable('messages', { id: serial('id').primaryKey(), body: text('body').notNull() });
@@ -225,6 +226,44 @@ describe('batching and concurrency', () => {
     expect(rows).toHaveLength(1000);
     expect(new Set(rows.map((r) => r.uuid)).size).toBe(1000);
     expect(rows.map((r) => (r.properties as { i: number }).i).sort((a, b) => a - b).slice(0, 3)).toEqual([0, 0, 1]);
+  });
+
+  it(`stores the same rows whether they go as VALUES (up to ${VALUES_ROWS_LIMIT} events) or as one JSON parameter (more)`, async () => {
+    const odd = (i: number) =>
+      event({
+        event: `e'"\\${i}`,
+        properties: { i, nested: { list: [1, 'two', null, true], text: 'quote " backslash \\ unicode ☃ 𝄞' }, none: null },
+        groups: i % 2 ? {} : { organization: 'org_1' },
+        timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i)),
+        profiles: i % 3 === 0 ? {} : { user: { id: `user_${i}`, fields: { email: 'a@example.com', admin: true, seats: 3 } }, automation: { id: 'a1', fields: { name: 'Nightly' } } },
+      });
+    const columns = (rows: Awaited<ReturnType<typeof outboxRows>>) =>
+      rows.map(({ uuid: _uuid, createdAt: _c, nextAttemptAt: _n, ...rest }) => rest).sort((a, b) => (a.properties as { i: number }).i - (b.properties as { i: number }).i);
+    for (const [count, shape] of [[VALUES_ROWS_LIMIT, 'VALUES'], [VALUES_ROWS_LIMIT + 1, 'json_to_recordset']] as const) {
+      await db.sql`TRUNCATE posthog_outbox.outbox`;
+      const statements: string[] = [];
+      const watched = postgres(db.url, { max: 1, onnotice: () => {}, debug: (_c, text) => statements.push(text) });
+      await record(drizzle(watched), Array.from({ length: count }, (_, i) => odd(i)));
+      await watched.end();
+      expect(statements.filter((t) => t.includes('"outbox"'))).toEqual([expect.stringContaining(shape)]);
+      const stored = columns(await outboxRows());
+      expect(stored).toHaveLength(count);
+      expect(stored.slice(0, VALUES_ROWS_LIMIT)).toEqual(
+        Array.from({ length: VALUES_ROWS_LIMIT }, (_, i) => {
+          const e = odd(i);
+          return expect.objectContaining({
+            event: e.event,
+            properties: e.properties,
+            groups: e.groups,
+            timestamp: e.timestamp,
+            userId: e.profiles.user?.id ?? null,
+            userProfile: e.profiles.user?.fields ?? null,
+            automationProfile: e.profiles.automation?.fields ?? null,
+            organizationId: null,
+          });
+        }),
+      );
+    }
   });
 
   it('skips null entries (an abort the contract wants no event for) and writes nothing for none', async () => {

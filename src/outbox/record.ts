@@ -5,7 +5,7 @@
 import { uuidv7 } from 'uuidv7';
 import { OutboxError } from '../errors.ts';
 import type { OutboxEvent } from '../event.ts';
-import { insertEvents, type RecordColumn } from '../sql.ts';
+import { IDENTITY_COLUMNS, insertEvents, RECORD_COLUMNS, VALUES_ROWS_LIMIT, type RecordColumn } from '../sql.ts';
 import { executorFor, type Connection } from './executor.ts';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import { checkEvent, checkSize } from './validate.ts';
@@ -73,7 +73,7 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
   const execute = executorFor(tx);
   const now = new Date();
   const uuids: string[] = [];
-  const rows: string[] = [];
+  const rows: { row: Record<string, unknown>; json: string }[] = [];
   let tagged = false;
   for (const [candidate, field, identity] of list) {
     if (candidate === null || candidate === undefined) continue;
@@ -87,10 +87,22 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
     const json = JSON.stringify(row);
     checkSize(json, field);
     uuids.push(row.uuid as string);
-    rows.push(json);
+    rows.push({ row, json });
   }
   if (rows.length === 0) return uuids;
-  await execute(insertEvents(schema, tagged), [`[${rows.join(',')}]`]);
+  await execute(insertEvents(schema, rows.length, tagged), rows.length > VALUES_ROWS_LIMIT ? [`[${rows.map((r) => r.json).join(',')}]`] : valueParams(rows, tagged));
   return uuids;
 }
 
+/** The `VALUES` parameters of `insertEvents`: each row's columns in order, as text (jsonb as JSON) or null. */
+function valueParams(rows: readonly { row: Record<string, unknown> }[], tagged: boolean): (string | null)[] {
+  const columns = tagged ? [...RECORD_COLUMNS, ...IDENTITY_COLUMNS] : RECORD_COLUMNS;
+  const params: (string | null)[] = [];
+  for (const { row } of rows) {
+    for (const [name, type] of columns) {
+      const value = row[name];
+      params.push(value === null || value === undefined ? null : type === 'jsonb' ? JSON.stringify(value) : String(value));
+    }
+  }
+  return params;
+}

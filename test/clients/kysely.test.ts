@@ -2,6 +2,7 @@
  * record() in Kysely transactions over node-postgres (Kysely's own PostgresDialect) against real PostgreSQL:
  * the event commits and rolls back with the caller's rows, in one statement sent through Kysely's executor.
  */
+import { RECORD_COLUMNS } from '../../src/sql.ts';
 import { Kysely, PostgresDialect, type Generated, type LogEvent } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -46,8 +47,8 @@ describe('record in a Kysely transaction (pg dialect)', () => {
     expect(await committed(db.sql)).toEqual({ events: ['a', 'b', 'c'], messages: ['hello'] });
     const inserts = log.filter((e) => e.query.sql.includes('posthog_outbox'));
     expect(inserts).toHaveLength(1);
-    expect(inserts[0]!.query.sql).toMatch(/^INSERT INTO "posthog_outbox"\."outbox" .* json_to_recordset\(\$1::text::json\)/);
-    expect(inserts[0]!.query.parameters).toHaveLength(1);
+    expect(inserts[0]!.query.sql).toMatch(/^INSERT INTO "posthog_outbox"\."outbox" \(.*\) VALUES \(\$1::text::uuid, /);
+    expect(inserts[0]!.query.parameters).toHaveLength(3 * RECORD_COLUMNS.length);
     const rows = await db.sql<{ uuid: string }[]>`SELECT uuid FROM posthog_outbox.outbox`;
     expect(rows.map((r) => r.uuid).sort()).toEqual([...uuids].sort());
   });

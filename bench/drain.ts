@@ -16,7 +16,7 @@ import { API_KEY } from './designs/protocol.ts';
 import type { CaptureEndpoint } from './lib/capture.ts';
 import { treeCurrentRss, treePeakRss, ROOT, spawnNode, type Child } from './lib/children.ts';
 import { now } from './lib/clock.ts';
-import { CpuMeter, machineCpu, postgresCpu, processCpu, type CpuSample } from './lib/cpu.ts';
+import { CpuMeter, machineCpu, postgresCpu, treeCpu, processCpu, type CpuSample } from './lib/cpu.ts';
 
 const CLI = path.join(ROOT, 'cli', 'main.ts');
 
@@ -119,7 +119,7 @@ export async function drainWithWorker(options: DrainOptions): Promise<WorkerDrai
     await Promise.all(workers.map((w) => w.waitForLine(/"worker started"/, 60_000)));
     const startRss = await Promise.all(workers.map((w) => treeCurrentRss(w.pid)));
     const meter = new CpuMeter({
-      design: async () => (await Promise.all(workers.map((w) => processCpu(w.pid)))).reduce((a, b) => a + b, 0),
+      design: async () => (await Promise.all(workers.map((w) => treeCpu(w.pid)))).reduce((a, b) => a + b, 0),
       postgres: () => postgresCpu(db.server.pid),
       capture: () => processCpu(capture.child.pid),
       bench: () => processCpu(process.pid),

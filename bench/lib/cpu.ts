@@ -36,20 +36,23 @@ export async function processCpu(pid: number): Promise<number> {
 }
 
 /**
- * CPU seconds of a PostgreSQL server so far: the postmaster, its live children (backends, walwriter,
- * autovacuum...) and the children it has reaped.
+ * CPU seconds of a process and its children so far: its own, its live children's and those it has reaped
+ * (a PostgreSQL server's backends, walwriter, autovacuum...; the worker command's worker process).
  */
-export async function postgresCpu(postmaster: number): Promise<number> {
-  const root = await stat(postmaster);
+export async function treeCpu(pid: number): Promise<number> {
+  const root = await stat(pid);
   if (!root) return 0;
   let total = root.own + root.children;
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const child = await stat(Number(entry));
-    if (child?.ppid === postmaster) total += child.own;
+    if (child?.ppid === pid) total += child.own;
   }
   return total;
 }
+
+/** CPU seconds of a PostgreSQL server so far (`treeCpu` of its postmaster). */
+export const postgresCpu = treeCpu;
 
 /**
  * Busy CPU seconds of the whole machine so far (every core: user, nice, system, irq, softirq), from

@@ -153,23 +153,30 @@ export interface SendOptions {
   onTargetFailure?: () => void;
 }
 
-export async function sendBatch(target: PostHogTarget, events: readonly WireEvent[], options: SendOptions = {}): Promise<SendReport> {
-  const batch = events.map((e) => e.uuid);
-  if (events.length === 0) return { requests: [], accepted: [], unsent: [] };
-  let stopped = false;
-  const requests: WireRequest[] = [];
-  const inFlight: Promise<unknown>[] = [];
+/** What the fetch given to posthog-node saw of a batch's requests. */
+interface Watch {
+  requests: WireRequest[];
+  /** Every exchange, settled or not (awaited before the batch is accounted). */
+  inFlight: Promise<unknown>[];
+  /** A request was not sent because `SendOptions.stop` said so. */
+  stopped: boolean;
+}
 
-  const observedFetch = (url: string, init: RequestInit): Promise<Response> => {
+/**
+ * The `fetch` posthog-node is given: notes the uuids each request carries and how PostHog answered it, sends
+ * the body gzipped without following redirects, and tells posthog-node success only for PostHog's acceptance.
+ */
+function observingFetch(watch: Watch, options: SendOptions): (url: string, init: RequestInit) => Promise<Response> {
+  return (url: string, init: RequestInit): Promise<Response> => {
     const started = performance.now();
     const note = (uuids: string[], verdict: Verdict) => {
-      requests.push({ uuids, verdict, seconds: (performance.now() - started) / 1000 });
+      watch.requests.push({ uuids, verdict, seconds: (performance.now() - started) / 1000 });
       if (verdict.kind === 'target') options.onTargetFailure?.();
     };
     const exchange = (async () => {
       if (options.stop?.()) {
         // The run failed or the worker is stopping since this batch was claimed: nothing goes out.
-        stopped = true;
+        watch.stopped = true;
         throw new Error('not sent: the run stopped before this request');
       }
       // posthog-node hands over the JSON (compression is ours: see the client's options below). It is
@@ -210,10 +217,15 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
       const status = verdict.kind === 'accepted' ? 200 : response.status >= 400 ? response.status : 502;
       return new Response(answer, { status, headers: response.headers });
     })();
-    inFlight.push(exchange.catch(() => undefined));
+    watch.inFlight.push(exchange.catch(() => undefined));
     return exchange;
   };
+}
 
+export async function sendBatch(target: PostHogTarget, events: readonly WireEvent[], options: SendOptions = {}): Promise<SendReport> {
+  const batch = events.map((e) => e.uuid);
+  if (events.length === 0) return { requests: [], accepted: [], unsent: [] };
+  const watch: Watch = { requests: [], inFlight: [], stopped: false };
   const client = new PostHog(target.apiKey, {
     host: target.host,
     // The whole batch is one request; nothing is ever dropped or sent in the background.
@@ -230,7 +242,7 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
     disableCompression: true,
     // Feature flags are not this client's business: no polling, no /flags calls.
     personalApiKey: undefined,
-    fetch: observedFetch as never,
+    fetch: observingFetch(watch, options) as never,
   });
   // posthog-node reports errors through an emitter too; the requests we saw are what we act on.
   client.on('error', () => {});
@@ -261,6 +273,6 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
     sdkError = error;
   }
   // posthog-node stops waiting at its own timeout; the exchange it aborted settles (and is noted) just after.
-  await Promise.all(inFlight);
-  return account(batch, requests, stopped ? STOPPED : sdkError);
+  await Promise.all(watch.inFlight);
+  return account(batch, watch.requests, watch.stopped ? STOPPED : sdkError);
 }

@@ -179,7 +179,7 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
         watch.stopped = true;
         throw new Error('not sent: the run stopped before this request');
       }
-      // posthog-node hands over the JSON (compression is ours: see the client's options below). It is
+      // posthog-node hands over the JSON (compression is ours: see the client's options in sendBatch). It is
       // compressed on libuv's thread pool while its uuids are read here.
       const compressing = typeof init.body === 'string' ? gzip(init.body) : undefined;
       const reading = uuidsInBody(init.body).then(

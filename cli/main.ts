@@ -5,6 +5,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import { OutboxError } from '../src/errors.ts';
+import { holdSignals } from './signals.ts';
+
+// The worker stops gracefully on SIGTERM even while it is loading (cli/worker.ts takes the signals over).
+if (process.argv[2] === 'worker') holdSignals();
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;

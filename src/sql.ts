@@ -370,3 +370,10 @@ export function advanceBackfill(schema: string): string {
 export function finishBackfill(schema: string): string {
   return `UPDATE ${quoteSchema(schema)}."backfills" SET "finished_at" = now() WHERE "entity" = $1`;
 }
+
+// --- sessions (is this connection behind a transaction pooler?) ----------------------------------------
+
+/** The server process serving this statement: one per session on a direct or session-pooled connection. */
+export function backendPid(): string {
+  return `SELECT pg_backend_pid() AS "pid"`;
+}

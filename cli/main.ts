@@ -3,12 +3,10 @@
  * The `posthog-outbox` command: one binary, a subcommand each. Exit codes: 0 success, 1 the operation
  * failed (database unreachable, ...), 2 bad usage or configuration.
  */
+// First: the worker stops gracefully on a SIGTERM that arrives while the CLI is still loading.
+import './signals.ts';
 import { Command, CommanderError } from 'commander';
 import { OutboxError } from '../src/errors.ts';
-import { holdSignals } from './signals.ts';
-
-// The worker stops gracefully on SIGTERM even while it is loading (cli/worker.ts takes the signals over).
-if (process.argv[2] === 'worker') holdSignals();
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;

@@ -458,7 +458,9 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     return worker;
   } catch (error) {
     await closeHealth?.().catch(() => undefined);
-    await boss?.stop({ graceful: false, close: true, timeout: 1_000 }).catch(() => undefined);
+    // A pg-boss still starting (waiting on a lock) is not waited for: its stop waits for its start.
+    const stopBoss = boss?.stop({ graceful: false, close: true, timeout: 1_000 }).catch(() => undefined);
+    await Promise.race([stopBoss, new Promise((r) => setTimeout(r, 2_000).unref())]);
     await sql.end({ timeout: 1 }).catch(() => undefined);
     if (options.signal?.aborted) throw options.signal.reason;
     const e = error as { code?: string; message?: string };

@@ -445,6 +445,7 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
         host: options.metrics.host ?? '0.0.0.0',
         registry: metrics.registry,
         checks: { database: () => sql`SELECT 1`, pgboss: () => readyBoss.getQueue(queue) },
+        onCheckFailed: (check, error) => log.warn({ check, err: String((error as Error)?.message ?? error) }, 'health check failed'),
       }));
       worker.healthUrl = server.url;
       closeHealth = () => server.close();

@@ -84,6 +84,15 @@ describe.skipIf(!runPoolerTests())('behind PgBouncer', () => {
     expect(await w.stop()).toBe(0);
   });
 
+  it('backfill-profiles (a session-level advisory lock) refuses a transaction-mode pooler before running any query', async () => {
+    const result = await runCli(['backfill-profiles', '--users-query', 'SELECT 1 AS id, \'a@example.com\' AS email, NULL AS name'], {
+      env: { DATABASE_URL: transactionPool.url(db.url), DIRECT_DATABASE_URL: undefined },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^posthog-outbox: DATABASE_URL: .* transaction-mode connection pooler/);
+    expect(await outboxCount(db.sql)).toBe(0);
+  });
+
   it('migrate refuses a transaction-mode pooler (exit 2) and runs with DIRECT_DATABASE_URL', async () => {
     const pooled = await runCli(['migrate'], { env: { DATABASE_URL: transactionPool.url(db.url), DIRECT_DATABASE_URL: undefined } });
     expect(pooled.code).toBe(2);

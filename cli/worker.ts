@@ -6,7 +6,7 @@ import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from '../src/po
 import { quoteSchema } from '../src/sql.ts';
 import { DEFAULT_BACKOFF } from '../worker/backoff.ts';
 import { DEFAULT_IDENTIFY_REFRESH_MS } from '../worker/identities.ts';
-import { DEFAULT_DEAD_LETTER_RETENTION_MS, DEFAULT_MAX_AGE_MS, startWorker } from '../worker/index.ts';
+import { DEFAULT_DEAD_LETTER_RETENTION_MS, DEFAULT_MAX_AGE_MS, startWorker, type Logger, type OutboxWorker, type WorkerOptions } from '../worker/index.ts';
 import { takeHeldSignal } from './signals.ts';
 import { checkHost, databaseUrlOption, directUrlOption, duration, integer, schemaOption, sessionUrl } from './options.ts';
 
@@ -115,34 +115,25 @@ export function workerCommand(): Command {
       if (flags.maxAttempts !== undefined) {
         logger.warn({}, '--max-attempts (POSTHOG_OUTBOX_MAX_ATTEMPTS) no longer exists and is ignored: PostHog failures are retried for as long as they last, and an event PostHog rejects is dead-lettered once the rejection is confirmed');
       }
-      let worker: Awaited<ReturnType<typeof startWorker>>;
-      try {
-        worker = await startWorker({
-        signal: starting.signal,
-        databaseUrl,
-        posthog: { apiKey: flags.posthogApiKey, host, requestTimeoutMs: flags.requestTimeout },
-        schema: flags.schema,
-        batchSize: flags.batchSize,
-        concurrency: flags.concurrency,
-        maxAgeMs: flags.maxAge,
-        identifyRefreshMs: flags.identifyRefresh,
-        deadLetterRetentionMs: flags.deadLetterRetention,
-        backoff: { baseMs: Math.min(DEFAULT_BACKOFF.baseMs, flags.retryMaxDelay), maxMs: flags.retryMaxDelay },
-        leaseSeconds,
-        logger,
-        ...(flags.metricsPort !== undefined ? { metrics: { port: flags.metricsPort, host: flags.metricsHost } } : {}),
-        });
-      } catch (error) {
-        if (error instanceof StartCancelled) {
-          logger.info({ signal: error.signal }, 'stopped while starting');
-          process.off('SIGTERM', handler).off('SIGINT', handler);
-          setTimeout(() => process.exit(0), 200).unref();
-          return;
-        }
-        // The pooler check names the URL's own setting.
-        if (error instanceof OutboxError && error.field === 'databaseUrl') throw new OutboxError(error.code, urlField, error.message.slice('databaseUrl: '.length));
-        throw error;
-      }
+      const worker = await startCancellable(
+        {
+          signal: starting.signal,
+          databaseUrl,
+          posthog: { apiKey: flags.posthogApiKey, host, requestTimeoutMs: flags.requestTimeout },
+          schema: flags.schema,
+          batchSize: flags.batchSize,
+          concurrency: flags.concurrency,
+          maxAgeMs: flags.maxAge,
+          identifyRefreshMs: flags.identifyRefresh,
+          deadLetterRetentionMs: flags.deadLetterRetention,
+          backoff: { baseMs: Math.min(DEFAULT_BACKOFF.baseMs, flags.retryMaxDelay), maxMs: flags.retryMaxDelay },
+          leaseSeconds,
+          logger,
+          ...(flags.metricsPort !== undefined ? { metrics: { port: flags.metricsPort, host: flags.metricsHost } } : {}),
+        },
+        urlField,
+      );
+      if (!worker) return; // stopped while starting: exit 0
       logger.info({ schema: flags.schema, batchSize: flags.batchSize, concurrency: flags.concurrency, host, health: worker.healthUrl }, 'worker started');
       await new Promise<void>((resolve) => {
         onSignal = (signal: NodeJS.Signals) => {
@@ -158,6 +149,24 @@ export function workerCommand(): Command {
       // go to the next worker): exit without waiting for it, up to its request timeout.
       setTimeout(() => process.exit(process.exitCode ?? 0), 500).unref();
     });
+}
+
+/**
+ * startWorker, except that a start cut short by a signal resolves undefined (the process exits 0), and the
+ * pooler check's error names the setting the URL came from (`urlField`).
+ */
+async function startCancellable(options: WorkerOptions & { logger: Logger }, urlField: string): Promise<OutboxWorker | undefined> {
+  try {
+    return await startWorker(options);
+  } catch (error) {
+    if (error instanceof StartCancelled) {
+      options.logger.info({ signal: error.signal }, 'stopped while starting');
+      setTimeout(() => process.exit(0), 200).unref();
+      return undefined;
+    }
+    if (error instanceof OutboxError && error.field === 'databaseUrl') throw new OutboxError(error.code, urlField, error.message.slice('databaseUrl: '.length));
+    throw error;
+  }
 }
 
 /** The reason a start-up was cut short by a signal. */

@@ -386,7 +386,8 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
 
 /**
  * Starts a worker: connects (throwing a clear error, with the password masked, if the database is
- * unreachable or not migrated), registers the drain queue's handler and schedule, and listens for commits.
+ * unreachable or not migrated, and OutboxError `databaseUrl` if it is a transaction-mode pooler), registers
+ * the drain queue's handler and schedule, and starts the idle probe. `options.signal` cancels a start.
  */
 export async function startWorker(options: WorkerOptions): Promise<OutboxWorker> {
   const settings = drainSettings(options);

@@ -1,9 +1,9 @@
 /**
  * Whether a connection URL leads to a transaction-mode pooler (PgBouncer `pool_mode = transaction`,
  * Supavisor or Neon's pooled endpoint): there, a client's statements outside a transaction may run on any
- * server session, and two clients take turns on one. The worker (row locks held across a request, its
- * lease setting, pg-boss, prepared statements) and the CLI commands that take session locks need a session
- * of their own: they refuse such a URL up front with a message that says what to use instead.
+ * server session, and two clients take turns on one. The worker (prepared statements, pg-boss's LISTEN
+ * connection) and the CLI commands that take session-level locks need a session of their own: they refuse
+ * such a URL up front with a message that says what to use instead.
  *
  * The check compares server process ids (`pg_backend_pid()`), which on a direct or session-pooled
  * connection identify the client's one session: client A asks for its pid; client B opens a transaction
@@ -55,7 +55,7 @@ export async function refuseTransactionPooler(url: string, field: string): Promi
     'invalid',
     field,
     `${redactUrl(url)} leads to a transaction-mode connection pooler (two client connections were served by one server session): ` +
-      'the worker, migrate and backfill-profiles need a session of their own (row locks held while PostHog answers, session settings, pg-boss, advisory locks). ' +
+      'the worker, migrate and backfill-profiles need a session of their own (prepared statements, the LISTEN connection of pg-boss, session-level advisory locks). ' +
       'Give them a direct connection, or a session-mode pooler, in DIRECT_DATABASE_URL (--direct-url); ' +
       'your application keeps the pooled URL, with prepare: false on its postgres.js client.',
   );

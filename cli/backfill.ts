@@ -11,7 +11,7 @@ import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
 import type postgres from 'postgres';
 import { identifyEvent, profileFromRow, type ProfileKind } from '../src/attribution/profiles.ts';
-import { checkDatabaseUrl, connect } from '../src/config.ts';
+import { connect } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
 import { checkId } from '../src/limits.ts';
 import {
@@ -27,7 +27,8 @@ import {
   unlockBackfill,
 } from '../src/sql.ts';
 import { duration as formatDuration } from './format.ts';
-import { databaseUrlOption, duration, integer, schemaOption } from './options.ts';
+import { refuseTransactionPooler } from '../src/pooler.ts';
+import { databaseUrlOption, directUrlOption, duration, integer, schemaOption, sessionUrl } from './options.ts';
 import type { TouchedEntity } from '../worker/identify.ts';
 import { DEFAULT_IDENTIFY_REFRESH_MS, identifyTouched } from '../worker/identities.ts';
 
@@ -37,6 +38,7 @@ type Entity = keyof typeof ENTITIES;
 
 interface Options {
   databaseUrl?: string;
+  directUrl?: string;
   schema: string;
   config?: string;
   usersQuery?: string;
@@ -202,6 +204,7 @@ export function backfillCommand(): Command {
       'Identify every user, automation persona and organization from your own tables (legacy profiles that produce no traffic): pages through your queries by id and enqueues $identify / $groupidentify rows into the outbox. Resumable; --dry-run writes nothing.',
     )
     .addOption(databaseUrlOption())
+    .addOption(directUrlOption())
     .addOption(schemaOption())
     .option('--config <file>', 'JSON file: { "users": "SELECT id, email, name FROM users", "organizations": "SELECT id, name, slug FROM orgs", "automations": "SELECT id, name, owner_user_id, organization_id FROM automations" }')
     .option('--users-query <sql>', 'query returning id, email, name (overrides the config file)')
@@ -220,8 +223,10 @@ export function backfillCommand(): Command {
     .option('--restart', 'start a new pass even if an interrupted one could be resumed')
     .option('--no-progress', 'no progress bar (it is drawn only on a terminal anyway)')
     .action(async (options: Options) => {
-      const url = checkDatabaseUrl(options.databaseUrl);
+      // A session-level advisory lock: a session of its own, not a transaction pooler.
+      const { url, field } = sessionUrl(options);
       const queries = queriesFrom(options);
+      await refuseTransactionPooler(url, field);
       options.progress = options.progress && process.stderr.isTTY === true;
       const sql = await connect(url, { max: 2 });
       const lock = await sql.reserve();

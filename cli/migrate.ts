@@ -1,20 +1,27 @@
 /** `posthog-outbox migrate`: creates or upgrades the outbox schema. */
 import { Command } from 'commander';
-import { checkDatabaseUrl, connect, redactUrl } from '../src/config.ts';
+import { connect, redactUrl } from '../src/config.ts';
+import { refuseTransactionPooler } from '../src/pooler.ts';
 import { migrateOutbox } from '../src/outbox/migrate.ts';
 import { quoteSchema } from '../src/sql.ts';
 import { installPgBoss } from '../worker/queue.ts';
-import { databaseUrlOption, schemaOption } from './options.ts';
+import { databaseUrlOption, directUrlOption, schemaOption, sessionUrl } from './options.ts';
 
 export function migrateCommand(): Command {
   return new Command('migrate')
     .description('Create or upgrade the outbox tables and pg-boss\'s schema (with the drain queue). Idempotent; safe to run from several processes at once.')
     .addOption(databaseUrlOption())
+    .addOption(directUrlOption())
     .addOption(schemaOption())
-    .action(async (options: { databaseUrl?: string; schema: string }) => {
-      const url = checkDatabaseUrl(options.databaseUrl);
+    .action(async (options: { databaseUrl?: string; directUrl?: string; schema: string }) => {
+      // DDL under an advisory lock and pg-boss's installer: a session of its own, not a transaction pooler.
+      const { url, field } = sessionUrl(options);
       quoteSchema(options.schema);
       const sql = await connect(url, { max: 1 });
+      await refuseTransactionPooler(url, field).catch(async (error: unknown) => {
+        await sql.end({ timeout: 1 });
+        throw error;
+      });
       try {
         const { applied } = await migrateOutbox(sql, {
           schema: options.schema,

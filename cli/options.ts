@@ -1,5 +1,6 @@
 /** Option parsers shared by the subcommands: bad values fail with commander's one-line usage error. */
 import { InvalidArgumentError, Option } from 'commander';
+import { checkDatabaseUrl } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
 
 export function integer(min: number, max: number) {
@@ -27,6 +28,19 @@ export function duration(min: number, max: number) {
 
 export function databaseUrlOption(): Option {
   return new Option('--database-url <url>', 'PostgreSQL connection URL').env('DATABASE_URL');
+}
+
+/** What needs a session of its own (the worker, migrate, backfill-profiles) connects here; default DATABASE_URL. */
+export function directUrlOption(): Option {
+  return new Option('--direct-url <url>', 'PostgreSQL URL with a session of its own (a direct connection or a session-mode pooler), when DATABASE_URL goes through a transaction-mode pooler; default: --database-url').env(
+    'DIRECT_DATABASE_URL',
+  );
+}
+
+/** The session URL: DIRECT_DATABASE_URL when given, else DATABASE_URL; checked, with the name it came from. */
+export function sessionUrl(flags: { databaseUrl?: string; directUrl?: string }): { url: string; field: string } {
+  if (flags.directUrl !== undefined && flags.directUrl.trim() !== '') return { url: checkDatabaseUrl(flags.directUrl, 'DIRECT_DATABASE_URL'), field: 'DIRECT_DATABASE_URL' };
+  return { url: checkDatabaseUrl(flags.databaseUrl), field: 'DATABASE_URL' };
 }
 
 export function schemaOption(): Option {

@@ -1,17 +1,18 @@
 /** `posthog-outbox worker`: runs the delivery worker until SIGTERM/SIGINT. */
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
-import { checkDatabaseUrl } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
 import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 import { quoteSchema } from '../src/sql.ts';
 import { DEFAULT_BACKOFF } from '../worker/backoff.ts';
 import { DEFAULT_IDENTIFY_REFRESH_MS } from '../worker/identities.ts';
-import { DEFAULT_DEAD_LETTER_RETENTION_MS, DEFAULT_MAX_AGE_MS, startWorker } from '../worker/index.ts';
-import { checkHost, databaseUrlOption, duration, integer, schemaOption } from './options.ts';
+import { DEFAULT_DEAD_LETTER_RETENTION_MS, DEFAULT_MAX_AGE_MS, startWorker, type Logger, type OutboxWorker, type WorkerOptions } from '../worker/index.ts';
+import { takeHeldSignal } from './signals.ts';
+import { checkHost, databaseUrlOption, directUrlOption, duration, integer, schemaOption, sessionUrl } from './options.ts';
 
 interface WorkerFlags {
   databaseUrl?: string;
+  directUrl?: string;
   posthogApiKey?: string;
   posthogHost: string;
   schema: string;
@@ -33,6 +34,7 @@ export function workerCommand(): Command {
   return new Command('worker')
     .description('Deliver the outbox to PostHog until stopped (SIGTERM/SIGINT stop it gracefully). Logs one JSON line per drain run.')
     .addOption(databaseUrlOption())
+    .addOption(directUrlOption())
     .addOption(new Option('--posthog-api-key <key>', 'PostHog project API key (prefer the environment variable)').env('POSTHOG_API_KEY'))
     .addOption(new Option('--posthog-host <url>', 'PostHog host').env('POSTHOG_HOST').default('https://us.i.posthog.com'))
     .addOption(schemaOption())
@@ -75,7 +77,15 @@ export function workerCommand(): Command {
     .addOption(new Option('--metrics-host <host>', 'interface for /healthz and /metrics').env('POSTHOG_OUTBOX_METRICS_HOST').default('0.0.0.0'))
     .addOption(new Option('--shutdown-timeout <ms>', 'how long a stop waits for batches in flight').argParser(integer(0, 600_000)).default(20_000))
     .action(async (flags: WorkerFlags) => {
-      const databaseUrl = checkDatabaseUrl(flags.databaseUrl);
+      // From the first moment: a deploy may cancel a process that is still starting (waiting on its
+      // database, installing pg-boss): it stops what has started and exits 0, like a running one.
+      const starting = new AbortController();
+      let onSignal = (signal: NodeJS.Signals) => starting.abort(new StartCancelled(signal));
+      const handler = (signal: NodeJS.Signals) => onSignal(signal);
+      process.on('SIGTERM', handler).on('SIGINT', handler);
+      const early = takeHeldSignal();
+      if (early) onSignal(early);
+      const { url: databaseUrl, field: urlField } = sessionUrl(flags);
       if (!flags.posthogApiKey || flags.posthogApiKey.trim() === '') throw new OutboxError('required', 'POSTHOG_API_KEY', 'is not set; give the PostHog project API key');
       const host = checkHost(flags.posthogHost);
       try {
@@ -105,34 +115,65 @@ export function workerCommand(): Command {
       if (flags.maxAttempts !== undefined) {
         logger.warn({}, '--max-attempts (POSTHOG_OUTBOX_MAX_ATTEMPTS) no longer exists and is ignored: PostHog failures are retried for as long as they last, and an event PostHog rejects is dead-lettered once the rejection is confirmed');
       }
-      const worker = await startWorker({
-        databaseUrl,
-        posthog: { apiKey: flags.posthogApiKey, host, requestTimeoutMs: flags.requestTimeout },
-        schema: flags.schema,
-        batchSize: flags.batchSize,
-        concurrency: flags.concurrency,
-        maxAgeMs: flags.maxAge,
-        identifyRefreshMs: flags.identifyRefresh,
-        deadLetterRetentionMs: flags.deadLetterRetention,
-        backoff: { baseMs: Math.min(DEFAULT_BACKOFF.baseMs, flags.retryMaxDelay), maxMs: flags.retryMaxDelay },
-        leaseSeconds,
-        logger,
-        ...(flags.metricsPort !== undefined ? { metrics: { port: flags.metricsPort, host: flags.metricsHost } } : {}),
-      });
+      const worker = await startCancellable(
+        {
+          signal: starting.signal,
+          databaseUrl,
+          posthog: { apiKey: flags.posthogApiKey, host, requestTimeoutMs: flags.requestTimeout },
+          schema: flags.schema,
+          batchSize: flags.batchSize,
+          concurrency: flags.concurrency,
+          maxAgeMs: flags.maxAge,
+          identifyRefreshMs: flags.identifyRefresh,
+          deadLetterRetentionMs: flags.deadLetterRetention,
+          backoff: { baseMs: Math.min(DEFAULT_BACKOFF.baseMs, flags.retryMaxDelay), maxMs: flags.retryMaxDelay },
+          leaseSeconds,
+          logger,
+          ...(flags.metricsPort !== undefined ? { metrics: { port: flags.metricsPort, host: flags.metricsHost } } : {}),
+        },
+        urlField,
+      );
+      if (!worker) return; // stopped while starting: exit 0
       logger.info({ schema: flags.schema, batchSize: flags.batchSize, concurrency: flags.concurrency, host, health: worker.healthUrl }, 'worker started');
       await new Promise<void>((resolve) => {
-        const stop = (signal: NodeJS.Signals) => {
+        onSignal = (signal: NodeJS.Signals) => {
           logger.info({ signal }, 'stopping');
-          process.off('SIGTERM', stop).off('SIGINT', stop);
+          process.off('SIGTERM', handler).off('SIGINT', handler);
           worker
             .stop(flags.shutdownTimeout)
             .then(() => logger.info(worker.totals, 'worker stopped'))
             .finally(resolve);
         };
-        process.on('SIGTERM', stop).on('SIGINT', stop);
       });
       // A request that outlasted --shutdown-timeout may still hold a socket open (its rows were released and
       // go to the next worker): exit without waiting for it, up to its request timeout.
       setTimeout(() => process.exit(process.exitCode ?? 0), 500).unref();
     });
+}
+
+/**
+ * startWorker, except that a start cut short by a signal resolves undefined (the process exits 0), and the
+ * pooler check's error names the setting the URL came from (`urlField`).
+ */
+async function startCancellable(options: WorkerOptions & { logger: Logger }, urlField: string): Promise<OutboxWorker | undefined> {
+  try {
+    return await startWorker(options);
+  } catch (error) {
+    if (error instanceof StartCancelled) {
+      options.logger.info({ signal: error.signal }, 'stopped while starting');
+      setTimeout(() => process.exit(0), 200).unref();
+      return undefined;
+    }
+    if (error instanceof OutboxError && error.field === 'databaseUrl') throw new OutboxError(error.code, urlField, error.message.slice('databaseUrl: '.length));
+    throw error;
+  }
+}
+
+/** The reason a start-up was cut short by a signal. */
+class StartCancelled extends Error {
+  readonly signal: NodeJS.Signals;
+  constructor(signal: NodeJS.Signals) {
+    super(`stopped by ${signal} while starting`);
+    this.signal = signal;
+  }
 }

@@ -428,3 +428,57 @@ export function advanceBackfill(schema: string): string {
 export function finishBackfill(schema: string): string {
   return `UPDATE ${quoteSchema(schema)}."backfills" SET "finished_at" = now() WHERE "entity" = $1`;
 }
+
+// --- sessions (is this connection behind a transaction pooler?) ----------------------------------------
+
+/** The server process serving this statement: one per session on a direct or session-pooled connection. */
+export function backendPid(): string {
+  return `SELECT pg_backend_pid() AS "pid"`;
+}
+
+// --- bounded reads and writes for big backlogs ------------------------------------------------------------
+
+/**
+ * How many rows `table` holds, counted only up to `$1` (reads at most `$1` rows); with the planner's
+ * estimate (`pg_class.reltuples`, as of the last VACUUM or ANALYZE; -1 when never analysed) for above it.
+ */
+export function cappedCount(schema: string, table: 'outbox' | 'dead_letters'): string {
+  const s = quoteSchema(schema);
+  return `SELECT (SELECT count(*) FROM (SELECT 1 FROM ${s}."${table}" LIMIT $1) AS capped)::int AS "counted",
+  (SELECT reltuples FROM pg_class WHERE oid = '${s}."${table}"'::regclass)::float8 AS "estimate"`;
+}
+
+/**
+ * Age in milliseconds of the oldest queued event (null when empty): the lowest uuid, since event uuids are
+ * UUIDv7 assigned at write time, so this is one primary-key index lookup instead of a scan of `created_at`.
+ */
+export function oldestEventAge(schema: string): string {
+  return `SELECT (extract(epoch FROM now() - "created_at") * 1000)::float8 AS "age_ms" FROM ${quoteSchema(schema)}."outbox" ORDER BY "uuid" LIMIT 1`;
+}
+
+/**
+ * One bounded step of `dead-letters retry --all`: moves up to `$1` dead letters with uuid after `$2` (null:
+ * from the first), in uuid order, back into the outbox (as `retryDeadLetters` does). Returns how many were
+ * taken, how many were queued (a uuid already queued is not queued twice) and the last uuid taken.
+ */
+export function retryDeadLettersBatch(schema: string): string {
+  const s = quoteSchema(schema);
+  return `WITH picked AS (
+  SELECT "uuid" FROM ${s}."dead_letters" WHERE $2::uuid IS NULL OR "uuid" > $2::uuid ORDER BY "uuid" LIMIT $1
+), revived AS (
+  DELETE FROM ${s}."dead_letters" d USING picked p WHERE d."uuid" = p."uuid" RETURNING d.*
+), queued AS (
+  INSERT INTO ${s}."outbox" (${EVENT_COLUMNS}, "next_attempt_at")
+  SELECT "uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
+    "automation_id", "automation_profile", "organization_id", "organization_profile", 0, NULL, "created_at", now()
+  FROM revived
+  ON CONFLICT ("uuid") DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM revived)::int AS "taken", (SELECT count(*) FROM queued)::int AS "queued", (SELECT max("uuid"::text) FROM revived) AS "last"`;
+}
+
+/** How many dead letters there are (one scan: for an operator's command, not for every scrape). */
+export function countDeadLetters(schema: string): string {
+  return `SELECT count(*)::int AS "total" FROM ${quoteSchema(schema)}."dead_letters"`;
+}

@@ -93,7 +93,8 @@ describe('migrateOutbox', () => {
         if (waits.length === 2) void handler`COMMIT`.then(() => undefined); // the handler's transaction ends (postgres.js runs a query once it is awaited)
       },
     });
-    expect((await migrated).applied).toHaveLength(1);
+    const since0006 = JSON.parse(await readFile(path.join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')).entries.filter((e: { tag: string }) => e.tag >= '0006');
+    expect((await migrated).applied).toHaveLength(since0006.length);
     expect(waits.map((w) => w.attempt)).toEqual([1, 2]);
     expect(waits[0]!.message).toMatch(/lock timeout/);
     handler.release();

@@ -1,4 +1,8 @@
-/** The worker's HTTP endpoint: `/healthz` (ready only when the database and pg-boss answer) and `/metrics`. */
+/**
+ * The worker's HTTP endpoint: `/healthz` (ready only when the database and pg-boss answer) and `/metrics`.
+ * `/healthz` says which check failed and never why (a database's error text names hosts, roles, databases);
+ * the reason goes to the worker's log through `onCheckFailed`.
+ */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -9,11 +13,13 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
+class CheckTimeout extends Error {}
+
 /** Runs `check` with a time limit: a database that hangs is as unready as one that refuses. */
 async function within<T>(ms: number, check: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([check(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
+    return await Promise.race([check(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new CheckTimeout(`no answer within ${ms} ms`)), ms)))]);
   } finally {
     clearTimeout(timer);
   }
@@ -25,6 +31,8 @@ export async function startHealthServer(options: {
   registry: Registry;
   /** Named checks; each resolves when its dependency answers. */
   checks: Record<string, () => Promise<unknown>>;
+  /** A check failed (for the log; the response only says `down` or `timeout`). */
+  onCheckFailed?: (name: string, error: unknown) => void;
 }): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -41,7 +49,8 @@ export async function startHealthServer(options: {
               await within(2_000, check);
               results[name] = 'ok';
             } catch (error) {
-              results[name] = `down: ${(error as Error).message ?? String(error)}`.slice(0, 200);
+              results[name] = error instanceof CheckTimeout ? 'timeout' : 'down';
+              options.onCheckFailed?.(name, error);
             }
           }),
         );
@@ -54,7 +63,10 @@ export async function startHealthServer(options: {
       options.registry
         .metrics()
         .then((text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text))
-        .catch((error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics unavailable: ${(error as Error).message}`));
+        .catch((error: unknown) => {
+          options.onCheckFailed?.('metrics', error);
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable: the database did not answer (see the worker log)\n');
+        });
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz or /metrics\n');

@@ -29,6 +29,8 @@ import { startHealthServer } from './http.ts';
 import { DEFAULT_POLL, nextPollDelay } from './poll.ts';
 import { DEFAULT_IDENTIFY_REFRESH_MS } from './identities.ts';
 import { createMetrics } from './metrics.ts';
+import { refuseTransactionPooler } from '../src/pooler.ts';
+import { abortable } from './abortable.ts';
 import { drainQueueName, PGBOSS_SCHEMA } from './queue.ts';
 import type { PostHogTarget } from './sender.ts';
 
@@ -40,7 +42,16 @@ export interface Logger {
 }
 
 export interface WorkerOptions {
+  /**
+   * A direct connection, or a session-mode pooler: the worker holds row locks across a PostHog request and
+   * runs pg-boss, so a transaction-mode pooler (PgBouncer, Supavisor, Neon's pooled endpoint) is refused.
+   */
   databaseUrl: string;
+  /**
+   * Aborting it while `startWorker` is still starting (a deploy that cancels the new process) stops what
+   * has started and makes `startWorker` reject with an `AbortError`.
+   */
+  signal?: AbortSignal;
   posthog: PostHogTarget;
   /** Postgres schema of the outbox. Default `posthog_outbox`. */
   schema?: string;
@@ -375,7 +386,8 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
 
 /**
  * Starts a worker: connects (throwing a clear error, with the password masked, if the database is
- * unreachable or not migrated), registers the drain queue's handler and schedule, and listens for commits.
+ * unreachable or not migrated, and OutboxError `databaseUrl` if it is a transaction-mode pooler), registers
+ * the drain queue's handler and schedule, and starts the idle probe. `options.signal` cancels a start.
  */
 export async function startWorker(options: WorkerOptions): Promise<OutboxWorker> {
   const settings = drainSettings(options);
@@ -402,11 +414,14 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     connection: { application_name: 'posthog-outbox worker' },
   });
   let boss: PgBoss | undefined;
+  let closeHealth: (() => Promise<void>) | undefined;
+  const step = <T>(work: Promise<T>) => abortable(work, options.signal);
   try {
-    const [migrated] = await sql.unsafe<{ ok: boolean }[]>(`SELECT to_regclass($1) IS NOT NULL AND to_regnamespace($2) IS NOT NULL AS ok`, [
-      `${settings.schema}.outbox`,
-      PGBOSS_SCHEMA,
-    ]);
+    options.signal?.throwIfAborted();
+    await step(refuseTransactionPooler(options.databaseUrl, 'databaseUrl'));
+    const [migrated] = await step(
+      sql.unsafe<{ ok: boolean }[]>(`SELECT to_regclass($1) IS NOT NULL AND to_regnamespace($2) IS NOT NULL AS ok`, [`${settings.schema}.outbox`, PGBOSS_SCHEMA]),
+    );
     if (!migrated?.ok) throw new Error(`the outbox schema "${settings.schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` first`);
     boss = new PgBoss({
       connectionString: options.databaseUrl,
@@ -415,9 +430,10 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
       migrate: false,
       createSchema: false,
       max: 3,
+      application_name: 'posthog-outbox worker (pg-boss)',
     });
     boss.on('error', (error: unknown) => log.error({ err: String((error as Error)?.message ?? error) }, 'pg-boss error'));
-    await boss.start();
+    await step(boss.start());
     const queue = drainQueueName(settings.schema);
     const worker = new Worker(sql, boss, settings, log, retention);
     const metrics = options.metrics ? createMetrics(sql, settings.schema, worker.target) : undefined;
@@ -425,23 +441,30 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     if (metrics && options.metrics) {
       worker.on('run', metrics.observeRun);
       const readyBoss = boss;
-      const server = await startHealthServer({
+      const server = await step(startHealthServer({
         port: options.metrics.port,
         host: options.metrics.host ?? '0.0.0.0',
         registry: metrics.registry,
         checks: { database: () => sql`SELECT 1`, pgboss: () => readyBoss.getQueue(queue) },
-      });
+        onCheckFailed: (check, error) => log.warn({ check, err: String((error as Error)?.message ?? error) }, 'health check failed'),
+      }));
       worker.healthUrl = server.url;
-      worker.closers.push(() => server.close());
+      closeHealth = () => server.close();
+      worker.closers.push(closeHealth);
     }
-    await boss.schedule(queue, options.safetyNetCron ?? '* * * * *', null);
-    await boss.work(queue, { localConcurrency: 1, pollingIntervalSeconds: 2 }, () => worker.drainJob());
+    await step(boss.schedule(queue, options.safetyNetCron ?? '* * * * *', null));
+    await step(boss.work(queue, { localConcurrency: 1, pollingIntervalSeconds: 2 }, () => worker.drainJob()));
+    options.signal?.throwIfAborted();
     worker.startPolling();
     worker.kick(); // whatever is already due
     return worker;
   } catch (error) {
-    await boss?.stop({ graceful: false, close: true, timeout: 1_000 }).catch(() => undefined);
+    await closeHealth?.().catch(() => undefined);
+    // A pg-boss still starting (waiting on a lock) is not waited for: its stop waits for its start.
+    const stopBoss = boss?.stop({ graceful: false, close: true, timeout: 1_000 }).catch(() => undefined);
+    await Promise.race([stopBoss, new Promise((r) => setTimeout(r, 2_000).unref())]);
     await sql.end({ timeout: 1 }).catch(() => undefined);
+    if (options.signal?.aborted) throw options.signal.reason;
     const e = error as { code?: string; message?: string };
     if (e?.code && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|CONNECT_TIMEOUT|28P01|3D000)$/.test(e.code)) {
       throw new Error(`cannot reach the database at ${redactUrl(options.databaseUrl)}: ${e.code} ${e.message ?? ''}`.trim());

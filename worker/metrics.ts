@@ -2,10 +2,14 @@
  * Prometheus metrics of one worker process (prom-client): what it delivered, retried, dead-lettered and
  * identified, how long PostHog requests took, and, read from the database at each scrape, the backlog,
  * the oldest undelivered event's age and the dead letters.
+ *
+ * A scrape stays cheap however big the backlog (every worker is scraped, every 15-60 s): the tables are
+ * counted only up to `COUNT_CAP` rows, above which the gauges show PostgreSQL's planner estimate (and
+ * `..._exact` says 0); the oldest event is one primary-key lookup.
  */
 import type postgres from 'postgres';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { deadLettersByReason, outboxStatus } from '../src/sql.ts';
+import { cappedCount, oldestEventAge } from '../src/sql.ts';
 import type { RunStats } from './drain.ts';
 
 /** The part of the worker's target state the metrics read. */
@@ -19,6 +23,21 @@ export interface WorkerMetrics {
   observeRequest(seconds: number, outcome: string): void;
   /** One finished drain run. */
   observeRun(stats: RunStats): void;
+}
+
+/** Up to this many rows, the backlog and dead-letter gauges are exact counts. */
+export const COUNT_CAP = 10_000;
+
+interface Count {
+  value: number;
+  exact: boolean;
+}
+
+/** An exact count up to the cap; above it the planner's estimate (never below the cap). */
+async function boundedCount(sql: postgres.Sql, schema: string, table: 'outbox' | 'dead_letters'): Promise<Count> {
+  const [row] = await sql.unsafe<{ counted: number; estimate: number }[]>(cappedCount(schema, table), [COUNT_CAP]);
+  if (row!.counted < COUNT_CAP) return { value: row!.counted, exact: true };
+  return { value: Math.max(COUNT_CAP, Math.round(row!.estimate)), exact: false };
 }
 
 export function createMetrics(sql: postgres.Sql, schema: string, target: TargetView): WorkerMetrics {
@@ -68,28 +87,39 @@ export function createMetrics(sql: postgres.Sql, schema: string, target: TargetV
     registers: [registry],
   });
   // Read from the database at scrape time: the same numbers as `posthog-outbox status`, for every worker.
-  let scrape: Promise<{ backlog: number; oldest: number; dead: number }> | undefined;
+  let scrape: Promise<{ backlog: Count; oldest: number; dead: Count }> | undefined;
   const snapshot = () =>
     (scrape ??= (async () => {
       try {
-        const [s] = await sql.unsafe(outboxStatus(schema));
-        const reasons = await sql.unsafe(deadLettersByReason(schema));
-        return { backlog: s!.backlog, oldest: (s!.oldest_age_ms ?? 0) / 1000, dead: reasons.reduce((n, r) => n + r.count, 0) };
+        const [backlog, [oldest], dead] = await Promise.all([
+          boundedCount(sql, schema, 'outbox'),
+          sql.unsafe<{ age_ms: number }[]>(oldestEventAge(schema)),
+          boundedCount(sql, schema, 'dead_letters'),
+        ]);
+        return { backlog, oldest: (oldest?.age_ms ?? 0) / 1000, dead };
       } finally {
         setTimeout(() => (scrape = undefined), 1_000).unref();
       }
     })());
   new Gauge({
     name: 'posthog_outbox_backlog',
-    help: 'Events waiting in the outbox',
+    help: `Events waiting in the outbox: an exact count up to ${COUNT_CAP}, above it PostgreSQL's planner estimate (pg_class.reltuples, as of the table's last vacuum or analyze); posthog_outbox_backlog_exact says which`,
     registers: [registry],
     async collect() {
-      this.set((await snapshot()).backlog);
+      this.set((await snapshot()).backlog.value);
+    },
+  });
+  new Gauge({
+    name: 'posthog_outbox_backlog_exact',
+    help: `1 when posthog_outbox_backlog is an exact count (at most ${COUNT_CAP}), 0 when it is the planner's estimate`,
+    registers: [registry],
+    async collect() {
+      this.set((await snapshot()).backlog.exact ? 1 : 0);
     },
   });
   new Gauge({
     name: 'posthog_outbox_oldest_event_age_seconds',
-    help: 'Age of the oldest undelivered event (0 when the outbox is empty)',
+    help: 'Age of the oldest undelivered event, by its UUIDv7 (0 when the outbox is empty)',
     registers: [registry],
     async collect() {
       this.set((await snapshot()).oldest);
@@ -97,10 +127,18 @@ export function createMetrics(sql: postgres.Sql, schema: string, target: TargetV
   });
   new Gauge({
     name: 'posthog_outbox_dead_letters',
-    help: 'Events in the dead-letter table',
+    help: `Events in the dead-letter table: an exact count up to ${COUNT_CAP}, above it the planner's estimate; posthog_outbox_dead_letters_exact says which`,
     registers: [registry],
     async collect() {
-      this.set((await snapshot()).dead);
+      this.set((await snapshot()).dead.value);
+    },
+  });
+  new Gauge({
+    name: 'posthog_outbox_dead_letters_exact',
+    help: `1 when posthog_outbox_dead_letters is an exact count (at most ${COUNT_CAP}), 0 when it is the planner's estimate`,
+    registers: [registry],
+    async collect() {
+      this.set((await snapshot()).dead.exact ? 1 : 0);
     },
   });
   return {

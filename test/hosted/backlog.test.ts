@@ -1,0 +1,102 @@
+/**
+ * Big backlogs stay cheap to watch and to steer: with a million queued events a `/metrics` scrape reads a
+ * bounded number of rows (a capped count, then the planner's estimate, and says so), and
+ * `dead-letters retry --all` moves a million dead letters in bounded transactions with progress on stderr.
+ * Rows are generated in one INSERT ... SELECT generate_series each.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import { COUNT_CAP } from '../../worker/metrics.ts';
+import { startWorker } from '../../worker/index.ts';
+import { runCli } from '../support/cli.ts';
+import type { TestDatabase } from '../support/db.ts';
+import { createWorkerDatabase, until } from '../support/worker.ts';
+
+const MILLION = 1_000_000;
+let db: TestDatabase;
+let capture: CaptureServer;
+
+beforeAll(async () => {
+  db = await createWorkerDatabase();
+  capture = await startCaptureServer({ apiKey: 'phc_backlog' });
+});
+afterAll(async () => {
+  await capture?.close();
+  await db?.drop();
+});
+beforeEach(async () => {
+  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters`;
+});
+
+/** `n` rows for `table`, in uuid (UUIDv7) order; the first was recorded an hour ago. */
+function generate(table: 'outbox' | 'dead_letters', n: number) {
+  const extra = table === 'outbox' ? `, "next_attempt_at"` : `, "reason"`;
+  const extraValue = table === 'outbox' ? `, now() + interval '1 day'` : `, 'HTTP 400 (test)'`;
+  return db.sql.unsafe(`INSERT INTO posthog_outbox."${table}" ("uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "created_at"${extra})
+    SELECT uuidv7(), 'tool_called', 'user_' || (i % 1000), jsonb_build_object('seq', i), '{}', now(), 'user_' || (i % 1000),
+      CASE WHEN i = 1 THEN now() - interval '1 hour' ELSE now() END${extraValue}
+    FROM generate_series(1, ${n}) AS i`);
+}
+
+/** Rows of the outbox read by scans so far (sequential and through indexes), as the statistics say. */
+async function outboxTuplesRead(): Promise<number> {
+  await db.sql`SELECT pg_stat_clear_snapshot()`;
+  const [row] = await db.sql<{ n: string }[]>`
+    SELECT (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::bigint AS n FROM pg_stat_user_tables WHERE relid = 'posthog_outbox.outbox'::regclass`;
+  return Number(row!.n);
+}
+
+function metric(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`no ${name} in\n${text}`);
+  return Number(line.split(' ').at(-1));
+}
+
+describe('a million queued events', () => {
+  it('/metrics reads a bounded number of rows: the backlog is the planner\'s estimate above the cap, and says so', async () => {
+    await generate('outbox', MILLION);
+    await db.sql`ANALYZE posthog_outbox.outbox`;
+    const worker = await startWorker({ databaseUrl: db.url, posthog: { apiKey: 'phc_backlog', host: capture.url }, metrics: { port: 0, host: '127.0.0.1' } });
+    try {
+      await new Promise((r) => setTimeout(r, 1_500)); // the start-up's own reads reach the statistics
+      const before = await outboxTuplesRead();
+      const text = await (await fetch(`${worker.healthUrl}/metrics`)).text();
+      // Backends report their statistics at most once a second, when idle.
+      await new Promise((r) => setTimeout(r, 2_000));
+      const read = (await outboxTuplesRead()) - before;
+
+      expect(read).toBeGreaterThanOrEqual(COUNT_CAP); // the capped count did run
+      expect(read).toBeLessThan(COUNT_CAP * 3); // and nothing like a full count (1,000,000)
+      expect(Math.abs(metric(text, 'posthog_outbox_backlog') - MILLION)).toBeLessThan(MILLION * 0.05);
+      expect(metric(text, 'posthog_outbox_backlog_exact')).toBe(0);
+      expect(text).toMatch(/# HELP posthog_outbox_backlog Events waiting in the outbox: an exact count up to 10000, above it PostgreSQL's planner estimate/);
+      expect(metric(text, 'posthog_outbox_oldest_event_age_seconds')).toBeGreaterThanOrEqual(3_600);
+      expect(metric(text, 'posthog_outbox_oldest_event_age_seconds')).toBeLessThan(3_700);
+      expect(metric(text, 'posthog_outbox_dead_letters')).toBe(0);
+      expect(metric(text, 'posthog_outbox_dead_letters_exact')).toBe(1);
+    } finally {
+      await worker.stop(5_000);
+    }
+  }, 180_000);
+
+  it('dead-letters retry --all moves a million dead letters in bounded transactions, with progress on stderr', async () => {
+    await generate('dead_letters', MILLION);
+    const run = runCli(['dead-letters', 'retry', '--all', '--batch-size', '50000'], { env: { DATABASE_URL: db.url }, timeoutMs: 240_000 });
+    // Other sessions see it advance batch by batch: it is not one million-row statement.
+    const partial = await until(
+      async () => (await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM posthog_outbox.outbox`)[0]!.n,
+      (n) => n > 0,
+      { timeoutMs: 120_000, what: 'the first batch to commit' },
+    );
+    expect(partial).toBeLessThan(MILLION);
+    expect(partial % 50_000).toBe(0);
+    const result = await run;
+    expect(result.stderr).toMatch(/retry --all: 1000000 of 1000000 dead letter\(s\) done, 1000000 queued again\n$/);
+    expect(result.stdout).toBe('moved 1000000 dead letter(s) back to the outbox\n');
+    expect(result.code).toBe(0);
+    const [counts] = await db.sql<{ queued: number; dead: number; due: number }[]>`
+      SELECT (SELECT count(*) FROM posthog_outbox.outbox)::int AS queued, (SELECT count(*) FROM posthog_outbox.dead_letters)::int AS dead,
+        (SELECT count(*) FROM posthog_outbox.outbox WHERE attempts = 0 AND next_attempt_at <= now())::int AS due`;
+    expect(counts).toEqual({ queued: MILLION, dead: 0, due: MILLION });
+  }, 300_000);
+});

@@ -10,7 +10,7 @@
  * child ended by a signal the parent forwarded (it was still starting, before its own handlers) stopped as
  * asked: exit 0.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 
 /**
@@ -35,23 +35,27 @@ const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 /** Runs this same command in a child Node with `flags`; resolves with the exit code to end with. */
 export function runWithHeapFlags(flags: readonly string[]): Promise<number> {
-  const child = spawn(process.execPath, [...flags, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+  // Forwarding starts before the spawn: a signal that arrives while it runs is passed on right after.
+  const forwarded = new Set<NodeJS.Signals>();
+  let child: ChildProcess | undefined;
+  const forward = (signal: NodeJS.Signals) => {
+    forwarded.add(signal);
+    child?.kill(signal);
+  };
+  for (const signal of FORWARDED) process.on(signal, forward);
+  child = spawn(process.execPath, [...flags, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
     stdio: 'inherit',
     detached: true,
     env: { ...process.env, [MARKER]: 'sidecar' },
   });
-  const forwarded = new Set<string>();
-  const forward = (signal: NodeJS.Signals) => {
-    forwarded.add(signal);
-    child.kill(signal);
-  };
-  for (const signal of FORWARDED) process.on(signal, forward);
+  for (const signal of forwarded) child.kill(signal);
+  const started = child;
   return new Promise((resolve) => {
-    child.once('error', (error) => {
+    started.once('error', (error) => {
       process.stderr.write(`posthog-outbox: could not start the worker process: ${error.message}\n`);
       resolve(1);
     });
-    child.once('exit', (code, signal) => {
+    started.once('exit', (code, signal) => {
       for (const s of FORWARDED) process.off(s, forward);
       if (signal) resolve(forwarded.has(signal) ? 0 : 128 + (constants.signals[signal] ?? 0));
       else resolve(code ?? 1);

@@ -1,4 +1,5 @@
 /** `posthog-outbox worker`: runs the delivery worker until SIGTERM/SIGINT. */
+import { getHeapStatistics } from 'node:v8';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { OutboxError } from '../src/errors.ts';
@@ -134,7 +135,9 @@ export function workerCommand(): Command {
         urlField,
       );
       if (!worker) return; // stopped while starting: exit 0
-      logger.info({ schema: flags.schema, batchSize: flags.batchSize, concurrency: flags.concurrency, host, health: worker.healthUrl }, 'worker started');
+      // The heap this process may use (cli/heap.ts sizes it for a sidecar unless told otherwise).
+      const heapLimitMb = Math.round(getHeapStatistics().heap_size_limit / 2 ** 20);
+      logger.info({ schema: flags.schema, batchSize: flags.batchSize, concurrency: flags.concurrency, host, health: worker.healthUrl, heapLimitMb }, 'worker started');
       await new Promise<void>((resolve) => {
         onSignal = (signal: NodeJS.Signals) => {
           logger.info({ signal }, 'stopping');

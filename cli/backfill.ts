@@ -30,7 +30,8 @@ import { duration as formatDuration } from './format.ts';
 import { refuseTransactionPooler } from '../src/pooler.ts';
 import { databaseUrlOption, directUrlOption, duration, integer, schemaOption, sessionUrl } from './options.ts';
 import type { TouchedEntity } from '../worker/identify.ts';
-import { DEFAULT_IDENTIFY_REFRESH_MS, identifyTouched } from '../worker/identities.ts';
+import { identifyTouched } from '../worker/identities.ts';
+import { WORKER_DEFAULTS } from '../worker/settings.ts';
 
 /** Config keys (and table names in `backfills`) -> profile kind. */
 const ENTITIES = { users: 'user', organizations: 'organization', automations: 'automation' } as const satisfies Record<string, ProfileKind>;
@@ -218,7 +219,7 @@ export function backfillCommand(): Command {
       new Option('--identify-refresh <duration>', 'a profile sent unchanged less than this long ago is skipped (the worker\'s setting; 0: send all)')
         .env('POSTHOG_OUTBOX_IDENTIFY_REFRESH')
         .argParser(duration(0, 365 * 86_400_000))
-        .default(DEFAULT_IDENTIFY_REFRESH_MS, '24h'),
+        .default(WORKER_DEFAULTS.identifyRefreshMs, '24h'),
     )
     .option('--restart', 'start a new pass even if an interrupted one could be resumed')
     .option('--no-progress', 'no progress bar (it is drawn only on a terminal anyway)')

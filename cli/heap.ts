@@ -20,7 +20,7 @@ import { constants } from 'node:os';
  */
 export const SIDECAR_HEAP_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=160'] as const;
 
-/** Set in the child, so it never re-spawns itself; `node` opts out of the sidecar heap. */
+/** Set in the child (`sidecar:<parent pid>`), so it never re-spawns itself; `node` opts out of the sidecar heap. */
 const MARKER = 'POSTHOG_OUTBOX_HEAP';
 
 /** The flags to re-run the worker with, or null to run it in this process as is. Pure. */
@@ -46,7 +46,7 @@ export function runWithHeapFlags(flags: readonly string[]): Promise<number> {
   child = spawn(process.execPath, [...flags, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
     stdio: 'inherit',
     detached: true,
-    env: { ...process.env, [MARKER]: 'sidecar' },
+    env: { ...process.env, [MARKER]: `sidecar:${process.pid}` },
   });
   for (const signal of forwarded) child.kill(signal);
   const started = child;
@@ -68,9 +68,12 @@ export function runWithHeapFlags(flags: readonly string[]): Promise<number> {
  * SIGKILLed), rather than running on unsupervised.
  */
 export function stopWithParent(): void {
-  if (process.env[MARKER] !== 'sidecar') return;
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+  const parent = /^sidecar:(\d+)$/.exec(process.env[MARKER] ?? '')?.[1];
+  if (parent === undefined) return;
+  // The parent's pid comes from the parent itself: one that died while spawning this process is noticed too.
+  const check = setInterval(() => {
+    if (process.ppid === Number(parent)) return;
+    clearInterval(check);
+    process.kill(process.pid, 'SIGTERM');
   }, 1_000).unref();
 }

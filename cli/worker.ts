@@ -4,10 +4,8 @@ import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { OutboxError } from '../src/errors.ts';
 import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
-import { quoteSchema } from '../src/sql.ts';
-import { DEFAULT_BACKOFF } from '../worker/backoff.ts';
-import { DEFAULT_IDENTIFY_REFRESH_MS } from '../worker/identities.ts';
-import { DEFAULT_DEAD_LETTER_RETENTION_MS, DEFAULT_MAX_AGE_MS, startWorker, type Logger, type OutboxWorker, type WorkerOptions } from '../worker/index.ts';
+import { startWorker, type Logger, type OutboxWorker, type WorkerOptions } from '../worker/index.ts';
+import { resolveSettings, SETTING_FLAGS, WORKER_DEFAULTS as D } from '../worker/settings.ts';
 import { takeHeldSignal } from './signals.ts';
 import { checkHost, databaseUrlOption, directUrlOption, duration, integer, schemaOption, sessionUrl } from './options.ts';
 
@@ -39,38 +37,38 @@ export function workerCommand(): Command {
     .addOption(new Option('--posthog-api-key <key>', 'PostHog project API key (prefer the environment variable)').env('POSTHOG_API_KEY'))
     .addOption(new Option('--posthog-host <url>', 'PostHog host').env('POSTHOG_HOST').default('https://us.i.posthog.com'))
     .addOption(schemaOption())
-    .addOption(new Option('--batch-size <n>', 'events per PostHog request').env('POSTHOG_OUTBOX_BATCH_SIZE').argParser(integer(1, 10_000)).default(1000))
-    .addOption(new Option('--concurrency <n>', 'batches in flight at once').env('POSTHOG_OUTBOX_CONCURRENCY').argParser(integer(1, 64)).default(2))
+    .addOption(new Option('--batch-size <n>', 'events per PostHog request').env('POSTHOG_OUTBOX_BATCH_SIZE').argParser(integer(1, 10_000)).default(D.batchSize))
+    .addOption(new Option('--concurrency <n>', 'batches in flight at once').env('POSTHOG_OUTBOX_CONCURRENCY').argParser(integer(1, 64)).default(D.concurrency))
     .addOption(
       new Option('--max-age <duration>', 'an event still undelivered this long after it was recorded is dead-lettered instead of sent (e.g. 7d, 36h)')
         .env('POSTHOG_OUTBOX_MAX_AGE')
         .argParser(duration(60_000, 3_650 * 86_400_000))
-        .default(DEFAULT_MAX_AGE_MS, '7d'),
+        .default(D.maxAgeMs, '7d'),
     )
     .addOption(
       new Option('--retry-max-delay <ms>', 'longest wait between attempts while PostHog fails (backoff doubles from 1 s up to this)')
         .env('POSTHOG_OUTBOX_RETRY_MAX_DELAY_MS')
         .argParser(integer(10, 3_600_000))
-        .default(DEFAULT_BACKOFF.maxMs),
+        .default(D.backoff.maxMs),
     )
     .addOption(
       new Option('--identify-refresh <duration>', 'identify an unchanged user, persona or organization again once its last identify is this old (0: once per drain run)')
         .env('POSTHOG_OUTBOX_IDENTIFY_REFRESH')
         .argParser(duration(0, 365 * 86_400_000))
-        .default(DEFAULT_IDENTIFY_REFRESH_MS, '24h'),
+        .default(D.identifyRefreshMs, '24h'),
     )
     .addOption(
       new Option('--dead-letter-retention <duration>', 'dead letters older than this are deleted (they carry personal data); 0 keeps them forever')
         .env('POSTHOG_OUTBOX_DEAD_LETTER_RETENTION')
         .argParser(duration(0, 3_650 * 86_400_000))
-        .default(DEFAULT_DEAD_LETTER_RETENTION_MS, '30d'),
+        .default(D.deadLetterRetentionMs, '30d'),
     )
     // Gone: target failures are retried for as long as they last and event rejections dead-letter at once.
     // Still accepted (with a warning) so a deployment that passes it keeps starting.
     .addOption(new Option('--max-attempts <n>').env('POSTHOG_OUTBOX_MAX_ATTEMPTS').hideHelp())
-    .addOption(new Option('--request-timeout <ms>', 'PostHog request timeout').env('POSTHOG_OUTBOX_REQUEST_TIMEOUT_MS').argParser(integer(100, 600_000)).default(10_000))
+    .addOption(new Option('--request-timeout <ms>', 'PostHog request timeout').env('POSTHOG_OUTBOX_REQUEST_TIMEOUT_MS').argParser(integer(100, 600_000)).default(D.requestTimeoutMs))
     .addOption(
-      new Option('--lease-seconds <s>', 'how long a hung worker may hold the rows it is sending before PostgreSQL frees them (a crashed one frees them at once) (default: 60, or 3x the request timeout)')
+      new Option('--lease-seconds <s>', `how long a hung worker may hold the rows it is sending before PostgreSQL frees them (a crashed one frees them at once) (default: ${D.minLeaseSeconds}, or 3x the request timeout)`)
         .env('POSTHOG_OUTBOX_LEASE_SECONDS')
         .argParser(integer(1, 86_400)),
     )
@@ -89,17 +87,18 @@ export function workerCommand(): Command {
       const { url: databaseUrl, field: urlField } = sessionUrl(flags);
       if (!flags.posthogApiKey || flags.posthogApiKey.trim() === '') throw new OutboxError('required', 'POSTHOG_API_KEY', 'is not set; give the PostHog project API key');
       const host = checkHost(flags.posthogHost);
-      try {
-        quoteSchema(flags.schema);
-      } catch (error) {
-        if (!(error instanceof OutboxError)) throw error;
-        throw new OutboxError('invalid', '--schema', `(POSTHOG_OUTBOX_SCHEMA) ${error.message.slice(error.field.length + 2)}`);
-      }
-      // A lease shorter than a request lets another worker resend rows still in flight: refuse it.
-      const leaseSeconds = flags.leaseSeconds ?? Math.max(60, Math.ceil((flags.requestTimeout * 3) / 1000));
-      if (leaseSeconds * 1000 <= flags.requestTimeout) {
-        throw new OutboxError('invalid', '--lease-seconds', `(${leaseSeconds} s) must be longer than --request-timeout (${flags.requestTimeout} ms)`);
-      }
+      const settings = {
+        posthog: { apiKey: flags.posthogApiKey, host, requestTimeoutMs: flags.requestTimeout },
+        schema: flags.schema,
+        batchSize: flags.batchSize,
+        concurrency: flags.concurrency,
+        maxAgeMs: flags.maxAge,
+        identifyRefreshMs: flags.identifyRefresh,
+        deadLetterRetentionMs: flags.deadLetterRetention,
+        backoff: { baseMs: Math.min(D.backoff.baseMs, flags.retryMaxDelay), maxMs: flags.retryMaxDelay },
+        leaseSeconds: flags.leaseSeconds,
+      };
+      inFlagTerms(() => resolveSettings(settings)); // bad settings: exit 2 before anything starts
       const logger = pino({ base: { service: 'posthog-outbox' } });
       process.on('uncaughtException', (error) => {
         if (isPostgresClosedSocketWrite(error)) {
@@ -118,17 +117,9 @@ export function workerCommand(): Command {
       }
       const worker = await startCancellable(
         {
+          ...settings,
           signal: starting.signal,
           databaseUrl,
-          posthog: { apiKey: flags.posthogApiKey, host, requestTimeoutMs: flags.requestTimeout },
-          schema: flags.schema,
-          batchSize: flags.batchSize,
-          concurrency: flags.concurrency,
-          maxAgeMs: flags.maxAge,
-          identifyRefreshMs: flags.identifyRefresh,
-          deadLetterRetentionMs: flags.deadLetterRetention,
-          backoff: { baseMs: Math.min(DEFAULT_BACKOFF.baseMs, flags.retryMaxDelay), maxMs: flags.retryMaxDelay },
-          leaseSeconds,
           logger,
           ...(flags.metricsPort !== undefined ? { metrics: { port: flags.metricsPort, host: flags.metricsHost } } : {}),
         },
@@ -169,6 +160,20 @@ async function startCancellable(options: WorkerOptions & { logger: Logger }, url
     }
     if (error instanceof OutboxError && error.field === 'databaseUrl') throw new OutboxError(error.code, urlField, error.message.slice('databaseUrl: '.length));
     throw error;
+  }
+}
+
+/** Runs `check`, turning an OutboxError about a setting into one about its flag (`--lease-seconds: ...`). */
+function inFlagTerms<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (!(error instanceof OutboxError)) throw error;
+    const flag = (field: string) => SETTING_FLAGS[field] ?? field;
+    let message = error.message.slice(error.field.length + 2);
+    // Setting names that are not plain words (`posthog.requestTimeoutMs`, `backoff.baseMs`) read as flags too.
+    for (const [field, name] of Object.entries(SETTING_FLAGS)) if (/[.A-Z]/.test(field)) message = message.replaceAll(field, name);
+    throw new OutboxError(error.code, flag(error.field), error.field === 'schema' ? `(POSTHOG_OUTBOX_SCHEMA) ${message}` : message, { cause: error });
   }
 }
 

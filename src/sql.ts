@@ -268,6 +268,16 @@ export function targetHealth(schema: string): string {
   return `SELECT "failing_since", "reason", "updated_at" FROM ${quoteSchema(schema)}."target_health" WHERE "id" = 1`;
 }
 
+/** Whether the outbox table `$1` (`schema.outbox`) and pg-boss's schema `$2` exist: the worker's start-up check. */
+export function installed(): string {
+  return `SELECT to_regclass($1) IS NOT NULL AND to_regnamespace($2) IS NOT NULL AS ok`;
+}
+
+/** The database answers (connection checks, `/healthz`). */
+export function ping(): string {
+  return 'SELECT 1';
+}
+
 /** Whether any row is due: the idle worker's probe (one index lookup on `next_attempt_at`). */
 export function anyDue(schema: string): string {
   return `SELECT EXISTS (SELECT 1 FROM ${quoteSchema(schema)}."outbox" WHERE "next_attempt_at" <= now()) AS "due"`;

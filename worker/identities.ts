@@ -11,8 +11,6 @@ import { recordIdentifies } from '../src/outbox/record.ts';
 import * as q from '../src/sql.ts';
 import { identifyEvents, type Identification, type TouchedEntity } from './identify.ts';
 
-/** Default refresh interval: an unchanged profile is identified again after a day. */
-export const DEFAULT_IDENTIFY_REFRESH_MS = 24 * 3_600_000;
 
 export interface IdentifyOptions {
   schema: string;

@@ -20,19 +20,18 @@
 import { EventEmitter } from 'node:events';
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
-import { DEFAULT_SCHEMA, redactUrl } from '../src/config.ts';
-import { OutboxError } from '../src/errors.ts';
+import { redactUrl } from '../src/config.ts';
 import * as q from '../src/sql.ts';
-import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.ts';
+import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import { DrainRun, type DrainSettings, type RunStats, type TargetMemory } from './drain.ts';
 import { startHealthServer } from './http.ts';
 import { DEFAULT_POLL, nextPollDelay } from './poll.ts';
-import { DEFAULT_IDENTIFY_REFRESH_MS } from './identities.ts';
 import { createMetrics } from './metrics.ts';
 import { refuseTransactionPooler } from '../src/pooler.ts';
 import { abortable } from './abortable.ts';
 import { drainQueueName, PGBOSS_SCHEMA } from './queue.ts';
 import type { PostHogTarget } from './sender.ts';
+import { resolveSettings, type WorkerSettings } from './settings.ts';
 
 /** The subset of a pino logger the worker uses. */
 export interface Logger {
@@ -117,34 +116,31 @@ export interface OutboxWorker extends EventEmitter<{ run: [RunStats] }> {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-export const DEFAULT_MAX_AGE_MS = 7 * 86_400_000;
-export const DEFAULT_DEAD_LETTER_RETENTION_MS = 30 * 86_400_000;
 /** How often a worker looks for expired dead letters. */
 const RETENTION_CHECK_MS = 3_600_000;
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
-export function drainSettings(options: WorkerOptions): DrainSettings {
-  return {
-    schema: options.schema ?? DEFAULT_SCHEMA,
-    target: options.posthog,
-    batchSize: options.batchSize ?? 1000,
-    concurrency: options.concurrency ?? 2,
-    maxAgeMs: options.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
-    leaseSeconds: options.leaseSeconds ?? 60,
-    maxRunMs: options.maxRunMs ?? 10_000,
-    identifyRefreshMs: options.identifyRefreshMs ?? DEFAULT_IDENTIFY_REFRESH_MS,
-    backoff: options.backoff ?? DEFAULT_BACKOFF,
-  };
+/** What a worker is built from, all of it ready before it is constructed (nothing is set on it afterwards). */
+interface WorkerParts {
+  sql: postgres.Sql;
+  boss: PgBoss;
+  settings: Readonly<WorkerSettings>;
+  /** The drain runs' hook for each PostHog request (the metrics). */
+  observeRequest?: DrainSettings['observeRequest'];
+  log: Logger;
+  target: TargetState;
+  healthUrl?: string;
+  /** Closed by stop(), after the last run. */
+  closers: (() => Promise<void>)[];
 }
 
 class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   readonly totals = { runs: 0, claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, held: 0, rejectedBroadly: 0, identified: 0, superseded: 0, requests: 0 };
-  readonly target: TargetState = { failingSince: null, reason: null };
+  readonly target: TargetState;
   /** Shared by this worker's runs: when PostHog last accepted one of its requests. */
   private readonly memory: TargetMemory = { lastAcceptedAt: null };
   private retentionCheckedAt = 0;
-  private readonly deadLetterRetentionMs: number;
   /** Whether target_health may say "failing" because of us (or we have not said "working" since start). */
   private healthDirty = true;
   private readonly abort = new AbortController();
@@ -162,21 +158,25 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   private claimedInLoop = 0;
   private readonly sql: postgres.Sql;
   private readonly boss: PgBoss;
-  private readonly settings: DrainSettings;
+  private readonly settings: Readonly<WorkerSettings>;
+  /** What each drain run is given: the settings and the metrics' request hook. */
+  private readonly drain: DrainSettings;
   private readonly queue: string;
   private readonly log: Logger;
-  healthUrl: string | undefined;
-  /** Closed by stop(), after the last run. */
-  readonly closers: (() => Promise<void>)[] = [];
+  readonly healthUrl: string | undefined;
+  private readonly closers: readonly (() => Promise<void>)[];
 
-  constructor(sql: postgres.Sql, boss: PgBoss, settings: DrainSettings, log: Logger, deadLetterRetentionMs: number) {
+  constructor(parts: WorkerParts) {
     super();
-    this.deadLetterRetentionMs = deadLetterRetentionMs;
-    this.sql = sql;
-    this.boss = boss;
-    this.settings = settings;
-    this.queue = drainQueueName(settings.schema);
-    this.log = log;
+    this.sql = parts.sql;
+    this.boss = parts.boss;
+    this.settings = parts.settings;
+    this.drain = { ...parts.settings, observeRequest: parts.observeRequest };
+    this.queue = drainQueueName(parts.settings.schema);
+    this.log = parts.log;
+    this.target = parts.target;
+    this.healthUrl = parts.healthUrl;
+    this.closers = parts.closers;
   }
 
   /** The idle probe found due rows, the next-due timer fired, or an embedding application asks. */
@@ -207,19 +207,20 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
 
   /** Deletes dead letters past their retention, in bounded statements, at most once an hour. */
   private async expireDeadLetters(): Promise<void> {
-    if (this.deadLetterRetentionMs === 0 || this.abort.signal.aborted || Date.now() - this.retentionCheckedAt < RETENTION_CHECK_MS) return;
+    const retentionMs = this.settings.deadLetterRetentionMs;
+    if (retentionMs === 0 || this.abort.signal.aborted || Date.now() - this.retentionCheckedAt < RETENTION_CHECK_MS) return;
     this.retentionCheckedAt = Date.now();
     let total = 0;
     try {
       for (;;) {
-        const [row] = await this.sql.unsafe<{ count: number }[]>(q.expireDeadLetters(this.settings.schema), [this.deadLetterRetentionMs, 10_000]);
+        const [row] = await this.sql.unsafe<{ count: number }[]>(q.expireDeadLetters(this.settings.schema), [retentionMs, 10_000]);
         total += row!.count;
         if (row!.count < 10_000 || this.abort.signal.aborted) break;
       }
     } catch (error) {
       this.log.warn({ err: String((error as Error)?.message ?? error) }, 'could not delete expired dead letters');
     }
-    if (total > 0) this.log.info({ deleted: total, retentionDays: this.deadLetterRetentionMs / 86_400_000 }, 'deleted dead letters past their retention');
+    if (total > 0) this.log.info({ deleted: total, retentionDays: retentionMs / 86_400_000 }, 'deleted dead letters past their retention');
   }
 
   /**
@@ -259,7 +260,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
       let stats: RunStats;
       do {
         this.pending = false;
-        this.current = new DrainRun(this.sql, this.settings, this.abort.signal, { probe: this.failedRuns > 0, onBacklog: invite, memory: this.memory });
+        this.current = new DrainRun(this.sql, this.drain, this.abort.signal, { probe: this.failedRuns > 0, onBacklog: invite, memory: this.memory });
         stats = await this.current.run();
         this.current = undefined;
         this.account(stats);
@@ -390,22 +391,8 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
  * the drain queue's handler and schedule, and starts the idle probe. `options.signal` cancels a start.
  */
 export async function startWorker(options: WorkerOptions): Promise<OutboxWorker> {
-  const settings = drainSettings(options);
+  const settings = resolveSettings(options);
   const log = options.logger ?? silent;
-  q.quoteSchema(settings.schema);
-  if (!Number.isInteger(settings.leaseSeconds) || settings.leaseSeconds < 1) {
-    throw new OutboxError('invalid', 'leaseSeconds', `must be a positive whole number of seconds, got ${settings.leaseSeconds}`);
-  }
-  if (!Number.isFinite(settings.identifyRefreshMs) || settings.identifyRefreshMs < 0) {
-    throw new OutboxError('invalid', 'identifyRefreshMs', `must be zero or a positive number of milliseconds, got ${settings.identifyRefreshMs}`);
-  }
-  const retention = options.deadLetterRetentionMs ?? DEFAULT_DEAD_LETTER_RETENTION_MS;
-  if (!Number.isFinite(retention) || retention < 0) {
-    throw new OutboxError('invalid', 'deadLetterRetentionMs', `must be zero (keep forever) or a positive number of milliseconds, got ${retention}`);
-  }
-  if (!Number.isFinite(settings.maxAgeMs) || settings.maxAgeMs <= 0) {
-    throw new OutboxError('invalid', 'maxAgeMs', `must be a positive number of milliseconds, got ${settings.maxAgeMs}`);
-  }
   // Each lane holds a connection for its batch's transaction.
   const sql = postgres(options.databaseUrl, {
     max: settings.concurrency + 2,
@@ -420,7 +407,7 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     options.signal?.throwIfAborted();
     await step(refuseTransactionPooler(options.databaseUrl, 'databaseUrl'));
     const [migrated] = await step(
-      sql.unsafe<{ ok: boolean }[]>(`SELECT to_regclass($1) IS NOT NULL AND to_regnamespace($2) IS NOT NULL AS ok`, [`${settings.schema}.outbox`, PGBOSS_SCHEMA]),
+      sql.unsafe<{ ok: boolean }[]>(q.installed(), [`${settings.schema}.outbox`, PGBOSS_SCHEMA]),
     );
     if (!migrated?.ok) throw new Error(`the outbox schema "${settings.schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` first`);
     boss = new PgBoss({
@@ -435,24 +422,24 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     boss.on('error', (error: unknown) => log.error({ err: String((error as Error)?.message ?? error) }, 'pg-boss error'));
     await step(boss.start());
     const queue = drainQueueName(settings.schema);
-    const worker = new Worker(sql, boss, settings, log, retention);
-    const metrics = options.metrics ? createMetrics(sql, settings.schema, worker.target) : undefined;
-    if (metrics) settings.observeRequest = metrics.observeRequest;
+    const target: TargetState = { failingSince: null, reason: null };
+    const metrics = options.metrics ? createMetrics(sql, settings.schema, target) : undefined;
+    let healthUrl: string | undefined;
     if (metrics && options.metrics) {
-      worker.on('run', metrics.observeRun);
       const readyBoss = boss;
       const server = await step(startHealthServer({
         port: options.metrics.port,
         host: options.metrics.host ?? '0.0.0.0',
         registry: metrics.registry,
-        checks: { database: () => sql`SELECT 1`, pgboss: () => readyBoss.getQueue(queue) },
+        checks: { database: () => sql.unsafe(q.ping()), pgboss: () => readyBoss.getQueue(queue) },
         onCheckFailed: (check, error) => log.warn({ check, err: String((error as Error)?.message ?? error) }, 'health check failed'),
       }));
-      worker.healthUrl = server.url;
+      healthUrl = server.url;
       closeHealth = () => server.close();
-      worker.closers.push(closeHealth);
     }
-    await step(boss.schedule(queue, options.safetyNetCron ?? '* * * * *', null));
+    const worker = new Worker({ sql, boss, settings, observeRequest: metrics?.observeRequest, log, target, healthUrl, closers: closeHealth ? [closeHealth] : [] });
+    if (metrics) worker.on('run', metrics.observeRun);
+    await step(boss.schedule(queue, settings.safetyNetCron, null));
     await step(boss.work(queue, { localConcurrency: 1, pollingIntervalSeconds: 2 }, () => worker.drainJob()));
     options.signal?.throwIfAborted();
     worker.startPolling();

@@ -16,6 +16,7 @@ import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
 import { PostHog } from 'posthog-node';
 import { parseRetryAfter } from './backoff.ts';
 import { classifyAnswer, type Verdict } from './outcome.ts';
+import { WORKER_DEFAULTS } from './settings.ts';
 
 const gunzip = promisify(gunzipCallback);
 const gzip = promisify(gzipCallback);
@@ -38,7 +39,6 @@ export interface PostHogTarget {
   requestTimeoutMs?: number;
 }
 
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 /** One HTTP request posthog-node made for the batch. */
 export interface WireRequest {
@@ -234,7 +234,7 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
     maxQueueSize: events.length + 1,
     flushInterval: 0,
     fetchRetryCount: 0,
-    requestTimeout: target.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    requestTimeout: target.requestTimeoutMs ?? WORKER_DEFAULTS.requestTimeoutMs,
     // (no background flush timer either: flushInterval 0)
     disableGeoip: true,
     // The body is gzipped by our fetch instead: posthog-node's own gzip (CompressionStream, then a CRC check

@@ -17,7 +17,7 @@ describe('heapRespawnFlags', () => {
     ['the user set the young generation on the command line', ['--max-semi-space-size=32'], {}, false, null],
     ['--max-heap-size', [], { NODE_OPTIONS: '--max-heap-size=300' }, false, null],
     ['other NODE_OPTIONS only', [], { NODE_OPTIONS: '--enable-source-maps' }, false, SIDECAR_HEAP_FLAGS],
-    ['already the child', [], { POSTHOG_OUTBOX_HEAP: 'sidecar' }, false, null],
+    ['already the child', [], { POSTHOG_OUTBOX_HEAP: 'sidecar:123' }, false, null],
     ['opted out: Node sizes the heap', [], { POSTHOG_OUTBOX_HEAP: 'node' }, false, null],
     ['under Bun', [], {}, true, null],
   ])('%s', (_name, execArgv, env, bun, expected) => {
@@ -89,5 +89,12 @@ describe('the worker command in its sidecar heap', () => {
     parent.kill('SIGKILL');
     await exited;
     await until(() => alive(child!), (a) => !a, { what: 'the orphaned child to stop', timeoutMs: 15_000 });
+  }, 60_000);
+
+  it('a child whose parent died while spawning it (its ppid was never the parent) stops by itself too', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: fixture.db.url, POSTHOG_API_KEY: 'phc_heap', POSTHOG_HOST: fixture.capture.url, POSTHOG_OUTBOX_HEAP: 'sidecar:999999999' };
+    const orphan = spawn(process.execPath, [CLI, 'worker'], { env, stdio: 'ignore' });
+    const [code] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => orphan.on('exit', (c, s) => resolve([c, s])));
+    expect(code).toBe(0);
   }, 60_000);
 });

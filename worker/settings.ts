@@ -1,0 +1,114 @@
+/**
+ * The worker's settings, resolved in one place: every default and every rule. `startWorker` resolves its
+ * options here; `posthog-outbox worker` only parses flags and environment, shows these defaults in its help
+ * and names its flags in the errors (`SETTING_FLAGS`). Pure: no I/O.
+ */
+import { DEFAULT_SCHEMA } from '../src/config.ts';
+import { OutboxError } from '../src/errors.ts';
+import { quoteSchema } from '../src/sql.ts';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import type { DrainSettings } from './drain.ts';
+import type { PostHogTarget } from './sender.ts';
+
+export const WORKER_DEFAULTS = {
+  schema: DEFAULT_SCHEMA,
+  /** Events per PostHog request (and per claim). */
+  batchSize: 1000,
+  /** Batches in flight at once in one process. */
+  concurrency: 2,
+  /** An event still undelivered this long after it was recorded is dead-lettered. */
+  maxAgeMs: 7 * 86_400_000,
+  requestTimeoutMs: 10_000,
+  /** The lease is at least this, and at least three request timeouts. */
+  minLeaseSeconds: 60,
+  /** A run ends after this long; the next follows at once. */
+  maxRunMs: 10_000,
+  /** An unchanged profile is identified again once its last identify is this old. */
+  identifyRefreshMs: 24 * 3_600_000,
+  /** Dead letters older than this are deleted. */
+  deadLetterRetentionMs: 30 * 86_400_000,
+  backoff: DEFAULT_BACKOFF,
+  /** The safety-net drain run. */
+  safetyNetCron: '* * * * *',
+} as const;
+
+/** What a worker is asked for (`WorkerOptions` minus its connections and hooks); unset means the default. */
+export interface SettingsInput {
+  posthog: PostHogTarget;
+  schema?: string;
+  batchSize?: number;
+  concurrency?: number;
+  maxAgeMs?: number;
+  leaseSeconds?: number;
+  maxRunMs?: number;
+  identifyRefreshMs?: number;
+  deadLetterRetentionMs?: number;
+  backoff?: BackoffPolicy;
+  safetyNetCron?: string;
+}
+
+export interface WorkerSettings extends Omit<DrainSettings, 'observeRequest'> {
+  deadLetterRetentionMs: number;
+  safetyNetCron: string;
+}
+
+/** The CLI flag of each setting, for errors in the CLI's terms. */
+export const SETTING_FLAGS: Readonly<Record<string, string>> = {
+  schema: '--schema',
+  batchSize: '--batch-size',
+  concurrency: '--concurrency',
+  maxAgeMs: '--max-age',
+  leaseSeconds: '--lease-seconds',
+  'posthog.requestTimeoutMs': '--request-timeout',
+  identifyRefreshMs: '--identify-refresh',
+  deadLetterRetentionMs: '--dead-letter-retention',
+  'backoff.maxMs': '--retry-max-delay',
+};
+
+function whole(value: number, field: string, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw new OutboxError('invalid', field, `must be a whole number from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+function milliseconds(value: number, field: string, options: { zero: string } | { zero?: undefined } = {}): number {
+  const least = options.zero === undefined ? 'a positive' : 'zero or a positive';
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && options.zero === undefined)) {
+    throw new OutboxError('invalid', field, `must be ${least} number of milliseconds${options.zero ? ` (0: ${options.zero})` : ''}, got ${value}`);
+  }
+  return value;
+}
+
+/** Fills in the defaults and checks every rule; throws OutboxError naming the setting at fault. */
+export function resolveSettings(input: SettingsInput): Readonly<WorkerSettings> {
+  const d = WORKER_DEFAULTS;
+  const schema = input.schema ?? d.schema;
+  try {
+    quoteSchema(schema);
+  } catch (error) {
+    if (!(error instanceof OutboxError)) throw error;
+    throw new OutboxError('invalid', 'schema', error.message.slice(error.field.length + 2), { cause: error });
+  }
+  const requestTimeoutMs = milliseconds(input.posthog.requestTimeoutMs ?? d.requestTimeoutMs, 'posthog.requestTimeoutMs');
+  // A lease shorter than a request lets another worker resend rows still in flight.
+  const leaseSeconds = input.leaseSeconds ?? Math.max(d.minLeaseSeconds, Math.ceil((requestTimeoutMs * 3) / 1000));
+  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1) throw new OutboxError('invalid', 'leaseSeconds', `must be a positive whole number of seconds, got ${leaseSeconds}`);
+  if (leaseSeconds * 1000 <= requestTimeoutMs) {
+    throw new OutboxError('invalid', 'leaseSeconds', `(${leaseSeconds} s) must be longer than posthog.requestTimeoutMs (${requestTimeoutMs} ms)`);
+  }
+  const backoff = input.backoff ?? d.backoff;
+  milliseconds(backoff.baseMs, 'backoff.baseMs');
+  if (milliseconds(backoff.maxMs, 'backoff.maxMs') < backoff.baseMs) throw new OutboxError('invalid', 'backoff.maxMs', `(${backoff.maxMs} ms) must be at least backoff.baseMs (${backoff.baseMs} ms)`);
+  return Object.freeze({
+    schema,
+    target: Object.freeze({ ...input.posthog, requestTimeoutMs }),
+    batchSize: whole(input.batchSize ?? d.batchSize, 'batchSize', 1, 10_000),
+    concurrency: whole(input.concurrency ?? d.concurrency, 'concurrency', 1, 64),
+    maxAgeMs: milliseconds(input.maxAgeMs ?? d.maxAgeMs, 'maxAgeMs'),
+    leaseSeconds,
+    maxRunMs: milliseconds(input.maxRunMs ?? d.maxRunMs, 'maxRunMs'),
+    identifyRefreshMs: milliseconds(input.identifyRefreshMs ?? d.identifyRefreshMs, 'identifyRefreshMs', { zero: 'once per drain run' }),
+    deadLetterRetentionMs: milliseconds(input.deadLetterRetentionMs ?? d.deadLetterRetentionMs, 'deadLetterRetentionMs', { zero: 'keep forever' }),
+    backoff: Object.freeze({ ...backoff }),
+    safetyNetCron: input.safetyNetCron ?? d.safetyNetCron,
+  });
+}

@@ -74,10 +74,9 @@ export async function startDatabase(options: { throwaway?: boolean } = {}): Prom
     );
     const [{ version }] = (await sql`SELECT current_setting('server_version') AS version`) as unknown as [{ version: string }];
     const settings = Object.fromEntries(
-      (await sql<{ name: string; setting: string; unit: string | null }[]>`SELECT name, setting, unit FROM pg_settings WHERE name = ANY(${REPORTED})`).map((r) => [
-        r.name,
-        r.unit ? `${r.setting} ${r.unit}` : r.setting,
-      ]),
+      (await sql<{ name: string; setting: string; unit: string | null }[]>`SELECT name, setting, unit FROM pg_settings WHERE name = ANY(${REPORTED})`).map(
+        (r) => [r.name, r.unit ? `${r.setting} ${r.unit}` : r.setting],
+      ),
     );
     return { server, url: server.url, sql, version, settings };
   } catch (error) {

@@ -82,10 +82,21 @@ export function startWorkerProcess(db: BenchDatabase, capture: CaptureEndpoint, 
   if (settings.batchSize !== undefined) flags.push('--batch-size', String(settings.batchSize));
   if (settings.concurrency !== undefined) flags.push('--concurrency', String(settings.concurrency));
   // Only the settings given here: none of the caller's POSTHOG_OUTBOX_* variables leak into the worker.
-  const inherited = Object.fromEntries(Object.keys(process.env).filter((key) => key.startsWith('POSTHOG_OUTBOX_')).map((key) => [key, undefined]));
+  const inherited = Object.fromEntries(
+    Object.keys(process.env)
+      .filter((key) => key.startsWith('POSTHOG_OUTBOX_'))
+      .map((key) => [key, undefined]),
+  );
   return spawnNode(name, CLI, ['worker', ...flags], {
     nodeArgs,
-    env: { ...inherited, DATABASE_URL: db.url, POSTHOG_API_KEY: API_KEY, POSTHOG_HOST: capture.url, NODE_OPTIONS: undefined, POSTHOG_OUTBOX_HEAP: settings.nodeHeap ? 'node' : undefined },
+    env: {
+      ...inherited,
+      DATABASE_URL: db.url,
+      POSTHOG_API_KEY: API_KEY,
+      POSTHOG_HOST: capture.url,
+      NODE_OPTIONS: undefined,
+      POSTHOG_OUTBOX_HEAP: settings.nodeHeap ? 'node' : undefined,
+    },
   });
 }
 
@@ -129,7 +140,11 @@ export async function drainWithWorker(options: DrainOptions): Promise<WorkerDrai
     const cpuBefore = await meter.sample();
     const started = now();
     await lock`COMMIT`;
-    const failed = Promise.race(workers.map((w) => w.exited.then((code) => Promise.reject(new Error(`${w.name} exited (${String(code)}) during the drain:\n${w.output().slice(-3_000)}`)))));
+    const failed = Promise.race(
+      workers.map((w) =>
+        w.exited.then((code) => Promise.reject(new Error(`${w.name} exited (${String(code)}) during the drain:\n${w.output().slice(-3_000)}`))),
+      ),
+    );
     failed.catch(() => undefined);
     const reached = await Promise.race([capture.waitFor(events, options.timeoutMs), failed]);
     const cpu = await meter.since(cpuBefore);

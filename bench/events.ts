@@ -48,7 +48,11 @@ export function contextFor(i: number): RunContext {
 export function template(i: number): OutboxEvent {
   const context = contextFor(i);
   const [modelId, modelTitle] = MODELS[i % MODELS.length]!;
-  const run = startRun(context, { agentId: AGENTS[i % AGENTS.length]!, mode: i % 3 === 0 ? 'agent' : 'chat', modelId, modelTitle }, { now: () => 1_750_000_000_000 + i });
+  const run = startRun(
+    context,
+    { agentId: AGENTS[i % AGENTS.length]!, mode: i % 3 === 0 ? 'agent' : 'chat', modelId, modelTitle },
+    { now: () => 1_750_000_000_000 + i },
+  );
   switch (i % 4) {
     case 0:
       return run.started;

@@ -90,7 +90,11 @@ export function best<T extends { eventsPerSecond: number }>(runs: readonly T[] |
 
 function table(headers: string[], rows: string[][], align: ('l' | 'r')[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (align[i] === 'r' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (align[i] === 'r' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -128,18 +132,33 @@ export function evaluateTargets(results: Results): Target[] {
   const jobs = best(drain?.jobPerEvent);
   const defaults = best(drain?.worker.filter((w) => w.settings.isDefault));
   const x = (n: number) => `${n.toFixed(2)}x`;
-  targets.push(atLeast('drain (best worker settings) >= 1.4x bare posthog-node ceiling', worker && bare && worker.eventsPerSecond / bare.eventsPerSecond, 1.4, x));
+  targets.push(
+    atLeast('drain (best worker settings) >= 1.4x bare posthog-node ceiling', worker && bare && worker.eventsPerSecond / bare.eventsPerSecond, 1.4, x),
+  );
   targets.push(atLeast('drain (best worker settings) >= reference outbox', worker && reference && worker.eventsPerSecond / reference.eventsPerSecond, 1, x));
   targets.push(atLeast('drain (worker defaults) >= reference outbox', defaults && reference && defaults.eventsPerSecond / reference.eventsPerSecond, 1, x));
-  targets.push(atLeast('drain (best worker settings) >= 5x job-per-event at its best batch size', worker && jobs && worker.eventsPerSecond / jobs.eventsPerSecond, 5, x));
+  targets.push(
+    atLeast('drain (best worker settings) >= 5x job-per-event at its best batch size', worker && jobs && worker.eventsPerSecond / jobs.eventsPerSecond, 5, x),
+  );
   const ratios = results.writeCostRatios?.variants;
   if (ratios) {
     const durable = results.writeCostRatios!.durable ? 'durable' : 'throwaway settings';
     const r = (variant: string) => ratios[variant] ?? { medianAt1: null, commitsAt16: null };
-    targets.push(atMost(`handler tx + 1 event, pipelined: median <= 1.25x without (1 connection, ${durable})`, r('1 outbox event, pipelined').medianAt1 ?? undefined, 1.25, x));
-    targets.push(atLeast(`handler tx + 1 event: commits/s >= 0.75x without (16 connections, ${durable})`, r('1 outbox event').commitsAt16 ?? undefined, 0.75, x));
+    targets.push(
+      atMost(
+        `handler tx + 1 event, pipelined: median <= 1.25x without (1 connection, ${durable})`,
+        r('1 outbox event, pipelined').medianAt1 ?? undefined,
+        1.25,
+        x,
+      ),
+    );
+    targets.push(
+      atLeast(`handler tx + 1 event: commits/s >= 0.75x without (16 connections, ${durable})`, r('1 outbox event').commitsAt16 ?? undefined, 0.75, x),
+    );
     targets.push(atMost(`handler tx + 5 events: median <= 1.5x without (1 connection, ${durable})`, r('5 outbox events').medianAt1 ?? undefined, 1.5, x));
-    targets.push(atLeast(`handler tx + 5 events: commits/s >= 0.6x without (16 connections, ${durable})`, r('5 outbox events').commitsAt16 ?? undefined, 0.6, x));
+    targets.push(
+      atLeast(`handler tx + 5 events: commits/s >= 0.6x without (16 connections, ${durable})`, r('5 outbox events').commitsAt16 ?? undefined, 0.6, x),
+    );
   }
   const latency = results.latency;
   targets.push(atMost(`commit-to-endpoint p99 <= 100 ms at ${latency?.targetRate ?? 1000} events/s`, latency?.p99Ms, 100, (n) => `${fmt(n)} ms`));
@@ -150,7 +169,14 @@ export function evaluateTargets(results: Results): Target[] {
   const smallest = best(scaling.filter((s) => s.events === Math.min(...scaling.map((t) => t.events))));
   const largestBest = best(scaling.filter((s) => s.events === largest?.events));
   const sizeLabel = largest ? (largest.events >= 1_000_000 ? `${largest.events / 1_000_000}M` : `${largest.events / 1000}k`) : '1M';
-  targets.push(atMost(`worker command peak RSS <= 200 MB on a ${sizeLabel} backlog (defaults: its sidecar heap)`, largestBest?.peakRssBytes && largestBest.peakRssBytes / 1024 / 1024, 200, (n) => `${Math.round(n)} MB`));
+  targets.push(
+    atMost(
+      `worker command peak RSS <= 200 MB on a ${sizeLabel} backlog (defaults: its sidecar heap)`,
+      largestBest?.peakRssBytes && largestBest.peakRssBytes / 1024 / 1024,
+      200,
+      (n) => `${Math.round(n)} MB`,
+    ),
+  );
   targets.push(
     atLeast(
       `  at >= 0.9x the events/s of Node's own heap (${nodeHeap?.peakRssBytes ? `${Math.round(nodeHeap.peakRssBytes / 1024 / 1024)} MB peak` : 'not measured'})`,
@@ -177,7 +203,9 @@ export function renderTable(results: Results): string {
   const m = results.machine;
   out.push(
     `posthog-outbox benchmark (${results.mode}${results.mode === 'quick' ? ': small backlogs, short runs' : ''}), ${results.startedAt}` +
-      (m ? `\n${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, ${m.os}; Node ${m.node}; PostgreSQL ${m.postgres} (embedded, fsync ${m.postgresSettings.fsync}, synchronous_commit ${m.postgresSettings.synchronous_commit}); posthog-node ${m.packages['posthog-node']}, pg-boss ${m.packages['pg-boss']}` : ''),
+      (m
+        ? `\n${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, ${m.os}; Node ${m.node}; PostgreSQL ${m.postgres} (embedded, fsync ${m.postgresSettings.fsync}, synchronous_commit ${m.postgresSettings.synchronous_commit}); posthog-node ${m.packages['posthog-node']}, pg-boss ${m.packages['pg-boss']}`
+        : ''),
   );
 
   if (results.writeCost) {
@@ -231,7 +259,8 @@ export function renderTable(results: Results): string {
     add('bare posthog-node (no database): ceiling', bare);
     add('reference outbox (60 lines)', reference);
     const bestJobs = best(drain.jobPerEvent);
-    for (const run of [...drain.jobPerEvent].sort((a, b) => b.eventsPerSecond - a.eventsPerSecond)) add(`${designLabel(run)}${run === bestJobs ? ' [best]' : ''}`, run);
+    for (const run of [...drain.jobPerEvent].sort((a, b) => b.eventsPerSecond - a.eventsPerSecond))
+      add(`${designLabel(run)}${run === bestJobs ? ' [best]' : ''}`, run);
     add('raw DELETE ... SKIP LOCKED RETURNING (no HTTP)', best(drain.rawDelete), false);
     out.push(
       table(
@@ -254,19 +283,38 @@ export function renderTable(results: Results): string {
     const noisy = lines.map((l) => others(l.cpu) ?? 0).map((o, i) => (100 * o) / ((lines[i]!.events / lines[i]!.eventsPerSecond) * cores));
     const worst = Math.max(0, ...noisy);
     if (worst >= 10) {
-      out.push(`NOISY: other processes or the kernel kept up to ${Math.round(worst)}% of the machine busy during a drain (column "other load"); ratios between those rows are unreliable, run again on a quiet machine.`);
+      out.push(
+        `NOISY: other processes or the kernel kept up to ${Math.round(worst)}% of the machine busy during a drain (column "other load"); ratios between those rows are unreliable, run again on a quiet machine.`,
+      );
     }
     const identify = drain.worker.map((w) => w.identifyEvents / w.events).filter(Number.isFinite);
-    if (identify.length > 0) out.push(`(project worker: also delivered ${(Math.max(...identify) * 100).toFixed(1)}% extra $identify/$groupidentify events at most; CPU columns are core-microseconds per backlog event; machine busy: share of all ${cores} cores in use during the drain; other load: the part of it spent outside the drain, the bench and the endpoint, i.e. noise from other processes and the kernel)`);
+    if (identify.length > 0)
+      out.push(
+        `(project worker: also delivered ${(Math.max(...identify) * 100).toFixed(1)}% extra $identify/$groupidentify events at most; CPU columns are core-microseconds per backlog event; machine busy: share of all ${cores} cores in use during the drain; other load: the part of it spent outside the drain, the bench and the endpoint, i.e. noise from other processes and the kernel)`,
+      );
   }
 
   const latency = results.latency;
   if (latency) {
-    out.push('', `Commit-to-endpoint latency: ${fmt(latency.targetRate)} events/s for ${latency.seconds} s (1 event per handler transaction), project worker with defaults`);
+    out.push(
+      '',
+      `Commit-to-endpoint latency: ${fmt(latency.targetRate)} events/s for ${latency.seconds} s (1 event per handler transaction), project worker with defaults`,
+    );
     out.push(
       table(
         ['committed', 'events/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'missing', '$identify per event'],
-        [[fmt(latency.committed), fmt(latency.achievedRate), fmt(latency.p50Ms, 1), fmt(latency.p95Ms, 1), fmt(latency.p99Ms, 1), fmt(latency.maxMs, 1), fmt(latency.missing), fmt(latency.identifyPerEvent, 2)]],
+        [
+          [
+            fmt(latency.committed),
+            fmt(latency.achievedRate),
+            fmt(latency.p50Ms, 1),
+            fmt(latency.p95Ms, 1),
+            fmt(latency.p99Ms, 1),
+            fmt(latency.maxMs, 1),
+            fmt(latency.missing),
+            fmt(latency.identifyPerEvent, 2),
+          ],
+        ],
         ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
       ),
     );

@@ -28,7 +28,10 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const cpuProf = args.includes('--cpu-prof');
 const throwaway = args.includes('--throwaway');
-const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const only = args
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const PHASES = ['write', 'drain', 'latency', 'scaling'] as const;
 const phases = new Set(only ?? PHASES);
 for (const phase of phases) if (!(PHASES as readonly string[]).includes(phase)) throw new Error(`unknown phase ${phase}; phases: ${PHASES.join(', ')}`);
@@ -80,7 +83,10 @@ function cleanup(): Promise<void> {
   return cleaning;
 }
 
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   process.on(signal, () => {
     if (interrupted) {
       // A second Ctrl-C: no more waiting.
@@ -105,7 +111,13 @@ process.on('uncaughtException', (error) => {
 
 // --- phases -------------------------------------------------------------------------------------------------
 
-const results: Results = { mode: quick ? 'quick' : 'full', durable: !throwaway, startedAt: new Date(started).toISOString(), config: { ...config, phases: [...phases] }, errors: [] };
+const results: Results = {
+  mode: quick ? 'quick' : 'full',
+  durable: !throwaway,
+  startedAt: new Date(started).toISOString(),
+  config: { ...config, phases: [...phases] },
+  errors: [],
+};
 
 async function phase(name: string, body: () => Promise<void>): Promise<void> {
   if (interrupted) return;
@@ -143,7 +155,9 @@ async function main(): Promise<void> {
   log(`${results.mode} run: starting PostgreSQL and the capture endpoint`);
   db = await startDatabase({ throwaway });
   const database = db;
-  const packages = Object.fromEntries(await Promise.all(['posthog-node', 'pg-boss', 'postgres', 'drizzle-orm'].map(async (n) => [n, await packageVersion(n)] as const)));
+  const packages = Object.fromEntries(
+    await Promise.all(['posthog-node', 'pg-boss', 'postgres', 'drizzle-orm'].map(async (n) => [n, await packageVersion(n)] as const)),
+  );
   results.machine = machineInfo(database.version, packages, database.settings);
   await endpoint();
 
@@ -174,9 +188,24 @@ async function main(): Promise<void> {
 
   if (phases.has('drain')) {
     const events = config.drainEvents;
-    const drain = { events, bare: [] as DesignRun[], reference: [] as DesignRun[], rawDelete: [] as DesignRun[], jobPerEvent: [] as DesignRun[], worker: [] as WorkerDrain[] };
+    const drain = {
+      events,
+      bare: [] as DesignRun[],
+      reference: [] as DesignRun[],
+      rawDelete: [] as DesignRun[],
+      jobPerEvent: [] as DesignRun[],
+      worker: [] as WorkerDrain[],
+    };
     results.drain = drain;
-    const design = async (list: DesignRun[], name: string, script: string, count: number, params: Record<string, number>, until: 'capture' | 'child', fill?: () => Promise<void>) => {
+    const design = async (
+      list: DesignRun[],
+      name: string,
+      script: string,
+      count: number,
+      params: Record<string, number>,
+      until: 'capture' | 'child',
+      fill?: () => Promise<void>,
+    ) => {
       await phase(`drain: ${name}`, async () => {
         if (fill) {
           log(`drain: ${name}: filling a ${count.toLocaleString('en-US')}-event backlog`);
@@ -218,7 +247,9 @@ async function main(): Promise<void> {
       await phase(`drain: job-per-event batch ${batchSize}`, async () => {
         const boss = await startBoss(database.url);
         try {
-          await design(drain.jobPerEvent, 'job-per-event', 'job-per-event.ts', config.jobEvents, { batchSize }, 'capture', () => fillJobs(boss, database.sql, config.jobEvents));
+          await design(drain.jobPerEvent, 'job-per-event', 'job-per-event.ts', config.jobEvents, { batchSize }, 'capture', () =>
+            fillJobs(boss, database.sql, config.jobEvents),
+          );
         } finally {
           await boss.stop({ graceful: false, close: true, timeout: 2_000 }).catch(() => undefined);
         }
@@ -249,7 +280,13 @@ async function main(): Promise<void> {
     const largest = Math.max(...config.scaling);
     await phase(`scaling ${largest}, Node's own heap`, async () => {
       log(`scaling: filling ${largest.toLocaleString('en-US')} events, then draining with the project worker (Node's own heap sizing)`);
-      const run = await drainWithWorker({ db: database, capture: await endpoint(), events: largest, settings: { nodeHeap: true }, timeoutMs: timeout(largest) });
+      const run = await drainWithWorker({
+        db: database,
+        capture: await endpoint(),
+        events: largest,
+        settings: { nodeHeap: true },
+        timeoutMs: timeout(largest),
+      });
       log(`scaling: ${largest.toLocaleString('en-US')}, Node's own heap: ${rate(run)}, peak RSS ${Math.round((run.peakRssBytes ?? 0) / 2 ** 20)} MB`);
       results.scaling!.push(run);
     });

@@ -98,7 +98,8 @@ export async function measureWriteCost(options: WriteCostOptions): Promise<Write
       const context = contextFor(i);
       const insert = tx.insert(chatMessages).values({ threadId: context.threadId!, userId: context.user.id, role: 'user', content: CONTENT });
       const count = variant.startsWith('5') ? 5 : 1;
-      const events = () => Array.from({ length: count }, (_, k) => attributedEvent(context, 'chat_message_sent', { message_id: `msg_${i}_${k}`, characters: CONTENT.length }));
+      const events = () =>
+        Array.from({ length: count }, (_, k) => attributedEvent(context, 'chat_message_sent', { message_id: `msg_${i}_${k}`, characters: CONTENT.length }));
       if (variant.endsWith('pipelined')) {
         // Both statements go out before either answer comes back (postgres.js pipelines on the connection).
         await Promise.all([insert, record(tx, events())]);

@@ -73,15 +73,25 @@ function queriesFrom(options: Options): [Entity, string][] {
       if (!(key in ENTITIES)) throw new OutboxError('invalid', `--config ${key}`, `unknown key; use ${Object.keys(ENTITIES).join(', ')}`);
     }
   }
-  const flags: Record<Entity, string | undefined> = { users: options.usersQuery, organizations: options.organizationsQuery, automations: options.automationsQuery };
+  const flags: Record<Entity, string | undefined> = {
+    users: options.usersQuery,
+    organizations: options.organizationsQuery,
+    automations: options.automationsQuery,
+  };
   const queries: [Entity, string][] = [];
   for (const entity of Object.keys(ENTITIES) as Entity[]) {
     const query = flags[entity] ?? file[entity];
     if (query === undefined || query === null) continue;
-    if (typeof query !== 'string' || query.trim() === '') throw new OutboxError('invalid', flags[entity] !== undefined ? `--${entity}-query` : `--config ${entity}`, 'must be a non-empty SQL query');
+    if (typeof query !== 'string' || query.trim() === '')
+      throw new OutboxError('invalid', flags[entity] !== undefined ? `--${entity}-query` : `--config ${entity}`, 'must be a non-empty SQL query');
     queries.push([entity, query.trim().replace(/;\s*$/, '')]);
   }
-  if (queries.length === 0) throw new OutboxError('required', '--config', 'say where the profiles are: --config <file.json> or --users-query / --organizations-query / --automations-query');
+  if (queries.length === 0)
+    throw new OutboxError(
+      'required',
+      '--config',
+      'say where the profiles are: --config <file.json> or --users-query / --organizations-query / --automations-query',
+    );
   return queries;
 }
 
@@ -128,7 +138,9 @@ async function backfillEntity(sql: postgres.Sql, options: Options, entity: Entit
     }
   }
 
-  const bar = options.progress ? new SingleBar({ format: `${entity.padEnd(13)} [{bar}] {value}/{total} rows | {speed}/s | eta {eta_formatted}`, stream: process.stderr, hideCursor: true }) : undefined;
+  const bar = options.progress
+    ? new SingleBar({ format: `${entity.padEnd(13)} [{bar}] {value}/{total} rows | {speed}/s | eta {eta_formatted}`, stream: process.stderr, hideCursor: true })
+    : undefined;
   bar?.start(total, 0, { speed: 0 });
   let rows = 0;
   let enqueued = 0;
@@ -207,16 +219,23 @@ export function backfillCommand(): Command {
     .addOption(databaseUrlOption())
     .addOption(directUrlOption())
     .addOption(schemaOption())
-    .option('--config <file>', 'JSON file: { "users": "SELECT id, email, name FROM users", "organizations": "SELECT id, name, slug FROM orgs", "automations": "SELECT id, name, owner_user_id, organization_id FROM automations" }')
+    .option(
+      '--config <file>',
+      'JSON file: { "users": "SELECT id, email, name FROM users", "organizations": "SELECT id, name, slug FROM orgs", "automations": "SELECT id, name, owner_user_id, organization_id FROM automations" }',
+    )
     .option('--users-query <sql>', 'query returning id, email, name (overrides the config file)')
     .option('--organizations-query <sql>', 'query returning id, name, slug')
     .option('--automations-query <sql>', 'query returning id, name, owner_user_id, organization_id')
     .addOption(new Option('--batch-size <n>', 'rows per page (one transaction each)').argParser(integer(1, 10_000)).default(500))
     .option('--dry-run', 'count what would be enqueued; write nothing')
-    .addOption(new Option('--query-timeout <duration>', 'longest any of your queries may run (each runs read only)').argParser(duration(1_000, 86_400_000)).default(60_000, '60s'))
+    .addOption(
+      new Option('--query-timeout <duration>', 'longest any of your queries may run (each runs read only)')
+        .argParser(duration(1_000, 86_400_000))
+        .default(60_000, '60s'),
+    )
     .option('--force', 'send every profile, even those PostHog was already told unchanged within the refresh interval')
     .addOption(
-      new Option('--identify-refresh <duration>', 'a profile sent unchanged less than this long ago is skipped (the worker\'s setting; 0: send all)')
+      new Option('--identify-refresh <duration>', "a profile sent unchanged less than this long ago is skipped (the worker's setting; 0: send all)")
         .env('POSTHOG_OUTBOX_IDENTIFY_REFRESH')
         .argParser(duration(0, 365 * 86_400_000))
         .default(WORKER_DEFAULTS.identifyRefreshMs, '24h'),

@@ -11,7 +11,10 @@ import { databaseUrlOption, integer, schemaOption } from './options.ts';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function uuids(value: string, previous: string[] = []): string[] {
-  const ids = value.split(',').map((v) => v.trim()).filter(Boolean);
+  const ids = value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
   for (const id of ids) if (!UUID.test(id)) throw new InvalidArgumentError(`"${id}" is not a uuid.`);
   return [...previous, ...ids.map((id) => id.toLowerCase())];
 }
@@ -76,7 +79,9 @@ export function deadLettersCommand(): Command {
         const rows = await sql.unsafe(listDeadLetters(options.schema), [options.limit]);
         if (options.json) {
           for (const r of rows) {
-            process.stdout.write(`${JSON.stringify({ uuid: r.uuid, event: r.event, distinctId: r.distinct_id, attempts: r.attempts, diedAt: r.died_at.toISOString(), reason: r.reason })}\n`);
+            process.stdout.write(
+              `${JSON.stringify({ uuid: r.uuid, event: r.event, distinctId: r.distinct_id, attempts: r.attempts, diedAt: r.died_at.toISOString(), reason: r.reason })}\n`,
+            );
           }
         } else if (rows.length === 0) {
           process.stdout.write('no dead letters\n');

@@ -36,7 +36,11 @@ export function demoCommand(): Command {
         'DATABASE_URL / POSTHOG_API_KEY / POSTHOG_HOST use your server / PostHog project instead.',
     )
     .addOption(databaseUrlOption())
-    .addOption(new Option('--posthog-api-key <key>', 'deliver to this PostHog project instead of the local capture server (prefer the environment variable)').env('POSTHOG_API_KEY'))
+    .addOption(
+      new Option('--posthog-api-key <key>', 'deliver to this PostHog project instead of the local capture server (prefer the environment variable)').env(
+        'POSTHOG_API_KEY',
+      ),
+    )
     .addOption(new Option('--posthog-host <url>', 'PostHog host, with --posthog-api-key (default https://us.i.posthog.com)').env('POSTHOG_HOST'))
     .addOption(
       new Option('--schema <name>', `outbox schema (default: ${DEFAULT_SCHEMA} on the embedded server, ${DEMO_SCHEMA_ON_YOUR_SERVER} on DATABASE_URL's)`),
@@ -58,7 +62,11 @@ function demoConfig(flags: DemoFlags): DemoConfig {
   const apiKey = set(flags.posthogApiKey);
   const host = set(flags.posthogHost);
   if (host !== undefined && apiKey === undefined) {
-    throw new OutboxError('required', 'POSTHOG_API_KEY', 'is not set but POSTHOG_HOST is; give the project API key too, or unset POSTHOG_HOST to use the local capture server');
+    throw new OutboxError(
+      'required',
+      'POSTHOG_API_KEY',
+      'is not set but POSTHOG_HOST is; give the project API key too, or unset POSTHOG_HOST to use the local capture server',
+    );
   }
   const posthog = apiKey === undefined ? undefined : { apiKey, host: checkHost(host ?? 'https://us.i.posthog.com') };
   const schema = flags.schema ?? (databaseUrl ? DEMO_SCHEMA_ON_YOUR_SERVER : DEFAULT_SCHEMA);

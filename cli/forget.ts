@@ -46,7 +46,9 @@ export function forgetCommand(): Command {
         if (options.json) process.stdout.write(`${JSON.stringify({ forgotten: results })}\n`);
         else {
           for (const r of results) {
-            process.stdout.write(`${r.kind} ${r.id}: deleted ${r.queued} queued event(s), ${r.deadLetters} dead letter(s)${r.profile ? ' and the remembered profile' : ', no remembered profile'}\n`);
+            process.stdout.write(
+              `${r.kind} ${r.id}: deleted ${r.queued} queued event(s), ${r.deadLetters} dead letter(s)${r.profile ? ' and the remembered profile' : ', no remembered profile'}\n`,
+            );
           }
         }
       } finally {

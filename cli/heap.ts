@@ -24,7 +24,11 @@ export const SIDECAR_HEAP_FLAGS = ['--max-semi-space-size=8', '--max-old-space-s
 const MARKER = 'POSTHOG_OUTBOX_HEAP';
 
 /** The flags to re-run the worker with, or null to run it in this process as is. Pure. */
-export function heapRespawnFlags(options: { execArgv: readonly string[]; env: Readonly<Record<string, string | undefined>>; bun: boolean }): readonly string[] | null {
+export function heapRespawnFlags(options: {
+  execArgv: readonly string[];
+  env: Readonly<Record<string, string | undefined>>;
+  bun: boolean;
+}): readonly string[] | null {
   if (options.bun || options.env[MARKER] !== undefined) return null;
   const own = [...options.execArgv, ...(options.env.NODE_OPTIONS ?? '').split(/\s+/)];
   if (own.some((flag) => /^--max-(old|semi)-space-size(=|$)/.test(flag) || flag.startsWith('--max-heap-size'))) return null;

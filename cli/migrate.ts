@@ -9,7 +9,7 @@ import { databaseUrlOption, directUrlOption, schemaOption, sessionUrl } from './
 
 export function migrateCommand(): Command {
   return new Command('migrate')
-    .description('Create or upgrade the outbox tables and pg-boss\'s schema (with the drain queue). Idempotent; safe to run from several processes at once.')
+    .description("Create or upgrade the outbox tables and pg-boss's schema (with the drain queue). Idempotent; safe to run from several processes at once.")
     .addOption(databaseUrlOption())
     .addOption(directUrlOption())
     .addOption(schemaOption())

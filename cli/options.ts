@@ -20,7 +20,9 @@ export function duration(min: number, max: number) {
     const match = /^(\d+)\s*([smhd])$/.exec(value.trim());
     const ms = value.trim() === '0' ? 0 : match ? Number(match[1]) * UNITS[match[2]!]! : NaN;
     if (!(ms >= min && ms <= max)) {
-      throw new InvalidArgumentError(`must be a duration with a unit (s, m, h, d), e.g. 7d or 36h, from ${min === 0 ? '0' : `${min / 1000} s`} to ${max / 86_400_000} days.`);
+      throw new InvalidArgumentError(
+        `must be a duration with a unit (s, m, h, d), e.g. 7d or 36h, from ${min === 0 ? '0' : `${min / 1000} s`} to ${max / 86_400_000} days.`,
+      );
     }
     return ms;
   };
@@ -32,14 +34,16 @@ export function databaseUrlOption(): Option {
 
 /** What needs a session of its own (the worker, migrate, backfill-profiles) connects here; default DATABASE_URL. */
 export function directUrlOption(): Option {
-  return new Option('--direct-url <url>', 'PostgreSQL URL with a session of its own (a direct connection or a session-mode pooler), when DATABASE_URL goes through a transaction-mode pooler; default: --database-url').env(
-    'DIRECT_DATABASE_URL',
-  );
+  return new Option(
+    '--direct-url <url>',
+    'PostgreSQL URL with a session of its own (a direct connection or a session-mode pooler), when DATABASE_URL goes through a transaction-mode pooler; default: --database-url',
+  ).env('DIRECT_DATABASE_URL');
 }
 
 /** The session URL: DIRECT_DATABASE_URL when given, else DATABASE_URL; checked, with the name it came from. */
 export function sessionUrl(flags: { databaseUrl?: string; directUrl?: string }): { url: string; field: string } {
-  if (flags.directUrl !== undefined && flags.directUrl.trim() !== '') return { url: checkDatabaseUrl(flags.directUrl, 'DIRECT_DATABASE_URL'), field: 'DIRECT_DATABASE_URL' };
+  if (flags.directUrl !== undefined && flags.directUrl.trim() !== '')
+    return { url: checkDatabaseUrl(flags.directUrl, 'DIRECT_DATABASE_URL'), field: 'DIRECT_DATABASE_URL' };
   return { url: checkDatabaseUrl(flags.databaseUrl), field: 'DATABASE_URL' };
 }
 

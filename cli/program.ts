@@ -9,7 +9,9 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 const program = new Command('posthog-outbox')
-  .description('Transactional outbox for PostHog analytics: migrations, the delivery worker, operator commands (status, dead letters, profile backfill) and a local demo.')
+  .description(
+    'Transactional outbox for PostHog analytics: migrations, the delivery worker, operator commands (status, dead letters, profile backfill) and a local demo.',
+  )
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
@@ -38,7 +40,8 @@ const SUBCOMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Com
 /** Parses the command line and runs the subcommand; sets the exit code. */
 export async function run(): Promise<void> {
   const invoked = SUBCOMMANDS.filter(([name]) => name === process.argv[2]);
-  for (const command of await Promise.all((invoked.length > 0 ? invoked : SUBCOMMANDS).map(([, load]) => load()))) program.addCommand(inherit(command, program));
+  for (const command of await Promise.all((invoked.length > 0 ? invoked : SUBCOMMANDS).map(([, load]) => load())))
+    program.addCommand(inherit(command, program));
 
   try {
     await program.parseAsync(process.argv);

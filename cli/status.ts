@@ -22,7 +22,7 @@ export interface Status {
 
 export function statusCommand(): Command {
   return new Command('status')
-    .description('Show the backlog, the oldest undelivered event\'s age, rows waiting to retry, and dead letters by reason.')
+    .description("Show the backlog, the oldest undelivered event's age, rows waiting to retry, and dead letters by reason.")
     .addOption(databaseUrlOption())
     .addOption(schemaOption())
     .addOption(new Option('--limit <n>', 'how many retrying rows to list').argParser(integer(0, 1000)).default(10))
@@ -74,13 +74,24 @@ function render(s: Status): string {
   out += `dead letters  ${s.deadLetters}\n`;
   out += `profiles      ${s.profiles.known} known to PostHog${s.profiles.oldestSentAt === null ? '' : `; the oldest last identified ${duration(now - Date.parse(s.profiles.oldestSentAt))} ago (${s.profiles.oldestSentAt})`}\n`;
   if (s.deadLettersByReason.length > 0) {
-    out += '\n' + table(['count', 'last died', 'reason'], s.deadLettersByReason.map((r) => [String(r.count), r.lastDiedAt, oneLine(r.reason, 100)]));
+    out +=
+      '\n' +
+      table(
+        ['count', 'last died', 'reason'],
+        s.deadLettersByReason.map((r) => [String(r.count), r.lastDiedAt, oneLine(r.reason, 100)]),
+      );
   }
   if (s.retryingRows.length > 0) {
     out += `\nwaiting to retry (first ${s.retryingRows.length}):\n`;
     out += table(
       ['uuid', 'event', 'attempts', 'next attempt', 'last error'],
-      s.retryingRows.map((r) => [r.uuid, oneLine(r.event, 30), String(r.attempts), `in ${duration(Date.parse(r.nextAttemptAt) - now)}`, oneLine(r.lastError, 60)]),
+      s.retryingRows.map((r) => [
+        r.uuid,
+        oneLine(r.event, 30),
+        String(r.attempts),
+        `in ${duration(Date.parse(r.nextAttemptAt) - now)}`,
+        oneLine(r.lastError, 60),
+      ]),
     );
   }
   return out;

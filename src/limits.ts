@@ -30,4 +30,3 @@ export function checkId(value: unknown, field: string): string {
   checkString(value, field);
   return value;
 }
-

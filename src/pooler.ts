@@ -20,17 +20,26 @@ import { backendPid } from './sql.ts';
 const WAIT_MS = 3_000;
 
 export async function behindTransactionPooler(url: string, rounds = 3): Promise<boolean> {
-  const sql = postgres(url, { max: 2, prepare: false, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'posthog-outbox session check' } });
+  const sql = postgres(url, {
+    max: 2,
+    prepare: false,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: 'posthog-outbox session check' },
+  });
   try {
     const a = await sql.reserve();
     try {
-      const pidOf = async (client: postgres.Sql | postgres.TransactionSql | postgres.ReservedSql) => ((await client.unsafe<{ pid: number }[]>(backendPid()))[0]!.pid);
+      const pidOf = async (client: postgres.Sql | postgres.TransactionSql | postgres.ReservedSql) =>
+        (await client.unsafe<{ pid: number }[]>(backendPid()))[0]!.pid;
       for (let round = 0; round < rounds; round++) {
         const before = await pidOf(a);
         const pooled = await sql.begin(async (b) => {
           if ((await pidOf(b)) === before) return true;
           let timer: NodeJS.Timeout | undefined;
-          const after = await Promise.race([pidOf(a), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), WAIT_MS)))]).finally(() => clearTimeout(timer));
+          const after = await Promise.race([pidOf(a), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), WAIT_MS)))]).finally(
+            () => clearTimeout(timer),
+          );
           // No answer while B's transaction is open: A is queued for a server connection, which only a pooler does.
           return after === undefined || after !== before;
         });

@@ -21,7 +21,6 @@ export function redactSecrets(text: string): string {
   return out;
 }
 
-
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
 
 /**

@@ -64,7 +64,13 @@ function wireEvent(n: number, fields: Record<string, unknown> = {}): Record<stri
 
 async function post(
   body: unknown,
-  { gzip = false, header = gzip, path = '/batch/', method = 'POST', url = server.url }: { gzip?: boolean; header?: boolean; path?: string; method?: string; url?: string } = {},
+  {
+    gzip = false,
+    header = gzip,
+    path = '/batch/',
+    method = 'POST',
+    url = server.url,
+  }: { gzip?: boolean; header?: boolean; path?: string; method?: string; url?: string } = {},
 ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   const res = await fetch(`${url}${path}`, {
@@ -82,7 +88,14 @@ describe('what posthog-node sends', () => {
   it('arrives on POST /batch/, gzipped, with uuid, timestamp, properties and $groups as captured', async () => {
     const ph = client();
     const at = new Date('2026-05-01T12:00:00.000Z');
-    ph.capture({ distinctId: 'user_1', event: 'tool_called', uuid: uuid(1), timestamp: at, properties: { tool: 'grep', n: 3 }, groups: { organization: 'org_1' } });
+    ph.capture({
+      distinctId: 'user_1',
+      event: 'tool_called',
+      uuid: uuid(1),
+      timestamp: at,
+      properties: { tool: 'grep', n: 3 },
+      groups: { organization: 'org_1' },
+    });
     ph.capture({ distinctId: 'user_2', event: 'other' });
     await ph.flush();
 
@@ -108,7 +121,16 @@ describe('what posthog-node sends', () => {
     expect(second!.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/); // generated uuidv7
 
     const [request] = server.requests;
-    expect(request).toMatchObject({ method: 'POST', path: '/batch/', status: 200, outcome: 'accepted', events: 2, gzip: true, late: false, historicalMigration: false });
+    expect(request).toMatchObject({
+      method: 'POST',
+      path: '/batch/',
+      status: 200,
+      outcome: 'accepted',
+      events: 2,
+      gzip: true,
+      late: false,
+      historicalMigration: false,
+    });
     expect(request!.uuids).toEqual([uuid(1), second!.uuid]);
     expect(Date.parse(request!.sentAt!)).not.toBeNaN();
     // Metadata is there but not enumerable, so the event compares and serializes as it was sent.
@@ -548,11 +570,22 @@ describe('waitFor', () => {
       /timed out after 150 ms waiting for the backlog \(at least 5 accepted events\); 1 events accepted \(0 late\), 2 requests \(503×1, 200×1\); last: #\d+ \/batch\/ 503 \[fail\] 1 events: injected HTTP 503/,
     );
     expect(Date.now() - started).toBeLessThan(1_000);
-    await expect(server.waitFor(function noPoison(events) { return events.length > 99; }, { timeoutMs: 50 })).rejects.toThrow(/waiting for predicate noPoison/);
+    await expect(
+      server.waitFor(
+        function noPoison(events) {
+          return events.length > 99;
+        },
+        { timeoutMs: 50 },
+      ),
+    ).rejects.toThrow(/waiting for predicate noPoison/);
   });
 
   it('rejects when the predicate throws', async () => {
-    await expect(server.waitFor(() => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(
+      server.waitFor(() => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
   });
 });
 
@@ -570,8 +603,14 @@ describe('close()', () => {
     await ph.flush(); // leaves an idle keep-alive connection in undici's pool
     for (let i = 0; i < 3; i++) expect((await post(batch(wireEvent(i)), { url: other.url })).status).toBe(200);
     other.delayNext(1, 30_000);
-    const inFlight = post(batch(wireEvent(9)), { url: other.url }).then(() => 'answered', (error: unknown) => error);
-    const pending = other.waitFor(100, { timeoutMs: 30_000 }).then(() => 'resolved', (error: unknown) => error);
+    const inFlight = post(batch(wireEvent(9)), { url: other.url }).then(
+      () => 'answered',
+      (error: unknown) => error,
+    );
+    const pending = other.waitFor(100, { timeoutMs: 30_000 }).then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
     await other.waitForRequests(5, { timeoutMs: 2_000 });
 
     const started = Date.now();
@@ -590,7 +629,10 @@ describe('keepEvents: false (benchmarks)', () => {
     const seen: number[] = [];
     const sink = await startCaptureServer({ keepEvents: false, onAccepted: (batch) => seen.push(batch.length) });
     try {
-      const body = JSON.stringify({ api_key: 'k', batch: [1, 2, 3].map((i) => ({ event: 'e', distinct_id: `d${i}`, uuid: `0192f1c4-0000-7000-8000-00000000000${i}`, properties: {} })) });
+      const body = JSON.stringify({
+        api_key: 'k',
+        batch: [1, 2, 3].map((i) => ({ event: 'e', distinct_id: `d${i}`, uuid: `0192f1c4-0000-7000-8000-00000000000${i}`, properties: {} })),
+      });
       const res = await fetch(`${sink.url}/batch/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       expect(res.status).toBe(200);
       expect(sink.accepted).toBe(3);

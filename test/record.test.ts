@@ -137,7 +137,9 @@ describe('record in a drizzle transaction', () => {
     try {
       const freshOrm = drizzle(fresh, { logger: { logQuery: (query) => void logged.push(query) } });
       const outboxInserts = async (tx: Parameters<Parameters<typeof freshOrm.transaction>[0]>[0]) =>
-        [...(await tx.execute<{ statement: string }>(dsql`SELECT statement FROM pg_prepared_statements`))].filter((r) => r.statement.startsWith('INSERT INTO "posthog_outbox"."outbox"')).length;
+        [...(await tx.execute<{ statement: string }>(dsql`SELECT statement FROM pg_prepared_statements`))].filter((r) =>
+          r.statement.startsWith('INSERT INTO "posthog_outbox"."outbox"'),
+        ).length;
       const seen: number[] = [];
       await expect(
         freshOrm.transaction(async (tx) => {
@@ -225,7 +227,12 @@ describe('batching and concurrency', () => {
     const rows = await outboxRows();
     expect(rows).toHaveLength(1000);
     expect(new Set(rows.map((r) => r.uuid)).size).toBe(1000);
-    expect(rows.map((r) => (r.properties as { i: number }).i).sort((a, b) => a - b).slice(0, 3)).toEqual([0, 0, 1]);
+    expect(
+      rows
+        .map((r) => (r.properties as { i: number }).i)
+        .sort((a, b) => a - b)
+        .slice(0, 3),
+    ).toEqual([0, 0, 1]);
   });
 
   it(`stores the same rows whether they go as VALUES (up to ${VALUES_ROWS_LIMIT} events) or as one JSON parameter (more)`, async () => {
@@ -235,15 +242,26 @@ describe('batching and concurrency', () => {
         properties: { i, nested: { list: [1, 'two', null, true], text: 'quote " backslash \\ unicode ☃ 𝄞' }, none: null },
         groups: i % 2 ? {} : { organization: 'org_1' },
         timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i)),
-        profiles: i % 3 === 0 ? {} : { user: { id: `user_${i}`, fields: { email: 'a@example.com', admin: true, seats: 3 } }, automation: { id: 'a1', fields: { name: 'Nightly' } } },
+        profiles:
+          i % 3 === 0
+            ? {}
+            : { user: { id: `user_${i}`, fields: { email: 'a@example.com', admin: true, seats: 3 } }, automation: { id: 'a1', fields: { name: 'Nightly' } } },
       });
     const columns = (rows: Awaited<ReturnType<typeof outboxRows>>) =>
-      rows.map(({ uuid: _uuid, createdAt: _c, nextAttemptAt: _n, ...rest }) => rest).sort((a, b) => (a.properties as { i: number }).i - (b.properties as { i: number }).i);
-    for (const [count, shape] of [[VALUES_ROWS_LIMIT, 'VALUES'], [VALUES_ROWS_LIMIT + 1, 'json_to_recordset']] as const) {
+      rows
+        .map(({ uuid: _uuid, createdAt: _c, nextAttemptAt: _n, ...rest }) => rest)
+        .sort((a, b) => (a.properties as { i: number }).i - (b.properties as { i: number }).i);
+    for (const [count, shape] of [
+      [VALUES_ROWS_LIMIT, 'VALUES'],
+      [VALUES_ROWS_LIMIT + 1, 'json_to_recordset'],
+    ] as const) {
       await db.sql`TRUNCATE posthog_outbox.outbox`;
       const statements: string[] = [];
       const watched = postgres(db.url, { max: 1, onnotice: () => {}, debug: (_c, text) => statements.push(text) });
-      await record(drizzle(watched), Array.from({ length: count }, (_, i) => odd(i)));
+      await record(
+        drizzle(watched),
+        Array.from({ length: count }, (_, i) => odd(i)),
+      );
       await watched.end();
       expect(statements.filter((t) => t.includes('"outbox"'))).toEqual([expect.stringContaining(shape)]);
       const stored = columns(await outboxRows());

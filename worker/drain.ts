@@ -117,7 +117,20 @@ function toWire(row: ClaimedRow): WireEvent {
 }
 
 export class DrainRun {
-  readonly stats: RunStats = { claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, held: 0, rejectedBroadly: 0, identified: 0, superseded: 0, requests: 0, durationMs: 0, more: false };
+  readonly stats: RunStats = {
+    claimed: 0,
+    delivered: 0,
+    retried: 0,
+    deadLettered: 0,
+    released: 0,
+    held: 0,
+    rejectedBroadly: 0,
+    identified: 0,
+    superseded: 0,
+    requests: 0,
+    durationMs: 0,
+    more: false,
+  };
   /** Entities identified by this run: at most once per entity per run. */
   private readonly identifiedThisRun = new Set<string>();
   private readonly sql: postgres.Sql;
@@ -139,7 +152,12 @@ export class DrainRun {
    * until PostHog accepts one. `onBacklog`: called once, as soon as a claim has come back full (there is a
    * backlog) and PostHog has accepted a batch (it is up), so other workers may join in.
    */
-  constructor(sql: postgres.Sql, settings: DrainSettings, signal?: AbortSignal, options: { probe?: boolean; onBacklog?: () => void; memory?: TargetMemory } = {}) {
+  constructor(
+    sql: postgres.Sql,
+    settings: DrainSettings,
+    signal?: AbortSignal,
+    options: { probe?: boolean; onBacklog?: () => void; memory?: TargetMemory } = {},
+  ) {
     this.sql = sql;
     this.settings = settings;
     this.signal = signal;
@@ -251,7 +269,13 @@ export class DrainRun {
       // PostHog took the rest of the batch: most likely poison, confirmed (and dead-lettered) if it is refused
       // again alone after its backoff. Not a target failure: the run goes on.
       const error = this.redact(`PostHog refused the event alone once (dead-lettered if refused again): ${firstReason}`);
-      await this.schedule(tx, kept.map(([row]) => row), error, undefined, rejectedAt);
+      await this.schedule(
+        tx,
+        kept.map(([row]) => row),
+        error,
+        undefined,
+        rejectedAt,
+      );
       this.stats.held += kept.length;
       return;
     }
@@ -260,7 +284,13 @@ export class DrainRun {
         ? `PostHog rejects broadly: ${trial.state.pinned} of the ${trial.state.pinned + trial.state.accepted} event(s) it answered in a batch of ${trial.size} were refused (${trial.state.rejectedRequests} requests refused): not dead-lettered, kept and retried: ${firstReason}`
         : `PostHog refused the event, with no other event accepted since to confirm it is the event's fault: kept and retried: ${firstReason}`,
     );
-    await this.retry(tx, kept.map(([row]) => row), error, undefined, rejectedAt);
+    await this.retry(
+      tx,
+      kept.map(([row]) => row),
+      error,
+      undefined,
+      rejectedAt,
+    );
     this.stats.held += kept.length;
   }
 
@@ -285,7 +315,10 @@ export class DrainRun {
     );
     this.stats.requests += report.requests.length;
     for (const r of report.requests) {
-      this.settings.observeRequest?.(r.seconds, r.verdict.kind === 'accepted' ? 'accepted' : r.verdict.status !== undefined ? String(r.verdict.status) : 'network');
+      this.settings.observeRequest?.(
+        r.seconds,
+        r.verdict.kind === 'accepted' ? 'accepted' : r.verdict.status !== undefined ? String(r.verdict.status) : 'network',
+      );
     }
     const byUuid = new Map(batch.map((entry) => [entry[0].uuid, entry]));
     const pick = (uuids: readonly string[]) => uuids.map((u) => byUuid.get(u)!);
@@ -314,7 +347,13 @@ export class DrainRun {
           break;
         case 'retry': {
           const error = this.redact(decision.error);
-          await this.retry(tx, failed.map(([row]) => row), error, decision.retryAfterMs, null);
+          await this.retry(
+            tx,
+            failed.map(([row]) => row),
+            error,
+            decision.retryAfterMs,
+            null,
+          );
           break;
         }
       }
@@ -352,7 +391,13 @@ export class DrainRun {
    * A target failure (or an unconfirmed rejection, `rejectedAt` set): the rows wait out their backoff (the
    * attempt is counted, but never leads to a dead letter) and the run ends: the worker pauses before the next.
    */
-  private async retry(tx: postgres.TransactionSql, rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: (Date | null)[] | null): Promise<void> {
+  private async retry(
+    tx: postgres.TransactionSql,
+    rows: ClaimedRow[],
+    error: string,
+    retryAfterMs: number | undefined,
+    rejectedAt: (Date | null)[] | null,
+  ): Promise<void> {
     this.stats.error = error;
     const delays = await this.schedule(tx, rows, error, retryAfterMs, rejectedAt);
     this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, rows.length > 0 ? Math.min(...delays) : this.settings.backoff.baseMs);
@@ -362,7 +407,13 @@ export class DrainRun {
    * Counts a failed attempt of `rows` and schedules each one's next after its backoff; `rejectedAt` (per row)
    * records when PostHog refused the row's event alone. Returns the delays.
    */
-  private async schedule(tx: postgres.TransactionSql, rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: (Date | null)[] | null): Promise<number[]> {
+  private async schedule(
+    tx: postgres.TransactionSql,
+    rows: ClaimedRow[],
+    error: string,
+    retryAfterMs: number | undefined,
+    rejectedAt: (Date | null)[] | null,
+  ): Promise<number[]> {
     const delays = rows.map((row) => retryDelayMs(row.attempts + 1, this.settings.backoff, retryAfterMs));
     if (rows.length > 0) {
       const at = rows.map((_, i) => rejectedAt?.[i]?.toISOString() ?? null);
@@ -375,7 +426,11 @@ export class DrainRun {
   /** Moves rows to the dead-letter table: [row, reason, attempts made]. */
   private async deadLetter(tx: postgres.TransactionSql, rows: [ClaimedRow, string, number][]): Promise<void> {
     if (rows.length === 0) return;
-    await tx.unsafe(q.deadLetter(this.settings.schema), [rows.map(([row]) => row.uuid), rows.map(([, reason]) => reason), rows.map(([, , attempts]) => attempts)]);
+    await tx.unsafe(q.deadLetter(this.settings.schema), [
+      rows.map(([row]) => row.uuid),
+      rows.map(([, reason]) => reason),
+      rows.map(([, , attempts]) => attempts),
+    ]);
     this.stats.deadLettered += rows.length;
   }
 }
@@ -393,7 +448,12 @@ interface Trial {
 }
 
 function describeAge(ms: number): string {
-  const units: [number, string][] = [[86_400_000, 'day'], [3_600_000, 'hour'], [60_000, 'minute'], [1_000, 'second']];
+  const units: [number, string][] = [
+    [86_400_000, 'day'],
+    [3_600_000, 'hour'],
+    [60_000, 'minute'],
+    [1_000, 'second'],
+  ];
   for (const [size, name] of units) if (ms >= size && ms % size === 0) return `${ms / size} ${name}${ms / size === 1 ? '' : 's'}`;
   return `${ms} ms`;
 }

@@ -16,7 +16,6 @@ export interface TouchedEntity {
   at: Date;
 }
 
-
 /** `user:u1`: one entity, as a key. */
 export function entityKey(kind: ProfileKind, id: string): string {
   return `${kind}:${id}`;

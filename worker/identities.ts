@@ -11,7 +11,6 @@ import { recordIdentifies } from '../src/outbox/record.ts';
 import * as q from '../src/sql.ts';
 import { identifyEvents, type Identification, type TouchedEntity } from './identify.ts';
 
-
 export interface IdentifyOptions {
   schema: string;
   /** Identify an unchanged entity again once its last identify is this old (0: every time it is seen). */
@@ -34,7 +33,11 @@ async function enqueue(tx: postgres.TransactionSql, rows: readonly Remembered[],
  * Decides and enqueues in `tx`, for entities given with their fields (the backfill). Returns the entities
  * identified (with their merged fields) and how many identify rows were enqueued.
  */
-export async function identifyTouched(tx: postgres.TransactionSql, entities: readonly TouchedEntity[], options: IdentifyOptions): Promise<{ identified: Identification[]; enqueued: number }> {
+export async function identifyTouched(
+  tx: postgres.TransactionSql,
+  entities: readonly TouchedEntity[],
+  options: IdentifyOptions,
+): Promise<{ identified: Identification[]; enqueued: number }> {
   if (entities.length === 0) return { identified: [], enqueued: 0 };
   const incoming = JSON.stringify(entities.map((e) => ({ kind: e.kind, entity_id: e.id, fields: e.fields, event_at: e.at.toISOString() })));
   const rows = await tx.unsafe<Remembered[]>(q.rememberIdentities(options.schema), [incoming, options.refreshMs, options.force ?? false], { prepare: true });
@@ -50,6 +53,10 @@ export async function deleteDeliveredAndIdentify(
   uuids: readonly string[],
   options: IdentifyOptions & { exclude: readonly string[] },
 ): Promise<{ identified: Identification[]; enqueued: number }> {
-  const rows = await tx.unsafe<Remembered[]>(q.deleteDeliveredAndRemember(options.schema), [uuids as string[], options.refreshMs, false, options.exclude as string[]], { prepare: true });
+  const rows = await tx.unsafe<Remembered[]>(
+    q.deleteDeliveredAndRemember(options.schema),
+    [uuids as string[], options.refreshMs, false, options.exclude as string[]],
+    { prepare: true },
+  );
   return enqueue(tx, rows, options.schema);
 }

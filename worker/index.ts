@@ -136,7 +136,19 @@ interface WorkerParts {
 }
 
 class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
-  readonly totals = { runs: 0, claimed: 0, delivered: 0, retried: 0, deadLettered: 0, released: 0, held: 0, rejectedBroadly: 0, identified: 0, superseded: 0, requests: 0 };
+  readonly totals = {
+    runs: 0,
+    claimed: 0,
+    delivered: 0,
+    retried: 0,
+    deadLettered: 0,
+    released: 0,
+    held: 0,
+    rejectedBroadly: 0,
+    identified: 0,
+    superseded: 0,
+    requests: 0,
+  };
   readonly target: TargetState;
   /** Shared by this worker's runs: when PostHog last accepted one of its requests. */
   private readonly memory: TargetMemory = { lastAcceptedAt: null };
@@ -296,8 +308,14 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
     this.target.failingSince ??= new Date();
     this.target.reason = reason;
     this.healthDirty = true;
-    if (first) this.log.error({ reason, since: this.target.failingSince.toISOString() }, 'PostHog target failing: nothing is delivered or dead-lettered until it recovers');
-    await this.sql.unsafe(q.markTargetFailing(this.settings.schema), [reason]).catch((error: unknown) => this.log.warn({ err: String(error) }, 'could not record the target failure'));
+    if (first)
+      this.log.error(
+        { reason, since: this.target.failingSince.toISOString() },
+        'PostHog target failing: nothing is delivered or dead-lettered until it recovers',
+      );
+    await this.sql
+      .unsafe(q.markTargetFailing(this.settings.schema), [reason])
+      .catch((error: unknown) => this.log.warn({ err: String(error) }, 'could not record the target failure'));
   }
 
   private async targetWorking(): Promise<void> {
@@ -317,7 +335,19 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   private account(stats: RunStats): void {
     this.totals.runs++;
     this.claimedInLoop += stats.claimed;
-    for (const key of ['claimed', 'delivered', 'retried', 'deadLettered', 'released', 'held', 'rejectedBroadly', 'identified', 'superseded', 'requests'] as const) this.totals[key] += stats[key];
+    for (const key of [
+      'claimed',
+      'delivered',
+      'retried',
+      'deadLettered',
+      'released',
+      'held',
+      'rejectedBroadly',
+      'identified',
+      'superseded',
+      'requests',
+    ] as const)
+      this.totals[key] += stats[key];
     if (stats.claimed > 0 || stats.identified > 0) {
       const { more: _more, ...line } = stats;
       this.log.info({ ...line }, 'drain run');
@@ -406,9 +436,7 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
   try {
     options.signal?.throwIfAborted();
     await step(refuseTransactionPooler(options.databaseUrl, 'databaseUrl'));
-    const [migrated] = await step(
-      sql.unsafe<{ ok: boolean }[]>(q.installed(), [`${settings.schema}.outbox`, PGBOSS_SCHEMA]),
-    );
+    const [migrated] = await step(sql.unsafe<{ ok: boolean }[]>(q.installed(), [`${settings.schema}.outbox`, PGBOSS_SCHEMA]));
     if (!migrated?.ok) throw new Error(`the outbox schema "${settings.schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` first`);
     boss = new PgBoss({
       connectionString: options.databaseUrl,
@@ -427,17 +455,28 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     let healthUrl: string | undefined;
     if (metrics && options.metrics) {
       const readyBoss = boss;
-      const server = await step(startHealthServer({
-        port: options.metrics.port,
-        host: options.metrics.host ?? '0.0.0.0',
-        registry: metrics.registry,
-        checks: { database: () => sql.unsafe(q.ping()), pgboss: () => readyBoss.getQueue(queue) },
-        onCheckFailed: (check, error) => log.warn({ check, err: String((error as Error)?.message ?? error) }, 'health check failed'),
-      }));
+      const server = await step(
+        startHealthServer({
+          port: options.metrics.port,
+          host: options.metrics.host ?? '0.0.0.0',
+          registry: metrics.registry,
+          checks: { database: () => sql.unsafe(q.ping()), pgboss: () => readyBoss.getQueue(queue) },
+          onCheckFailed: (check, error) => log.warn({ check, err: String((error as Error)?.message ?? error) }, 'health check failed'),
+        }),
+      );
       healthUrl = server.url;
       closeHealth = () => server.close();
     }
-    const worker = new Worker({ sql, boss, settings, observeRequest: metrics?.observeRequest, log, target, healthUrl, closers: closeHealth ? [closeHealth] : [] });
+    const worker = new Worker({
+      sql,
+      boss,
+      settings,
+      observeRequest: metrics?.observeRequest,
+      log,
+      target,
+      healthUrl,
+      closers: closeHealth ? [closeHealth] : [],
+    });
     if (metrics) worker.on('run', metrics.observeRun);
     await step(boss.schedule(queue, settings.safetyNetCron, null));
     await step(boss.work(queue, { localConcurrency: 1, pollingIntervalSeconds: 2 }, () => worker.drainJob()));

@@ -43,10 +43,22 @@ async function boundedCount(sql: postgres.Sql, schema: string, table: 'outbox' |
 export function createMetrics(sql: postgres.Sql, schema: string, target: TargetView): WorkerMetrics {
   const registry = new Registry();
   const delivered = new Counter({ name: 'posthog_outbox_delivered_total', help: 'Events PostHog accepted', registers: [registry] });
-  const retried = new Counter({ name: 'posthog_outbox_retried_total', help: 'Event deliveries that failed in a passing way and were scheduled again', registers: [registry] });
+  const retried = new Counter({
+    name: 'posthog_outbox_retried_total',
+    help: 'Event deliveries that failed in a passing way and were scheduled again',
+    registers: [registry],
+  });
   const deadLettered = new Counter({ name: 'posthog_outbox_dead_lettered_total', help: 'Events moved to the dead-letter table', registers: [registry] });
-  const released = new Counter({ name: 'posthog_outbox_released_total', help: 'Claimed events given back unsent (the run had failed, or the worker was stopping); no attempt counted', registers: [registry] });
-  const identified = new Counter({ name: 'posthog_outbox_identify_events_total', help: '$identify / $groupidentify events queued by re-identification', registers: [registry] });
+  const released = new Counter({
+    name: 'posthog_outbox_released_total',
+    help: 'Claimed events given back unsent (the run had failed, or the worker was stopping); no attempt counted',
+    registers: [registry],
+  });
+  const identified = new Counter({
+    name: 'posthog_outbox_identify_events_total',
+    help: '$identify / $groupidentify events queued by re-identification',
+    registers: [registry],
+  });
   const held = new Counter({
     name: 'posthog_outbox_held_total',
     help: 'Events PostHog refused on their own with no other event accepted to confirm it was their fault: kept and retried, not dead-lettered',

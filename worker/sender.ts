@@ -39,7 +39,6 @@ export interface PostHogTarget {
   requestTimeoutMs?: number;
 }
 
-
 /** One HTTP request posthog-node made for the batch. */
 export interface WireRequest {
   /** The uuids of the events in its body, in body order (empty if the body could not be read). */
@@ -137,9 +136,13 @@ export function account(batch: readonly string[], requests: readonly WireRequest
   if (unsent.length > 0 && (!failed || failed.uuids.length === 0)) {
     // Events that went nowhere with no failed request of theirs: posthog-node threw before sending, dropped
     // them, or built a request that could not be read. Not the events' fault, but nothing may pass as sent.
-    const verdict: Failure =
-      failed?.verdict ??
-      { kind: 'target', message: sdkError === undefined ? `posthog-node did not send ${unsent.length} event(s) of the batch` : `posthog-node failed before sending: ${describeNetworkError(sdkError)}` };
+    const verdict: Failure = failed?.verdict ?? {
+      kind: 'target',
+      message:
+        sdkError === undefined
+          ? `posthog-node did not send ${unsent.length} event(s) of the batch`
+          : `posthog-node failed before sending: ${describeNetworkError(sdkError)}`,
+    };
     failed = { verdict, uuids: unsent };
     unsent = [];
   }
@@ -195,7 +198,10 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
         answer = await readAnswer(response);
       } catch (error) {
         const read = await reading;
-        note('uuids' in read ? read.uuids : [], { kind: 'target', message: describeNetworkError(init.signal?.aborted ? (init.signal.reason ?? error) : error) });
+        note('uuids' in read ? read.uuids : [], {
+          kind: 'target',
+          message: describeNetworkError(init.signal?.aborted ? (init.signal.reason ?? error) : error),
+        });
         throw error;
       }
       const read = await reading;

@@ -66,7 +66,8 @@ export const SETTING_FLAGS: Readonly<Record<string, string>> = {
 };
 
 function whole(value: number, field: string, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) throw new OutboxError('invalid', field, `must be a whole number from ${min} to ${max}, got ${value}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new OutboxError('invalid', field, `must be a whole number from ${min} to ${max}, got ${value}`);
   return value;
 }
 
@@ -91,13 +92,15 @@ export function resolveSettings(input: SettingsInput): Readonly<WorkerSettings> 
   const requestTimeoutMs = milliseconds(input.posthog.requestTimeoutMs ?? d.requestTimeoutMs, 'posthog.requestTimeoutMs');
   // A lease shorter than a request lets another worker resend rows still in flight.
   const leaseSeconds = input.leaseSeconds ?? Math.max(d.minLeaseSeconds, Math.ceil((requestTimeoutMs * 3) / 1000));
-  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1) throw new OutboxError('invalid', 'leaseSeconds', `must be a positive whole number of seconds, got ${leaseSeconds}`);
+  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1)
+    throw new OutboxError('invalid', 'leaseSeconds', `must be a positive whole number of seconds, got ${leaseSeconds}`);
   if (leaseSeconds * 1000 <= requestTimeoutMs) {
     throw new OutboxError('invalid', 'leaseSeconds', `(${leaseSeconds} s) must be longer than posthog.requestTimeoutMs (${requestTimeoutMs} ms)`);
   }
   const backoff = input.backoff ?? d.backoff;
   milliseconds(backoff.baseMs, 'backoff.baseMs');
-  if (milliseconds(backoff.maxMs, 'backoff.maxMs') < backoff.baseMs) throw new OutboxError('invalid', 'backoff.maxMs', `(${backoff.maxMs} ms) must be at least backoff.baseMs (${backoff.baseMs} ms)`);
+  if (milliseconds(backoff.maxMs, 'backoff.maxMs') < backoff.baseMs)
+    throw new OutboxError('invalid', 'backoff.maxMs', `(${backoff.maxMs} ms) must be at least backoff.baseMs (${backoff.baseMs} ms)`);
   return Object.freeze({
     schema,
     target: Object.freeze({ ...input.posthog, requestTimeoutMs }),

@@ -14,16 +14,38 @@ import { serveDesign } from './protocol.ts';
 await serveDesign(async ({ databaseUrl, host, apiKey, params }) => {
   const batchSize = params.batchSize ?? 100;
   const localConcurrency = params.localConcurrency ?? 1;
-  const boss = new PgBoss({ connectionString: databaseUrl, schema: PGBOSS_SCHEMA, migrate: false, createSchema: false, schedule: false, supervise: false, max: localConcurrency + 2 });
+  const boss = new PgBoss({
+    connectionString: databaseUrl,
+    schema: PGBOSS_SCHEMA,
+    migrate: false,
+    createSchema: false,
+    schedule: false,
+    supervise: false,
+    max: localConcurrency + 2,
+  });
   boss.on('error', (error) => process.stderr.write(`pg-boss error: ${String(error)}\n`));
   await boss.start();
-  const posthog = new PostHog(apiKey, { host, flushAt: Math.max(batchSize, 1000), maxBatchSize: 1000, maxQueueSize: batchSize * localConcurrency * 2 + 1000, flushInterval: 0, disableGeoip: true });
+  const posthog = new PostHog(apiKey, {
+    host,
+    flushAt: Math.max(batchSize, 1000),
+    maxBatchSize: 1000,
+    maxQueueSize: batchSize * localConcurrency * 2 + 1000,
+    flushInterval: 0,
+    disableGeoip: true,
+  });
   posthog.on('error', (error) => process.stderr.write(`posthog-node error: ${String(error)}\n`));
   return {
     async go() {
       await boss.work<WireEvent>(JOBS_QUEUE, { batchSize, localConcurrency, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 }, async (jobs) => {
         for (const { data: e } of jobs) {
-          posthog.capture({ uuid: e.uuid, event: e.event, distinctId: e.distinctId, properties: e.properties, groups: e.groups, timestamp: new Date(e.timestamp) });
+          posthog.capture({
+            uuid: e.uuid,
+            event: e.event,
+            distinctId: e.distinctId,
+            properties: e.properties,
+            groups: e.groups,
+            timestamp: new Date(e.timestamp),
+          });
         }
         await posthog.flush();
       });

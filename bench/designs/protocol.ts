@@ -128,7 +128,9 @@ export async function runDesign(options: RunDesignOptions): Promise<DesignRun> {
       Promise.race([
         promise,
         failed,
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${options.design}: ${what} took over ${options.timeoutMs / 1000} s`)), options.timeoutMs).unref()),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`${options.design}: ${what} took over ${options.timeoutMs / 1000} s`)), options.timeoutMs).unref(),
+        ),
       ]);
     await timeout(message('ready'), 'getting ready');
     const done = message<{ type: 'done'; at: number } & Record<string, number>>('done');
@@ -155,7 +157,16 @@ export async function runDesign(options: RunDesignOptions): Promise<DesignRun> {
     const cpu = await meter.since(cpuBefore);
     const seconds = (ended - started) / 1000;
     const peakRssBytes = await peakRss(child.pid);
-    return { design: options.design, params, events: options.events, seconds, eventsPerSecond: options.events / seconds, peakRssBytes, cpu, ...(figures ? { figures } : {}) };
+    return {
+      design: options.design,
+      params,
+      events: options.events,
+      seconds,
+      eventsPerSecond: options.events / seconds,
+      peakRssBytes,
+      cpu,
+      ...(figures ? { figures } : {}),
+    };
   } finally {
     if (child.process.connected) child.process.send({ type: 'stop' });
     await child.stop('SIGTERM', 10_000);

@@ -84,10 +84,15 @@ export function spawnNode(name: string, script: string, args: string[] = [], opt
         const check = (line: string) => {
           if (pattern.test(line)) done(undefined, line);
         };
-        const timer = setTimeout(() => done(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms; output:\n${out.slice(-3_000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => done(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms; output:\n${out.slice(-3_000)}`)),
+          timeoutMs,
+        );
         lineWaiters.add(check);
         for (const line of out.split('\n')) if (pattern.test(line)) return done(undefined, line);
-        void exited.then((code) => done(new Error(`${name}: exited (${String(code)}) before printing a line matching ${pattern}; output:\n${out.slice(-3_000)}`)));
+        void exited.then((code) =>
+          done(new Error(`${name}: exited (${String(code)}) before printing a line matching ${pattern}; output:\n${out.slice(-3_000)}`)),
+        );
       });
     },
     async stop(signal = 'SIGTERM', graceMs = 10_000) {

@@ -7,10 +7,7 @@ import { HttpError } from './parse.ts';
 import type { FailOptions, RejectOptions, BatchItem } from './types.ts';
 
 /** What decides a request's fate before its body is looked at. */
-export type Fault =
-  | { kind: 'fail' | 'failFor'; status: number; options: FailOptions }
-  | { kind: 'delay'; ms: number }
-  | { kind: 'drop'; ingested: boolean };
+export type Fault = { kind: 'fail' | 'failFor'; status: number; options: FailOptions } | { kind: 'delay'; ms: number } | { kind: 'drop'; ingested: boolean };
 
 type OneShotFault = Exclude<Fault, { kind: 'failFor' }>;
 

@@ -174,7 +174,10 @@ export class CaptureLog {
         },
       };
       const label = what ? `${what} (${describeCondition(condition, noun)})` : describeCondition(condition, noun);
-      const timer = setTimeout(() => waiter.fail(new Error(`capture server: timed out after ${timeoutMs} ms waiting for ${label}; ${this.#summary()}`)), timeoutMs);
+      const timer = setTimeout(
+        () => waiter.fail(new Error(`capture server: timed out after ${timeoutMs} ms waiting for ${label}; ${this.#summary()}`)),
+        timeoutMs,
+      );
       this.#waiters.add(waiter);
       waiter.check();
     });
@@ -185,7 +188,10 @@ export class CaptureLog {
     const requests = this.#requests;
     const recent = requests
       .slice(-5)
-      .map((r) => `#${r.id} ${r.path} ${r.status === 0 ? r.outcome : r.status}${r.fault ? ` [${r.fault}]` : ''} ${r.events} events${r.error ? `: ${r.error}` : ''}`)
+      .map(
+        (r) =>
+          `#${r.id} ${r.path} ${r.status === 0 ? r.outcome : r.status}${r.fault ? ` [${r.fault}]` : ''} ${r.events} events${r.error ? `: ${r.error}` : ''}`,
+      )
       .join('; ');
     const pending = this.#pendingFaults();
     return (

@@ -30,9 +30,7 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 function gunzipLimited(body: Buffer, maxOutputLength: number): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    gunzip(body, { maxOutputLength }, (error, result) => (error ? reject(error) : resolve(result))),
-  );
+  return new Promise((resolve, reject) => gunzip(body, { maxOutputLength }, (error, result) => (error ? reject(error) : resolve(result))));
 }
 
 /** Finds the api key: batch-level `api_key` / `token` / `$token`, else the events' own. */
@@ -78,7 +76,10 @@ function validateEvent(candidate: unknown, index: number, maxEventBytes: number)
     throw fail('invalid_uuid', `uuid ${JSON.stringify(uuid)} is not a valid UUID`);
   }
   if (properties !== undefined && !isPlainObject(properties)) {
-    throw fail('invalid_properties', `properties must be a JSON object, got ${properties === null ? 'null' : Array.isArray(properties) ? 'array' : typeof properties}`);
+    throw fail(
+      'invalid_properties',
+      `properties must be a JSON object, got ${properties === null ? 'null' : Array.isArray(properties) ? 'array' : typeof properties}`,
+    );
   }
   if (timestamp !== undefined && timestamp !== null && typeof timestamp !== 'string') {
     throw fail('invalid_timestamp', `timestamp must be a string, got ${typeof timestamp}`);

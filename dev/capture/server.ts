@@ -49,8 +49,7 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
     },
     byUuid: () => log.byUuid(),
     countsByUuid: ({ ignoreLate = false } = {}) => new Map([...log.counts(ignoreLate)].map(([uuid, { count }]) => [uuid, count])),
-    duplicates: ({ ignoreLate = false } = {}) =>
-      [...log.counts(ignoreLate)].filter(([, c]) => c.count > 1).map(([uuid, c]) => ({ uuid, ...c })),
+    duplicates: ({ ignoreLate = false } = {}) => [...log.counts(ignoreLate)].filter(([, c]) => c.count > 1).map(([uuid, c]) => ({ uuid, ...c })),
     waitFor: (condition, waitOptions = {}) => log.waitUntil(() => log.events, condition, 'accepted events', waitOptions),
     waitForRequests: (condition, waitOptions = {}) => log.waitUntil(() => log.requests, condition, 'requests', waitOptions),
     failNext: (n, status, failOptions = {}) => faults.failNext(n, status, failOptions),

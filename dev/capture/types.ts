@@ -132,15 +132,9 @@ export interface CaptureServer {
   /** The uuids accepted more than once, with how many of the copies are late; [] when each arrived once. */
   duplicates(options?: { ignoreLate?: boolean }): { uuid: string; count: number; late: number }[];
   /** Resolves with the accepted events once there are at least `count` of them, or the predicate holds. */
-  waitFor(
-    condition: number | ((events: readonly ReceivedEvent[]) => boolean),
-    options?: WaitOptions,
-  ): Promise<readonly ReceivedEvent[]>;
+  waitFor(condition: number | ((events: readonly ReceivedEvent[]) => boolean), options?: WaitOptions): Promise<readonly ReceivedEvent[]>;
   /** The same for the request log. */
-  waitForRequests(
-    condition: number | ((requests: readonly RequestRecord[]) => boolean),
-    options?: WaitOptions,
-  ): Promise<readonly RequestRecord[]>;
+  waitForRequests(condition: number | ((requests: readonly RequestRecord[]) => boolean), options?: WaitOptions): Promise<readonly RequestRecord[]>;
   /**
    * The next `n` requests are answered `status` (e.g. 500, 503, 429, 413) without being looked at (nothing is
    * kept, whatever the status: with `raw` and `headers` it plays a redirect, a web page or a proxy's 200).

@@ -19,7 +19,11 @@ export interface WorkerTarget {
 }
 
 /** Starts the worker; it is stopped with the session, and its runs' errors are kept for the delivery line. */
-export async function startDemoWorker(target: WorkerTarget, session: DemoSession, onOwnServer: boolean): Promise<{ worker: OutboxWorker; lastError: () => string | undefined }> {
+export async function startDemoWorker(
+  target: WorkerTarget,
+  session: DemoSession,
+  onOwnServer: boolean,
+): Promise<{ worker: OutboxWorker; lastError: () => string | undefined }> {
   const errors: string[] = [];
   const worker = await startWorker({
     databaseUrl: target.databaseUrl,

@@ -51,7 +51,11 @@ function receivedByEvent(firsts: ReceivedEvent[], duplicates: number, traffic: T
   const received = countBy(firsts, (e) => e.event);
   const sent = countBy(traffic.committed, (c) => c.event);
   out('What PostHog received (the local capture server), by event:');
-  const rows = eventOrder([...sent.keys(), ...received.keys()]).map((name) => [name, name.startsWith('$') ? '-' : String(sent.get(name) ?? 0), String(received.get(name) ?? 0)]);
+  const rows = eventOrder([...sent.keys(), ...received.keys()]).map((name) => [
+    name,
+    name.startsWith('$') ? '-' : String(sent.get(name) ?? 0),
+    String(received.get(name) ?? 0),
+  ]);
   rows.push(['total', String(traffic.committed.length), String(firsts.length)]);
   process.stdout.write(table(['event', 'committed', 'received'], rows));
   if (duplicates > 0) out(`(${duplicates} resent copies with an already received uuid; PostHog drops them)`);

@@ -74,14 +74,21 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
   await installPgBoss(url, config.schema);
   session.check();
   await createDemoTables(sql);
-  say('schema', `${config.schema} ${applied.length > 0 ? `migrated (${applied.length} migration(s))` : 'up to date'}, pg-boss installed; demo tables ${DEMO_APP_SCHEMA}.messages, ${DEMO_APP_SCHEMA}.automations`);
+  say(
+    'schema',
+    `${config.schema} ${applied.length > 0 ? `migrated (${applied.length} migration(s))` : 'up to date'}, pg-boss installed; demo tables ${DEMO_APP_SCHEMA}.messages, ${DEMO_APP_SCHEMA}.automations`,
+  );
   session.check();
 
   if (config.databaseUrl && !config.posthog) await refuseForeignOutbox(sql, config.schema);
   const { capture, posthog } = await startPostHog(config, session);
   session.check();
 
-  const { worker, lastError } = await startDemoWorker({ databaseUrl: url, posthog, schema: config.schema, verbose: config.verbose }, session, config.databaseUrl !== undefined);
+  const { worker, lastError } = await startDemoWorker(
+    { databaseUrl: url, posthog, schema: config.schema, verbose: config.verbose },
+    session,
+    config.databaseUrl !== undefined,
+  );
   say('worker', 'started (an index probe finds new commits within 20-500 ms; pg-boss schedules the drain runs)');
   session.check();
 
@@ -95,15 +102,25 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
   );
   const traffic = await simulateTraffic(sql, { plan, schema: config.schema, signal: session.signal });
   session.check();
-  say('traffic', `committed ${traffic.committed.length} events in ${traffic.transactions} transactions in ${(traffic.durationMs / 1000).toFixed(1)} s; ${traffic.rolledBack.length} event(s) rolled back with their transaction`);
+  say(
+    'traffic',
+    `committed ${traffic.committed.length} events in ${traffic.transactions} transactions in ${(traffic.durationMs / 1000).toFixed(1)} s; ${traffic.rolledBack.length} event(s) rolled back with their transaction`,
+  );
 
   const lastCommit = traffic.committed.length > 0 ? Math.max(...traffic.committed.map((c) => c.committedAt)) : Date.now();
   const settled = await waitForDelivery(sql, config.schema, worker, config.timeoutMs, session.signal);
   session.check();
   if (settled.empty) say('delivery', `outbox empty ${duration(Math.max(0, settled.at - lastCommit))} after the last commit`);
-  else say('delivery', `gave up after ${config.timeoutMs / 1000} s: ${settled.backlog} row(s) still in the outbox${lastError() ? `; last error: ${lastError()}` : ''}`);
+  else
+    say(
+      'delivery',
+      `gave up after ${config.timeoutMs / 1000} s: ${settled.backlog} row(s) still in the outbox${lastError() ? `; last error: ${lastError()}` : ''}`,
+    );
   const t = worker.totals;
-  say('worker', `${t.runs} drain runs, ${t.requests} requests, ${t.delivered} delivered (events + $identify/$groupidentify), ${t.retried} retried, ${t.deadLettered} dead-lettered`);
+  say(
+    'worker',
+    `${t.runs} drain runs, ${t.requests} requests, ${t.delivered} delivered (events + $identify/$groupidentify), ${t.retried} retried, ${t.deadLettered} dead-lettered`,
+  );
   out();
 
   if (capture) reportReceived(capture, traffic);
@@ -113,7 +130,8 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
     out(`left on your server: schemas ${config.schema} (the demo's outbox) and ${DEMO_APP_SCHEMA} (its rows); DROP SCHEMA ... CASCADE removes them`);
   }
   if (!settled.empty) return new Error('not everything was delivered in time');
-  if (t.deadLettered > 0) return new Error(`${t.deadLettered} event(s) were dead-lettered (see \`posthog-outbox dead-letters list --schema ${config.schema}\`)`);
+  if (t.deadLettered > 0)
+    return new Error(`${t.deadLettered} event(s) were dead-lettered (see \`posthog-outbox dead-letters list --schema ${config.schema}\`)`);
   return undefined;
 }
 

@@ -46,7 +46,14 @@ export const PEOPLE_RUNS: PlannedRun[] = [
     newThread: true,
     modelCalls: [model(SONNET, 1200, 180, 60), model(SONNET, 2300, 240, 80), model(SONNET, 2900, 610, 90)],
     tools: [
-      { name: 'github.search_issues', safeName: 'github_search_issues', source: 'mcp', annotations: { readOnlyHint: true, openWorldHint: true }, latencyMs: 84, outcome: 'ok' },
+      {
+        name: 'github.search_issues',
+        safeName: 'github_search_issues',
+        source: 'mcp',
+        annotations: { readOnlyHint: true, openWorldHint: true },
+        latencyMs: 84,
+        outcome: 'ok',
+      },
       { name: 'code_interpreter', source: 'builtin', latencyMs: 140, outcome: 'ok' },
     ],
     end: { kind: 'complete', finishReason: 'stop', threadStatus: 'completed' },
@@ -176,7 +183,16 @@ export const PEOPLE_RUNS: PlannedRun[] = [
     mode: 'agent',
     newThread: true,
     modelCalls: [model(SONNET, 5200, 900, 80), model(SONNET, 7400, 1100, 90)],
-    tools: [{ name: 'github.search_code', safeName: 'github_search_code', source: 'mcp', annotations: { readOnlyHint: true, openWorldHint: true }, latencyMs: 320, outcome: 'ok' }],
+    tools: [
+      {
+        name: 'github.search_code',
+        safeName: 'github_search_code',
+        source: 'mcp',
+        annotations: { readOnlyHint: true, openWorldHint: true },
+        latencyMs: 320,
+        outcome: 'ok',
+      },
+    ],
     end: { kind: 'abort', reason: 'reaped' },
   },
   {
@@ -208,7 +224,13 @@ export const PEOPLE_RUNS: PlannedRun[] = [
   fails('out of credits', 'thread_ada_3', 'user_ada', '402 Payment Required: insufficient credits on this key (key_limit reached)', 'insufficient_funds'),
   fails('rate limited', 'thread_grace_3', 'user_grace', '429 Too Many Requests: rate limit of 50 requests per minute exceeded', 'rate_limit'),
   fails('the model stream timed out', 'thread_margaret_2', 'user_margaret', 'stream timed out after 120000 ms waiting for the first token', 'timeout'),
-  fails('a revoked provider key, quoted in the error', 'thread_linus_3', 'user_linus', `401 Unauthorized from provider: invalid x-api-key ${ANTHROPIC_KEY} for this workspace`, 'auth'),
+  fails(
+    'a revoked provider key, quoted in the error',
+    'thread_linus_3',
+    'user_linus',
+    `401 Unauthorized from provider: invalid x-api-key ${ANTHROPIC_KEY} for this workspace`,
+    'auth',
+  ),
   fails(
     'an MCP server dropped the connection, with a bearer token in the message',
     'thread_legacy42_2',

@@ -125,7 +125,9 @@ class TrafficPlayer {
     await this.#playSteps(run, tracker, author);
     await this.#write(endMessage(run), [endEvent(run.end, tracker)]);
     if (run.share) {
-      await this.#write({ thread: run.thread, author, kind: 'share', body: 'shared with the organization' }, [attributedEvent(context, 'thread_shared', { visibility: 'organization' })]);
+      await this.#write({ thread: run.thread, author, kind: 'share', body: 'shared with the organization' }, [
+        attributedEvent(context, 'thread_shared', { visibility: 'organization' }),
+      ]);
     }
   }
 
@@ -141,7 +143,13 @@ class TrafficPlayer {
       const tool = run.tools[i];
       if (tool) {
         await pause(tool.latencyMs);
-        const base = { toolName: tool.name, toolSafeName: tool.safeName ?? null, source: tool.source, annotations: tool.annotations ?? null, latencyMs: tool.latencyMs };
+        const base = {
+          toolName: tool.name,
+          toolSafeName: tool.safeName ?? null,
+          source: tool.source,
+          annotations: tool.annotations ?? null,
+          latencyMs: tool.latencyMs,
+        };
         const event =
           tool.outcome === 'throws'
             ? tracker.toolCalled({ ...base, error: new Error(`${tool.name}: connect ECONNREFUSED 10.0.3.7:5432`) })
@@ -157,7 +165,10 @@ class TrafficPlayer {
       await insertMessage(tx, row);
       return record(tx, events, this.#recordOptions);
     });
-    this.#committed(uuids, events.filter((e): e is OutboxEvent => e !== null));
+    this.#committed(
+      uuids,
+      events.filter((e): e is OutboxEvent => e !== null),
+    );
   }
 
   #committed(uuids: string[], events: OutboxEvent[]): void {

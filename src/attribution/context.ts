@@ -70,7 +70,8 @@ export function optionalString(value: unknown, field: string): string | null {
 
 function object(value: unknown, field: string): Record<string, unknown> {
   if (value === undefined || value === null) throw new OutboxError('required', field, 'is required');
-  if (typeof value !== 'object' || Array.isArray(value)) throw new OutboxError('invalid', field, `must be an object, got ${Array.isArray(value) ? 'an array' : typeof value}`);
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new OutboxError('invalid', field, `must be an object, got ${Array.isArray(value) ? 'an array' : typeof value}`);
   return value as Record<string, unknown>;
 }
 
@@ -94,7 +95,11 @@ export function attribution(context: RunContext): Attribution {
     const a = object(ctx.automation, 'context.automation');
     const id = checkId(a.id, 'context.automation.id');
     if (AUTOMATION_PREFIX.length + id.length > MAX_ID_LENGTH) {
-      throw new OutboxError('too_long', 'context.automation.id', `is ${id.length} characters; the persona's distinct id "${AUTOMATION_PREFIX}<id>" must fit PostHog's ${MAX_ID_LENGTH}`);
+      throw new OutboxError(
+        'too_long',
+        'context.automation.id',
+        `is ${id.length} characters; the persona's distinct id "${AUTOMATION_PREFIX}<id>" must fit PostHog's ${MAX_ID_LENGTH}`,
+      );
     }
     automation = { id, name: optionalString(a.name, 'context.automation.name'), triggerId: optionalString(a.triggerId, 'context.automation.triggerId') };
   }

@@ -43,7 +43,11 @@ export function buildEvent(attr: Attribution, event: string, own: Record<string,
 export function attributedEvent(context: ContextOrAttribution, event: string, properties: Record<string, unknown> = {}): OutboxEvent {
   checkId(event, 'event');
   if (event.startsWith('$')) {
-    throw new OutboxError('reserved', 'event', `"${event}": names starting with "$" are PostHog's own events ($identify, $groupidentify, ...), which the worker sends`);
+    throw new OutboxError(
+      'reserved',
+      'event',
+      `"${event}": names starting with "$" are PostHog's own events ($identify, $groupidentify, ...), which the worker sends`,
+    );
   }
   if ((CATALOGUE_EVENTS as readonly string[]).includes(event)) {
     throw new OutboxError('reserved', 'event', `"${event}" is built by the run tracker or toolCalled(), which apply its contract`);
@@ -52,7 +56,8 @@ export function attributedEvent(context: ContextOrAttribution, event: string, pr
     throw new OutboxError('invalid', 'properties', 'must be an object');
   }
   for (const key of ATTRIBUTION_KEYS) {
-    if (Object.hasOwn(properties, key)) throw new OutboxError('reserved', `properties.${key}`, 'is set from the run context; remove it from the custom properties');
+    if (Object.hasOwn(properties, key))
+      throw new OutboxError('reserved', `properties.${key}`, 'is set from the run context; remove it from the custom properties');
   }
   return buildEvent(attributionOf(context), event, properties);
 }
@@ -100,9 +105,10 @@ export function toolCalled(context: ContextOrAttribution, call: ToolCall, timest
   if (call === null || typeof call !== 'object') throw new OutboxError('required', 'call', 'is required');
   checkId(call.toolName, 'call.toolName');
   if (call.toolSafeName !== undefined && call.toolSafeName !== null) checkId(call.toolSafeName, 'call.toolSafeName');
-  if (call.source !== 'mcp' && call.source !== 'builtin') throw new OutboxError('invalid', 'call.source', `must be "mcp" or "builtin", got ${JSON.stringify(call.source)}`);
+  if (call.source !== 'mcp' && call.source !== 'builtin')
+    throw new OutboxError('invalid', 'call.source', `must be "mcp" or "builtin", got ${JSON.stringify(call.source)}`);
   const threw = 'error' in call;
-  if (!threw && !('result' in call)) throw new OutboxError('required', 'call.result', 'pass the tool\'s result, or `error` when it threw');
+  if (!threw && !('result' in call)) throw new OutboxError('required', 'call.result', "pass the tool's result, or `error` when it threw");
   const result = call.result as { isError?: unknown } | null | undefined;
   const isError = threw || (result !== null && typeof result === 'object' && result.isError === true);
   return buildEvent(

@@ -56,7 +56,14 @@ export function identifyEvent(kind: ProfileKind, id: string, fields: ProfileFiel
       profiles: {},
     };
   }
-  return { event: '$identify', distinctId: personDistinctId(kind, id), properties: { $set: fields }, groups: {}, ...(timestamp ? { timestamp } : {}), profiles: {} };
+  return {
+    event: '$identify',
+    distinctId: personDistinctId(kind, id),
+    properties: { $set: fields },
+    groups: {},
+    ...(timestamp ? { timestamp } : {}),
+    profiles: {},
+  };
 }
 
 /** The columns a backfill query may return for each kind (`id` is required). */
@@ -79,7 +86,8 @@ function text(value: unknown): string | null {
  */
 export function profileFromRow(kind: ProfileKind, row: Record<string, unknown>): { id: string; fields: ProfileFields } {
   const extra = Object.keys(row).filter((column) => !PROFILE_COLUMNS[kind].includes(column));
-  if (extra.length > 0) throw new Error(`the ${kind} query returns ${extra.map((c) => `"${c}"`).join(', ')}; it may return only ${PROFILE_COLUMNS[kind].join(', ')}`);
+  if (extra.length > 0)
+    throw new Error(`the ${kind} query returns ${extra.map((c) => `"${c}"`).join(', ')}; it may return only ${PROFILE_COLUMNS[kind].join(', ')}`);
   const id = text(row.id) ?? '';
   if (kind === 'user') return { id, fields: userFields({ email: text(row.email), name: text(row.name) }) };
   if (kind === 'organization') return { id, fields: organizationFields({ name: text(row.name), slug: text(row.slug) }) };

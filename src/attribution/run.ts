@@ -73,7 +73,8 @@ export class Run {
     const s = start ?? {};
     this.agentId = optionalString(s.agentId, 'start.agentId');
     this.mode = optionalString(s.mode, 'start.mode');
-    if (s.isResume !== undefined && typeof s.isResume !== 'boolean') throw new OutboxError('invalid', 'start.isResume', `must be a boolean, got ${typeof s.isResume}`);
+    if (s.isResume !== undefined && typeof s.isResume !== 'boolean')
+      throw new OutboxError('invalid', 'start.isResume', `must be a boolean, got ${typeof s.isResume}`);
     this.isResume = s.isResume ?? false;
     this.modelId = optionalString(s.modelId, 'start.modelId');
     this.modelTitle = optionalString(s.modelTitle, 'start.modelTitle');

@@ -14,9 +14,8 @@ import { DEFAULT_SCHEMA } from '../config.ts';
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The `migrations/` folder shipped with the package (beside `src/`, or beside `dist/` once built). */
 export const MIGRATIONS_FOLDER =
-  [path.resolve(here, '../../migrations'), path.resolve(here, '../../../migrations')].find((dir) =>
-    existsSync(path.join(dir, 'meta', '_journal.json')),
-  ) ?? path.resolve(here, '../../migrations');
+  [path.resolve(here, '../../migrations'), path.resolve(here, '../../../migrations')].find((dir) => existsSync(path.join(dir, 'meta', '_journal.json'))) ??
+  path.resolve(here, '../../migrations');
 
 export interface MigrateResult {
   /** Creation times (drizzle-kit's `when`) of the migrations applied by this call; empty when up to date. */

@@ -51,7 +51,11 @@ function toRow(event: OutboxEvent, now: Date): Record<RecordColumn, unknown> {
 export async function record(tx: Connection, events: Recordable | readonly Recordable[], options: RecordOptions = {}): Promise<string[]> {
   const many = Array.isArray(events);
   const list = many ? (events as readonly Recordable[]) : [events as Recordable];
-  return insert(tx, list.map((event, i) => [event, many ? `events[${i}]` : 'event', undefined]), options.schema ?? DEFAULT_SCHEMA);
+  return insert(
+    tx,
+    list.map((event, i) => [event, many ? `events[${i}]` : 'event', undefined]),
+    options.schema ?? DEFAULT_SCHEMA,
+  );
 }
 
 /** The entity an identify row identifies, and the profile version it carries (the worker's identify rows). */
@@ -65,8 +69,16 @@ export interface IdentityTag {
  * `record()` for the worker's and the backfill's identify rows: each event tagged with the entity it
  * identifies and its profile version, so a newer identify supersedes it while it is still queued.
  */
-export function recordIdentifies(tx: Connection, items: readonly { event: OutboxEvent; identity: IdentityTag }[], schema: string = DEFAULT_SCHEMA): Promise<string[]> {
-  return insert(tx, items.map(({ event, identity }, i) => [event, `identifies[${i}]`, identity]), schema);
+export function recordIdentifies(
+  tx: Connection,
+  items: readonly { event: OutboxEvent; identity: IdentityTag }[],
+  schema: string = DEFAULT_SCHEMA,
+): Promise<string[]> {
+  return insert(
+    tx,
+    items.map(({ event, identity }, i) => [event, `identifies[${i}]`, identity]),
+    schema,
+  );
 }
 
 async function insert(tx: Connection, list: readonly [Recordable, string, IdentityTag | undefined][], schema: string): Promise<string[]> {
@@ -90,7 +102,10 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
     rows.push({ row, json });
   }
   if (rows.length === 0) return uuids;
-  await execute(insertEvents(schema, rows.length, tagged), rows.length > VALUES_ROWS_LIMIT ? [`[${rows.map((r) => r.json).join(',')}]`] : valueParams(rows, tagged));
+  await execute(
+    insertEvents(schema, rows.length, tagged),
+    rows.length > VALUES_ROWS_LIMIT ? [`[${rows.map((r) => r.json).join(',')}]`] : valueParams(rows, tagged),
+  );
   return uuids;
 }
 

@@ -121,12 +121,16 @@ function tables(schemaName: string) {
    * request refused, unreachable, not PostHog, or rejecting every event) and why; both null while it works.
    * Written by workers when the target's state changes; read by `posthog-outbox status`.
    */
-  const targetHealth = schema.table('target_health', {
-    id: smallint('id').primaryKey().default(1),
-    failingSince: timestamp('failing_since', { withTimezone: true, mode: 'date' }),
-    reason: text('reason'),
-    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-  }, (t) => [check('target_health_one_row', sql`${t.id} = 1`)]);
+  const targetHealth = schema.table(
+    'target_health',
+    {
+      id: smallint('id').primaryKey().default(1),
+      failingSince: timestamp('failing_since', { withTimezone: true, mode: 'date' }),
+      reason: text('reason'),
+      updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    },
+    (t) => [check('target_health_one_row', sql`${t.id} = 1`)],
+  );
 
   return { schema, outbox, deadLetters, backfills, identities, targetHealth };
 }

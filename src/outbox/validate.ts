@@ -67,9 +67,14 @@ function walkJson(value: unknown, field: string, ancestors: object[], path: (str
         }
       } else {
         if (!isPlainObject(value)) {
-          throw new OutboxError('not_serializable', fieldPath(field, path), `is ${describe(value)}; only plain objects, arrays and Dates serialise to JSON unchanged`);
+          throw new OutboxError(
+            'not_serializable',
+            fieldPath(field, path),
+            `is ${describe(value)}; only plain objects, arrays and Dates serialise to JSON unchanged`,
+          );
         }
-        if (typeof (value as { toJSON?: unknown }).toJSON === 'function') throw new OutboxError('not_serializable', fieldPath(field, path), 'has a toJSON method; pass the plain value instead');
+        if (typeof (value as { toJSON?: unknown }).toJSON === 'function')
+          throw new OutboxError('not_serializable', fieldPath(field, path), 'has a toJSON method; pass the plain value instead');
         for (const key of Object.keys(value)) {
           path.push(key);
           if (!key.isWellFormed() || key.includes('\u0000')) checkString(key, `${fieldPath(field, path)} (key)`);

@@ -181,7 +181,12 @@ describe('bad context', () => {
     ['numeric user id', { organization: { id: 'o' }, user: { id: 42 } }, 'invalid', 'context.user.id'],
     ['user id over 200 characters', { organization: { id: 'o' }, user: { id: long } }, 'too_long', 'context.user.id'],
     ['organization id over 200', { organization: { id: long }, user: { id: 'u' } }, 'too_long', 'context.organization.id'],
-    ['automation id making automation_<id> over 200', { organization: { id: 'o' }, user: { id: 'u' }, automation: { id: 'a'.repeat(190) } }, 'too_long', 'context.automation.id'],
+    [
+      'automation id making automation_<id> over 200',
+      { organization: { id: 'o' }, user: { id: 'u' }, automation: { id: 'a'.repeat(190) } },
+      'too_long',
+      'context.automation.id',
+    ],
     ['automation without id', { organization: { id: 'o' }, user: { id: 'u' }, automation: { name: 'n' } }, 'required', 'context.automation.id'],
     ['non-string thread id', { organization: { id: 'o' }, user: { id: 'u' }, threadId: 7 }, 'invalid', 'context.threadId'],
     ['non-string email', { organization: { id: 'o' }, user: { id: 'u', email: {} } }, 'invalid', 'context.user.email'],

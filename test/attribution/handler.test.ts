@@ -41,12 +41,22 @@ describe('a handler records its run in its own transaction', () => {
     await orm.transaction(async (tx) => {
       await tx.insert(messages).values({ body: 'hello' });
       run.modelCall({ modelId: 'm', inputTokens: 10, outputTokens: 5 });
-      await record(tx, [run.started, run.toolCalled({ toolName: 'search', source: 'mcp', latencyMs: 12, result: { isError: false } }), run.complete({ finishReason: 'stop' })]);
+      await record(tx, [
+        run.started,
+        run.toolCalled({ toolName: 'search', source: 'mcp', latencyMs: 12, result: { isError: false } }),
+        run.complete({ finishReason: 'stop' }),
+      ]);
     });
     const rows = await orm.select().from(outbox).orderBy(outbox.uuid);
     expect(rows.map((r) => r.event)).toEqual(['chat_message_started', 'tool_called', 'chat_message_completed']);
     for (const row of rows) {
-      expect(row).toMatchObject({ distinctId: 'automation_auto_1', userId: 'owner_1', automationId: 'auto_1', organizationId: 'org_1', groups: { organization: 'org_1' } });
+      expect(row).toMatchObject({
+        distinctId: 'automation_auto_1',
+        userId: 'owner_1',
+        automationId: 'auto_1',
+        organizationId: 'org_1',
+        groups: { organization: 'org_1' },
+      });
       expect(row.userProfile).toEqual({});
       expect(row.organizationProfile).toEqual({ name: 'Acme' });
       expect(row.automationProfile).toMatchObject({ name: 'Digest', is_automation: true, owner_user_id: 'owner_1' });

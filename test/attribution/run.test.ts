@@ -13,9 +13,13 @@ const context: RunContext = {
 /** A clock the test moves by hand. */
 function clock(start = 1_764_000_000_000) {
   let t = start;
-  return { now: () => t, advance: (ms: number) => {
+  return {
+    now: () => t,
+    advance: (ms: number) => {
       t += ms;
-    }, at: (ms: number) => new Date(start + ms) };
+    },
+    at: (ms: number) => new Date(start + ms),
+  };
 }
 
 function ownProperties(event: OutboxEvent): Record<string, unknown> {
@@ -78,7 +82,15 @@ describe('event catalogue', () => {
   it('chat_message_completed without any model call: token counts unknown (null); completion may name the model', () => {
     const run = startRun(context);
     const done = run.complete({ modelId: 'm', modelTitle: 'M' });
-    expect(done.properties).toMatchObject({ input_tokens: null, output_tokens: null, total_tokens: null, model_id: 'm', model_title: 'M', finish_reason: null, thread_status: null });
+    expect(done.properties).toMatchObject({
+      input_tokens: null,
+      output_tokens: null,
+      total_tokens: null,
+      model_id: 'm',
+      model_title: 'M',
+      finish_reason: null,
+      thread_status: null,
+    });
   });
 
   it('chat_message_aborted: agent_id, model_id, mode, duration_ms, is_resume, abort_reason', () => {
@@ -88,7 +100,14 @@ describe('event catalogue', () => {
     c.advance(99);
     const aborted = run.abort('server-aborted')!;
     expect(aborted.event).toBe('chat_message_aborted');
-    expect(ownProperties(aborted)).toStrictEqual({ agent_id: 'a', model_id: 'gpt', mode: 'chat', duration_ms: 99, is_resume: true, abort_reason: 'server-aborted' });
+    expect(ownProperties(aborted)).toStrictEqual({
+      agent_id: 'a',
+      model_id: 'gpt',
+      mode: 'chat',
+      duration_ms: 99,
+      is_resume: true,
+      abort_reason: 'server-aborted',
+    });
   });
 
   it('chat_message_failed: agent_id, model_id, mode, duration_ms, is_resume, error_category, error_message', () => {
@@ -113,7 +132,13 @@ describe('event catalogue', () => {
     for (const event of [run.started, run.toolCalled({ toolName: 't', source: 'builtin', latencyMs: 1, result: {} }), run.complete()]) {
       expect(event.distinctId).toBe('automation_auto_1');
       expect(event.groups).toEqual({ organization: 'org_1' });
-      expect(event.properties).toMatchObject({ $groups: { organization: 'org_1' }, is_automation: true, automation_id: 'auto_1', trigger_id: 'trg', user_id: 'user_1' });
+      expect(event.properties).toMatchObject({
+        $groups: { organization: 'org_1' },
+        is_automation: true,
+        automation_id: 'auto_1',
+        trigger_id: 'trg',
+        user_id: 'user_1',
+      });
       expect(event.profiles.automation?.fields).toMatchObject({ name: 'Automation auto_1', owner_user_id: 'user_1' });
       expect(event.profiles.user).toEqual({ id: 'user_1', fields: { email: 'ada@example.com' } });
     }
@@ -125,32 +150,92 @@ describe('event catalogue', () => {
     [
       'success with annotations',
       { ...tool, annotations, result: { content: [] } },
-      { tool_name: 'github.search', tool_safe_name: 'github_search', tool_source: 'mcp', read_only: true, destructive: false, idempotent: true, open_world: true, latency_ms: 42, is_error: false },
+      {
+        tool_name: 'github.search',
+        tool_safe_name: 'github_search',
+        tool_source: 'mcp',
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        open_world: true,
+        latency_ms: 42,
+        is_error: false,
+      },
     ],
     [
       'the tool threw',
       { ...tool, annotations, error: new Error('boom') },
-      { tool_name: 'github.search', tool_safe_name: 'github_search', tool_source: 'mcp', read_only: true, destructive: false, idempotent: true, open_world: true, latency_ms: 42, is_error: true },
+      {
+        tool_name: 'github.search',
+        tool_safe_name: 'github_search',
+        tool_source: 'mcp',
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        open_world: true,
+        latency_ms: 42,
+        is_error: true,
+      },
     ],
     [
       'the tool threw undefined',
       { ...tool, error: undefined },
-      { tool_name: 'github.search', tool_safe_name: 'github_search', tool_source: 'mcp', read_only: null, destructive: null, idempotent: null, open_world: null, latency_ms: 42, is_error: true },
+      {
+        tool_name: 'github.search',
+        tool_safe_name: 'github_search',
+        tool_source: 'mcp',
+        read_only: null,
+        destructive: null,
+        idempotent: null,
+        open_world: null,
+        latency_ms: 42,
+        is_error: true,
+      },
     ],
     [
       'its result says isError',
       { toolName: 'read_file', source: 'builtin', latencyMs: 0, result: { isError: true, content: [] } },
-      { tool_name: 'read_file', tool_safe_name: null, tool_source: 'builtin', read_only: null, destructive: null, idempotent: null, open_world: null, latency_ms: 0, is_error: true },
+      {
+        tool_name: 'read_file',
+        tool_safe_name: null,
+        tool_source: 'builtin',
+        read_only: null,
+        destructive: null,
+        idempotent: null,
+        open_world: null,
+        latency_ms: 0,
+        is_error: true,
+      },
     ],
     [
       'no annotations declared: null; partial annotations: the rest null',
       { toolName: 'x', source: 'builtin', latencyMs: 3, annotations: { destructiveHint: true }, result: 'text' },
-      { tool_name: 'x', tool_safe_name: null, tool_source: 'builtin', read_only: null, destructive: true, idempotent: null, open_world: null, latency_ms: 3, is_error: false },
+      {
+        tool_name: 'x',
+        tool_safe_name: null,
+        tool_source: 'builtin',
+        read_only: null,
+        destructive: true,
+        idempotent: null,
+        open_world: null,
+        latency_ms: 3,
+        is_error: false,
+      },
     ],
     [
       'isError other than true is not an error',
       { toolName: 'x', source: 'builtin', latencyMs: 3, annotations: null, result: { isError: 'yes' } },
-      { tool_name: 'x', tool_safe_name: null, tool_source: 'builtin', read_only: null, destructive: null, idempotent: null, open_world: null, latency_ms: 3, is_error: false },
+      {
+        tool_name: 'x',
+        tool_safe_name: null,
+        tool_source: 'builtin',
+        read_only: null,
+        destructive: null,
+        idempotent: null,
+        open_world: null,
+        latency_ms: 3,
+        is_error: false,
+      },
     ],
   ])('tool_called: %s', (_label, call, expected) => {
     const event = toolCalled(context, call);
@@ -165,7 +250,12 @@ describe('event catalogue', () => {
     ['negative latency', { toolName: 't', source: 'mcp', latencyMs: -1, result: 1 }, 'invalid', 'call.latencyMs'],
     ['NaN latency', { toolName: 't', source: 'mcp', latencyMs: Number.NaN, result: 1 }, 'invalid', 'call.latencyMs'],
     ['neither result nor error', { toolName: 't', source: 'mcp', latencyMs: 1 }, 'required', 'call.result'],
-    ['non-boolean hint', { toolName: 't', source: 'mcp', latencyMs: 1, annotations: { readOnlyHint: 'yes' }, result: 1 }, 'invalid', 'call.annotations.readOnlyHint'],
+    [
+      'non-boolean hint',
+      { toolName: 't', source: 'mcp', latencyMs: 1, annotations: { readOnlyHint: 'yes' }, result: 1 },
+      'invalid',
+      'call.annotations.readOnlyHint',
+    ],
   ])('tool_called rejects %s', (_label, call, code, field) => {
     expect(thrownBy(() => toolCalled(context, call as ToolCall))).toMatchObject({ name: 'OutboxError', code, field });
   });
@@ -188,7 +278,14 @@ describe('application events get the same attribution', () => {
       event: 'automation_created',
       distinctId: 'user_1',
       groups: { organization: 'org_1' },
-      properties: { $groups: { organization: 'org_1' }, organization_id: 'org_1', user_id: 'user_1', thread_id: 'thread_1', automation_id_created: 'auto_9', schedule: '0 * * * *' },
+      properties: {
+        $groups: { organization: 'org_1' },
+        organization_id: 'org_1',
+        user_id: 'user_1',
+        thread_id: 'thread_1',
+        automation_id_created: 'auto_9',
+        schedule: '0 * * * *',
+      },
     });
     expect(event.profiles.organization).toEqual({ id: 'org_1', fields: { name: 'Acme', slug: 'acme' } });
     const run = startRun(context);

@@ -67,7 +67,9 @@ describe('backfill-profiles', () => {
     const result = await runCli(['backfill-profiles', '--config', config, '--batch-size', '300'], { env: env(), timeoutMs: 60_000 });
     expect(result.stderr.replace(/npm warn.*\n/g, '')).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^users: enqueued 2250 identify event\(s\), 0 unchanged and sent within the refresh interval \(--force sends them\), skipped 250 with nothing to set in /m);
+    expect(result.stdout).toMatch(
+      /^users: enqueued 2250 identify event\(s\), 0 unchanged and sent within the refresh interval \(--force sends them\), skipped 250 with nothing to set in /m,
+    );
     expect(result.stdout).toMatch(/^organizations: enqueued 40 /m);
     expect(result.stdout).toMatch(/^automations: enqueued 60 /m);
     const { users, personas, groups } = await expectEveryProfileOnce();
@@ -90,9 +92,16 @@ describe('backfill-profiles', () => {
   });
 
   it('resumes after a SIGKILL without enqueueing a profile twice', async () => {
-    const child = spawn(process.execPath, [CLI, 'backfill-profiles', '--users-query', USERS, '--batch-size', '5'], { env: { ...process.env, ...env() }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [CLI, 'backfill-profiles', '--users-query', USERS, '--batch-size', '5'], {
+      env: { ...process.env, ...env() },
+      stdio: 'ignore',
+    });
     const exited = new Promise((resolve) => child.on('exit', resolve));
-    await until(async () => (await db.sql`SELECT enqueued FROM posthog_outbox.backfills WHERE entity = 'users'`)[0]?.enqueued ?? 0, (n) => n >= 200, { what: 'the backfill to get going' });
+    await until(
+      async () => (await db.sql`SELECT enqueued FROM posthog_outbox.backfills WHERE entity = 'users'`)[0]?.enqueued ?? 0,
+      (n) => n >= 200,
+      { what: 'the backfill to get going' },
+    );
     child.kill('SIGKILL');
     await exited;
     const [interrupted] = await db.sql`SELECT enqueued, last_id, finished_at FROM posthog_outbox.backfills WHERE entity = 'users'`;
@@ -106,11 +115,18 @@ describe('backfill-profiles', () => {
   });
 
   it('stops cleanly on SIGINT after the current page, exits 130, and resumes', async () => {
-    const child = spawn(process.execPath, [CLI, 'backfill-profiles', '--users-query', USERS, '--batch-size', '5'], { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'backfill-profiles', '--users-query', USERS, '--batch-size', '5'], {
+      env: { ...process.env, ...env() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await until(async () => (await db.sql`SELECT enqueued FROM posthog_outbox.backfills WHERE entity = 'users'`)[0]?.enqueued ?? 0, (n) => n >= 100, { what: 'the backfill to get going' });
+    await until(
+      async () => (await db.sql`SELECT enqueued FROM posthog_outbox.backfills WHERE entity = 'users'`)[0]?.enqueued ?? 0,
+      (n) => n >= 100,
+      { what: 'the backfill to get going' },
+    );
     child.kill('SIGINT');
     expect(await exited).toBe(130);
     expect(stderr).toContain('run the same command again to resume');
@@ -128,8 +144,13 @@ describe('backfill-profiles', () => {
     const forced = await runCli(['backfill-profiles', '--organizations-query', ORGS, '--force'], { env: env() });
     expect(forced.stdout).toMatch(/^organizations: enqueued 40 identify event\(s\), 0 unchanged /m);
     // the forced identifies supersede the 40 still queued from the first pass
-    const versions = await db.sql<{ v: number; n: number }[]>`SELECT identity_version::int AS v, count(*)::int AS n FROM posthog_outbox.outbox GROUP BY 1 ORDER BY 1`;
-    expect(versions).toEqual([{ v: 1, n: 40 }, { v: 2, n: 40 }]);
+    const versions = await db.sql<
+      { v: number; n: number }[]
+    >`SELECT identity_version::int AS v, count(*)::int AS n FROM posthog_outbox.outbox GROUP BY 1 ORDER BY 1`;
+    expect(versions).toEqual([
+      { v: 1, n: 40 },
+      { v: 2, n: 40 },
+    ]);
     // past the refresh interval (the memory's clock moved back a day), every profile is sent again
     await db.sql`UPDATE posthog_outbox.identities SET sent_at = sent_at - interval '25 hours'`;
     const stale = await runCli(['backfill-profiles', '--organizations-query', ORGS], { env: env() });
@@ -160,11 +181,20 @@ describe('backfill-profiles', () => {
     const tables = () => db.sql`SELECT table_name FROM information_schema.tables WHERE table_schema = 'app' ORDER BY 1`.then((r) => r.map((t) => t.table_name));
     it.each([
       // balanced so that, sent as one simple-protocol string, it would be three valid statements
-      ['a second statement after a ;', 'SELECT 1 AS id) AS q; CREATE TABLE app.pwned (x int); SELECT 1 AS "type" FROM (SELECT 1 AS id', /cannot insert multiple commands into a prepared statement/],
+      [
+        'a second statement after a ;',
+        'SELECT 1 AS id) AS q; CREATE TABLE app.pwned (x int); SELECT 1 AS "type" FROM (SELECT 1 AS id',
+        /cannot insert multiple commands into a prepared statement/,
+      ],
       ['a function that writes', 'SELECT id, email, name FROM app.users WHERE app.sneaky() IS NOT NULL', /read-only transaction/],
     ])('%s: refused, nothing written', async (_label, query, message) => {
-      await db.sql.unsafe(`CREATE OR REPLACE FUNCTION app.sneaky() RETURNS int LANGUAGE sql AS $$ INSERT INTO app.users VALUES (999999, 'x@example.com', 'X') RETURNING 1 $$`);
-      for (const args of [['--users-query', query], ['--users-query', query, '--dry-run']]) {
+      await db.sql.unsafe(
+        `CREATE OR REPLACE FUNCTION app.sneaky() RETURNS int LANGUAGE sql AS $$ INSERT INTO app.users VALUES (999999, 'x@example.com', 'X') RETURNING 1 $$`,
+      );
+      for (const args of [
+        ['--users-query', query],
+        ['--users-query', query, '--dry-run'],
+      ]) {
         const result = await runCli(['backfill-profiles', ...args], { env: env() });
         expect(result.code, result.stderr).not.toBe(0);
         expect(result.stderr).toMatch(message);
@@ -175,7 +205,10 @@ describe('backfill-profiles', () => {
     });
 
     it('a query that runs longer than --query-timeout is stopped', async () => {
-      const result = await runCli(['backfill-profiles', '--users-query', 'SELECT id, email, name FROM app.users WHERE pg_sleep(3) IS NOT NULL', '--query-timeout', '1s'], { env: env() });
+      const result = await runCli(
+        ['backfill-profiles', '--users-query', 'SELECT id, email, name FROM app.users WHERE pg_sleep(3) IS NOT NULL', '--query-timeout', '1s'],
+        { env: env() },
+      );
       expect(result.code).not.toBe(0);
       expect(result.stderr).toMatch(/statement timeout/);
     });

@@ -62,7 +62,11 @@ describe('the worker command in its sidecar heap', () => {
     const [child] = childrenOf(parent.pid!);
     expect(child).toBeDefined();
     // The child runs with the sidecar heap: V8's limit is the old space plus the young generation (3 semi-spaces).
-    const started = JSON.parse(output().split('\n').find((line) => line.includes('"worker started"'))!) as { heapLimitMb: number };
+    const started = JSON.parse(
+      output()
+        .split('\n')
+        .find((line) => line.includes('"worker started"'))!,
+    ) as { heapLimitMb: number };
     expect(started.heapLimitMb).toBeGreaterThanOrEqual(160);
     expect(started.heapLimitMb).toBeLessThanOrEqual(160 + 3 * 8 + 8);
     await record(fixture.db.sql, attributedEvent({ organization: { id: 'o1' }, user: { id: 'u1' } }, 'heap_checked'));
@@ -75,11 +79,19 @@ describe('the worker command in its sidecar heap', () => {
 
   it('a SIGTERM while it is still starting: exit 0, nothing left running', async () => {
     const { parent, exited } = startCommand();
-    await until(() => childrenOf(parent.pid!), (c) => c.length > 0, { what: 'the child to be spawned', timeoutMs: 10_000 });
+    await until(
+      () => childrenOf(parent.pid!),
+      (c) => c.length > 0,
+      { what: 'the child to be spawned', timeoutMs: 10_000 },
+    );
     const [child] = childrenOf(parent.pid!);
     parent.kill('SIGTERM');
     expect(await exited).toEqual([0, null]);
-    await until(() => alive(child!), (a) => !a, { what: 'the child to end', timeoutMs: 15_000 });
+    await until(
+      () => alive(child!),
+      (a) => !a,
+      { what: 'the child to end', timeoutMs: 15_000 },
+    );
   }, 60_000);
 
   it('a SIGKILLed parent: the child stops by itself (gracefully) instead of running on unsupervised', async () => {
@@ -88,11 +100,21 @@ describe('the worker command in its sidecar heap', () => {
     const [child] = childrenOf(parent.pid!);
     parent.kill('SIGKILL');
     await exited;
-    await until(() => alive(child!), (a) => !a, { what: 'the orphaned child to stop', timeoutMs: 15_000 });
+    await until(
+      () => alive(child!),
+      (a) => !a,
+      { what: 'the orphaned child to stop', timeoutMs: 15_000 },
+    );
   }, 60_000);
 
   it('a child whose parent died while spawning it (its ppid was never the parent) stops by itself too', async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: fixture.db.url, POSTHOG_API_KEY: 'phc_heap', POSTHOG_HOST: fixture.capture.url, POSTHOG_OUTBOX_HEAP: 'sidecar:999999999' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: fixture.db.url,
+      POSTHOG_API_KEY: 'phc_heap',
+      POSTHOG_HOST: fixture.capture.url,
+      POSTHOG_OUTBOX_HEAP: 'sidecar:999999999',
+    };
     const orphan = spawn(process.execPath, [CLI, 'worker'], { env, stdio: 'ignore' });
     const [code] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => orphan.on('exit', (c, s) => resolve([c, s])));
     expect(code).toBe(0);

@@ -24,7 +24,10 @@ beforeEach(async () => {
 
 /** Records `n` events; returns their uuids. */
 async function events(n: number, name = 'chat_started'): Promise<string[]> {
-  return record(db.sql, Array.from({ length: n }, (_, i) => attributedEvent(context, name, { i })));
+  return record(
+    db.sql,
+    Array.from({ length: n }, (_, i) => attributedEvent(context, name, { i })),
+  );
 }
 
 /** Moves rows to the dead-letter table as the worker does, with a reason and a death time. */
@@ -104,7 +107,9 @@ describe('status', () => {
       expect(Date.now() - Date.parse(json.target.failingSince)).toBeGreaterThanOrEqual(12 * 60_000);
       expect(json.profiles.known).toBe(2);
       const text = (await runCli(['status'], { env: env() })).stdout;
-      expect(text).toMatch(/^target {8}FAILING since \S+ \(12m \d+s; last seen \d+s ago\): the host answered HTTP 301, a redirect to "https:\/\/eu\.i\.posthog\.com\/batch\/"$/m);
+      expect(text).toMatch(
+        /^target {8}FAILING since \S+ \(12m \d+s; last seen \d+s ago\): the host answered HTTP 301, a redirect to "https:\/\/eu\.i\.posthog\.com\/batch\/"$/m,
+      );
       expect(text).toMatch(/^profiles {6}2 known to PostHog; the oldest last identified 3h 0m ago/m);
       await db.sql`UPDATE posthog_outbox.target_health SET failing_since = NULL, reason = NULL`;
       expect((await runCli(['status'], { env: env() })).stdout).toMatch(/^target {8}PostHog accepting \(as of /m);
@@ -122,7 +127,10 @@ describe('dead-letters', () => {
     await kill([recent!], 'reason two', new Date('2026-06-01T00:00:00Z'));
     const json = await runCli(['dead-letters', 'list', '--json'], { env: env() });
     expect(json.code).toBe(0);
-    const rows = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const rows = json.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows).toEqual([
       { uuid: recent, event: 'recent_event', distinctId: 'user_1', attempts: 3, diedAt: '2026-06-01T00:00:00.000Z', reason: 'reason two' },
       { uuid: old, event: 'old_event', distinctId: 'user_1', attempts: 3, diedAt: '2026-01-01T00:00:00.000Z', reason: 'reason one' },

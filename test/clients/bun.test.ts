@@ -45,7 +45,11 @@ describe('under Bun', () => {
     const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
     try {
       await capture.waitFor((events) => events.filter((e) => !e.event.startsWith('$')).length >= committed.length, { timeoutMs: 30_000 });
-      await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain' });
+      await until(
+        () => outboxCount(db.sql),
+        (n) => n === 0,
+        { what: 'the outbox to drain' },
+      );
     } catch (error) {
       throw new Error(`${(error as Error).message}\nworker output:\n${output}`);
     } finally {

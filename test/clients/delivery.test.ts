@@ -45,7 +45,10 @@ const failure = () => new Error('handler failed after recording');
 
 const kyselyHandler: Handler = (i, fail) =>
   kysely.transaction().execute(async (trx) => {
-    await trx.insertInto('messages').values({ body: `kysely ${i}` }).execute();
+    await trx
+      .insertInto('messages')
+      .values({ body: `kysely ${i}` })
+      .execute();
     const uuids = await record(trx, event(fail ? 'kysely_rolled_back' : 'kysely_committed', i));
     if (fail) throw failure();
     return uuids;
@@ -80,13 +83,19 @@ describe('handlers on Kysely, node-postgres and Knex, and the worker', () => {
   it('delivers every committed event once and never a rolled-back one', async () => {
     await start();
     const runs = [kyselyHandler, nodePostgresHandler, knexHandler].flatMap((handler) =>
-      Array.from({ length: 20 }, (_, i) => handler(i, i % 4 === 3).catch((error: Error) => (error.message === failure().message ? null : Promise.reject(error)))),
+      Array.from({ length: 20 }, (_, i) =>
+        handler(i, i % 4 === 3).catch((error: Error) => (error.message === failure().message ? null : Promise.reject(error))),
+      ),
     );
     const committed = (await Promise.all(runs)).flatMap((uuids) => uuids ?? []);
     expect(committed).toHaveLength(45); // 15 of 20 per client
 
     await capture.waitFor((events) => events.filter((e) => e.event.endsWith('_committed')).length >= committed.length, { timeoutMs: 20_000 });
-    await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain' });
+    await until(
+      () => outboxCount(db.sql),
+      (n) => n === 0,
+      { what: 'the outbox to drain' },
+    );
     const delivered = capture.events.filter((e) => !e.event.startsWith('$'));
     expect(delivered.map((e) => e.uuid).sort()).toEqual([...committed].sort());
     expect(delivered.filter((e) => e.event.endsWith('_rolled_back'))).toEqual([]);

@@ -47,7 +47,12 @@ describe('each client is recognised as itself and nothing else', () => {
     const client = new pg.Client({ connectionString: db.url });
     const kysely = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: db.url, max: 1 }) }) });
     const knex = knexFactory({ client: 'pg', connection: db.url });
-    closers.push(() => sql.end(), () => pool.end(), () => kysely.destroy(), () => knex.destroy());
+    closers.push(
+      () => sql.end(),
+      () => pool.end(),
+      () => kysely.destroy(),
+      () => knex.destroy(),
+    );
     expect(recognisedAs(sql)).toEqual(['postgres.js']);
     expect(recognisedAs(drizzlePostgresJs(sql))).toEqual(['drizzle']);
     expect(recognisedAs(drizzleNodePostgres(pool))).toEqual(['drizzle']);
@@ -65,7 +70,11 @@ describe('each client is recognised as itself and nothing else', () => {
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
     const kysely = new Kysely({ dialect: new PostgresDialect({ pool }) });
     const knex = knexFactory({ client: 'pg', connection: db.url });
-    closers.push(() => sql.end(), () => kysely.destroy(), () => knex.destroy());
+    closers.push(
+      () => sql.end(),
+      () => kysely.destroy(),
+      () => knex.destroy(),
+    );
     await sql.begin(async (tx) => expect(recognisedAs(tx)).toEqual(['postgres.js']));
     const reserved = await sql.reserve();
     expect(recognisedAs(reserved)).toEqual(['postgres.js']);

@@ -56,7 +56,9 @@ describe('record on PGlite itself', () => {
       }),
     ).rejects.toThrow('handler failed');
     expect(await committed()).toEqual({ events: ['a', 'b'], messages: ['hello'] });
-    const stored = await pg.query<{ uuid: string; distinct_id: string; properties: unknown }>('SELECT uuid, distinct_id, properties FROM posthog_outbox.outbox ORDER BY event');
+    const stored = await pg.query<{ uuid: string; distinct_id: string; properties: unknown }>(
+      'SELECT uuid, distinct_id, properties FROM posthog_outbox.outbox ORDER BY event',
+    );
     expect(stored.rows.map((r) => r.uuid)).toEqual(uuids);
     expect(stored.rows[0]).toMatchObject({ distinct_id: 'user_0', properties: { i: 0, organization_id: 'org_1' } });
   });

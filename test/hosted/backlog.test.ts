@@ -53,7 +53,7 @@ function metric(text: string, name: string): number {
 }
 
 describe('a million queued events', () => {
-  it('/metrics reads a bounded number of rows: the backlog is the planner\'s estimate above the cap, and says so', async () => {
+  it("/metrics reads a bounded number of rows: the backlog is the planner's estimate above the cap, and says so", async () => {
     await generate('outbox', MILLION);
     await db.sql`ANALYZE posthog_outbox.outbox`;
     const worker = await startWorker({ databaseUrl: db.url, posthog: { apiKey: 'phc_backlog', host: capture.url }, metrics: { port: 0, host: '127.0.0.1' } });

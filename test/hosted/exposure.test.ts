@@ -42,7 +42,10 @@ async function connections(): Promise<Record<string, number>> {
 
 it('one worker with default settings holds at most 8 connections: concurrency + 2 of its own, 3 + 1 (LISTEN) of pg-boss', async () => {
   const event = (i: number) => ({ event: 'tool_called', distinctId: `user_${i % 50}`, properties: { i }, groups: {}, profiles: {} });
-  await record(db.sql, Array.from({ length: 20_000 }, (_, i) => event(i)));
+  await record(
+    db.sql,
+    Array.from({ length: 20_000 }, (_, i) => event(i)),
+  );
   capture.delayNext(20, 50); // every request takes a while: both lanes are busy at once
   const worker = await startWorker({ databaseUrl: db.url, posthog: { apiKey: 'phc_exposure', host: capture.url }, metrics: { port: 0, host: '127.0.0.1' } });
   const peak: Record<string, number> = {};
@@ -51,7 +54,10 @@ it('one worker with default settings holds at most 8 connections: concurrency + 
     const sample = async () => {
       const now = await connections();
       for (const [app, n] of Object.entries(now)) peak[app] = Math.max(peak[app] ?? 0, n);
-      peakTotal = Math.max(peakTotal, Object.values(now).reduce((a, b) => a + b, 0));
+      peakTotal = Math.max(
+        peakTotal,
+        Object.values(now).reduce((a, b) => a + b, 0),
+      );
     };
     // Drain 20 batches while /metrics and /healthz are scraped, sampling the connections all along.
     while ((await outboxCount(db.sql)) > 0) {
@@ -67,20 +73,28 @@ it('one worker with default settings holds at most 8 connections: concurrency + 
   expect(peak['posthog-outbox worker (pg-boss)']).toBeLessThanOrEqual(4); // its pool (max 3) + its LISTEN connection
   expect(peak['posthog-outbox worker (pg-boss)']).toBeGreaterThanOrEqual(2);
   expect(peakTotal).toBeLessThanOrEqual(8);
-  await until(connections, (c) => Object.keys(c).length === 0, { what: 'the stopped worker\'s connections to close' });
+  await until(connections, (c) => Object.keys(c).length === 0, { what: "the stopped worker's connections to close" });
 }, 120_000);
 
 it('/healthz says the database is down without echoing its error text (which names the role)', async () => {
   const url = new URL(db.url);
   url.username = role;
   url.password = 'change-me';
-  const worker = await startWorker({ databaseUrl: url.toString(), posthog: { apiKey: 'phc_exposure', host: capture.url }, metrics: { port: 0, host: '127.0.0.1' } });
+  const worker = await startWorker({
+    databaseUrl: url.toString(),
+    posthog: { apiKey: 'phc_exposure', host: capture.url },
+    metrics: { port: 0, host: '127.0.0.1' },
+  });
   try {
     expect((await fetch(`${worker.healthUrl}/healthz`)).status).toBe(200);
     // The role may no longer log in, and its sessions end: every reconnect fails with a message naming it.
     await db.sql.unsafe(`ALTER ROLE ${role} NOLOGIN`);
     await db.sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ${role}`;
-    const res = await until(() => fetch(`${worker.healthUrl}/healthz`), (r) => r.status === 503, { what: '/healthz to say unavailable' });
+    const res = await until(
+      () => fetch(`${worker.healthUrl}/healthz`),
+      (r) => r.status === 503,
+      { what: '/healthz to say unavailable' },
+    );
     const body = await res.text();
     expect(JSON.parse(body)).toMatchObject({ status: 'unavailable', checks: { database: expect.stringMatching(/^(down|timeout)$/) } });
     expect(body).not.toContain(role);

@@ -13,7 +13,12 @@ import type { TestDatabase } from '../support/db.ts';
 import { createWorkerDatabase } from '../support/worker.ts';
 
 const suffix = randomBytes(4).toString('hex');
-const roles = { writer: `posthog_outbox_writer_${suffix}`, worker: `posthog_outbox_worker_${suffix}`, control: `posthog_outbox_control_${suffix}`, controlWriter: `posthog_outbox_cwriter_${suffix}` };
+const roles = {
+  writer: `posthog_outbox_writer_${suffix}`,
+  worker: `posthog_outbox_worker_${suffix}`,
+  control: `posthog_outbox_control_${suffix}`,
+  controlWriter: `posthog_outbox_cwriter_${suffix}`,
+};
 
 function grantsBlock(): string {
   const block = /```sql grants\n([\s\S]*?)```/.exec(readFileSync(new URL('../../README.md', import.meta.url), 'utf8'));
@@ -35,7 +40,10 @@ beforeAll(async () => {
   db = await createWorkerDatabase();
   await db.sql.unsafe(grantsBlock().replaceAll('posthog_outbox_writer', roles.writer).replaceAll('posthog_outbox_worker', roles.worker));
   // The control: the same grants without the default privileges.
-  const withoutDefaults = grantsBlock().split('\n').filter((line) => !line.startsWith('ALTER DEFAULT PRIVILEGES')).join('\n');
+  const withoutDefaults = grantsBlock()
+    .split('\n')
+    .filter((line) => !line.startsWith('ALTER DEFAULT PRIVILEGES'))
+    .join('\n');
   expect(withoutDefaults).not.toEqual(grantsBlock());
   await db.sql.unsafe(withoutDefaults.replaceAll('posthog_outbox_writer', roles.controlWriter).replaceAll('posthog_outbox_worker', roles.control));
   // What an upgrade does after the grants: pg-boss (as the owner) makes new tables in its schema.
@@ -70,7 +78,15 @@ it('the worker role reads and writes a table (and its sequence) created in pgbos
 });
 
 it('pg-boss as the worker role sends and fetches jobs of a partitioned queue created after the grants', async () => {
-  const boss = new PgBoss({ connectionString: as(db, roles.worker), schema: 'pgboss', migrate: false, createSchema: false, schedule: false, supervise: false, max: 2 });
+  const boss = new PgBoss({
+    connectionString: as(db, roles.worker),
+    schema: 'pgboss',
+    migrate: false,
+    createSchema: false,
+    schedule: false,
+    supervise: false,
+    max: 2,
+  });
   boss.on('error', () => {});
   await boss.start();
   try {

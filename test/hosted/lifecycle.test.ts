@@ -74,7 +74,11 @@ describe('SIGTERM while the worker is starting', () => {
       await locker`BEGIN`;
       await locker`LOCK TABLE pgboss.version IN ACCESS EXCLUSIVE MODE`;
       const blocked = async () =>
-        (await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${db.name} AND wait_event_type = 'Lock' AND application_name LIKE 'posthog-outbox worker%'`)[0]!.n > 0;
+        (
+          await db.sql<
+            { n: number }[]
+          >`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${db.name} AND wait_event_type = 'Lock' AND application_name LIKE 'posthog-outbox worker%'`
+        )[0]!.n > 0;
       const result = await stopWhile(db.url, blocked, 'pg-boss to wait on the lock');
       expect(result).toMatchObject({ code: 0, signal: null });
       expect(result.output).toContain('stopped while starting');
@@ -82,6 +86,6 @@ describe('SIGTERM while the worker is starting', () => {
       await locker`ROLLBACK`;
       locker.release();
     }
-    await until(workerConnections, (n) => n === 0, { timeoutMs: 5_000, what: 'the worker\'s connections to close' });
+    await until(workerConnections, (n) => n === 0, { timeoutMs: 5_000, what: "the worker's connections to close" });
   });
 });

@@ -65,7 +65,7 @@ describe.skipIf(!runPoolerTests())('record() through PgBouncer in transaction mo
     expect(seqs.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
   }
 
-  it('drizzle over postgres.js with prepare: false: commits with the handler\'s row, rolls back with it', async () => {
+  it("drizzle over postgres.js with prepare: false: commits with the handler's row, rolls back with it", async () => {
     const client = postgres(url, { prepare: false, max: 8, onnotice: () => {} });
     const orm = drizzle(client);
     try {
@@ -81,7 +81,7 @@ describe.skipIf(!runPoolerTests())('record() through PgBouncer in transaction mo
     }
   });
 
-  it('postgres.js with prepare: false (sql.begin), pipelined with the handler\'s insert', async () => {
+  it("postgres.js with prepare: false (sql.begin), pipelined with the handler's insert", async () => {
     const client = postgres(url, { prepare: false, max: 8, onnotice: () => {} });
     try {
       await handlers((i, commit) =>
@@ -95,7 +95,7 @@ describe.skipIf(!runPoolerTests())('record() through PgBouncer in transaction mo
     }
   });
 
-  it('drizzle over node-postgres: commits with the handler\'s row, rolls back with it', async () => {
+  it("drizzle over node-postgres: commits with the handler's row, rolls back with it", async () => {
     const pool = new pg.Pool({ connectionString: url, max: 8 });
     const orm = drizzlePg(pool);
     try {

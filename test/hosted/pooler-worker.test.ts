@@ -22,7 +22,13 @@ let capture: CaptureServer;
 let transactionPool: PgBouncer;
 let sessionPool: PgBouncer;
 
-const event: OutboxEvent = { event: 'tool_called', distinctId: 'user_1', properties: { $groups: { organization: 'org_1' } }, groups: { organization: 'org_1' }, profiles: {} };
+const event: OutboxEvent = {
+  event: 'tool_called',
+  distinctId: 'user_1',
+  properties: { $groups: { organization: 'org_1' } },
+  groups: { organization: 'org_1' },
+  profiles: {},
+};
 
 describe.skipIf(!runPoolerTests())('behind PgBouncer', () => {
   databaseAndCapture(KEY, (started) => ({ db, capture } = started));
@@ -70,7 +76,11 @@ describe.skipIf(!runPoolerTests())('behind PgBouncer', () => {
       const [uuid] = await app.begin((tx) => record(tx, event));
       const w = worker(transactionPool.url(db.url), ['--direct-url', db.url]);
       await capture.waitFor(() => capture.countsByUuid().has(uuid!), { timeoutMs: 20_000, what: 'the event' });
-      await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain' });
+      await until(
+        () => outboxCount(db.sql),
+        (n) => n === 0,
+        { what: 'the outbox to drain' },
+      );
       expect(await w.stop()).toBe(0);
     } finally {
       await app.end();
@@ -85,7 +95,7 @@ describe.skipIf(!runPoolerTests())('behind PgBouncer', () => {
   });
 
   it('backfill-profiles (a session-level advisory lock) refuses a transaction-mode pooler before running any query', async () => {
-    const result = await runCli(['backfill-profiles', '--users-query', 'SELECT 1 AS id, \'a@example.com\' AS email, NULL AS name'], {
+    const result = await runCli(['backfill-profiles', '--users-query', "SELECT 1 AS id, 'a@example.com' AS email, NULL AS name"], {
       env: { DATABASE_URL: transactionPool.url(db.url), DIRECT_DATABASE_URL: undefined },
     });
     expect(result.code).toBe(2);

@@ -20,7 +20,12 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const EXPECTED = ['autovacuum_analyze_scale_factor=0.02', 'autovacuum_vacuum_cost_limit=1000', 'autovacuum_vacuum_scale_factor=0.01', 'autovacuum_vacuum_threshold=1000'];
+const EXPECTED = [
+  'autovacuum_analyze_scale_factor=0.02',
+  'autovacuum_vacuum_cost_limit=1000',
+  'autovacuum_vacuum_scale_factor=0.01',
+  'autovacuum_vacuum_threshold=1000',
+];
 
 async function reloptions(schema: string, table: string): Promise<string[]> {
   const [row] = await db.sql<{ options: string[] | null }[]>`
@@ -49,7 +54,8 @@ async function sizes() {
 describe.skipIf(!process.env.VACUUM_1M)('a 1M-event drain (VACUUM_1M=1)', () => {
   it('table and index sizes: queued, drained, and after the next autovacuum', async () => {
     const defaults = process.env.VACUUM_1M === 'defaults';
-    if (defaults) await db.sql`ALTER TABLE posthog_outbox.outbox RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold, autovacuum_vacuum_cost_limit, autovacuum_analyze_scale_factor)`;
+    if (defaults)
+      await db.sql`ALTER TABLE posthog_outbox.outbox RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold, autovacuum_vacuum_cost_limit, autovacuum_analyze_scale_factor)`;
     const capture = await startCaptureServer({ apiKey: 'phc_vacuum', keepEvents: false });
     // A million chat-sized events, as record() writes them (properties, groups, a user profile snapshot).
     // Each with its own write time (as a million commits would have), so the index holds distinct keys.
@@ -74,8 +80,20 @@ describe.skipIf(!process.env.VACUUM_1M)('a 1M-event drain (VACUUM_1M=1)', () => 
     const drainSeconds = Math.round((Date.now() - started) / 1000);
     const drained = await sizes();
     // The next autovacuum of the emptied table (naptime 1 min by default).
-    const vacuumed = await until(sizes, (s) => s.autovacuums > drained.autovacuums || s.dead === 0, { timeoutMs: 180_000, what: 'an autovacuum after the drain' });
-    console.log(JSON.stringify({ settings: defaults ? 'PostgreSQL defaults' : 'migration 0007', drainSeconds, queued, drained, vacuumed, claimIndexPeakMb: Math.max(...during) }));
+    const vacuumed = await until(sizes, (s) => s.autovacuums > drained.autovacuums || s.dead === 0, {
+      timeoutMs: 180_000,
+      what: 'an autovacuum after the drain',
+    });
+    console.log(
+      JSON.stringify({
+        settings: defaults ? 'PostgreSQL defaults' : 'migration 0007',
+        drainSeconds,
+        queued,
+        drained,
+        vacuumed,
+        claimIndexPeakMb: Math.max(...during),
+      }),
+    );
     expect(vacuumed.dead).toBe(0);
   }, 1_200_000);
 });

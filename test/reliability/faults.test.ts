@@ -23,19 +23,30 @@ let db: TestDatabase;
 let capture: CaptureServer;
 const spawnWorker = workerProcesses(KEY, (started) => ({ db, capture } = started), FAST);
 
-const context = (i: number) => ({ organization: { id: `org_${i % 7}`, name: `Org ${i % 7}` }, user: { id: `user_${i % 101}`, email: `u${i % 101}@example.com` }, threadId: `t_${i}` });
+const context = (i: number) => ({
+  organization: { id: `org_${i % 7}`, name: `Org ${i % 7}` },
+  user: { id: `user_${i % 101}`, email: `u${i % 101}@example.com` },
+  threadId: `t_${i}`,
+});
 
 /** Commits `n` events in transactions of `perTx`; returns their uuids. */
 async function commit(n: number, perTx = 1000, from = 0): Promise<string[]> {
   const uuids: string[] = [];
   for (let start = 0; start < n; start += perTx) {
-    const events = Array.from({ length: Math.min(perTx, n - start) }, (_, k) => attributedEvent(context(from + start + k), 'tool_used', { seq: from + start + k }));
+    const events = Array.from({ length: Math.min(perTx, n - start) }, (_, k) =>
+      attributedEvent(context(from + start + k), 'tool_used', { seq: from + start + k }),
+    );
     uuids.push(...(await db.sql.begin((tx) => record(tx, events))));
   }
   return uuids;
 }
 
-const drained = (timeoutMs = 120_000) => until(() => outboxCount(db.sql), (n) => n === 0, { timeoutMs, what: 'the outbox to drain' });
+const drained = (timeoutMs = 120_000) =>
+  until(
+    () => outboxCount(db.sql),
+    (n) => n === 0,
+    { timeoutMs, what: 'the outbox to drain' },
+  );
 const arrived = (uuids: readonly string[], timeoutMs = 60_000) =>
   capture.waitFor(
     () => {
@@ -95,32 +106,36 @@ describe('fault suite', () => {
   it.each([
     ['with Retry-After', { retryAfter: 2 }],
     ['without Retry-After', {}],
-  ])('429 storm %s: honoured, nothing lost', async (label, options) => {
-    const started = Date.now();
-    const committed = await commit(3_000);
-    capture.failNext(6, 429, options);
-    spawnWorker(['--request-timeout', '1000', '--batch-size', '500']);
-    await drained();
-    await arrived(committed);
-    const requests = capture.requests;
-    if ('retryAfter' in options) {
-      // after a 429, nothing more is sent until Retry-After has passed: only the request the other lane (of
-      // two) was already building when the 429 reached the worker may follow it within Retry-After. Requests
-      // are judged by when posthog-node built them (the envelope's sent_at), not when they arrived (on a
-      // loaded machine an in-flight request arrives hundreds of ms later).
-      for (const refused of requests.filter((r) => r.status === 429)) {
-        const early = requests.filter((r) => {
-          const built = Date.parse(r.sentAt ?? '');
-          return r.id > refused.id && built > refused.at && built < refused.at + 1_900;
-        });
-        expect(early.length, `requests built within Retry-After of the 429 at ${refused.at}: ${early.map((r) => r.id).join(', ')}`).toBeLessThanOrEqual(1);
+  ])(
+    '429 storm %s: honoured, nothing lost',
+    async (label, options) => {
+      const started = Date.now();
+      const committed = await commit(3_000);
+      capture.failNext(6, 429, options);
+      spawnWorker(['--request-timeout', '1000', '--batch-size', '500']);
+      await drained();
+      await arrived(committed);
+      const requests = capture.requests;
+      if ('retryAfter' in options) {
+        // after a 429, nothing more is sent until Retry-After has passed: only the request the other lane (of
+        // two) was already building when the 429 reached the worker may follow it within Retry-After. Requests
+        // are judged by when posthog-node built them (the envelope's sent_at), not when they arrived (on a
+        // loaded machine an in-flight request arrives hundreds of ms later).
+        for (const refused of requests.filter((r) => r.status === 429)) {
+          const early = requests.filter((r) => {
+            const built = Date.parse(r.sentAt ?? '');
+            return r.id > refused.id && built > refused.at && built < refused.at + 1_900;
+          });
+          expect(early.length, `requests built within Retry-After of the 429 at ${refused.at}: ${early.map((r) => r.id).join(', ')}`).toBeLessThanOrEqual(1);
+        }
       }
-    }
-    const s = await summarize(`429 storm ${label}`, committed, capture, db.sql, started);
-    expect(s.lost).toBe(0);
-    expect(s.delivered).toBe(committed.length);
-    expect(s.deadLettered).toBe(0);
-  }, 240_000);
+      const s = await summarize(`429 storm ${label}`, committed, capture, db.sql, started);
+      expect(s.lost).toBe(0);
+      expect(s.delivered).toBe(committed.length);
+      expect(s.deadLettered).toBe(0);
+    },
+    240_000,
+  );
 
   it('slow PostHog (slower than the request timeout) and dropped connections: retried, no loss, no cross-batch leak', async () => {
     const started = Date.now();
@@ -157,7 +172,10 @@ describe('fault suite', () => {
   it('poison events among good ones: each isolated and dead-lettered with the reason, the rest delivered', async () => {
     const started = Date.now();
     const good = await commit(2_000);
-    const poison = await record(db.sql, [0, 1, 2].map((k) => attributedEvent(context(k), 'poison', { k })));
+    const poison = await record(
+      db.sql,
+      [0, 1, 2].map((k) => attributedEvent(context(k), 'poison', { k })),
+    );
     capture.rejectEventsWhere((e) => e.event === 'poison', { message: 'event rejected by ingestion' });
     spawnWorker(['--batch-size', '500']);
     await drained();
@@ -218,72 +236,97 @@ async function status(): Promise<{ target: { failingSince: string | null; reason
 const maxAttempts = async () => (await db.sql<{ n: number | null }[]>`SELECT max(attempts)::int AS n FROM posthog_outbox.outbox`)[0]!.n ?? 0;
 
 describe('the delivery promise, against real worker processes', () => {
-  it(SOAK ? 'PostHog outage of 10.5 real minutes, default backoff, writers writing: nothing dead-lettered, all delivered after recovery' : 'PostHog outage as long, in attempts, as 30 minutes under the default policy (old --max-attempts 10 passed and ignored): nothing dead-lettered, all delivered after recovery', async () => {
-    const started = Date.now();
-    // The default policy (1 s doubling to 60 s) makes 7 attempts in the first 64 s, then one a minute.
-    const thirtyMinutes = 7 + Math.ceil((30 * 60_000 - 64_000) / DEFAULT_BACKOFF.maxMs);
-    const committed = await commit(SOAK ? 2_000 : 500);
-    capture.failFor(SOAK ? 630_000 : 3_600_000, 503);
-    const policy = SOAK ? [] : ['--retry-max-delay', '300'];
-    const w = spawnWorker(['--request-timeout', '1000', '--batch-size', '500', '--max-attempts', '10', ...policy]);
-    let i = 0;
-    const outageStart = Date.now();
-    for (;;) {
-      // writers keep writing through the outage (a backlog that grows faster than a probe's batch would
-      // spread the attempts over more rows: fewer per row, the same per worker)
-      committed.push(...(await commit(5, 5, 1_000_000 + i++ * 5)));
-      await sleep(SOAK ? 1_000 : 250);
-      if (SOAK ? Date.now() - outageStart > 630_000 : (await maxAttempts()) >= thirtyMinutes) break;
-      if (!SOAK && Date.now() - outageStart > 200_000) throw new Error(`only ${await maxAttempts()} attempts on any row after 200 s of outage`);
-    }
-    const attemptsMade = await maxAttempts();
-    const during = await status();
-    expect(during.target?.failingSince).not.toBeNull();
-    expect(during.target?.reason).toMatch(/PostHog answered HTTP 503/);
-    expect(during.deadLetters).toBe(0);
-    const requestsDuring = capture.requests.length;
-    capture.failFor(0, 503); // PostHog is back
-    const recoveredAt = Date.now();
-    await drained(SOAK ? 300_000 : 120_000);
-    await arrived(committed);
-    const recoveryMs = Date.now() - recoveredAt;
-    const s = await summarize(SOAK ? 'outage 10.5 min, default backoff, with writers' : `outage of ${attemptsMade} attempts (30 min at the default policy), with writers`, committed, capture, db.sql, started);
-    console.log(`  outage ${Math.round((recoveredAt - outageStart) / 1000)} s, ${requestsDuring} requests during it, most attempts on a row ${attemptsMade}, all delivered ${Math.round(recoveryMs / 1000)} s after recovery`);
-    expect(s.lost).toBe(0);
-    expect(s.deadLettered).toBe(0);
-    expect(s.delivered).toBe(committed.length);
-    if (!SOAK) expect(attemptsMade).toBeGreaterThanOrEqual(thirtyMinutes);
-    expect(w.output()).toMatch(/--max-attempts .*no longer exists and is ignored/);
-    await until(status, (st) => st.target?.failingSince === null, { what: 'status to show the target working', timeoutMs: 10_000 });
-  }, SOAK ? 1_200_000 : 300_000);
+  it(
+    SOAK
+      ? 'PostHog outage of 10.5 real minutes, default backoff, writers writing: nothing dead-lettered, all delivered after recovery'
+      : 'PostHog outage as long, in attempts, as 30 minutes under the default policy (old --max-attempts 10 passed and ignored): nothing dead-lettered, all delivered after recovery',
+    async () => {
+      const started = Date.now();
+      // The default policy (1 s doubling to 60 s) makes 7 attempts in the first 64 s, then one a minute.
+      const thirtyMinutes = 7 + Math.ceil((30 * 60_000 - 64_000) / DEFAULT_BACKOFF.maxMs);
+      const committed = await commit(SOAK ? 2_000 : 500);
+      capture.failFor(SOAK ? 630_000 : 3_600_000, 503);
+      const policy = SOAK ? [] : ['--retry-max-delay', '300'];
+      const w = spawnWorker(['--request-timeout', '1000', '--batch-size', '500', '--max-attempts', '10', ...policy]);
+      let i = 0;
+      const outageStart = Date.now();
+      for (;;) {
+        // writers keep writing through the outage (a backlog that grows faster than a probe's batch would
+        // spread the attempts over more rows: fewer per row, the same per worker)
+        committed.push(...(await commit(5, 5, 1_000_000 + i++ * 5)));
+        await sleep(SOAK ? 1_000 : 250);
+        if (SOAK ? Date.now() - outageStart > 630_000 : (await maxAttempts()) >= thirtyMinutes) break;
+        if (!SOAK && Date.now() - outageStart > 200_000) throw new Error(`only ${await maxAttempts()} attempts on any row after 200 s of outage`);
+      }
+      const attemptsMade = await maxAttempts();
+      const during = await status();
+      expect(during.target?.failingSince).not.toBeNull();
+      expect(during.target?.reason).toMatch(/PostHog answered HTTP 503/);
+      expect(during.deadLetters).toBe(0);
+      const requestsDuring = capture.requests.length;
+      capture.failFor(0, 503); // PostHog is back
+      const recoveredAt = Date.now();
+      await drained(SOAK ? 300_000 : 120_000);
+      await arrived(committed);
+      const recoveryMs = Date.now() - recoveredAt;
+      const s = await summarize(
+        SOAK ? 'outage 10.5 min, default backoff, with writers' : `outage of ${attemptsMade} attempts (30 min at the default policy), with writers`,
+        committed,
+        capture,
+        db.sql,
+        started,
+      );
+      console.log(
+        `  outage ${Math.round((recoveredAt - outageStart) / 1000)} s, ${requestsDuring} requests during it, most attempts on a row ${attemptsMade}, all delivered ${Math.round(recoveryMs / 1000)} s after recovery`,
+      );
+      expect(s.lost).toBe(0);
+      expect(s.deadLettered).toBe(0);
+      expect(s.delivered).toBe(committed.length);
+      if (!SOAK) expect(attemptsMade).toBeGreaterThanOrEqual(thirtyMinutes);
+      expect(w.output()).toMatch(/--max-attempts .*no longer exists and is ignored/);
+      await until(status, (st) => st.target?.failingSince === null, { what: 'status to show the target working', timeoutMs: 10_000 });
+    },
+    SOAK ? 1_200_000 : 300_000,
+  );
 
   it.each<[string, () => Promise<string>, RegExp]>([
     [
       'a redirecting host (its redirected GET answers 200)',
-      () => notPostHog((method) => (method === 'POST' ? { status: 301, headers: { Location: 'https://eu.i.posthog.example/batch/' } } : { status: 200, body: '<html>ok</html>' })),
+      () =>
+        notPostHog((method) =>
+          method === 'POST' ? { status: 301, headers: { Location: 'https://eu.i.posthog.example/batch/' } } : { status: 200, body: '<html>ok</html>' },
+        ),
       /redirect to "https:\/\/eu\.i\.posthog\.example\/batch\/"/,
     ],
-    ['a host that answers 200 with a web page', () => notPostHog(() => ({ status: 200, headers: { 'Content-Type': 'text/html' }, body: '<!doctype html><h1>Welcome to nginx!</h1>' })), /does not look like PostHog's capture endpoint/],
+    [
+      'a host that answers 200 with a web page',
+      () => notPostHog(() => ({ status: 200, headers: { 'Content-Type': 'text/html' }, body: '<!doctype html><h1>Welcome to nginx!</h1>' })),
+      /does not look like PostHog's capture endpoint/,
+    ],
     ['a wrong path on a PostHog-compatible server', async () => `${capture.url}/wrong/path`, /HTTP 404 \(check POSTHOG_HOST\)/],
-  ])('%s: every row stays queued, status says why; a worker with the right host then delivers them all', async (label, makeHost, reason) => {
-    const started = Date.now();
-    const committed = await commit(500);
-    spawnWorker(['--request-timeout', '1000', '--batch-size', '100', '--retry-max-delay', '500'], await makeHost());
-    await sleep(6_000);
-    const st = await status();
-    expect(st.backlog).toBe(500);
-    expect(st.deadLetters).toBe(0);
-    expect(st.target?.failingSince).not.toBeNull();
-    expect(st.target?.reason).toMatch(reason);
-    expect(capture.events).toHaveLength(0);
-    spawnWorker(['--batch-size', '100']);
-    await drained();
-    await arrived(committed);
-    const s = await summarize(label, committed, capture, db.sql, started);
-    expect(s.lost).toBe(0);
-    expect(s.deadLettered).toBe(0);
-    expect(s.delivered).toBe(committed.length);
-  }, 120_000);
+  ])(
+    '%s: every row stays queued, status says why; a worker with the right host then delivers them all',
+    async (label, makeHost, reason) => {
+      const started = Date.now();
+      const committed = await commit(500);
+      spawnWorker(['--request-timeout', '1000', '--batch-size', '100', '--retry-max-delay', '500'], await makeHost());
+      await sleep(6_000);
+      const st = await status();
+      expect(st.backlog).toBe(500);
+      expect(st.deadLetters).toBe(0);
+      expect(st.target?.failingSince).not.toBeNull();
+      expect(st.target?.reason).toMatch(reason);
+      expect(capture.events).toHaveLength(0);
+      spawnWorker(['--batch-size', '100']);
+      await drained();
+      await arrived(committed);
+      const s = await summarize(label, committed, capture, db.sql, started);
+      expect(s.lost).toBe(0);
+      expect(s.deadLettered).toBe(0);
+      expect(s.delivered).toBe(committed.length);
+    },
+    120_000,
+  );
 
   it('every request rejected (400, a proxy mangling bodies): nothing dead-lettered, status says PostHog rejects broadly; all delivered once it stops', async () => {
     const started = Date.now();

@@ -68,7 +68,11 @@ it('a worker connected as the worker role drains the outbox and re-identifies', 
   await writerSql.begin((tx) => record(tx, attributedEvent(context, 'automation_created')));
   const worker = await startWorker({ databaseUrl: as(db, workerRole), posthog: { apiKey: 'phc_grants', host: capture.url } });
   try {
-    await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain' });
+    await until(
+      () => outboxCount(db.sql),
+      (n) => n === 0,
+      { what: 'the outbox to drain' },
+    );
     await capture.waitFor(4, { timeoutMs: 10_000 }); // 2 events, $identify, $groupidentify
   } finally {
     await worker.stop(5_000);
@@ -81,7 +85,11 @@ it('a worker connected as the worker role drains the outbox and re-identifies', 
 it('a worker connected as the worker role records a failing target (for `status`)', async () => {
   capture.failFor(60_000, 503);
   await writerSql.begin((tx) => record(tx, attributedEvent(context, 'chat_started')));
-  const worker = await startWorker({ databaseUrl: as(db, workerRole), posthog: { apiKey: 'phc_grants', host: capture.url }, backoff: { baseMs: 50, maxMs: 100 } });
+  const worker = await startWorker({
+    databaseUrl: as(db, workerRole),
+    posthog: { apiKey: 'phc_grants', host: capture.url },
+    backoff: { baseMs: 50, maxMs: 100 },
+  });
   try {
     const health = await until(
       () => db.sql<{ failing_since: Date | null; reason: string | null }[]>`SELECT failing_since, reason FROM posthog_outbox.target_health`,
@@ -96,13 +104,20 @@ it('a worker connected as the worker role records a failing target (for `status`
 });
 
 it('a worker connected as the worker role deletes dead letters past their retention, and only those', async () => {
-  const dead = (uuid: string, days: number) => db.sql`INSERT INTO posthog_outbox.dead_letters (uuid, event, distinct_id, properties, groups, timestamp, user_profile, reason, died_at)
+  const dead = (
+    uuid: string,
+    days: number,
+  ) => db.sql`INSERT INTO posthog_outbox.dead_letters (uuid, event, distinct_id, properties, groups, timestamp, user_profile, reason, died_at)
     VALUES (${uuid}, 'old', 'user_1', '{}', '{}', now(), '{"email":"a@example.com"}', 'test', now() - make_interval(days => ${days}))`;
   await dead('00000000-0000-7000-8000-000000000031', 31);
   await dead('00000000-0000-7000-8000-000000000029', 29);
   const worker = await startWorker({ databaseUrl: as(db, workerRole), posthog: { apiKey: 'phc_grants', host: capture.url } });
   try {
-    await until(() => db.sql`SELECT uuid FROM posthog_outbox.dead_letters ORDER BY uuid`.then((r) => r.map((x) => x.uuid)), (u) => u.length === 1, { what: 'the expired dead letter to go' });
+    await until(
+      () => db.sql`SELECT uuid FROM posthog_outbox.dead_letters ORDER BY uuid`.then((r) => r.map((x) => x.uuid)),
+      (u) => u.length === 1,
+      { what: 'the expired dead letter to go' },
+    );
     expect((await db.sql`SELECT uuid FROM posthog_outbox.dead_letters`).map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000029']);
   } finally {
     await worker.stop(5_000);

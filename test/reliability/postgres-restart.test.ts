@@ -66,10 +66,27 @@ const context = (i: number) => ({ organization: { id: 'org_1' }, user: { id: `us
 it('restart in the middle of a drain and of writes: the worker carries on, nothing committed is lost', async () => {
   const started = Date.now();
   const committed: string[] = [];
-  for (let t = 0; t < 20; t++) committed.push(...(await sql.begin((tx) => record(tx, Array.from({ length: 1000 }, (_, k) => attributedEvent(context(k), 'before_restart', { t, k }))))));
+  for (let t = 0; t < 20; t++)
+    committed.push(
+      ...(await sql.begin((tx) =>
+        record(
+          tx,
+          Array.from({ length: 1000 }, (_, k) => attributedEvent(context(k), 'before_restart', { t, k })),
+        ),
+      )),
+    );
   const healthUrl = `http://127.0.0.1:${await freePort()}`;
   worker = startWorkerProcess({ databaseUrl: server.url, apiKey: KEY, host: capture.url }, [
-    '--batch-size', '200', '--lease-seconds', '3', '--request-timeout', '1000', '--metrics-port', healthUrl.split(':').at(-1)!, '--metrics-host', '127.0.0.1',
+    '--batch-size',
+    '200',
+    '--lease-seconds',
+    '3',
+    '--request-timeout',
+    '1000',
+    '--metrics-port',
+    healthUrl.split(':').at(-1)!,
+    '--metrics-host',
+    '127.0.0.1',
   ]);
   await capture.waitFor(1_000, { timeoutMs: 30_000 });
   expect(await health(healthUrl)).toBe(200);
@@ -100,7 +117,11 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
   writing = false;
   await writer;
 
-  await until(() => outboxCount(sql), (n) => n === 0, { timeoutMs: 90_000, what: 'the outbox to drain after the restart' });
+  await until(
+    () => outboxCount(sql),
+    (n) => n === 0,
+    { timeoutMs: 90_000, what: 'the outbox to drain after the restart' },
+  );
   await capture.waitFor(
     () => {
       const counts = capture.countsByUuid();
@@ -109,11 +130,19 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
     { timeoutMs: 30_000, what: 'every committed event' },
   );
   const s = await summarize('PostgreSQL restarted mid-drain and mid-writes', committed, capture, sql, started);
-  console.log(`  writer transactions that failed with an error during the restart: ${writerErrors.length} (${[...new Set(writerErrors.map((m) => m.slice(0, 60)))].join(' | ')})`);
+  console.log(
+    `  writer transactions that failed with an error during the restart: ${writerErrors.length} (${[...new Set(writerErrors.map((m) => m.slice(0, 60)))].join(' | ')})`,
+  );
   expect(s.lost).toBe(0);
   expect(s.delivered).toBe(committed.length);
   expect(writerErrors.length).toBeGreaterThan(0); // the restart was felt, and reported to the writer
   expect(worker.child.exitCode).toBeNull(); // the worker is still running: it reconnected by itself
-  expect(await until(() => health(healthUrl), (status) => status === 200, { timeoutMs: 60_000, what: 'ready again' })).toBe(200);
-  if (process.env.DEBUG_RESTART) console.log(worker.output())
+  expect(
+    await until(
+      () => health(healthUrl),
+      (status) => status === 200,
+      { timeoutMs: 60_000, what: 'ready again' },
+    ),
+  ).toBe(200);
+  if (process.env.DEBUG_RESTART) console.log(worker.output());
 }, 180_000);

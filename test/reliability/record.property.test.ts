@@ -29,7 +29,13 @@ afterAll(async () => {
 /** JSON with object keys sorted: jsonb does not keep key order, JSON semantics do not need it. */
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]])) : v,
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, (v as Record<string, unknown>)[k]]),
+        )
+      : v,
   );
 }
 
@@ -69,7 +75,21 @@ const weird = fc.constantFrom<unknown>(
 );
 const value: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 6, arbitrary: fc.jsonValue({ maxDepth: 4 }) },
-  { weight: 4, arbitrary: fc.anything({ maxDepth: 3, withBigInt: true, withDate: true, withNullPrototype: true, withMap: true, withSet: true, withBoxedValues: true, withSparseArray: true, withTypedArray: true, withUnicodeString: true }) },
+  {
+    weight: 4,
+    arbitrary: fc.anything({
+      maxDepth: 3,
+      withBigInt: true,
+      withDate: true,
+      withNullPrototype: true,
+      withMap: true,
+      withSet: true,
+      withBoxedValues: true,
+      withSparseArray: true,
+      withTypedArray: true,
+      withUnicodeString: true,
+    }),
+  },
   { weight: 3, arbitrary: weird },
   { weight: 1, arbitrary: fc.integer({ min: 60, max: 70 }).map(deep) },
   { weight: 1, arbitrary: fc.constant(null).map(cyclic) },
@@ -77,11 +97,21 @@ const value: fc.Arbitrary<unknown> = fc.oneof(
 );
 const key = fc.oneof(
   { weight: 8, arbitrary: fc.string({ minLength: 1, maxLength: 12 }) },
-  { weight: 2, arbitrary: fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '$set', 'user_id', '$groups', 'a.b', '', '\ud800') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '$set', 'user_id', '$groups', 'a.b', '', '\ud800'),
+  },
 );
 // Half clean JSON, half anything; mostly small property bags; about one case in 300 carries a string near PostHog's 1 MB per-event limit.
 const properties = fc.oneof(
-  { weight: 150, arbitrary: fc.dictionary(fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !['user_id', '$groups'].includes(k)), fc.jsonValue({ maxDepth: 4 }), { maxKeys: 8 }) },
+  {
+    weight: 150,
+    arbitrary: fc.dictionary(
+      fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !['user_id', '$groups'].includes(k)),
+      fc.jsonValue({ maxDepth: 4 }),
+      { maxKeys: 8 },
+    ),
+  },
   { weight: 150, arbitrary: fc.dictionary(key, value, { maxKeys: 6, noNullPrototype: false }) },
   { weight: 1, arbitrary: fc.integer({ min: 950_000, max: 1_050_000 }).map((n) => ({ blob: 'x'.repeat(n) })) },
 );
@@ -89,7 +119,10 @@ const id = fc.oneof(
   { weight: 40, arbitrary: fc.string({ minLength: 1, maxLength: 40 }) },
   { weight: 1, arbitrary: fc.constantFrom<unknown>('', '   ', null, undefined, 42, 'x'.repeat(201), '\udc00', 'a\u0000b', 'x'.repeat(200)) },
 );
-const optional = fc.option(fc.oneof({ weight: 40, arbitrary: fc.string({ maxLength: 30 }) }, { weight: 1, arbitrary: fc.constantFrom<unknown>(7, '\ud800', {}) }), { nil: undefined });
+const optional = fc.option(
+  fc.oneof({ weight: 40, arbitrary: fc.string({ maxLength: 30 }) }, { weight: 1, arbitrary: fc.constantFrom<unknown>(7, '\ud800', {}) }),
+  { nil: undefined },
+);
 const context = fc.record(
   {
     organization: fc.record({ id, name: optional, slug: optional }, { requiredKeys: ['id'] }),
@@ -101,7 +134,10 @@ const context = fc.record(
   },
   { requiredKeys: ['user'] },
 );
-const eventName = fc.oneof({ weight: 10, arbitrary: fc.string({ minLength: 1, maxLength: 30 }) }, { weight: 1, arbitrary: fc.constantFrom<unknown>('', 'chat_message_completed', '$identify', '$pageview', 'x'.repeat(201), 5) });
+const eventName = fc.oneof(
+  { weight: 10, arbitrary: fc.string({ minLength: 1, maxLength: 30 }) },
+  { weight: 1, arbitrary: fc.constantFrom<unknown>('', 'chat_message_completed', '$identify', '$pageview', 'x'.repeat(201), 5) },
+);
 
 it(`${CASES} random events: recorded exactly, or refused with OutboxError and nothing written; every recorded one is delivered as recorded`, async () => {
   const accepted = new Map<string, string>(); // uuid -> canonical JSON of the properties recorded
@@ -159,7 +195,11 @@ it(`${CASES} random events: recorded exactly, or refused with OutboxError and no
 
   const worker = await startWorker({ databaseUrl: db.url, posthog: { apiKey: 'phc_prop', host: capture.url }, backoff: { baseMs: 100, maxMs: 1000 } });
   try {
-    await until(() => outboxCount(db.sql), (n) => n === 0, { timeoutMs: 120_000, what: 'every recorded event to be delivered' });
+    await until(
+      () => outboxCount(db.sql),
+      (n) => n === 0,
+      { timeoutMs: 120_000, what: 'every recorded event to be delivered' },
+    );
   } finally {
     await worker.stop(10_000);
   }

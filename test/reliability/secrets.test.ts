@@ -45,7 +45,8 @@ afterAll(async () => {
 });
 
 function expectNoSecrets(text: string, where: string) {
-  for (const secret of SECRETS) expect(text.includes(secret), `${where} contains ${secret === KEY ? 'the API key' : secret === PASSWORD ? 'the password' : 'an email'}`).toBe(false);
+  for (const secret of SECRETS)
+    expect(text.includes(secret), `${where} contains ${secret === KEY ? 'the API key' : secret === PASSWORD ? 'the password' : 'an email'}`).toBe(false);
 }
 
 function startWorkerProcess(key: string): { child: ChildProcess; output: () => string; stop: () => Promise<void> } {
@@ -77,7 +78,11 @@ it('delivery, a wrong key and a poison event: no secret in logs or dead-letter r
   // 1. A wrong key: PostHog answers 401; the worker retries and logs it.
   const wrong = startWorkerProcess(`phc_wrong_${KEY.slice(4)}`);
   await capture.waitForRequests((r) => r.some((x) => x.status === 401), { timeoutMs: 15_000, what: 'a 401' });
-  await until(() => wrong.output(), (out) => /"retried":[1-9]/.test(out), { what: 'the failed run to be logged' });
+  await until(
+    () => wrong.output(),
+    (out) => /"retried":[1-9]/.test(out),
+    { what: 'the failed run to be logged' },
+  );
   await wrong.stop();
   expectNoSecrets(wrong.output(), 'worker output with a wrong key');
   expect(wrong.output()).toMatch(/"error":"PostHog answered HTTP 401/); // the operator sees why
@@ -85,7 +90,11 @@ it('delivery, a wrong key and a poison event: no secret in logs or dead-letter r
   // 2. The right key: delivered, the poison event dead-lettered, identify sent (with the email, to PostHog only).
   await db.sql`UPDATE posthog_outbox.outbox SET next_attempt_at = now()`;
   const worker = startWorkerProcess(KEY);
-  await until(() => outboxCount(db.sql), (n) => n === 0, { timeoutMs: 20_000, what: 'the outbox to drain' });
+  await until(
+    () => outboxCount(db.sql),
+    (n) => n === 0,
+    { timeoutMs: 20_000, what: 'the outbox to drain' },
+  );
   await capture.waitFor((events) => events.some((e) => e.event === '$identify'), { timeoutMs: 10_000 });
   await worker.stop();
   expect(capture.events.find((e) => e.event === '$identify')!.properties.$set).toMatchObject({ email: EMAIL });

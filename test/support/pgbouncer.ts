@@ -28,7 +28,10 @@ const ROOT = path.join(tmpdir(), 'posthog-outbox-pgbouncer');
 
 /** The pgbouncer binary: on PATH, or where Debian puts it (/usr/sbin is not on every PATH). */
 export function pgbouncerBinary(): string | undefined {
-  const found = spawnSync('sh', ['-c', 'command -v pgbouncer'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/usr/local/sbin` } });
+  const found = spawnSync('sh', ['-c', 'command -v pgbouncer'], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/usr/local/sbin` },
+  });
   const bin = found.stdout.trim();
   return found.status === 0 && bin ? bin : undefined;
 }

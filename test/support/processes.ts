@@ -53,7 +53,11 @@ export function startWorkerProcess(env: { databaseUrl: string; apiKey: string; h
  * test is killed after it. Returns how to spawn a worker (`defaultArgs` when no flags are given; the capture
  * server unless `host`).
  */
-export function workerProcesses(apiKey: string, started: (fixture: WorkerFixture) => void, defaultArgs: string[] = []): (args?: string[], host?: string) => WorkerProcess {
+export function workerProcesses(
+  apiKey: string,
+  started: (fixture: WorkerFixture) => void,
+  defaultArgs: string[] = [],
+): (args?: string[], host?: string) => WorkerProcess {
   const fixture = databaseAndCapture(apiKey, started);
   let spawned: WorkerProcess[] = [];
   afterEach(async () => {
@@ -82,7 +86,13 @@ export interface Summary {
  * each with its uuid), dead-lettered, lost (committed, neither arrived nor dead-lettered nor still queued).
  * Prints the summary line and appends it to `.data/reliability.jsonl` for the README.
  */
-export async function summarize(scenario: string, committed: readonly string[], capture: CaptureServer, sql: postgres.Sql, startedAt: number): Promise<Summary> {
+export async function summarize(
+  scenario: string,
+  committed: readonly string[],
+  capture: CaptureServer,
+  sql: postgres.Sql,
+  startedAt: number,
+): Promise<Summary> {
   const counts = capture.countsByUuid();
   const dead = new Set((await sql<{ uuid: string }[]>`SELECT uuid FROM posthog_outbox.dead_letters`).map((r) => r.uuid));
   const queued = new Set((await sql<{ uuid: string }[]>`SELECT uuid FROM posthog_outbox.outbox`).map((r) => r.uuid));
@@ -95,7 +105,15 @@ export async function summarize(scenario: string, committed: readonly string[], 
     duplicates += Math.max(0, n - 1);
     if (n === 0 && !dead.has(uuid) && !queued.has(uuid)) lost++;
   }
-  const summary: Summary = { scenario, committed: committed.length, delivered, duplicates, deadLettered: dead.size, lost, seconds: Math.round((Date.now() - startedAt) / 100) / 10 };
+  const summary: Summary = {
+    scenario,
+    committed: committed.length,
+    delivered,
+    duplicates,
+    deadLettered: dead.size,
+    lost,
+    seconds: Math.round((Date.now() - startedAt) / 100) / 10,
+  };
   const line = `${scenario}: committed ${summary.committed}, delivered ${delivered}, duplicates ${duplicates} (same uuid), dead-lettered ${summary.deadLettered}, lost ${lost}, ${summary.seconds} s`;
   console.log(line);
   const dir = path.resolve(import.meta.dirname, '../../.data');

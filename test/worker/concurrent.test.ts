@@ -37,12 +37,22 @@ describe('two workers on one outbox', () => {
     workers = await Promise.all([startWorker(options), startWorker(options)]);
     const committed: string[] = [];
     await db.sql.begin(async (tx) => {
-      for (let start = 0; start < 10_000; start += 1_000) committed.push(...(await record(tx, Array.from({ length: 1_000 }, (_, k) => event(start + k)))));
+      for (let start = 0; start < 10_000; start += 1_000)
+        committed.push(
+          ...(await record(
+            tx,
+            Array.from({ length: 1_000 }, (_, k) => event(start + k)),
+          )),
+        );
     });
     expect(new Set(committed).size).toBe(10_000);
 
     await capture.waitFor(10_000, { timeoutMs: 120_000, what: 'the backlog' });
-    await until(() => outboxCount(db.sql), (n) => n === 0, { timeoutMs: 60_000, what: 'the outbox to empty' });
+    await until(
+      () => outboxCount(db.sql),
+      (n) => n === 0,
+      { timeoutMs: 60_000, what: 'the outbox to empty' },
+    );
     await new Promise((r) => setTimeout(r, 300)); // anything still in flight would arrive now
 
     const counts = capture.countsByUuid();

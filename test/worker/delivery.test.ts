@@ -15,7 +15,11 @@ let db: TestDatabase;
 let capture: CaptureServer;
 let worker: OutboxWorker | undefined;
 
-const start = inProcessWorkers('phc_test', (fixture) => ({ db, capture } = fixture), { backoff: { baseMs: 100, maxMs: 1_000 }, batchSize: 100, requestTimeoutMs: 2_000 });
+const start = inProcessWorkers('phc_test', (fixture) => ({ db, capture } = fixture), {
+  backoff: { baseMs: 100, maxMs: 1_000 },
+  batchSize: 100,
+  requestTimeoutMs: 2_000,
+});
 
 function event(i: number, overrides: Partial<OutboxEvent> = {}): OutboxEvent {
   return {
@@ -28,7 +32,12 @@ function event(i: number, overrides: Partial<OutboxEvent> = {}): OutboxEvent {
   };
 }
 
-const settled = (what = 'the outbox to empty') => until(() => outboxCount(db.sql), (n) => n === 0, { what });
+const settled = (what = 'the outbox to empty') =>
+  until(
+    () => outboxCount(db.sql),
+    (n) => n === 0,
+    { what },
+  );
 
 describe('delivery', () => {
   it('delivers committed events with the uuid and timestamp written at record time, and deletes them', async () => {
@@ -70,7 +79,10 @@ describe('delivery', () => {
   });
 
   it('delivers what was committed before the worker started, in batches', async () => {
-    await record(db.sql, Array.from({ length: 350 }, (_, i) => event(i)));
+    await record(
+      db.sql,
+      Array.from({ length: 350 }, (_, i) => event(i)),
+    );
     worker = await start({ batchSize: 100 });
     await capture.waitFor(350, { timeoutMs: 15_000 });
     await settled();
@@ -84,7 +96,10 @@ describe('PostHog failures', () => {
   it('retries through an outage (5xx) and delivers everything once PostHog recovers', async () => {
     capture.failNext(3, 503);
     worker = await start();
-    const uuids = await record(db.sql, Array.from({ length: 20 }, (_, i) => event(i)));
+    const uuids = await record(
+      db.sql,
+      Array.from({ length: 20 }, (_, i) => event(i)),
+    );
     await capture.waitFor(20, { timeoutMs: 15_000 });
     await settled();
     expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids));
@@ -107,7 +122,10 @@ describe('PostHog failures', () => {
   it('sends nothing before Retry-After has passed, on any lane, with a backlog waiting (delta-seconds)', async () => {
     const concurrency = 2;
     capture.failNext(1, 429, { retryAfter: 2 });
-    await record(db.sql, Array.from({ length: 300 }, (_, i) => event(i)));
+    await record(
+      db.sql,
+      Array.from({ length: 300 }, (_, i) => event(i)),
+    );
     worker = await start({ batchSize: 50, concurrency });
     await capture.waitFor(300, { timeoutMs: 20_000 });
     await settled();
@@ -136,7 +154,11 @@ describe('PostHog failures', () => {
     capture.dropNext(1);
     worker = await start();
     const uuids = await record(db.sql, [event(1), event(2)]);
-    await until(() => capture.events.filter((e) => !e.late).length, (n) => n >= 2, { what: 'delivery after faults', timeoutMs: 15_000 });
+    await until(
+      () => capture.events.filter((e) => !e.late).length,
+      (n) => n >= 2,
+      { what: 'delivery after faults', timeoutMs: 15_000 },
+    );
     await settled();
     expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids));
   });
@@ -166,7 +188,11 @@ describe('PostHog failures', () => {
     // 64 -> 32 -> 16 -> 8 -> 4 -> 2 -> 1: at each level the half holding it is refused and split again, the
     // other half is delivered; 13 requests, not one per event. Refused alone once, the event is kept and
     // tried again after its backoff: refused alone again after PostHog accepted others, it is dead-lettered.
-    const sizes = (status: number) => capture.requests.filter((r) => r.status === status).map((r) => r.events).sort((a, b) => b - a);
+    const sizes = (status: number) =>
+      capture.requests
+        .filter((r) => r.status === status)
+        .map((r) => r.events)
+        .sort((a, b) => b - a);
     expect(sizes(400)).toEqual([64, 32, 16, 8, 4, 2, 1, 1]);
     expect(sizes(200)).toEqual([32, 16, 8, 4, 2, 1]);
     expect(capture.requests).toHaveLength(14);
@@ -184,7 +210,10 @@ describe('PostHog failures', () => {
     const outageMs = 3_000;
     capture.failFor(outageMs, 503);
     worker = await start({ batchSize: 10, concurrency, backoff });
-    const uuids = await record(db.sql, Array.from({ length: 500 }, (_, i) => event(i)));
+    const uuids = await record(
+      db.sql,
+      Array.from({ length: 500 }, (_, i) => event(i)),
+    );
     await capture.waitFor(500, { timeoutMs: 30_000 });
     await settled();
     // The shortest pause after the k-th failed run in a row (the backoff's half-jitter floor).
@@ -199,7 +228,8 @@ describe('PostHog failures', () => {
     // While paused nothing is sent (no kick, NOTIFY or timer starts a run), and the pauses grow: after the
     // first run's requests, the k-th gap between failed requests is at least the k-th shortest pause.
     const at = failed.map((r) => r.at);
-    for (let i = concurrency; i < at.length; i++) expect(at[i]! - at[i - 1]!, `gap before failed request ${i + 1}`).toBeGreaterThanOrEqual(minPause(i - concurrency + 1) - 5);
+    for (let i = concurrency; i < at.length; i++)
+      expect(at[i]! - at[i - 1]!, `gap before failed request ${i + 1}`).toBeGreaterThanOrEqual(minPause(i - concurrency + 1) - 5);
     // Once PostHog is back, everything arrives, once.
     expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids));
     expect(capture.duplicates()).toEqual([]);
@@ -211,9 +241,16 @@ describe('PostHog failures', () => {
     // must not be sent in that run, nor be charged an attempt.
     capture.rejectEventsWhere(() => true, { status: 400, times: 1 });
     capture.rejectEventsWhere(() => true, { status: 503, times: 1 });
-    const uuids = await record(db.sql, Array.from({ length: 4 }, (_, i) => event(i)));
+    const uuids = await record(
+      db.sql,
+      Array.from({ length: 4 }, (_, i) => event(i)),
+    );
     worker = await start({ batchSize: 4, concurrency: 1, backoff: { baseMs: 60_000, maxMs: 60_000 } });
-    await until(() => worker!.totals.released, (n) => n === 2, { what: 'the second half to be released' });
+    await until(
+      () => worker!.totals.released,
+      (n) => n === 2,
+      { what: 'the second half to be released' },
+    );
     expect(capture.requests.map((r) => [r.status, r.events])).toEqual([
       [400, 4],
       [503, 2],
@@ -239,7 +276,11 @@ describe('PostHog failures', () => {
     worker = await start({ backoff });
     const first = await record(db.sql, event(0));
     const [failure] = await capture.waitForRequests(1, { timeoutMs: 10_000 });
-    await until(() => worker!.totals.retried, (n) => n === 1, { what: 'the failed run to end' });
+    await until(
+      () => worker!.totals.retried,
+      (n) => n === 1,
+      { what: 'the failed run to end' },
+    );
     // fresh events (each commit NOTIFYs) and explicit kicks during the pause
     const later: string[] = [];
     for (let i = 1; i <= 5; i++) {

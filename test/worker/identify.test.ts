@@ -22,7 +22,12 @@ const context = (user: string, email: string, org = 'org_1'): RunContext => ({
   user: { id: user, email, name: `Name ${user}` },
 });
 const identifies = (events: readonly ReceivedEvent[] = capture.events) => events.filter((e) => e.event === '$identify' || e.event === '$groupidentify');
-const drained = () => until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain', timeoutMs: 20_000 });
+const drained = () =>
+  until(
+    () => outboxCount(db.sql),
+    (n) => n === 0,
+    { what: 'the outbox to drain', timeoutMs: 20_000 },
+  );
 const settle = async () => {
   await drained();
   await new Promise((r) => setTimeout(r, 300));
@@ -72,7 +77,11 @@ describe('the identities memory', () => {
     await db.sql`UPDATE posthog_outbox.identities SET sent_at = sent_at - interval '25 hours'`;
     await record(db.sql, attributedEvent(context('u1', 'a@example.com'), 'chat_started'));
     await settle();
-    expect(identifies().map((e) => e.distinct_id).sort()).toEqual(['$organization_org_1', 'u1']);
+    expect(
+      identifies()
+        .map((e) => e.distinct_id)
+        .sort(),
+    ).toEqual(['$organization_org_1', 'u1']);
   });
 
   it('an older event’s fields never overwrite a newer one’s', async () => {
@@ -101,7 +110,8 @@ describe('the identities memory', () => {
   it('two workers on the same traffic enqueue each change once', async () => {
     await start({ concurrency: 2, batchSize: 20 });
     await start({ concurrency: 2, batchSize: 20 });
-    const emails = (round: number) => Array.from({ length: 200 }, (_, i) => attributedEvent(context(`u${i % 25}`, `u${i % 25}.r${round}@example.com`, `org_${i % 5}`), 'tool_used', { i }));
+    const emails = (round: number) =>
+      Array.from({ length: 200 }, (_, i) => attributedEvent(context(`u${i % 25}`, `u${i % 25}.r${round}@example.com`, `org_${i % 5}`), 'tool_used', { i }));
     for (let round = 0; round < 3; round++) {
       await Promise.all(Array.from({ length: 10 }, (_, k) => record(db.sql, emails(round).slice(k * 20, k * 20 + 20))));
       await settle();
@@ -111,9 +121,12 @@ describe('the identities memory', () => {
     expect(users).toHaveLength(75);
     expect(identifies().filter((e) => e.event === '$groupidentify')).toHaveLength(5);
     for (let u = 0; u < 25; u++) {
-      expect(users.filter((e) => e.distinct_id === `u${u}`).map((e) => (e.properties.$set as { email: string }).email).sort()).toEqual(
-        [0, 1, 2].map((r) => `u${u}.r${r}@example.com`),
-      );
+      expect(
+        users
+          .filter((e) => e.distinct_id === `u${u}`)
+          .map((e) => (e.properties.$set as { email: string }).email)
+          .sort(),
+      ).toEqual([0, 1, 2].map((r) => `u${u}.r${r}@example.com`));
     }
   }, 60_000);
 
@@ -123,16 +136,24 @@ describe('the identities memory', () => {
     await capture.waitFor(1, { timeoutMs: 10_000 });
     // PostHog goes down right after accepting the event: the first $identify waits in the outbox
     capture.failFor(60_000, 503);
-    await until(() => db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE identity_kind = 'user'`.then((r) => r[0]!.n), (n) => n === 1, { what: 'the first identify to be queued' });
+    await until(
+      () => db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE identity_kind = 'user'`.then((r) => r[0]!.n),
+      (n) => n === 1,
+      { what: 'the first identify to be queued' },
+    );
     // the email changes; the event is delivered directly (PostHog back for it, the first identify still
     // waiting out its backoff, an hour here) and a second identify queued
     capture.reset();
     capture.rejectEventsWhere((e) => e.event === '$identify' || e.event === '$groupidentify', { status: 503 });
     await db.sql`UPDATE posthog_outbox.outbox SET next_attempt_at = now() + interval '1 hour'`;
     await record(db.sql, attributedEvent(context('u1', 'second@example.com'), 'chat_started'));
-    await until(() => db.sql`SELECT identity_version::int AS v FROM posthog_outbox.outbox WHERE identity_kind = 'user' ORDER BY 1`.then((r) => r.map((x) => x.v)), (v) => v.includes(2), {
-      what: 'the second identify to be queued',
-    });
+    await until(
+      () => db.sql`SELECT identity_version::int AS v FROM posthog_outbox.outbox WHERE identity_kind = 'user' ORDER BY 1`.then((r) => r.map((x) => x.v)),
+      (v) => v.includes(2),
+      {
+        what: 'the second identify to be queued',
+      },
+    );
     capture.reset();
     await db.sql`UPDATE posthog_outbox.outbox SET next_attempt_at = now()`;
     await settle();
@@ -144,11 +165,18 @@ describe('the identities memory', () => {
   it('a worker SIGKILLed right after a batch committed: that batch’s identifies are in the outbox, and the next worker delivers them', async () => {
     const child = startWorkerProcess({ databaseUrl: db.url, apiKey: 'phc_identify', host: capture.url });
     try {
-      await record(db.sql, Array.from({ length: 10 }, (_, i) => attributedEvent(context(`k${i}`, `k${i}@example.com`), 'chat_started')));
+      await record(
+        db.sql,
+        Array.from({ length: 10 }, (_, i) => attributedEvent(context(`k${i}`, `k${i}@example.com`), 'chat_started')),
+      );
       await capture.waitFor(10, { timeoutMs: 20_000 });
       capture.failFor(60_000, 503); // nothing more gets through before the kill
       // the batch's transaction committed (its rows are gone): kill at once
-      await until(() => db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE event = 'chat_started'`.then((r) => r[0]!.n), (n) => n === 0, { what: 'the batch to commit', timeoutMs: 10_000 });
+      await until(
+        () => db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE event = 'chat_started'`.then((r) => r[0]!.n),
+        (n) => n === 0,
+        { what: 'the batch to commit', timeoutMs: 10_000 },
+      );
       await child.kill();
     } finally {
       if (child.child.exitCode === null && child.child.signalCode === null) await child.kill();
@@ -178,18 +206,26 @@ describe('identify volume', () => {
       while (issued < due) {
         const i = issued++;
         const user = i % 1_000;
-        const p = record(db.sql, attributedEvent(context(`user_${user}`, email(user, i), `org_${user % 20}`), 'tool_used', { i })).finally(() => inFlight.delete(p));
+        const p = record(db.sql, attributedEvent(context(`user_${user}`, email(user, i), `org_${user % 20}`), 'tool_used', { i })).finally(() =>
+          inFlight.delete(p),
+        );
         inFlight.add(p);
       }
       await new Promise((r) => setTimeout(r, 5));
     }
     await Promise.all(inFlight);
-    await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain', timeoutMs: 60_000 });
+    await until(
+      () => outboxCount(db.sql),
+      (n) => n === 0,
+      { what: 'the outbox to drain', timeoutMs: 60_000 },
+    );
     await settle();
     const delivered = capture.events.filter((e) => e.event === 'tool_used').length;
     const ids = identifies();
     const perEvent = ids.length / delivered;
-    console.log(`identify volume: ${ids.length} identify events for ${delivered} events = ${perEvent.toFixed(4)} per event (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    console.log(
+      `identify volume: ${ids.length} identify events for ${delivered} events = ${perEvent.toFixed(4)} per event (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+    );
     expect(delivered).toBe(total);
     expect(perEvent).toBeLessThanOrEqual(0.02);
     // 1,000 users + 20 organizations on first sight, 50 changes
@@ -216,7 +252,14 @@ describe('which entities a batch touched (deleteDeliveredAndRemember, in SQL)', 
     }
   };
   const settle = (uuids: string[], exclude: string[] = []) =>
-    db.sql.begin((tx) => tx.unsafe<{ kind: string; entity_id: string; fields: Record<string, unknown>; version: string }[]>(deleteDeliveredAndRemember('posthog_outbox'), [uuids, 86_400_000, false, exclude]));
+    db.sql.begin((tx) =>
+      tx.unsafe<{ kind: string; entity_id: string; fields: Record<string, unknown>; version: string }[]>(deleteDeliveredAndRemember('posthog_outbox'), [
+        uuids,
+        86_400_000,
+        false,
+        exclude,
+      ]),
+    );
   const u = (n: number) => `0190a000-0000-7000-8000-${String(n).padStart(12, '0')}`;
 
   it('each user, persona and organization once, each field at its newest value (never a null), the newest event time; rows deleted', async () => {
@@ -240,7 +283,9 @@ describe('which entities a batch touched (deleteDeliveredAndRemember, in SQL)', 
         ['user', 'u2', {}, 1],
       ].sort(),
     );
-    const known = await db.sql<{ kind: string; entity_id: string; event_at: Date }[]>`SELECT kind, entity_id, event_at FROM posthog_outbox.identities ORDER BY kind, entity_id`;
+    const known = await db.sql<
+      { kind: string; entity_id: string; event_at: Date }[]
+    >`SELECT kind, entity_id, event_at FROM posthog_outbox.identities ORDER BY kind, entity_id`;
     expect(known.map((k) => [k.kind, k.entity_id, k.event_at.toISOString()])).toEqual([
       ['automation', 'a1', '2026-01-01T00:00:03.000Z'],
       ['organization', 'o1', '2026-01-01T00:00:03.000Z'],

@@ -44,7 +44,11 @@ it('counts deliveries, dead letters, identify events and request latencies; read
   const context = { organization: { id: 'org_m', name: 'M' }, user: { id: 'user_m', email: 'm@example.com' } };
   capture.rejectEventsWhere((e) => e.event === 'poison');
   await record(db.sql, [...Array.from({ length: 120 }, (_, i) => attributedEvent(context, 'good', { i })), attributedEvent(context, 'poison')]);
-  await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain' });
+  await until(
+    () => outboxCount(db.sql),
+    (n) => n === 0,
+    { what: 'the outbox to drain' },
+  );
   await capture.waitFor(122, { timeoutMs: 10_000 }); // 120 events + $identify + $groupidentify
 
   // a backlog the worker cannot touch yet: due in an hour
@@ -75,15 +79,26 @@ it('says when the target is failing (and since when), counts systemic rejections
   const before = Date.now() / 1000;
   capture.reset();
   capture.rejectEventsWhere(() => true, { status: 400 });
-  await record(db.sql, Array.from({ length: 40 }, (_, i) => attributedEvent(context, 'refused', { i })));
+  await record(
+    db.sql,
+    Array.from({ length: 40 }, (_, i) => attributedEvent(context, 'refused', { i })),
+  );
   const scrape = async () => (await fetch(`${worker.healthUrl}/metrics`)).text();
-  const failing = await until(scrape, (text) => metric(text, 'posthog_outbox_target_failing') === 1 && metric(text, 'posthog_outbox_rejected_broadly_total') >= 1, {
-    what: 'the metrics to show a failing target',
-  });
+  const failing = await until(
+    scrape,
+    (text) => metric(text, 'posthog_outbox_target_failing') === 1 && metric(text, 'posthog_outbox_rejected_broadly_total') >= 1,
+    {
+      what: 'the metrics to show a failing target',
+    },
+  );
   expect(metric(failing, 'posthog_outbox_target_failing_since_seconds')).toBeGreaterThanOrEqual(Math.floor(before));
   expect(metric(failing, 'posthog_outbox_dead_lettered_total')).toBe(1); // the poison event of the test before, none since
   capture.clearFaults();
   const working = await until(scrape, (text) => metric(text, 'posthog_outbox_target_failing') === 0, { what: 'the target to recover' });
   expect(metric(working, 'posthog_outbox_target_failing_since_seconds')).toBe(0);
-  await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain' });
+  await until(
+    () => outboxCount(db.sql),
+    (n) => n === 0,
+    { what: 'the outbox to drain' },
+  );
 });

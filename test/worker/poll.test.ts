@@ -34,7 +34,11 @@ it('a handler transaction sends no NOTIFY, and an event committed while the work
   await new Promise((r) => setTimeout(r, 1_500)); // idle: the probe is at its slowest
   const [uuid] = await db.sql.begin((tx) => record(tx, attributedEvent(context, 'chat_started')));
   await capture.waitFor((events) => events.some((e) => e.uuid === uuid), { timeoutMs: 10_000 });
-  await until(() => outboxCount(db.sql), (n) => n === 0, { what: 'the outbox to drain' });
+  await until(
+    () => outboxCount(db.sql),
+    (n) => n === 0,
+    { what: 'the outbox to drain' },
+  );
 });
 
 it('an idle worker costs a few cheap queries a second', async () => {

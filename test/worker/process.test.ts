@@ -27,10 +27,21 @@ const event = (i: number): OutboxEvent => ({
 });
 
 /** Commits `n` events in one transaction; returns their uuids. */
-const commit = (n: number) => db.sql.begin((tx) => record(tx, Array.from({ length: n }, (_, i) => event(i))));
+const commit = (n: number) =>
+  db.sql.begin((tx) =>
+    record(
+      tx,
+      Array.from({ length: n }, (_, i) => event(i)),
+    ),
+  );
 
 const claimed = () => heldRows(db.sql);
-const drained = () => until(() => outboxCount(db.sql), (n) => n === 0, { timeoutMs: 60_000, what: 'the outbox to drain' });
+const drained = () =>
+  until(
+    () => outboxCount(db.sql),
+    (n) => n === 0,
+    { timeoutMs: 60_000, what: 'the outbox to drain' },
+  );
 
 /** Every committed uuid arrived; each copy of an event is identical (same uuid, timestamp and content). */
 function expectAllArrivedIdentically(committed: readonly string[]) {
@@ -55,7 +66,7 @@ describe('worker process', () => {
     expect(first.child.signalCode).toBe('SIGKILL');
     // Killed: nothing was deleted, and its claims end with its connections, well before the 4 s lease.
     expect(await outboxCount(db.sql)).toBe(2_000);
-    await until(claimed, (n) => n === 0, { timeoutMs: 3_000, what: 'the killed worker\'s claims to end' });
+    await until(claimed, (n) => n === 0, { timeoutMs: 3_000, what: "the killed worker's claims to end" });
 
     spawnWorker(args);
     await drained();
@@ -105,7 +116,7 @@ describe('worker process', () => {
     hung.child.kill('SIGSTOP'); // alive, connections open, silent: only the lease can free its rows
     const stoppedAt = Date.now();
     expect(await claimed()).toBe(1_000);
-    await until(claimed, (n) => n === 0, { timeoutMs: 15_000, what: 'the lease to end the hung worker\'s claims' });
+    await until(claimed, (n) => n === 0, { timeoutMs: 15_000, what: "the lease to end the hung worker's claims" });
     expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(2_000); // not before the lease (3 s after its last statement)
     spawnWorker(args);
     await drained();
@@ -120,7 +131,18 @@ describe('worker process', () => {
     const committed = await commit(1_000);
     capture.delayNext(2, 60_000); // held far longer than the shutdown timeout
     // A long request timeout and lease: only ending the claims' transactions lets the next worker have the rows soon.
-    const first = spawnWorker(['--batch-size', '500', '--concurrency', '2', '--request-timeout', '30000', '--lease-seconds', '600', '--shutdown-timeout', '1000']);
+    const first = spawnWorker([
+      '--batch-size',
+      '500',
+      '--concurrency',
+      '2',
+      '--request-timeout',
+      '30000',
+      '--lease-seconds',
+      '600',
+      '--shutdown-timeout',
+      '1000',
+    ]);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     expect(await claimed()).toBe(1_000);
     const stoppedAt = Date.now();
@@ -135,7 +157,10 @@ describe('worker process', () => {
 
     spawnWorker(['--batch-size', '500']);
     await drained();
-    await capture.waitFor(() => committed.every((uuid) => capture.countsByUuid({ ignoreLate: true }).has(uuid)), { timeoutMs: 30_000, what: 'every committed event' });
+    await capture.waitFor(() => committed.every((uuid) => capture.countsByUuid({ ignoreLate: true }).has(uuid)), {
+      timeoutMs: 30_000,
+      what: 'every committed event',
+    });
     expectAllArrivedIdentically(committed);
     // The held requests' events, if PostHog took them in, are late copies with the same uuid.
     expect(capture.duplicates({ ignoreLate: true })).toEqual([]);
@@ -154,7 +179,12 @@ describe('worker configuration errors', () => {
     ['no DATABASE_URL', [], { DATABASE_URL: undefined }, /DATABASE_URL: is not set/],
     ['a non-http POSTHOG_HOST', [], { POSTHOG_HOST: 'ftp://posthog.example' }, /POSTHOG_HOST: must be an http\(s\) URL/],
     ['a negative --batch-size', ['--batch-size', '-5'], {}, /--batch-size.*whole number from 1/],
-    ['a lease shorter than a request', ['--lease-seconds', '5', '--request-timeout', '10000'], {}, /--lease-seconds: \(5 s\) must be longer than --request-timeout/],
+    [
+      'a lease shorter than a request',
+      ['--lease-seconds', '5', '--request-timeout', '10000'],
+      {},
+      /--lease-seconds: \(5 s\) must be longer than --request-timeout/,
+    ],
     ['an unknown flag', ['--batchsize', '10'], {}, /unknown option '--batchsize'/],
     ['a host with no scheme', [], { POSTHOG_HOST: 'eu.i.posthog.com' }, /POSTHOG_HOST: is not a URL/],
     ['a host that is only a scheme', ['--posthog-host', 'https://'], {}, /POSTHOG_HOST: is not a URL/],
@@ -165,10 +195,20 @@ describe('worker configuration errors', () => {
     ['an exponent --request-timeout', ['--request-timeout', '1e4'], {}, /--request-timeout.*whole number/],
     ['a --metrics-port out of range', ['--metrics-port', '70000'], {}, /--metrics-port.*whole number from 0 to 65535/],
     ['a negative --shutdown-timeout', ['--shutdown-timeout', '-1'], {}, /--shutdown-timeout.*whole number/],
-    ['a non-integer POSTHOG_OUTBOX_LEASE_SECONDS', [], { POSTHOG_OUTBOX_LEASE_SECONDS: 'ten' }, /--lease-seconds.*from env 'POSTHOG_OUTBOX_LEASE_SECONDS' is invalid/],
+    [
+      'a non-integer POSTHOG_OUTBOX_LEASE_SECONDS',
+      [],
+      { POSTHOG_OUTBOX_LEASE_SECONDS: 'ten' },
+      /--lease-seconds.*from env 'POSTHOG_OUTBOX_LEASE_SECONDS' is invalid/,
+    ],
     ['zero POSTHOG_OUTBOX_CONCURRENCY', [], { POSTHOG_OUTBOX_CONCURRENCY: '0' }, /--concurrency.*from env 'POSTHOG_OUTBOX_CONCURRENCY' is invalid/],
     ['an invalid --schema', ['--schema', 'Bad-Schema'], {}, /--schema.*must match/],
-    ['a DATABASE_URL with a bad port (the password in it)', [], { DATABASE_URL: `postgres://ops:${PASSWORD}@db.internal:notaport/app` }, /DATABASE_URL: is not a URL/],
+    [
+      'a DATABASE_URL with a bad port (the password in it)',
+      [],
+      { DATABASE_URL: `postgres://ops:${PASSWORD}@db.internal:notaport/app` },
+      /DATABASE_URL: is not a URL/,
+    ],
     ['a DATABASE_URL of another database', [], { DATABASE_URL: `mysql://ops:${PASSWORD}@db.internal/app` }, /DATABASE_URL: must start with postgres:\/\//],
   ])('%s: exits 2 with one line naming the setting, never the password or the key', async (_label, args, extra, message) => {
     const result = await runCli(['worker', ...args], { env: env(extra as Record<string, string>) });

@@ -29,7 +29,12 @@ function event(i: number, overrides: Partial<OutboxEvent> = {}): OutboxEvent {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const settled = (what = 'the outbox to empty', timeoutMs = 20_000) => until(() => outboxCount(db.sql), (n) => n === 0, { what, timeoutMs });
+const settled = (what = 'the outbox to empty', timeoutMs = 20_000) =>
+  until(
+    () => outboxCount(db.sql),
+    (n) => n === 0,
+    { what, timeoutMs },
+  );
 
 async function health() {
   const [row] = await db.sql<{ failing_since: Date | null; reason: string | null }[]>`SELECT failing_since, reason FROM posthog_outbox.target_health`;
@@ -44,9 +49,16 @@ const host = notPostHogHosts();
 
 /** Runs a worker against `posthogHost` for `ms` with 20 events waiting; every row must still be queued after. */
 async function pointedAt(posthogHost: string, ms = 2_500) {
-  const uuids = await record(db.sql, Array.from({ length: 20 }, (_, i) => event(i)));
+  const uuids = await record(
+    db.sql,
+    Array.from({ length: 20 }, (_, i) => event(i)),
+  );
   worker = await start({ posthog: { apiKey: 'phc_promise', host: posthogHost, requestTimeoutMs: 2_000 } });
-  await until(() => worker!.totals.requests, (n) => n >= 3, { what: 'a few requests to the wrong host', timeoutMs: 10_000 });
+  await until(
+    () => worker!.totals.requests,
+    (n) => n >= 3,
+    { what: 'a few requests to the wrong host', timeoutMs: 10_000 },
+  );
   await sleep(ms);
   expect(await outboxCount(db.sql)).toBe(20);
   expect(await deadLetterRows(db.sql)).toEqual([]);
@@ -63,7 +75,10 @@ describe('target failures never dead-letter', () => {
     // 30 minutes is 36 attempts. The old limit was 10.
     const thirtyMinutes = 7 + Math.ceil((30 * 60_000 - 64_000) / DEFAULT_BACKOFF.maxMs);
     capture.failFor(600_000, 503);
-    const uuids = await record(db.sql, Array.from({ length: 50 }, (_, i) => event(i)));
+    const uuids = await record(
+      db.sql,
+      Array.from({ length: 50 }, (_, i) => event(i)),
+    );
     worker = await start();
     await until(attempts, (a) => a.length === 50 && Math.min(...a) >= thirtyMinutes, { what: `${thirtyMinutes} attempts on every row`, timeoutMs: 60_000 });
     expect(await deadLetterRows(db.sql)).toEqual([]);
@@ -77,21 +92,31 @@ describe('target failures never dead-letter', () => {
     expect(worker.target.failingSince).toBeNull();
   }, 120_000);
 
-  it.each([401, 403, 404, 500, 408, 429])('HTTP %i for many attempts: rows stay queued, then delivered', async (status) => {
-    capture.failFor(600_000, status);
-    const uuids = await record(db.sql, Array.from({ length: 5 }, (_, i) => event(i)));
-    worker = await start();
-    await until(attempts, (a) => a.length === 5 && Math.min(...a) >= 11, { what: '11 attempts on every row (the old limit was 10)', timeoutMs: 30_000 });
-    expect(await deadLetterRows(db.sql)).toEqual([]);
-    capture.clearFaults();
-    await capture.waitFor(5, { timeoutMs: 15_000 });
-    await settled();
-    expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids));
-  }, 60_000);
+  it.each([401, 403, 404, 500, 408, 429])(
+    'HTTP %i for many attempts: rows stay queued, then delivered',
+    async (status) => {
+      capture.failFor(600_000, status);
+      const uuids = await record(
+        db.sql,
+        Array.from({ length: 5 }, (_, i) => event(i)),
+      );
+      worker = await start();
+      await until(attempts, (a) => a.length === 5 && Math.min(...a) >= 11, { what: '11 attempts on every row (the old limit was 10)', timeoutMs: 30_000 });
+      expect(await deadLetterRows(db.sql)).toEqual([]);
+      capture.clearFaults();
+      await capture.waitFor(5, { timeoutMs: 15_000 });
+      await settled();
+      expect(new Set(capture.events.map((e) => e.uuid))).toEqual(new Set(uuids));
+    },
+    60_000,
+  );
 
   it('a host that redirects (and answers the redirected GET with 200): not followed, every row stays queued, the reason names the Location', async () => {
-    const moved = await host((method): Reply =>
-      method === 'POST' ? { status: 301, headers: { Location: 'https://eu.i.posthog.example/batch/' } } : { status: 200, headers: { 'Content-Type': 'text/html' }, body: '<html>ok</html>' },
+    const moved = await host(
+      (method): Reply =>
+        method === 'POST'
+          ? { status: 301, headers: { Location: 'https://eu.i.posthog.example/batch/' } }
+          : { status: 200, headers: { 'Content-Type': 'text/html' }, body: '<html>ok</html>' },
     );
     const { reason } = await pointedAt(moved.url);
     expect(reason).toMatch(/HTTP 301, a redirect to "https:\/\/eu\.i\.posthog\.example\/batch\/"/);
@@ -136,9 +161,16 @@ describe('target failures never dead-letter', () => {
 describe('systemic rejection: the circuit breaker', () => {
   it('every request rejected (400): nothing dead-lettered, requests bounded, status says so; all delivered once it stops', async () => {
     capture.rejectEventsWhere(() => true, { status: 400, message: 'failed to decode request: gzip: invalid header' });
-    const uuids = await record(db.sql, Array.from({ length: 300 }, (_, i) => event(i)));
+    const uuids = await record(
+      db.sql,
+      Array.from({ length: 300 }, (_, i) => event(i)),
+    );
     worker = await start({ batchSize: 100, concurrency: 2 });
-    await until(() => worker!.totals.rejectedBroadly, (n) => n >= 3, { what: 'three batches judged broad', timeoutMs: 20_000 });
+    await until(
+      () => worker!.totals.rejectedBroadly,
+      (n) => n >= 3,
+      { what: 'three batches judged broad', timeoutMs: 20_000 },
+    );
     await sleep(1_000);
     expect(await deadLetterRows(db.sql)).toEqual([]);
     expect(await outboxCount(db.sql)).toBe(300);
@@ -177,7 +209,10 @@ describe('systemic rejection: the circuit breaker', () => {
   it('a systemic rejection that ends in the middle of a bisection: the events pinned before it ended are delivered, not dead-lettered', async () => {
     // 64 -> 32 -> 16 -> 8 -> 4 -> 2 -> 1 -> 1 refused (two events pinned), then PostHog accepts again
     capture.rejectEventsWhere(() => true, { status: 400, times: 8 });
-    const uuids = await record(db.sql, Array.from({ length: 64 }, (_, i) => event(i)));
+    const uuids = await record(
+      db.sql,
+      Array.from({ length: 64 }, (_, i) => event(i)),
+    );
     worker = await start({ batchSize: 64, concurrency: 1 });
     await capture.waitFor(64, { timeoutMs: 20_000 });
     await settled();
@@ -190,7 +225,10 @@ describe('systemic rejection: the circuit breaker', () => {
   it('one poison event among 1,000: the only dead letter, with PostHog’s reason; the 999 others delivered once', async () => {
     capture.rejectEventsWhere((e) => e.event === 'poison', { status: 400, message: 'event payload rejected: $set is not an object' });
     const at = 613;
-    const uuids = await record(db.sql, Array.from({ length: 1000 }, (_, i) => event(i, i === at ? { event: 'poison' } : {})));
+    const uuids = await record(
+      db.sql,
+      Array.from({ length: 1000 }, (_, i) => event(i, i === at ? { event: 'poison' } : {})),
+    );
     worker = await start({ batchSize: 1000, concurrency: 1 });
     await capture.waitFor(999, { timeoutMs: 20_000 });
     await settled();
@@ -205,13 +243,21 @@ describe('systemic rejection: the circuit breaker', () => {
     capture.rejectEventsWhere((e) => e.event === 'poison', { status: 400 });
     const [poison] = await record(db.sql, event(0, { event: 'poison' }));
     worker = await start({ concurrency: 1 });
-    await until(() => worker!.totals.held, (n) => n >= 1, { what: 'the lone rejection to be held', timeoutMs: 10_000 });
+    await until(
+      () => worker!.totals.held,
+      (n) => n >= 1,
+      { what: 'the lone rejection to be held', timeoutMs: 10_000 },
+    );
     expect(await deadLetterRows(db.sql)).toEqual([]);
     const [row] = await db.sql<{ rejected_at: Date | null }[]>`SELECT rejected_at FROM posthog_outbox.outbox WHERE uuid = ${poison!}`;
     expect(row?.rejected_at).not.toBeNull();
     const [good] = await record(db.sql, event(1));
     await capture.waitFor(1, { timeoutMs: 10_000 });
-    const dead = await until(() => deadLetterRows(db.sql), (rows) => rows.length === 1, { what: 'the poison event to be dead-lettered', timeoutMs: 15_000 });
+    const dead = await until(
+      () => deadLetterRows(db.sql),
+      (rows) => rows.length === 1,
+      { what: 'the poison event to be dead-lettered', timeoutMs: 15_000 },
+    );
     expect(dead[0]!.uuid).toBe(poison);
     expect(capture.events.map((e) => e.uuid)).toEqual([good]);
     await settled();

@@ -57,7 +57,12 @@ describe('classifyAnswer: only PostHog capture’s answer is acceptance', () => 
     ['current capture {"status":"Ok"}', { status: 200, contentType: json, body: '{"status":"Ok"}' }, 'accepted'],
     ['capture with quota_limited', { status: 200, body: '{"status":"Ok","quota_limited":["recordings"]}' }, 'accepted'],
     ['with whitespace', { status: 200, body: ' { "status" : 1 }\n' }, 'accepted'],
-    ['200 web page', { status: 200, contentType: 'text/html; charset=utf-8', body: '<!doctype html><title>Welcome</title>' }, 'target', /HTTP 200 \(text\/html\) without PostHog's capture answer: <!doctype html>.*check POSTHOG_HOST/],
+    [
+      '200 web page',
+      { status: 200, contentType: 'text/html; charset=utf-8', body: '<!doctype html><title>Welcome</title>' },
+      'target',
+      /HTTP 200 \(text\/html\) without PostHog's capture answer: <!doctype html>.*check POSTHOG_HOST/,
+    ],
     ['200 empty', { status: 200, body: '' }, 'target', /does not look like PostHog's capture endpoint/],
     ['200 other JSON', { status: 200, body: '{"ok":true}' }, 'target', /without PostHog's capture answer/],
     ['200 status 0', { status: 200, body: '{"status":0}' }, 'target'],
@@ -66,7 +71,12 @@ describe('classifyAnswer: only PostHog capture’s answer is acceptance', () => 
     ['200 JSON array', { status: 200, body: '[1]' }, 'target'],
     ['204 (capture answers it only to beacons, which posthog-node never sends)', { status: 204, body: '' }, 'target'],
     ['201 with the capture body', { status: 201, body: '{"status":1}' }, 'target'],
-    ['301 redirect names the Location', { status: 301, location: 'https://eu.i.posthog.com/batch/', body: '' }, 'target', /redirect to "https:\/\/eu\.i\.posthog\.com\/batch\/".*not followed/],
+    [
+      '301 redirect names the Location',
+      { status: 301, location: 'https://eu.i.posthog.com/batch/', body: '' },
+      'target',
+      /redirect to "https:\/\/eu\.i\.posthog\.com\/batch\/".*not followed/,
+    ],
     ['308 without Location', { status: 308, body: '' }, 'target', /nowhere/],
     ['400 is a content rejection', { status: 400, body: '{"detail":"bad"}' }, 'rejected', /^PostHog answered HTTP 400: \{"detail":"bad"\}$/],
     ['413 is a content rejection', { status: 413, body: '' }, 'rejected', /^PostHog answered HTTP 413$/],
@@ -96,7 +106,12 @@ describe('decide', () => {
   it.each<[string, Verdict, number, ReturnType<typeof decide>]>([
     ['accepted', { kind: 'accepted' }, 10, { action: 'delivered' }],
     ['a rejected batch bisects', { kind: 'rejected', status: 400, message: 'm' }, 10, { action: 'bisect' }],
-    ['a rejected single event is pinned with the answer', { kind: 'rejected', status: 400, message: 'PostHog answered HTTP 400: nope' }, 1, { action: 'pinned', reason: 'PostHog answered HTTP 400: nope' }],
+    [
+      'a rejected single event is pinned with the answer',
+      { kind: 'rejected', status: 400, message: 'PostHog answered HTTP 400: nope' },
+      1,
+      { action: 'pinned', reason: 'PostHog answered HTTP 400: nope' },
+    ],
     ['413 on two events bisects', { kind: 'rejected', status: 413, message: 'm' }, 2, { action: 'bisect' }],
     ['a target failure retries, even for one event', { kind: 'target', status: 503, message: 'm' }, 1, { action: 'retry', error: 'm' }],
     ['Retry-After is kept', { kind: 'target', status: 429, retryAfterMs: 5000, message: 'm' }, 10, { action: 'retry', error: 'm', retryAfterMs: 5000 }],
@@ -133,7 +148,11 @@ describe('the circuit breaker for systemic rejection', () => {
 
   const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
   it.each<[string, Parameters<typeof judgePinned>[0], 'poison' | 'unconfirmed']>([
-    ['first rejection, even with the rest of its batch accepted: kept (a systemic rejection may just have ended)', { broad: false, rejectedAt: null, lastAcceptedAt: at(9) }, 'unconfirmed'],
+    [
+      'first rejection, even with the rest of its batch accepted: kept (a systemic rejection may just have ended)',
+      { broad: false, rejectedAt: null, lastAcceptedAt: at(9) },
+      'unconfirmed',
+    ],
     ['broad: never dead-lettered, whatever else', { broad: true, rejectedAt: at(1), lastAcceptedAt: at(2) }, 'unconfirmed'],
     ['rejected again, nothing accepted since the first time: kept', { broad: false, rejectedAt: at(5), lastAcceptedAt: at(4) }, 'unconfirmed'],
     ['rejected again, nothing accepted since start: kept', { broad: false, rejectedAt: at(5), lastAcceptedAt: null }, 'unconfirmed'],

@@ -13,7 +13,8 @@ import { sendBatch, type WireEvent } from '../../worker/sender.ts';
 
 const KEY = 'phc_sender';
 let capture: CaptureServer;
-const posthogNodeVersion = (JSON.parse(readFileSync(new URL('../../node_modules/posthog-node/package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const posthogNodeVersion = (JSON.parse(readFileSync(new URL('../../node_modules/posthog-node/package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 beforeAll(async () => {
   capture = await startCaptureServer({ apiKey: KEY });
@@ -51,7 +52,14 @@ describe('what posthog-node puts on the wire for a batch', () => {
       expect(Object.keys(received).sort()).toEqual(['distinct_id', 'event', 'properties', 'timestamp', 'uuid']);
       expect(received).toMatchObject({ uuid: sent.uuid, event: sent.event, distinct_id: sent.distinctId, timestamp: sent.timestamp.toISOString() });
       const groups = Object.keys(sent.groups).length > 0 ? { $groups: sent.groups } : {};
-      expect(received.properties).toEqual({ ...sent.properties, ...groups, $lib: 'posthog-node', $lib_version: posthogNodeVersion, $is_server: true, $geoip_disable: true });
+      expect(received.properties).toEqual({
+        ...sent.properties,
+        ...groups,
+        $lib: 'posthog-node',
+        $lib_version: posthogNodeVersion,
+        $is_server: true,
+        $geoip_disable: true,
+      });
     }
     expect(report.requests.map((r) => r.uuids)).toEqual([events.map((e) => e.uuid)]);
     expect(report).toMatchObject({ accepted: events.map((e) => e.uuid), unsent: [] });

@@ -42,6 +42,9 @@ function knexExecutor(connection: unknown, field: string): Execute {
 export const knex: ClientAdapter = {
   name: 'Knex',
   matches: (connection) =>
-    typeof connection === 'function' && hasMethod(connection, 'raw') && hasMethod(connection, 'transaction') && typeof (connection as { client?: unknown }).client === 'object',
+    typeof connection === 'function' &&
+    hasMethod(connection, 'raw') &&
+    hasMethod(connection, 'transaction') &&
+    typeof (connection as { client?: unknown }).client === 'object',
   executor: knexExecutor,
 };

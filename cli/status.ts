@@ -1,24 +1,10 @@
 /** `posthog-outbox status`: what is waiting, what is failing, what died. Read-only. */
 import { Command, Option } from 'commander';
-import { checkDatabaseUrl, connect } from '../src/config.ts';
-import { deadLettersByReason, identitiesStatus, outboxStatus, retryingRows, targetHealth } from '../src/sql.ts';
+import { checkDatabaseUrl } from '../src/config.ts';
+import { withConnection } from '../src/ops/connection.ts';
+import { type OutboxStatus as Status, readStatus } from '../src/ops/status.ts';
 import { duration, oneLine, table } from './format.ts';
 import { databaseUrlOption, integer, schemaOption } from './options.ts';
-
-export interface Status {
-  /** The PostHog target as the workers last reported it; null before any worker reported. */
-  target: { failingSince: string | null; reason: string | null; updatedAt: string } | null;
-  backlog: number;
-  due: number;
-  retrying: number;
-  oldestAgeMs: number | null;
-  nextRetryAt: string | null;
-  deadLetters: number;
-  /** Users, automation personas and organizations PostHog has been told about, and the oldest last identify. */
-  profiles: { known: number; oldestSentAt: string | null };
-  deadLettersByReason: { reason: string; count: number; lastDiedAt: string }[];
-  retryingRows: { uuid: string; event: string; distinctId: string; attempts: number; nextAttemptAt: string; lastError: string | null }[];
-}
 
 export function statusCommand(): Command {
   return new Command('status')
@@ -28,39 +14,8 @@ export function statusCommand(): Command {
     .addOption(new Option('--limit <n>', 'how many retrying rows to list').argParser(integer(0, 1000)).default(10))
     .option('--json', 'print one JSON object instead of text')
     .action(async (options: { databaseUrl?: string; schema: string; limit: number; json?: boolean }) => {
-      const url = checkDatabaseUrl(options.databaseUrl);
-      const sql = await connect(url, { max: 1 });
-      try {
-        const [summary] = await sql.unsafe(outboxStatus(options.schema));
-        const reasons = await sql.unsafe(deadLettersByReason(options.schema));
-        const retrying = await sql.unsafe(retryingRows(options.schema), [options.limit]);
-        const [health] = await sql.unsafe(targetHealth(options.schema));
-        const [profiles] = await sql.unsafe(identitiesStatus(options.schema));
-        const status: Status = {
-          target: health
-            ? { failingSince: health.failing_since?.toISOString() ?? null, reason: health.reason, updatedAt: health.updated_at.toISOString() }
-            : null,
-          backlog: summary!.backlog,
-          due: summary!.due,
-          retrying: summary!.retrying,
-          oldestAgeMs: summary!.oldest_age_ms === null ? null : Math.round(summary!.oldest_age_ms),
-          nextRetryAt: summary!.next_retry_at?.toISOString() ?? null,
-          deadLetters: reasons.reduce((n, r) => n + r.count, 0),
-          profiles: { known: profiles!.known, oldestSentAt: profiles!.oldest_sent_at?.toISOString() ?? null },
-          deadLettersByReason: reasons.map((r) => ({ reason: r.reason, count: r.count, lastDiedAt: r.last_died_at.toISOString() })),
-          retryingRows: retrying.map((r) => ({
-            uuid: r.uuid,
-            event: r.event,
-            distinctId: r.distinct_id,
-            attempts: r.attempts,
-            nextAttemptAt: r.next_attempt_at.toISOString(),
-            lastError: r.last_error,
-          })),
-        };
-        process.stdout.write(options.json ? `${JSON.stringify(status, null, 2)}\n` : render(status));
-      } finally {
-        await sql.end({ timeout: 5 });
-      }
+      const status = await withConnection(checkDatabaseUrl(options.databaseUrl), (sql) => readStatus(sql, { schema: options.schema, limit: options.limit }));
+      process.stdout.write(options.json ? `${JSON.stringify(status, null, 2)}\n` : render(status));
     });
 }
 

@@ -1,0 +1,81 @@
+/** Events that were given up on: list them, move them back into the outbox, or delete them. */
+import type postgres from 'postgres';
+import { DEFAULT_SCHEMA } from '../config.ts';
+import { OutboxError } from '../errors.ts';
+import * as q from '../sql.ts';
+
+export interface DeadLetter {
+  uuid: string;
+  event: string;
+  distinctId: string;
+  attempts: number;
+  diedAt: string;
+  reason: string;
+}
+
+/** Up to `limit` dead letters (default 50), newest first. */
+export async function listDeadLetters(sql: postgres.Sql, options: { schema?: string; limit?: number } = {}): Promise<DeadLetter[]> {
+  const rows = await sql.unsafe(q.listDeadLetters(options.schema ?? DEFAULT_SCHEMA), [options.limit ?? 50]);
+  return rows.map((r) => ({
+    uuid: r.uuid,
+    event: r.event,
+    distinctId: r.distinct_id,
+    attempts: r.attempts,
+    diedAt: r.died_at.toISOString(),
+    reason: r.reason,
+  }));
+}
+
+/**
+ * Moves the dead letters `ids` back into the outbox, attempts reset, due now (same uuid and timestamp), all or
+ * nothing: an id that is not a dead letter throws OutboxError (`ids`) and moves nothing. Returns how many moved.
+ */
+export async function retryDeadLetters(sql: postgres.Sql, ids: readonly string[], options: { schema?: string } = {}): Promise<number> {
+  const wanted = [...new Set(ids.map((id) => id.toLowerCase()))];
+  if (wanted.length === 0) throw new OutboxError('required', 'ids', 'give the uuid of at least one dead letter');
+  return sql.begin(async (tx) => {
+    const rows = await tx.unsafe<{ uuid: string }[]>(q.retryDeadLetters(options.schema ?? DEFAULT_SCHEMA), [wanted]);
+    const missing = wanted.filter((id) => !rows.some((r) => r.uuid === id));
+    if (missing.length > 0) throw new OutboxError('invalid', 'ids', `no dead letter with uuid ${missing.join(', ')}; nothing was moved`);
+    return rows.length;
+  });
+}
+
+/**
+ * Every dead letter back into the outbox, in transactions of `batchSize` (default 10,000) in uuid order, so a
+ * million dead letters never become one statement holding a million row locks. `onProgress` hears how far it
+ * got after each batch; interrupted, it can simply be run again. Returns how many were queued again.
+ */
+export async function retryAllDeadLetters(
+  sql: postgres.Sql,
+  options: { schema?: string; batchSize?: number; onProgress?: (progress: { done: number; total: number; queued: number }) => void } = {},
+): Promise<number> {
+  const schema = options.schema ?? DEFAULT_SCHEMA;
+  const batchSize = options.batchSize ?? 10_000;
+  const [{ total }] = (await sql.unsafe(q.countDeadLetters(schema))) as unknown as [{ total: number }];
+  let last: string | null = null;
+  let queued = 0;
+  let done = 0;
+  for (;;) {
+    const [step] = (await sql.unsafe(q.retryDeadLettersBatch(schema), [batchSize, last])) as unknown as [
+      { taken: number; queued: number; last: string | null },
+    ];
+    done += step.taken;
+    queued += step.queued;
+    options.onProgress?.({ done, total, queued });
+    if (step.taken < batchSize || step.last === null) return queued;
+    last = step.last;
+  }
+}
+
+/** How many dead letters died before `before`. */
+export async function countDeadLettersBefore(sql: postgres.Sql, before: Date, options: { schema?: string } = {}): Promise<number> {
+  const [{ count }] = (await sql.unsafe(q.countDeadLettersBefore(options.schema ?? DEFAULT_SCHEMA), [before.toISOString()])) as unknown as [{ count: number }];
+  return count;
+}
+
+/** Deletes the dead letters that died before `before`; returns how many. */
+export async function purgeDeadLetters(sql: postgres.Sql, before: Date, options: { schema?: string } = {}): Promise<number> {
+  const [{ count }] = (await sql.unsafe(q.purgeDeadLetters(options.schema ?? DEFAULT_SCHEMA), [before.toISOString()])) as unknown as [{ count: number }];
+  return count;
+}

@@ -1,0 +1,9 @@
+/**
+ * `posthog-outbox/ops`: the operator's operations as functions, for an application's own admin endpoints,
+ * scripts and tests; the CLI commands (`status`, `dead-letters`, `forget`) are a thin layer over them. Each
+ * takes a postgres.js client (`withConnection(url, (sql) => ...)` opens and closes one).
+ */
+export { withConnection } from './connection.ts';
+export { countDeadLettersBefore, type DeadLetter, listDeadLetters, purgeDeadLetters, retryAllDeadLetters, retryDeadLetters } from './dead-letters.ts';
+export { type EntityKind, type Forgotten, forget } from './forget.ts';
+export { type OutboxStatus, readStatus } from './status.ts';

@@ -1,0 +1,102 @@
+/**
+ * `posthog-outbox/ops`: the operator's operations as library functions, called as an application's admin
+ * endpoint would (no child process), against real PostgreSQL.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { attributedEvent, record } from '../src/index.ts';
+import { OutboxError } from '../src/errors.ts';
+import {
+  forget,
+  listDeadLetters,
+  purgeDeadLetters,
+  countDeadLettersBefore,
+  readStatus,
+  retryAllDeadLetters,
+  retryDeadLetters,
+  withConnection,
+} from '../src/ops/index.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => db.drop());
+beforeEach(async () => {
+  await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.identities`;
+});
+
+const context = (user: string) => ({ organization: { id: 'org_1', name: 'Acme' }, user: { id: user, email: `${user}@example.com` } });
+const events = (n: number, user = 'u1') =>
+  record(
+    db.sql,
+    Array.from({ length: n }, (_, i) => attributedEvent(context(user), 'chat_started', { i })),
+  );
+async function kill(uuids: string[], diedAt = new Date()): Promise<void> {
+  await db.sql`
+    WITH dead AS (DELETE FROM posthog_outbox.outbox WHERE uuid = ANY(${uuids}::uuid[]) RETURNING *)
+    INSERT INTO posthog_outbox.dead_letters (uuid, event, distinct_id, properties, groups, timestamp, user_id, user_profile, attempts, created_at, reason, died_at)
+    SELECT uuid, event, distinct_id, properties, groups, timestamp, user_id, user_profile, 1, created_at, 'PostHog refused it', ${diedAt} FROM dead`;
+}
+
+describe('posthog-outbox/ops', () => {
+  it('withConnection opens a connection for the work, closes it after (also when the work throws), and names an unreachable server', async () => {
+    const status = await withConnection(db.url, (sql) => readStatus(sql, { limit: 5 }));
+    expect(status).toMatchObject({ backlog: 0, deadLetters: 0, target: null, profiles: { known: 0, oldestSentAt: null } });
+    await expect(withConnection(db.url, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    const open = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${db.name} AND pid <> pg_backend_pid()`;
+    expect(open[0]!.n).toBeLessThanOrEqual(10); // only the test's own pool, none left behind by withConnection
+    await expect(withConnection('postgres://nobody:secret@127.0.0.1:9/x', async () => 1)).rejects.toThrow(
+      /cannot reach the database at postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:9\/x/,
+    );
+  });
+
+  it('readStatus counts the backlog, the retrying rows and the dead letters', async () => {
+    const uuids = await events(6);
+    await db.sql`UPDATE posthog_outbox.outbox SET attempts = 1, next_attempt_at = now() + interval '1 hour', last_error = '503' WHERE uuid = ${uuids[0]!}`;
+    await kill([uuids[1]!]);
+    const status = await readStatus(db.sql, { limit: 5 });
+    expect(status).toMatchObject({ backlog: 5, due: 4, retrying: 1, deadLetters: 1, deadLettersByReason: [{ reason: 'PostHog refused it', count: 1 }] });
+    expect(status.retryingRows.map((r) => [r.uuid, r.lastError])).toEqual([[uuids[0], '503']]);
+  });
+
+  it('dead letters: list, retry some (all or nothing), retry all in batches with progress, purge by date', async () => {
+    const uuids = await events(25);
+    await kill(uuids.slice(0, 5), new Date('2026-01-01T00:00:00Z'));
+    await kill(uuids.slice(5));
+    expect((await listDeadLetters(db.sql, { limit: 100 })).map((d) => d.uuid).sort()).toEqual([...uuids].sort());
+
+    const refused = await retryDeadLetters(db.sql, [uuids[0]!, '00000000-0000-7000-8000-000000000000']).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OutboxError);
+    expect((refused as OutboxError).field).toBe('ids');
+    expect(await listDeadLetters(db.sql, { limit: 100 })).toHaveLength(25); // nothing moved
+    expect(await retryDeadLetters(db.sql, [uuids[0]!.toUpperCase()])).toBe(1);
+
+    expect(await countDeadLettersBefore(db.sql, new Date('2026-06-01T00:00:00Z'))).toBe(4);
+    expect(await purgeDeadLetters(db.sql, new Date('2026-06-01T00:00:00Z'))).toBe(4);
+
+    const progress: { done: number; total: number; queued: number }[] = [];
+    expect(await retryAllDeadLetters(db.sql, { batchSize: 7, onProgress: (p) => progress.push(p) })).toBe(20);
+    expect(progress.map((p) => p.done)).toEqual([7, 14, 20]);
+    expect(progress.every((p) => p.total === 20)).toBe(true);
+    expect((await readStatus(db.sql)).backlog).toBe(21);
+  });
+
+  it('forget deletes what the outbox holds about a user, in one transaction; bad input throws before any SQL', async () => {
+    await events(3, 'gone');
+    const [kept] = await events(1, 'stays');
+    const dead = await events(2, 'gone');
+    await kill(dead);
+    expect(await forget(db.sql, [{ kind: 'user', id: 'gone' }])).toEqual([{ kind: 'user', id: 'gone', queued: 3, deadLetters: 2, profile: false }]);
+    expect((await db.sql`SELECT uuid FROM posthog_outbox.outbox`).map((r) => r.uuid)).toEqual([kept]);
+    for (const [targets, field] of [
+      [[], 'targets'],
+      [[{ kind: 'user', id: ' ' }], 'targets[0].id'],
+      [[{ kind: 'person', id: 'x' }], 'targets[0].kind'],
+    ] as const) {
+      const error = await forget(db.sql, targets as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OutboxError);
+      expect((error as OutboxError).field).toBe(field);
+    }
+  });
+});

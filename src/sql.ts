@@ -101,9 +101,13 @@ export function insertJournalEntry(schema: string): string {
 /** The columns a worker reads from a claimed row: what it sends (profile snapshots stay in the database: `deleteDeliveredAndRemember`). */
 const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."attempts", o."rejected_at"`;
 
-/** The columns moved into the dead-letter table. */
-const EVENT_COLUMNS = `"uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
-  "automation_id", "automation_profile", "organization_id", "organization_profile", "attempts", "last_error", "created_at"`;
+/** `"a", "b", ...` of `RECORD_COLUMNS` (the event as recorded), prefixed by `alias.` if given. */
+function recordColumnList(alias?: string): string {
+  return RECORD_COLUMNS.map(([name]) => `${alias ? `${alias}.` : ''}"${name}"`).join(', ');
+}
+
+/** The columns moved between the outbox and the dead-letter table: the event as recorded, then its delivery history. */
+const EVENT_COLUMNS = `${recordColumnList()}, "attempts", "last_error", "created_at"`;
 
 /**
  * Claims up to `$1` due rows, oldest due first, skipping rows other workers hold: the rows stay locked by
@@ -242,8 +246,7 @@ export function deadLetter(schema: string): string {
   RETURNING o.*, x.reason, x.attempts AS counted
 )
 INSERT INTO ${s}."dead_letters" (${EVENT_COLUMNS}, "reason")
-SELECT "uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
-  "automation_id", "automation_profile", "organization_id", "organization_profile", counted, "last_error", "created_at", reason FROM dead`;
+SELECT ${recordColumnList()}, counted, "last_error", "created_at", reason FROM dead`;
 }
 
 /**
@@ -334,8 +337,7 @@ export function retryDeadLetters(schema: string): string {
   RETURNING *
 )
 INSERT INTO ${s}."outbox" (${EVENT_COLUMNS}, "next_attempt_at")
-SELECT "uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
-  "automation_id", "automation_profile", "organization_id", "organization_profile", 0, NULL, "created_at", now()
+SELECT ${recordColumnList()}, 0, NULL, "created_at", now()
 FROM revived
 ON CONFLICT ("uuid") DO NOTHING
 RETURNING "uuid"`;
@@ -483,8 +485,7 @@ export function retryDeadLettersBatch(schema: string): string {
   DELETE FROM ${s}."dead_letters" d USING picked p WHERE d."uuid" = p."uuid" RETURNING d.*
 ), queued AS (
   INSERT INTO ${s}."outbox" (${EVENT_COLUMNS}, "next_attempt_at")
-  SELECT "uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
-    "automation_id", "automation_profile", "organization_id", "organization_profile", 0, NULL, "created_at", now()
+  SELECT ${recordColumnList()}, 0, NULL, "created_at", now()
   FROM revived
   ON CONFLICT ("uuid") DO NOTHING
   RETURNING 1

@@ -1,4 +1,4 @@
-import { eq, sql as dsql } from 'drizzle-orm';
+import { eq, getTableColumns, sql as dsql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { drizzle as drizzleProxy } from 'drizzle-orm/pg-proxy';
 import { pgTable, serial, text } from 'drizzle-orm/pg-core';
@@ -10,7 +10,7 @@ import { migrateOutbox } from '../src/outbox/migrate.ts';
 import { record } from '../src/outbox/record.ts';
 import { outbox, outboxSchema } from '../src/outbox/schema.ts';
 import { MAX_EVENT_BYTES } from '../src/outbox/validate.ts';
-import { VALUES_ROWS_LIMIT } from '../src/sql.ts';
+import { IDENTITY_COLUMNS, RECORD_COLUMNS, VALUES_ROWS_LIMIT } from '../src/sql.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
 const messages = pgTable('messages', { id: serial('id').primaryKey(), body: text('body').notNull() });
@@ -421,5 +421,12 @@ describe('a custom Postgres schema', () => {
     const rows = await orm.select().from(tables.outbox).where(eq(tables.outbox.event, 'in_custom_schema'));
     expect(rows).toHaveLength(1);
     expect(await outboxRows()).toEqual([]);
+  });
+});
+
+describe('one declaration of the columns', () => {
+  it('the columns record() writes (src/sql.ts RECORD_COLUMNS, IDENTITY_COLUMNS) are the drizzle schema’s, with the same types', () => {
+    const declared = new Map(Object.values(getTableColumns(outbox)).map((c) => [c.name, c.getSQLType().replace('timestamp with time zone', 'timestamptz')]));
+    for (const [name, type] of [...RECORD_COLUMNS, ...IDENTITY_COLUMNS]) expect([name, declared.get(name)]).toEqual([name, type]);
   });
 });

@@ -15,6 +15,21 @@
  *   a row (exponential backoff with jitter): while it is paused, no kick, scheduled run or timer starts a
  *   run, and the run after the pause is a one-lane probe (worker/drain.ts).
  *
+ * The worker's states (fields of `Worker`), and what moves it between them:
+ *
+ *   idle      no run, not paused. The idle probe (`startPolling`) and the next-due timer (`armTimer`) call
+ *             `kick()`, which sends a drain job (`kicking` while the send is out).
+ *   running   pg-boss called `drainJob()`: `running` holds the drain loop, which runs `DrainRun`s back to
+ *             back while rows are due (`pending`: a kick arrived meanwhile, so loop once more). A run that
+ *             claims a full batch calls `onBacklog` once, which sends one more drain job for another worker.
+ *   paused    a run ended on a target failure: `pausedUntil` is set (growing with `failedRuns`), kicks only
+ *             set `pending`, and `wakeAt(pausedUntil)` kicks once the pause is over; the next run is a probe.
+ *   stopping  `stop()` aborted `abort`: nothing new starts, the running loop finishes (or its connections are
+ *             closed after the timeout, giving its rows back), then pg-boss and the pool close.
+ *
+ * Everything a worker is built from (settings, connections, the metrics hook, the health server) is ready
+ * before it is constructed; nothing is set on it from outside afterwards.
+ *
  * Embed it with `startWorker(options)`, or run `posthog-outbox worker`.
  */
 import { EventEmitter } from 'node:events';

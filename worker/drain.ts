@@ -88,6 +88,24 @@ export interface RunStats {
   error?: string;
 }
 
+/** The counters of a run, which a worker sums over its runs (`totals`). */
+export const RUN_COUNTERS = [
+  'claimed',
+  'delivered',
+  'retried',
+  'deadLettered',
+  'released',
+  'held',
+  'rejectedBroadly',
+  'identified',
+  'superseded',
+  'requests',
+] as const;
+
+export function zeroCounters(): Record<(typeof RUN_COUNTERS)[number], number> {
+  return Object.fromEntries(RUN_COUNTERS.map((key) => [key, 0])) as Record<(typeof RUN_COUNTERS)[number], number>;
+}
+
 interface ClaimedRow {
   uuid: string;
   event: string;
@@ -118,16 +136,7 @@ function toWire(row: ClaimedRow): WireEvent {
 
 export class DrainRun {
   readonly stats: RunStats = {
-    claimed: 0,
-    delivered: 0,
-    retried: 0,
-    deadLettered: 0,
-    released: 0,
-    held: 0,
-    rejectedBroadly: 0,
-    identified: 0,
-    superseded: 0,
-    requests: 0,
+    ...zeroCounters(),
     durationMs: 0,
     more: false,
   };

@@ -38,7 +38,7 @@ import postgres from 'postgres';
 import { redactUrl } from '../src/config.ts';
 import * as q from '../src/sql.ts';
 import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
-import { DrainRun, type DrainSettings, type RunStats, type TargetMemory } from './drain.ts';
+import { DrainRun, type DrainSettings, RUN_COUNTERS, type RunStats, type TargetMemory, zeroCounters } from './drain.ts';
 import { startHealthServer } from './http.ts';
 import { DEFAULT_POLL, nextPollDelay } from './poll.ts';
 import { createMetrics } from './metrics.ts';
@@ -46,7 +46,7 @@ import { refuseTransactionPooler } from '../src/pooler.ts';
 import { abortable } from './abortable.ts';
 import { drainQueueName, PGBOSS_SCHEMA } from './queue.ts';
 import type { PostHogTarget } from './sender.ts';
-import { resolveSettings, type WorkerSettings } from './settings.ts';
+import { resolveSettings, type SettingsInput, type WorkerSettings } from './settings.ts';
 
 /** The subset of a pino logger the worker uses. */
 export interface Logger {
@@ -55,7 +55,8 @@ export interface Logger {
   error(object: object, message?: string): void;
 }
 
-export interface WorkerOptions {
+/** What a worker is started with: its settings (worker/settings.ts has their defaults and rules), its database and hooks. */
+export interface WorkerOptions extends SettingsInput {
   /**
    * A direct connection, or a session-mode pooler: the worker holds row locks across a PostHog request and
    * runs pg-boss, so a transaction-mode pooler (PgBouncer, Supavisor, Neon's pooled endpoint) is refused.
@@ -66,42 +67,6 @@ export interface WorkerOptions {
    * has started and makes `startWorker` reject with an `AbortError`.
    */
   signal?: AbortSignal;
-  posthog: PostHogTarget;
-  /** Postgres schema of the outbox. Default `posthog_outbox`. */
-  schema?: string;
-  /** Events per PostHog request. Default 1000. */
-  batchSize?: number;
-  /** Batches in flight at once in this process. Default 2. */
-  concurrency?: number;
-  /**
-   * An event still undelivered this long after it was recorded is dead-lettered (reason says so) instead of
-   * sent. Default 7 days. Nothing else about time dead-letters an event: target failures are retried for as
-   * long as they last.
-   */
-  maxAgeMs?: number;
-  /**
-   * The lease: how long a worker may hold claimed rows without a word to PostgreSQL (while a request to
-   * PostHog is out) before PostgreSQL ends its session and the rows are free for others. A worker that
-   * dies frees its rows as soon as its connection closes. Default 60 s (keep it above the request timeout).
-   */
-  leaseSeconds?: number;
-  /** A run ends after this long; the next one follows at once. Default 10 s. */
-  maxRunMs?: number;
-  /**
-   * An entity whose profile has not changed is identified again once its last identify is this old (a
-   * profile deleted or merged on PostHog's side heals within it). Default 24 h; 0 identifies every entity
-   * once per run, as earlier versions did.
-   */
-  identifyRefreshMs?: number;
-  /**
-   * Dead letters older than this are deleted by the worker (they hold personal data: each carries its
-   * user's profile snapshot). Checked at most hourly. Default 30 days; 0 keeps them forever.
-   */
-  deadLetterRetentionMs?: number;
-  /** Delays between attempts while PostHog fails, and the worker's pauses. Default 1 s doubling up to 60 s. */
-  backoff?: BackoffPolicy;
-  /** Cron of the safety-net run. Default every minute. */
-  safetyNetCron?: string;
   /** Serve `/healthz` and `/metrics` (Prometheus) on this port (0: any free port). Default: not served. */
   metrics?: { port: number; host?: string };
   logger?: Logger;
@@ -151,19 +116,7 @@ interface WorkerParts {
 }
 
 class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
-  readonly totals = {
-    runs: 0,
-    claimed: 0,
-    delivered: 0,
-    retried: 0,
-    deadLettered: 0,
-    released: 0,
-    held: 0,
-    rejectedBroadly: 0,
-    identified: 0,
-    superseded: 0,
-    requests: 0,
-  };
+  readonly totals = { runs: 0, ...zeroCounters() };
   readonly target: TargetState;
   /** Shared by this worker's runs: when PostHog last accepted one of its requests. */
   private readonly memory: TargetMemory = { lastAcceptedAt: null };
@@ -350,19 +303,7 @@ class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
   private account(stats: RunStats): void {
     this.totals.runs++;
     this.claimedInLoop += stats.claimed;
-    for (const key of [
-      'claimed',
-      'delivered',
-      'retried',
-      'deadLettered',
-      'released',
-      'held',
-      'rejectedBroadly',
-      'identified',
-      'superseded',
-      'requests',
-    ] as const)
-      this.totals[key] += stats[key];
+    for (const key of RUN_COUNTERS) this.totals[key] += stats[key];
     if (stats.claimed > 0 || stats.identified > 0) {
       const { more: _more, ...line } = stats;
       this.log.info({ ...line }, 'drain run');

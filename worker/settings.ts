@@ -32,18 +32,43 @@ export const WORKER_DEFAULTS = {
   safetyNetCron: '* * * * *',
 } as const;
 
-/** What a worker is asked for (`WorkerOptions` minus its connections and hooks); unset means the default. */
+/** What a worker is asked for (`WorkerOptions` has these and its connection and hooks); unset means the default. */
 export interface SettingsInput {
   posthog: PostHogTarget;
+  /** Postgres schema of the outbox. Default `posthog_outbox`. */
   schema?: string;
+  /** Events per PostHog request. Default 1000. */
   batchSize?: number;
+  /** Batches in flight at once in this process. Default 2. */
   concurrency?: number;
+  /**
+   * An event still undelivered this long after it was recorded is dead-lettered (reason says so) instead of
+   * sent. Default 7 days. Nothing else about time dead-letters an event: target failures are retried for as
+   * long as they last.
+   */
   maxAgeMs?: number;
+  /**
+   * The lease: how long a worker may hold claimed rows without a word to PostgreSQL (while a request to
+   * PostHog is out) before PostgreSQL ends its session and the rows are free for others. A worker that
+   * dies frees its rows as soon as its connection closes. Default 60 s (keep it above the request timeout).
+   */
   leaseSeconds?: number;
+  /** A run ends after this long; the next one follows at once. Default 10 s. */
   maxRunMs?: number;
+  /**
+   * An entity whose profile has not changed is identified again once its last identify is this old (a
+   * profile deleted or merged on PostHog's side heals within it). Default 24 h; 0 identifies every entity
+   * once per run, as earlier versions did.
+   */
   identifyRefreshMs?: number;
+  /**
+   * Dead letters older than this are deleted by the worker (they hold personal data: each carries its
+   * user's profile snapshot). Checked at most hourly. Default 30 days; 0 keeps them forever.
+   */
   deadLetterRetentionMs?: number;
+  /** Delays between attempts while PostHog fails, and the worker's pauses. Default 1 s doubling up to 60 s. */
   backoff?: BackoffPolicy;
+  /** Cron of the safety-net run. Default every minute. */
   safetyNetCron?: string;
 }
 

@@ -178,6 +178,14 @@ describe('fault suite', () => {
     );
     capture.rejectEventsWhere((e) => e.event === 'poison', { message: 'event rejected by ingestion' });
     spawnWorker(['--batch-size', '500']);
+    // Traffic goes on, as it does in production: a poison event is dead-lettered once PostHog has refused it
+    // alone twice *and accepted other events in between* (docs/attribution.md). Without later traffic a
+    // refusal cannot be told from a target that refuses everything, and the event waits (up to --max-age).
+    const deadCount = () => db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM posthog_outbox.dead_letters`.then((r) => r[0]!.n);
+    for (let i = 0; (await deadCount()) < poison.length && Date.now() - started < 90_000; i++) {
+      good.push(...(await commit(1, 1, 10_000 + i)));
+      await sleep(250);
+    }
     await drained();
     await arrived(good);
     const s = await summarize('poison events', [...good, ...poison], capture, db.sql, started);

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { heapRespawnFlags, SIDECAR_HEAP_FLAGS } from '../../cli/heap.ts';
 import { attributedEvent, record } from '../../src/index.ts';
 import { CLI } from '../support/cli.ts';
@@ -43,11 +43,27 @@ const alive = (pid: number) => {
   }
 };
 
+/** Every command a test started: stopped after it, also when an assertion failed halfway. */
+const started: ChildProcess[] = [];
+afterEach(async () => {
+  for (const parent of started.splice(0)) {
+    if (parent.exitCode !== null || parent.signalCode !== null) continue;
+    const children = childrenOf(parent.pid!);
+    parent.kill('SIGTERM'); // forwarded to the worker child
+    await new Promise((resolve) => {
+      parent.once('exit', resolve);
+      setTimeout(resolve, 10_000).unref();
+    });
+    for (const pid of [parent.pid!, ...children]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+});
+
 function startCommand(): { parent: ChildProcess; output: () => string; exited: Promise<[number | null, NodeJS.Signals | null]> } {
   const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: fixture.db.url, POSTHOG_API_KEY: 'phc_heap', POSTHOG_HOST: fixture.capture.url };
   delete env.POSTHOG_OUTBOX_HEAP;
   delete env.NODE_OPTIONS;
   const parent = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(parent);
   let out = '';
   parent.stdout!.on('data', (d) => (out += d));
   parent.stderr!.on('data', (d) => (out += d));

@@ -81,11 +81,20 @@ export function recordIdentifies(
   );
 }
 
+/** An event ready to insert: its row, and the JSON text of each jsonb column, serialised once for both statement shapes. */
+interface Prepared {
+  row: Record<string, unknown>;
+  jsonb: Map<string, string>;
+}
+
+const ALL_COLUMNS = [...RECORD_COLUMNS, ...IDENTITY_COLUMNS];
+
 async function insert(tx: Connection, list: readonly [Recordable, string, IdentityTag | undefined][], schema: string): Promise<string[]> {
   const execute = executorFor(tx);
   const now = new Date();
   const uuids: string[] = [];
-  const rows: { row: Record<string, unknown>; json: string }[] = [];
+  const rows: Prepared[] = [];
+  const json: string[] = [];
   let tagged = false;
   for (const [candidate, field, identity] of list) {
     if (candidate === null || candidate === undefined) continue;
@@ -96,27 +105,31 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
       row.identity_id = identity.id;
       row.identity_version = identity.version;
     }
-    const json = JSON.stringify(row);
-    checkSize(json, field);
+    const jsonb = new Map<string, string>();
+    for (const [name, type] of RECORD_COLUMNS) if (type === 'jsonb' && row[name] !== null) jsonb.set(name, JSON.stringify(row[name]));
+    // The row as JSON (what JSON.stringify(row) gives), with the jsonb values serialised above: its size is
+    // checked, and above VALUES_ROWS_LIMIT rows it is what the statement gets.
+    const text = `{${Object.keys(row)
+      .map((name) => `${JSON.stringify(name)}:${jsonb.get(name) ?? JSON.stringify(row[name])}`)
+      .join(',')}}`;
+    checkSize(text, field);
     uuids.push(row.uuid as string);
-    rows.push({ row, json });
+    rows.push({ row, jsonb });
+    json.push(text);
   }
   if (rows.length === 0) return uuids;
-  await execute(
-    insertEvents(schema, rows.length, tagged),
-    rows.length > VALUES_ROWS_LIMIT ? [`[${rows.map((r) => r.json).join(',')}]`] : valueParams(rows, tagged),
-  );
+  await execute(insertEvents(schema, rows.length, tagged), rows.length > VALUES_ROWS_LIMIT ? [`[${json.join(',')}]`] : valueParams(rows, tagged));
   return uuids;
 }
 
 /** The `VALUES` parameters of `insertEvents`: each row's columns in order, as text (jsonb as JSON) or null. */
-function valueParams(rows: readonly { row: Record<string, unknown> }[], tagged: boolean): (string | null)[] {
-  const columns = tagged ? [...RECORD_COLUMNS, ...IDENTITY_COLUMNS] : RECORD_COLUMNS;
+function valueParams(rows: readonly Prepared[], tagged: boolean): (string | null)[] {
+  const columns = tagged ? ALL_COLUMNS : RECORD_COLUMNS;
   const params: (string | null)[] = [];
-  for (const { row } of rows) {
+  for (const { row, jsonb } of rows) {
     for (const [name, type] of columns) {
       const value = row[name];
-      params.push(value === null || value === undefined ? null : type === 'jsonb' ? JSON.stringify(value) : String(value));
+      params.push(value === null || value === undefined ? null : type === 'jsonb' ? jsonb.get(name)! : String(value));
     }
   }
   return params;

@@ -42,6 +42,16 @@ async function boundedCount(sql: postgres.Sql, schema: string, table: 'outbox' |
 
 export function createMetrics(sql: postgres.Sql, schema: string, target: TargetView): WorkerMetrics {
   const registry = new Registry();
+  /** A gauge whose value is read at each scrape. */
+  const gauge = (name: string, help: string, read: () => number | Promise<number>) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        this.set(await read());
+      },
+    });
   const delivered = new Counter({ name: 'posthog_outbox_delivered_total', help: 'Events PostHog accepted', registers: [registry] });
   const retried = new Counter({
     name: 'posthog_outbox_retried_total',
@@ -69,22 +79,14 @@ export function createMetrics(sql: postgres.Sql, schema: string, target: TargetV
     help: 'Batches PostHog refused whole or mostly (a systemic rejection: wrong proxy, API change): nothing dead-lettered, the worker pauses',
     registers: [registry],
   });
-  new Gauge({
-    name: 'posthog_outbox_target_failing',
-    help: '1 while every run of this worker ends on a target failure (outage, wrong host, not PostHog, systemic rejection), else 0',
-    registers: [registry],
-    collect() {
-      this.set(target.failingSince === null ? 0 : 1);
-    },
-  });
-  new Gauge({
-    name: 'posthog_outbox_target_failing_since_seconds',
-    help: 'Unix time since when the target has been failing for this worker (0 while it works)',
-    registers: [registry],
-    collect() {
-      this.set(target.failingSince === null ? 0 : target.failingSince.getTime() / 1000);
-    },
-  });
+  gauge(
+    'posthog_outbox_target_failing',
+    '1 while every run of this worker ends on a target failure (outage, wrong host, not PostHog, systemic rejection), else 0',
+    () => (target.failingSince === null ? 0 : 1),
+  );
+  gauge('posthog_outbox_target_failing_since_seconds', 'Unix time since when the target has been failing for this worker (0 while it works)', () =>
+    target.failingSince === null ? 0 : target.failingSince.getTime() / 1000,
+  );
   const superseded = new Counter({
     name: 'posthog_outbox_superseded_total',
     help: 'Identify rows deleted unsent because a newer identify of the same entity was queued since',
@@ -113,46 +115,31 @@ export function createMetrics(sql: postgres.Sql, schema: string, target: TargetV
         setTimeout(() => (scrape = undefined), 1_000).unref();
       }
     })());
-  new Gauge({
-    name: 'posthog_outbox_backlog',
-    help: `Events waiting in the outbox: an exact count up to ${COUNT_CAP}, above it PostgreSQL's planner estimate (pg_class.reltuples, as of the table's last vacuum or analyze); posthog_outbox_backlog_exact says which`,
-    registers: [registry],
-    async collect() {
-      this.set((await snapshot()).backlog.value);
-    },
-  });
-  new Gauge({
-    name: 'posthog_outbox_backlog_exact',
-    help: `1 when posthog_outbox_backlog is an exact count (at most ${COUNT_CAP}), 0 when it is the planner's estimate`,
-    registers: [registry],
-    async collect() {
-      this.set((await snapshot()).backlog.exact ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: 'posthog_outbox_oldest_event_age_seconds',
-    help: 'Age of the oldest undelivered event, by its UUIDv7 (0 when the outbox is empty)',
-    registers: [registry],
-    async collect() {
-      this.set((await snapshot()).oldest);
-    },
-  });
-  new Gauge({
-    name: 'posthog_outbox_dead_letters',
-    help: `Events in the dead-letter table: an exact count up to ${COUNT_CAP}, above it the planner's estimate; posthog_outbox_dead_letters_exact says which`,
-    registers: [registry],
-    async collect() {
-      this.set((await snapshot()).dead.value);
-    },
-  });
-  new Gauge({
-    name: 'posthog_outbox_dead_letters_exact',
-    help: `1 when posthog_outbox_dead_letters is an exact count (at most ${COUNT_CAP}), 0 when it is the planner's estimate`,
-    registers: [registry],
-    async collect() {
-      this.set((await snapshot()).dead.exact ? 1 : 0);
-    },
-  });
+  gauge(
+    'posthog_outbox_backlog',
+    `Events waiting in the outbox: an exact count up to ${COUNT_CAP}, above it PostgreSQL's planner estimate (pg_class.reltuples, as of the table's last vacuum or analyze); posthog_outbox_backlog_exact says which`,
+    async () => (await snapshot()).backlog.value,
+  );
+  gauge(
+    'posthog_outbox_backlog_exact',
+    `1 when posthog_outbox_backlog is an exact count (at most ${COUNT_CAP}), 0 when it is the planner's estimate`,
+    async () => ((await snapshot()).backlog.exact ? 1 : 0),
+  );
+  gauge(
+    'posthog_outbox_oldest_event_age_seconds',
+    'Age of the oldest undelivered event, by its UUIDv7 (0 when the outbox is empty)',
+    async () => (await snapshot()).oldest,
+  );
+  gauge(
+    'posthog_outbox_dead_letters',
+    `Events in the dead-letter table: an exact count up to ${COUNT_CAP}, above it the planner's estimate; posthog_outbox_dead_letters_exact says which`,
+    async () => (await snapshot()).dead.value,
+  );
+  gauge(
+    'posthog_outbox_dead_letters_exact',
+    `1 when posthog_outbox_dead_letters is an exact count (at most ${COUNT_CAP}), 0 when it is the planner's estimate`,
+    async () => ((await snapshot()).dead.exact ? 1 : 0),
+  );
   return {
     registry,
     observeRequest(seconds, outcome) {

@@ -34,3 +34,9 @@ export function classNames(value: unknown): string[] {
   }
   return names;
 }
+
+/** An executor for clients whose `query(text, params)` resolves to `{ rows }` (node-postgres, PGlite). */
+export function queryRowsExecutor(connection: unknown): Execute {
+  const client = connection as { query(text: string, params: unknown[]): Promise<{ rows: Row[] }> };
+  return async (text, params) => (await client.query(text, params)).rows;
+}

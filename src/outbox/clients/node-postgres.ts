@@ -3,7 +3,7 @@
  * `COMMIT`, the event is part of that transaction), or a `Pool` (a one-off write on whichever connection the
  * pool lends). Libraries with the same API (Neon's serverless driver) are recognised alike.
  */
-import { hasMethod, type ClientAdapter, type Execute, type Row } from './adapter.ts';
+import { type ClientAdapter, hasMethod, queryRowsExecutor } from './adapter.ts';
 
 /** The part of a `pg` `Client`, `PoolClient` or `Pool` that `record()` relies on (pg is not imported). */
 export interface NodePostgresConnection {
@@ -20,13 +20,8 @@ function isPool(connection: unknown): boolean {
   return typeof pool.totalCount === 'number' && typeof pool.idleCount === 'number';
 }
 
-function nodePostgresExecutor(connection: unknown): Execute {
-  const client = connection as { query(text: string, values: unknown[]): Promise<{ rows: Row[] }> };
-  return async (text, params) => (await client.query(text, params)).rows;
-}
-
 export const nodePostgres: ClientAdapter = {
   name: 'node-postgres',
   matches: (connection) => hasMethod(connection, 'query') && hasMethod(connection, 'connect') && (isClient(connection) || isPool(connection)),
-  executor: nodePostgresExecutor,
+  executor: queryRowsExecutor,
 };

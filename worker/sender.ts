@@ -66,18 +66,20 @@ const ANSWER_LIMIT = 64 * 1024;
 /** Passed to `account` when the batch was stopped on purpose (`SendOptions.stop`). */
 export const STOPPED: unique symbol = Symbol('stopped');
 
-async function bodyBytes(body: unknown): Promise<Buffer> {
-  if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  if (body instanceof Blob) return Buffer.from(await body.arrayBuffer());
-  throw new Error(`unexpected request body type ${Object.prototype.toString.call(body)}`);
+/** The JSON text of a request body: posthog-node hands over a string (its compression is off); bytes, gzipped or not, are read too. */
+async function bodyText(body: unknown): Promise<string> {
+  if (typeof body === 'string') return body;
+  let bytes: Buffer;
+  if (body instanceof Uint8Array) bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  else if (body instanceof Blob) bytes = Buffer.from(await body.arrayBuffer());
+  else throw new Error(`unexpected request body type ${Object.prototype.toString.call(body)}`);
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = await gunzip(bytes);
+  return bytes.toString('utf8');
 }
 
 /** The uuids of the events in a `/batch/` body as posthog-node builds it (gzip or not). */
 export async function uuidsInBody(body: unknown): Promise<string[]> {
-  let bytes = await bodyBytes(body);
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = await gunzip(bytes);
-  const parsed = JSON.parse(bytes.toString('utf8')) as { batch?: unknown };
+  const parsed = JSON.parse(await bodyText(body)) as { batch?: unknown };
   if (!parsed || !Array.isArray(parsed.batch)) throw new Error('the body has no `batch` array');
   return parsed.batch.map((event: unknown, i: number) => {
     const uuid = (event as { uuid?: unknown } | null)?.uuid;

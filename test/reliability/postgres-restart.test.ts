@@ -117,11 +117,18 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
   writing = false;
   await writer;
 
-  await until(
-    () => outboxCount(sql),
-    (n) => n === 0,
-    { timeoutMs: 90_000, what: 'the outbox to drain after the restart' },
-  );
+  try {
+    await until(
+      () => outboxCount(sql),
+      (n) => n === 0,
+      { timeoutMs: 90_000, what: 'the outbox to drain after the restart' },
+    );
+  } catch (error) {
+    // Say which rows stayed and why before failing: their attempts, backoff and last error, and the worker's log.
+    const rows = await sql`SELECT * FROM posthog_outbox.outbox ORDER BY id LIMIT 5`;
+    console.log('rows left:', JSON.stringify(rows, null, 1), '\nworker output:\n', worker.output().slice(-20_000));
+    throw error;
+  }
   await capture.waitFor(
     () => {
       const counts = capture.countsByUuid();

@@ -9,9 +9,10 @@ const hold = (signal: NodeJS.Signals) => {
 };
 
 if (process.argv[2] === 'worker') {
-  // `ps` and `top` show what the process is (and no longer its flags, which may hold a key).
-  process.title = 'posthog-outbox worker';
   process.on('SIGTERM', hold).on('SIGINT', hold);
+  // `ps` and `top` show what the process is (and no longer its flags, which may hold a key). After the
+  // handlers: a process that shows this title already holds the signals.
+  process.title = 'posthog-outbox worker';
 }
 
 /** Stops holding; returns the signal that arrived meanwhile, if any. */

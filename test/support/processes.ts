@@ -23,9 +23,9 @@ export interface WorkerProcess {
 
 export function startWorkerProcess(env: { databaseUrl: string; apiKey: string; host: string }, args: string[] = []): WorkerProcess {
   const child = spawn(process.execPath, [CLI, 'worker', ...args], {
-    // POSTHOG_OUTBOX_HEAP=node: the worker runs in this very process (no sidecar-heap child, cli/heap.ts), so a
-    // SIGKILL of this PID is a crash of the worker; test/cli/heap.test.ts covers the child.
-    env: { POSTHOG_OUTBOX_HEAP: 'node', ...process.env, DATABASE_URL: env.databaseUrl, POSTHOG_API_KEY: env.apiKey, POSTHOG_HOST: env.host },
+    // As users run it: the command replaces itself under the sidecar heap limits (cli/heap.ts), same PID, so a
+    // SIGKILL of this PID is a crash of the worker.
+    env: { ...process.env, DATABASE_URL: env.databaseUrl, POSTHOG_API_KEY: env.apiKey, POSTHOG_HOST: env.host },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -38,7 +38,7 @@ describe('the worker process import graph', () => {
       process.argv = [process.argv[0], 'main.ts', 'worker'];
       process.on('exit', () => process.stdout.write(JSON.stringify([...urls])));
       await import(${JSON.stringify(path.join(ROOT, 'cli/main.ts'))});`;
-    const env: NodeJS.ProcessEnv = { ...process.env, POSTHOG_OUTBOX_HEAP: 'node' }; // this process, no sidecar-heap child (cli/heap.ts)
+    const env: NodeJS.ProcessEnv = { ...process.env, POSTHOG_OUTBOX_HEAP: 'node' }; // no re-exec (cli/heap.ts): `-e` has no script to run again
     delete env.DATABASE_URL;
     delete env.POSTHOG_API_KEY;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });

@@ -187,25 +187,38 @@ export function rememberIdentities(schema: string): string {
  */
 export function deleteDeliveredAndRemember(schema: string): string {
   const s = quoteSchema(schema);
-  // Kept cheap: entities this run already identified (most of them, once a run is under way) are dropped
-  // first, by a hashed NOT IN, before any snapshot is grouped or any field looked at; the rest are grouped by
-  // snapshot (a batch's rows mostly repeat a few per entity); sorts compare bytes (COLLATE "C").
+  // Kept cheap: entities this run already identified are dropped first, by a hashed NOT IN; then entities that
+  // are settled (fresh, nothing new in any snapshot: most of them once profiles are known), each checked with
+  // one jsonb concatenation per row; only the rest are grouped by snapshot and merged field by field. Sorts
+  // compare bytes (COLLATE "C").
   const c = (expression: string) => `${expression} COLLATE "C"`;
   return rememberFrom(
     s,
     `gone AS (
   DELETE FROM ${s}."outbox" WHERE "uuid" = ANY($1::uuid[])
   RETURNING "uuid", "timestamp", "user_id", "user_profile", "automation_id", "automation_profile", "organization_id", "organization_profile"
+), touched AS (
+  ${(['user', 'automation', 'organization'] as const)
+    .map(
+      (kind) => `SELECT '${kind}'::text AS "kind", "${kind}_id" AS "entity_id", "${kind}_profile" AS "fields", "timestamp" AS "at", "uuid" FROM gone
+  WHERE "${kind}_id" IS NOT NULL AND "${kind}_profile" IS NOT NULL AND '${kind}:' || "${kind}_id" NOT IN (SELECT unnest($4::text[]))`,
+    )
+    .join('\n  UNION ALL ')}
+), judged AS (
+  -- An entity is settled when its last identify is fresh and each of its snapshots in the batch only repeats
+  -- what was sent (merged in either order, nothing changes): no identify can come of it, so it is not merged.
+  -- The common case once profiles are known; the merge below is what this statement spends most on.
+  SELECT x.*, max(x."at") OVER w AS "entity_at",
+    bool_and(COALESCE(i."sent_at" > now() - make_interval(secs => $2::float8 / 1000) AND (i."fields" || x."fields") = i."fields", false)) OVER w AS "settled"
+  FROM touched x LEFT JOIN ${s}."identities" i ON i."kind" = x."kind" AND i."entity_id" = x."entity_id"
+  WINDOW w AS (PARTITION BY ${c('x."kind"')}, ${c('x."entity_id"')})
 ), snapshots AS (
-  SELECT t."kind", t."id" AS "entity_id", t."fields", max(g."timestamp") AS "at", max(g."uuid"::text COLLATE "C") AS "uuid" FROM gone g
-  CROSS JOIN LATERAL (VALUES ('user', g."user_id", g."user_profile"), ('automation', g."automation_id", g."automation_profile"),
-    ('organization', g."organization_id", g."organization_profile")) AS t("kind", "id", "fields")
-  WHERE t."id" IS NOT NULL AND t."fields" IS NOT NULL AND t."kind" || ':' || t."id" NOT IN (SELECT unnest($4::text[]))
-  GROUP BY t."kind", t."id", t."fields"
+  SELECT "kind", "entity_id", "fields", max("at") AS "at", max("uuid"::text COLLATE "C") AS "uuid", max("entity_at") AS "entity_at" FROM judged
+  WHERE NOT "settled" GROUP BY "kind", "entity_id", "fields"
 ), newest AS (
   -- Each entity's fields, each at its newest non-null value; an entity with none keeps a row (key null).
   SELECT DISTINCT ON (${c('s."kind"')}, ${c('s."entity_id"')}, ${c('f."key"')}) s."kind", s."entity_id", f."key", f."value", s."entity_at"
-  FROM (SELECT *, max("at") OVER (PARTITION BY "kind", "entity_id") AS "entity_at" FROM snapshots) s
+  FROM snapshots s
   LEFT JOIN LATERAL jsonb_each(s."fields") AS f("key", "value") ON jsonb_typeof(f."value") <> 'null'
   ORDER BY ${c('s."kind"')}, ${c('s."entity_id"')}, ${c('f."key"')}, s."at" DESC, s."uuid" DESC
 ), incoming AS (

@@ -296,6 +296,38 @@ describe('which entities a batch touched (deleteDeliveredAndRemember, in SQL)', 
     expect((await db.sql`SELECT uuid FROM posthog_outbox.outbox`).map((r) => r.uuid)).toEqual([u(5)]);
   });
 
+  it('known entities: only a fresh one whose every snapshot repeats what was sent is passed over; the newest snapshot still decides', async () => {
+    const remember = (kind: string, id: string, fields: object, sentAt: string) =>
+      db.sql`INSERT INTO posthog_outbox.identities (kind, entity_id, fields, event_at, sent_at, version)
+        VALUES (${kind}, ${id}, ${db.sql.json(fields as never)}, '2026-01-01T00:00:00Z', ${sentAt}, 3)`;
+    const fresh = new Date().toISOString();
+    await remember('user', 'same', { email: 'a@x.io', name: 'Ann' }, fresh);
+    await remember('user', 'reverted', { email: 'a@x.io' }, fresh);
+    await remember('user', 'added', { email: 'y@x.io' }, fresh);
+    await remember('user', 'stale', { email: 's@x.io' }, '2025-01-01T00:00:00Z');
+    await remember('organization', 'o1', { name: 'Acme' }, fresh);
+    await insert([
+      // a subset of what was sent, twice: nothing to say
+      row(u(20), '2026-01-01T00:00:01Z', { user: ['same', { email: 'a@x.io' }], organization: ['o1', { name: 'Acme' }] }),
+      row(u(21), '2026-01-01T00:00:02Z', { user: ['same', {}] }),
+      // changed in an older event, back to what was sent in the newest: nothing to say either
+      row(u(22), '2026-01-01T00:00:01Z', { user: ['reverted', { email: 'b@x.io' }] }),
+      row(u(23), '2026-01-01T00:00:02Z', { user: ['reverted', { email: 'a@x.io' }] }),
+      // one snapshot repeats, another adds a field: identified, merged
+      row(u(24), '2026-01-01T00:00:01Z', { user: ['added', { email: 'y@x.io' }] }),
+      row(u(25), '2026-01-01T00:00:02Z', { user: ['added', { email: 'y@x.io', name: 'Yan' }] }),
+      // unchanged but its last identify is older than the refresh interval
+      row(u(26), '2026-01-01T00:00:01Z', { user: ['stale', { email: 's@x.io' }] }),
+    ]);
+    const remembered = await settle([u(20), u(21), u(22), u(23), u(24), u(25), u(26)]);
+    expect(remembered.map((r) => [r.entity_id, r.fields, Number(r.version)]).sort()).toEqual([
+      ['added', { email: 'y@x.io', name: 'Yan' }, 4],
+      ['stale', { email: 's@x.io' }, 4],
+    ]);
+    const versions = await db.sql<{ entity_id: string; version: string }[]>`SELECT entity_id, version FROM posthog_outbox.identities ORDER BY entity_id`;
+    expect(Object.fromEntries(versions.map((v) => [v.entity_id, Number(v.version)]))).toEqual({ added: 4, o1: 3, reverted: 3, same: 3, stale: 4 });
+  });
+
   it('on equal timestamps the later-written row wins; excluded entities (identified earlier in the run) are left alone', async () => {
     await insert([
       row(u(10), '2026-01-01T00:00:00Z', { user: ['u1', { email: 'first@x.io' }], organization: ['o1', { name: 'Acme' }] }),

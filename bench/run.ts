@@ -21,7 +21,9 @@ import { drainWithWorker, type WorkerDrain, type WorkerSettings } from './drain.
 import { measureLatency } from './latency.ts';
 import { CaptureEndpoint } from './lib/capture.ts';
 import { BENCH_DIR, killAllChildrenNow, ROOT, stopAllChildren } from './lib/children.ts';
-import { evaluateTargets, machineInfo, renderTable, writeCostRatios, writeResults, type Results } from './report.ts';
+import { renderTable } from './report.ts';
+import { machineInfo, type Results, writeCostRatios, writeResults } from './report/results.ts';
+import { evaluateTargets } from './report/targets.ts';
 import { measureWriteCost } from './write-cost.ts';
 
 const args = process.argv.slice(2);

@@ -21,7 +21,7 @@ import { drainWithWorker, type WorkerDrain, type WorkerSettings } from './drain.
 import { measureLatency } from './latency.ts';
 import { CaptureEndpoint } from './lib/capture.ts';
 import { BENCH_DIR, killAllChildrenNow, ROOT, stopAllChildren } from './lib/children.ts';
-import { renderTable } from './report.ts';
+import { renderTable } from './report/table.ts';
 import { machineInfo, type Results, writeCostRatios, writeResults } from './report/results.ts';
 import { evaluateTargets } from './report/targets.ts';
 import { measureWriteCost } from './write-cost.ts';

@@ -46,72 +46,19 @@ export async function measureLatency(options: LatencyOptions): Promise<LatencyRe
   try {
     await worker.waitForLine(/"worker started"/, 60_000);
     capture.reset();
-    const committedAt = new Map<string, number>();
     const arrivedAt = new Map<string, number>();
     capture.arrivals((items) => {
       for (const [uuid, at] of items) if (!arrivedAt.has(uuid)) arrivedAt.set(uuid, at);
     });
-    const content = 'Could you summarise the last three support tickets from this customer and draft a reply?';
-    let issued = 0;
-    let failures = 0;
-    const inFlight = new Set<Promise<void>>();
-    const commit = (i: number, measured: boolean) => {
-      const context = contextFor(i);
-      const event = attributedEvent(context, 'chat_message_sent', { message_id: `msg_${i}`, characters: content.length });
-      const done = client
-        .begin(async (tx) => {
-          await tx`INSERT INTO bench.chat_messages (thread_id, user_id, role, content) VALUES (${context.threadId!}, ${context.user.id}, 'user', ${content})`;
-          return record(tx, event);
-        })
-        .then(
-          ([uuid]) => {
-            if (measured) committedAt.set(uuid!, now());
-          },
-          () => void failures++,
-        )
-        .finally(() => inFlight.delete(done));
-      inFlight.add(done);
-    };
-    const started = now();
-    const total = warmup + seconds;
-    // A steady schedule: every 2 ms, commit whatever the rate says is due by now.
-    await new Promise<void>((resolve) => {
-      const tick = setInterval(() => {
-        const elapsed = (now() - started) / 1000;
-        const due = Math.floor(Math.min(elapsed, total) * rate);
-        while (issued < due) {
-          commit(issued, issued / rate >= warmup);
-          issued++;
-        }
-        if (elapsed >= total) {
-          clearInterval(tick);
-          resolve();
-        }
-      }, 2);
-    });
-    await Promise.all(inFlight);
+    const { committedAt, failures } = await commitSteadily(client, rate, warmup + seconds, warmup);
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && [...committedAt.keys()].some((uuid) => !arrivedAt.has(uuid))) await new Promise((r) => setTimeout(r, 50));
     capture.arrivals(undefined);
     const counts = await capture.counts();
-    const latencies: number[] = [];
-    let missing = 0;
-    for (const [uuid, at] of committedAt) {
-      const arrived = arrivedAt.get(uuid);
-      if (arrived === undefined) missing++;
-      else latencies.push(arrived - at);
-    }
-    latencies.sort((a, b) => a - b);
     return {
       targetRate: rate,
       seconds,
-      committed: committedAt.size,
-      achievedRate: committedAt.size / seconds,
-      missing: missing + failures,
-      p50Ms: percentile(latencies, 0.5),
-      p95Ms: percentile(latencies, 0.95),
-      p99Ms: percentile(latencies, 0.99),
-      maxMs: latencies.at(-1) ?? Number.NaN,
+      ...latencies(committedAt, arrivedAt, failures, seconds),
       identifyPerEvent: counts.bench > 0 ? (counts.accepted - counts.bench) / counts.bench : 0,
     };
   } finally {
@@ -119,4 +66,83 @@ export async function measureLatency(options: LatencyOptions): Promise<LatencyRe
     await client.end({ timeout: 5 });
     await worker.stop('SIGTERM', 20_000);
   }
+}
+
+const CONTENT = 'Could you summarise the last three support tickets from this customer and draft a reply?';
+
+/**
+ * Handler transactions at `rate` per second for `total` seconds, all awaited: when each event after the
+ * warm-up committed, by uuid, and how many transactions failed.
+ */
+async function commitSteadily(
+  client: postgres.Sql,
+  rate: number,
+  total: number,
+  warmup: number,
+): Promise<{ committedAt: Map<string, number>; failures: number }> {
+  const committedAt = new Map<string, number>();
+  let failures = 0;
+  const inFlight = new Set<Promise<void>>();
+  const commit = (i: number, measured: boolean) => {
+    const context = contextFor(i);
+    const event = attributedEvent(context, 'chat_message_sent', { message_id: `msg_${i}`, characters: CONTENT.length });
+    const done = client
+      .begin(async (tx) => {
+        await tx`INSERT INTO bench.chat_messages (thread_id, user_id, role, content) VALUES (${context.threadId!}, ${context.user.id}, 'user', ${CONTENT})`;
+        return record(tx, event);
+      })
+      .then(
+        ([uuid]) => {
+          if (measured) committedAt.set(uuid!, now());
+        },
+        () => void failures++,
+      )
+      .finally(() => inFlight.delete(done));
+    inFlight.add(done);
+  };
+  let issued = 0;
+  const started = now();
+  // A steady schedule: every 2 ms, commit whatever the rate says is due by now.
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const elapsed = (now() - started) / 1000;
+      const due = Math.floor(Math.min(elapsed, total) * rate);
+      while (issued < due) {
+        commit(issued, issued / rate >= warmup);
+        issued++;
+      }
+      if (elapsed >= total) {
+        clearInterval(tick);
+        resolve();
+      }
+    }, 2);
+  });
+  await Promise.all(inFlight);
+  return { committedAt, failures };
+}
+
+/** Commit-to-arrival percentiles of the measured events; a failed transaction counts as missing. */
+function latencies(
+  committedAt: ReadonlyMap<string, number>,
+  arrivedAt: ReadonlyMap<string, number>,
+  failures: number,
+  seconds: number,
+): Pick<LatencyResult, 'committed' | 'achievedRate' | 'missing' | 'p50Ms' | 'p95Ms' | 'p99Ms' | 'maxMs'> {
+  const sorted: number[] = [];
+  let missing = 0;
+  for (const [uuid, at] of committedAt) {
+    const arrived = arrivedAt.get(uuid);
+    if (arrived === undefined) missing++;
+    else sorted.push(arrived - at);
+  }
+  sorted.sort((a, b) => a - b);
+  return {
+    committed: committedAt.size,
+    achievedRate: committedAt.size / seconds,
+    missing: missing + failures,
+    p50Ms: percentile(sorted, 0.5),
+    p95Ms: percentile(sorted, 0.95),
+    p99Ms: percentile(sorted, 0.99),
+    maxMs: sorted.at(-1) ?? Number.NaN,
+  };
 }

@@ -1,0 +1,96 @@
+/**
+ * The issue-5 targets, evaluated as ratios within the run (a timing miss is reported, never fails the run):
+ * drain throughput against the alternatives, the handler's write cost, commit-to-endpoint latency, and the
+ * worker's memory and throughput as the backlog grows.
+ */
+import type { WorkerDrain } from '../drain.ts';
+import { round } from '../lib/stats.ts';
+import { best, fmt } from './format.ts';
+import type { Results, Target } from './results.ts';
+
+function atLeast(target: string, measured: number | undefined, limit: number, show: (n: number) => string): Target {
+  if (measured === undefined || !Number.isFinite(measured)) return { target, measured: 'not measured', score: null, met: null };
+  return { target, measured: show(measured), score: round(measured / limit, 3), met: measured >= limit };
+}
+
+function atMost(target: string, measured: number | undefined, limit: number, show: (n: number) => string): Target {
+  if (measured === undefined || !Number.isFinite(measured)) return { target, measured: 'not measured', score: null, met: null };
+  return { target, measured: show(measured), score: round(limit / measured, 3), met: measured <= limit };
+}
+
+const x = (n: number) => `${n.toFixed(2)}x`;
+
+export function evaluateTargets(results: Results): Target[] {
+  return [...drainTargets(results), ...writeCostTargets(results), latencyTarget(results), ...scalingTargets(results)];
+}
+
+function drainTargets(results: Results): Target[] {
+  const drain = results.drain;
+  const worker = best(drain?.worker);
+  const bare = best(drain?.bare);
+  const reference = best(drain?.reference);
+  const jobs = best(drain?.jobPerEvent);
+  const defaults = best(drain?.worker.filter((w) => w.settings.isDefault));
+  return [
+    atLeast('drain (best worker settings) >= 1.4x bare posthog-node ceiling', worker && bare && worker.eventsPerSecond / bare.eventsPerSecond, 1.4, x),
+    atLeast('drain (best worker settings) >= reference outbox', worker && reference && worker.eventsPerSecond / reference.eventsPerSecond, 1, x),
+    atLeast('drain (worker defaults) >= reference outbox', defaults && reference && defaults.eventsPerSecond / reference.eventsPerSecond, 1, x),
+    atLeast('drain (best worker settings) >= 5x job-per-event at its best batch size', worker && jobs && worker.eventsPerSecond / jobs.eventsPerSecond, 5, x),
+  ];
+}
+
+/** The handler's cost, from the ratios the JSON file carries for scripts; none when the phase did not run. */
+function writeCostTargets(results: Results): Target[] {
+  const ratios = results.writeCostRatios?.variants;
+  if (!ratios) return [];
+  const durable = results.writeCostRatios!.durable ? 'durable' : 'throwaway settings';
+  const r = (variant: string) => ratios[variant] ?? { medianAt1: null, commitsAt16: null };
+  return [
+    atMost(
+      `handler tx + 1 event, pipelined: median <= 1.25x without (1 connection, ${durable})`,
+      r('1 outbox event, pipelined').medianAt1 ?? undefined,
+      1.25,
+      x,
+    ),
+    atLeast(`handler tx + 1 event: commits/s >= 0.75x without (16 connections, ${durable})`, r('1 outbox event').commitsAt16 ?? undefined, 0.75, x),
+    atMost(`handler tx + 5 events: median <= 1.5x without (1 connection, ${durable})`, r('5 outbox events').medianAt1 ?? undefined, 1.5, x),
+    atLeast(`handler tx + 5 events: commits/s >= 0.6x without (16 connections, ${durable})`, r('5 outbox events').commitsAt16 ?? undefined, 0.6, x),
+  ];
+}
+
+function latencyTarget(results: Results): Target {
+  const latency = results.latency;
+  return atMost(`commit-to-endpoint p99 <= 100 ms at ${latency?.targetRate ?? 1000} events/s`, latency?.p99Ms, 100, (n) => `${fmt(n)} ms`);
+}
+
+/** Memory on the largest backlog (against Node's own heap sizing) and throughput from the smallest to the largest. */
+function scalingTargets(results: Results): Target[] {
+  const allScaling = results.scaling ?? [];
+  const scaling = allScaling.filter((s) => !s.settings.nodeHeap);
+  const nodeHeap = allScaling.find((s) => s.settings.nodeHeap);
+  const largest = scaling.reduce<WorkerDrain | undefined>((a, b) => (!a || b.events > a.events ? b : a), undefined);
+  const smallest = best(scaling.filter((s) => s.events === Math.min(...scaling.map((t) => t.events))));
+  const largestBest = best(scaling.filter((s) => s.events === largest?.events));
+  const sizeLabel = largest ? (largest.events >= 1_000_000 ? `${largest.events / 1_000_000}M` : `${largest.events / 1000}k`) : '1M';
+  const nodeHeapPeak = nodeHeap?.peakRssBytes ? `${Math.round(nodeHeap.peakRssBytes / 1024 / 1024)} MB peak` : 'not measured';
+  return [
+    atMost(
+      `worker command peak RSS <= 200 MB on a ${sizeLabel} backlog (defaults: its sidecar heap)`,
+      largestBest?.peakRssBytes && largestBest.peakRssBytes / 1024 / 1024,
+      200,
+      (n) => `${Math.round(n)} MB`,
+    ),
+    atLeast(
+      `  at >= 0.9x the events/s of Node's own heap (${nodeHeapPeak})`,
+      nodeHeap && largestBest ? largestBest.eventsPerSecond / nodeHeap.eventsPerSecond : undefined,
+      0.9,
+      x,
+    ),
+    atLeast(
+      `throughput at ${sizeLabel} within 20% of throughput at ${smallest ? `${smallest.events / 1000}k` : '10k'}`,
+      largestBest && smallest && largestBest !== smallest ? largestBest.eventsPerSecond / smallest.eventsPerSecond : undefined,
+      0.8,
+      x,
+    ),
+  ];
+}

@@ -46,7 +46,7 @@ export interface WorkerDrain {
   /** Drain runs and PostHog requests, summed over the workers (from their `worker stopped` log line). */
   runs: number;
   requests: number;
-  /** Highest VmHWM among the worker commands, bytes: the command's process plus its child (the worker in its sidecar heap, cli/heap.ts). */
+  /** Highest VmHWM among the worker commands (their process trees), bytes: the command re-executes itself under its sidecar heap (cli/heap.ts), one process. */
   peakRssBytes: number | undefined;
   /** Highest VmRSS among the worker processes once started, before draining anything, bytes. */
   startRssBytes: number | undefined;

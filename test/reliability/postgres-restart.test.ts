@@ -76,13 +76,15 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
       )),
     );
   const healthUrl = `http://127.0.0.1:${await freePort()}`;
+  // Request timeout and lease at CI-proof values: the capture server shares this process and the cores with
+  // other test files, and a PostHog timeout (a paused, backed-off worker) is not what this test is about.
   worker = startWorkerProcess({ databaseUrl: server.url, apiKey: KEY, host: capture.url }, [
     '--batch-size',
     '200',
     '--lease-seconds',
-    '3',
+    '10',
     '--request-timeout',
-    '1000',
+    '5000',
     '--metrics-port',
     healthUrl.split(':').at(-1)!,
     '--metrics-host',

@@ -152,49 +152,51 @@ export function backfillCommand(): Command {
     )
     .option('--restart', 'start a new pass even if an interrupted one could be resumed')
     .option('--no-progress', 'no progress bar (it is drawn only on a terminal anyway)')
-    .action(async (options: Options) => {
-      // A session-level advisory lock: a session of its own, not a transaction pooler.
-      const { url, field } = sessionUrl(options);
-      const queries = queriesFrom(options);
-      await refuseTransactionPooler(url, field);
-      const bar = progressBar(options.progress && process.stderr.isTTY === true);
-      const stop = new AbortController();
-      const onSignal = () => {
-        stop.abort();
-        process.stderr.write('\nstopping after the current page; run the same command again to resume\n');
-      };
-      await withConnection(
-        url,
-        async (sql) => {
-          process.once('SIGINT', onSignal);
-          process.once('SIGTERM', onSignal);
-          try {
-            const result = await backfillProfiles(sql, {
-              queries,
-              schema: options.schema,
-              batchSize: options.batchSize,
-              dryRun: options.dryRun ?? false,
-              restart: options.restart ?? false,
-              force: options.force ?? false,
-              identifyRefreshMs: options.identifyRefresh,
-              queryTimeoutMs: options.queryTimeout,
-              signal: stop.signal,
-              onProgress: bar.update,
-              onOutcome: (outcome) => {
-                bar.stop();
-                process.stdout.write(describe(outcome, options.dryRun ?? false));
-              },
-            });
-            if (result.stopped) process.exitCode = 130;
-          } catch (error) {
-            throw inFlagTerms(error);
-          } finally {
+    .action(runBackfill);
+}
+
+async function runBackfill(options: Options): Promise<void> {
+  // A session-level advisory lock: a session of its own, not a transaction pooler.
+  const { url, field } = sessionUrl(options);
+  const queries = queriesFrom(options);
+  await refuseTransactionPooler(url, field);
+  const bar = progressBar(options.progress && process.stderr.isTTY === true);
+  const stop = new AbortController();
+  const onSignal = () => {
+    stop.abort();
+    process.stderr.write('\nstopping after the current page; run the same command again to resume\n');
+  };
+  await withConnection(
+    url,
+    async (sql) => {
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const result = await backfillProfiles(sql, {
+          queries,
+          schema: options.schema,
+          batchSize: options.batchSize,
+          dryRun: options.dryRun ?? false,
+          restart: options.restart ?? false,
+          force: options.force ?? false,
+          identifyRefreshMs: options.identifyRefresh,
+          queryTimeoutMs: options.queryTimeout,
+          signal: stop.signal,
+          onProgress: bar.update,
+          onOutcome: (outcome) => {
             bar.stop();
-            process.removeListener('SIGINT', onSignal);
-            process.removeListener('SIGTERM', onSignal);
-          }
-        },
-        { max: 2 },
-      );
-    });
+            process.stdout.write(describe(outcome, options.dryRun ?? false));
+          },
+        });
+        if (result.stopped) process.exitCode = 130;
+      } catch (error) {
+        throw inFlagTerms(error);
+      } finally {
+        bar.stop();
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
+      }
+    },
+    { max: 2 },
+  );
 }

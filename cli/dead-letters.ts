@@ -1,6 +1,7 @@
 /** `posthog-outbox dead-letters list | retry | purge`: inspect and steer events PostHog would not take. */
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type postgres from 'postgres';
 import { checkDatabaseUrl } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
 import { withConnection } from '../src/ops/connection.ts';
@@ -38,8 +39,15 @@ async function confirm(question: string): Promise<boolean> {
 
 export function deadLettersCommand(): Command {
   const command = new Command('dead-letters').description('List, retry or purge events that were given up on.');
+  addList(command);
+  addRetry(command);
+  addPurge(command);
+  return command;
+}
 
-  command
+/** `dead-letters list` */
+function addList(parent: Command): void {
+  parent
     .command('list')
     .description('List dead letters, newest first: uuid, event, distinct id, attempts, when, reason.')
     .addOption(databaseUrlOption())
@@ -61,8 +69,11 @@ export function deadLettersCommand(): Command {
         );
       }
     });
+}
 
-  command
+/** `dead-letters retry --id <uuid...> | --all` */
+function addRetry(parent: Command): void {
+  parent
     .command('retry')
     .description('Move dead letters back into the outbox, attempts reset, due now (same uuid and timestamp).')
     .addOption(databaseUrlOption())
@@ -72,37 +83,45 @@ export function deadLettersCommand(): Command {
     .addOption(new Option('--batch-size <n>', 'dead letters moved per transaction with --all').argParser(integer(1, 100_000)).default(10_000))
     .action(async (options: { databaseUrl?: string; schema: string; id?: string[]; all?: boolean; batchSize: number }) => {
       if (!options.all && (!options.id || options.id.length === 0)) throw new OutboxError('required', '--id', 'give --id <uuid> (one or more) or --all');
-      const moved = await withConnection(checkDatabaseUrl(options.databaseUrl), async (sql) => {
-        if (options.all) {
-          // Progress on stderr every 2 s and at the end.
-          let saidAt = Date.now();
-          let last = { done: 0, total: 0, queued: 0 };
-          const say = () => process.stderr.write(`retry --all: ${last.done} of ${last.total} dead letter(s) done, ${last.queued} queued again\n`);
-          const queued = await retryAllDeadLetters(sql, {
-            schema: options.schema,
-            batchSize: options.batchSize,
-            onProgress: (progress) => {
-              last = progress;
-              if (Date.now() - saidAt < 2_000) return;
-              say();
-              saidAt = Date.now();
-            },
-          });
-          say();
-          return queued;
-        }
-        try {
-          return await retryDeadLetters(sql, options.id ?? [], { schema: options.schema });
-        } catch (error) {
-          if (error instanceof OutboxError && error.field === 'ids')
-            throw new OutboxError(error.code, '--id', error.message.slice('ids: '.length), { cause: error });
-          throw error;
-        }
-      });
+      const moved = await withConnection(checkDatabaseUrl(options.databaseUrl), (sql) =>
+        options.all ? retryAllSaying(sql, options) : retrySome(sql, options.id ?? [], options.schema),
+      );
       process.stdout.write(`moved ${moved} dead letter(s) back to the outbox\n`);
     });
+}
 
-  command
+/** Every dead letter back, saying how far it got on stderr every 2 s and at the end. */
+async function retryAllSaying(sql: postgres.Sql, options: { schema: string; batchSize: number }): Promise<number> {
+  let saidAt = Date.now();
+  let last = { done: 0, total: 0, queued: 0 };
+  const say = () => process.stderr.write(`retry --all: ${last.done} of ${last.total} dead letter(s) done, ${last.queued} queued again\n`);
+  const queued = await retryAllDeadLetters(sql, {
+    schema: options.schema,
+    batchSize: options.batchSize,
+    onProgress: (progress) => {
+      last = progress;
+      if (Date.now() - saidAt < 2_000) return;
+      say();
+      saidAt = Date.now();
+    },
+  });
+  say();
+  return queued;
+}
+
+/** The dead letters `ids` back, all or nothing; an unknown one is reported as the flag's fault. */
+async function retrySome(sql: postgres.Sql, ids: string[], schema: string): Promise<number> {
+  try {
+    return await retryDeadLetters(sql, ids, { schema });
+  } catch (error) {
+    if (error instanceof OutboxError && error.field === 'ids') throw new OutboxError(error.code, '--id', error.message.slice('ids: '.length), { cause: error });
+    throw error;
+  }
+}
+
+/** `dead-letters purge --before <date>` */
+function addPurge(parent: Command): void {
+  parent
     .command('purge')
     .description('Delete dead letters that died before a date. Asks first, unless --yes.')
     .addOption(databaseUrlOption())
@@ -127,6 +146,4 @@ export function deadLettersCommand(): Command {
         process.stdout.write(`deleted ${deleted} dead letter(s) that died before ${before}\n`);
       });
     });
-
-  return command;
 }

@@ -30,9 +30,14 @@ interface WorkerFlags {
 }
 
 export function workerCommand(): Command {
+  return workerOptions(
+    new Command('worker').description('Deliver the outbox to PostHog until stopped (SIGTERM/SIGINT stop it gracefully). Logs one JSON line per drain run.'),
+  ).action(runWorker);
+}
+
+function workerOptions(command: Command): Command {
   return (
-    new Command('worker')
-      .description('Deliver the outbox to PostHog until stopped (SIGTERM/SIGINT stop it gracefully). Logs one JSON line per drain run.')
+    command
       .addOption(databaseUrlOption())
       .addOption(directUrlOption())
       .addOption(new Option('--posthog-api-key <key>', 'PostHog project API key (prefer the environment variable)').env('POSTHOG_API_KEY'))
@@ -95,88 +100,111 @@ export function workerCommand(): Command {
       )
       .addOption(new Option('--metrics-host <host>', 'interface for /healthz and /metrics').env('POSTHOG_OUTBOX_METRICS_HOST').default('0.0.0.0'))
       .addOption(new Option('--shutdown-timeout <ms>', 'how long a stop waits for batches in flight').argParser(integer(0, 600_000)).default(20_000))
-      .action(async (flags: WorkerFlags) => {
-        // From the first moment: a deploy may cancel a process that is still starting (waiting on its
-        // database, installing pg-boss): it stops what has started and exits 0, like a running one.
-        const starting = new AbortController();
-        let onSignal = (signal: NodeJS.Signals) => starting.abort(new StartCancelled(signal));
-        const handler = (signal: NodeJS.Signals) => onSignal(signal);
-        process.on('SIGTERM', handler).on('SIGINT', handler);
-        const early = takeHeldSignal();
-        if (early) onSignal(early);
-        const { url: databaseUrl, field: urlField } = sessionUrl(flags);
-        if (!flags.posthogApiKey || flags.posthogApiKey.trim() === '')
-          throw new OutboxError('required', 'POSTHOG_API_KEY', 'is not set; give the PostHog project API key');
-        const host = checkHost(flags.posthogHost);
-        const settings = {
-          posthog: { apiKey: flags.posthogApiKey, host, requestTimeoutMs: flags.requestTimeout },
-          schema: flags.schema,
-          batchSize: flags.batchSize,
-          concurrency: flags.concurrency,
-          maxAgeMs: flags.maxAge,
-          identifyRefreshMs: flags.identifyRefresh,
-          deadLetterRetentionMs: flags.deadLetterRetention,
-          backoff: { baseMs: Math.min(D.backoff.baseMs, flags.retryMaxDelay), maxMs: flags.retryMaxDelay },
-          leaseSeconds: flags.leaseSeconds,
-        };
-        inFlagTerms(() => resolveSettings(settings)); // bad settings: exit 2 before anything starts
-        const logger = pino({ base: { service: 'posthog-outbox' } });
-        process.on('uncaughtException', (error) => {
-          if (isPostgresClosedSocketWrite(error)) {
-            logger.warn(
-              { err: error.message },
-              'ignored a write on a closed database connection (postgres.js bug, porsager/postgres#1208); its query already failed and will be retried',
-            );
-            return;
-          }
-          if (isPostgresConnectionLoss(error)) {
-            logger.warn(
-              { err: error.message, code: (error as { code?: string }).code },
-              'database connection lost outside a query of ours; reconnecting on the next one',
-            );
-            return;
-          }
-          logger.fatal({ err: error.stack ?? String(error) }, 'uncaught error');
-          process.exit(1);
-        });
-        if (flags.maxAttempts !== undefined) {
-          logger.warn(
-            {},
-            '--max-attempts (POSTHOG_OUTBOX_MAX_ATTEMPTS) no longer exists and is ignored: PostHog failures are retried for as long as they last, and an event PostHog rejects is dead-lettered once the rejection is confirmed',
-          );
-        }
-        const worker = await startCancellable(
-          {
-            ...settings,
-            signal: starting.signal,
-            databaseUrl,
-            logger,
-            ...(flags.metricsPort !== undefined ? { metrics: { port: flags.metricsPort, host: flags.metricsHost } } : {}),
-          },
-          urlField,
-        );
-        if (!worker) return; // stopped while starting: exit 0
-        // The heap this process may use (cli/heap.ts sizes it for a sidecar unless told otherwise).
-        const heapLimitMb = Math.round(getHeapStatistics().heap_size_limit / 2 ** 20);
-        logger.info(
-          { schema: flags.schema, batchSize: flags.batchSize, concurrency: flags.concurrency, host, health: worker.healthUrl, heapLimitMb },
-          'worker started',
-        );
-        await new Promise<void>((resolve) => {
-          onSignal = (signal: NodeJS.Signals) => {
-            logger.info({ signal }, 'stopping');
-            process.off('SIGTERM', handler).off('SIGINT', handler);
-            worker
-              .stop(flags.shutdownTimeout)
-              .then(() => logger.info(worker.totals, 'worker stopped'))
-              .finally(resolve);
-          };
-        });
-        // A request that outlasted --shutdown-timeout may still hold a socket open (its rows were released and
-        // go to the next worker): exit without waiting for it, up to its request timeout.
-        setTimeout(() => process.exit(process.exitCode ?? 0), 500).unref();
-      })
   );
+}
+
+async function runWorker(flags: WorkerFlags): Promise<void> {
+  // From the first moment: a deploy may cancel a process that is still starting (waiting on its database,
+  // installing pg-boss): it stops what has started and exits 0, like a running one.
+  const signals = stopSignals();
+  const { url: databaseUrl, field: urlField } = sessionUrl(flags);
+  const settings = settingsFrom(flags);
+  const logger = pino({ base: { service: 'posthog-outbox' } });
+  process.on('uncaughtException', (error) => onUncaught(logger, error));
+  if (flags.maxAttempts !== undefined) {
+    logger.warn(
+      {},
+      '--max-attempts (POSTHOG_OUTBOX_MAX_ATTEMPTS) no longer exists and is ignored: PostHog failures are retried for as long as they last, and an event PostHog rejects is dead-lettered once the rejection is confirmed',
+    );
+  }
+  const worker = await startCancellable(
+    {
+      ...settings,
+      signal: signals.starting,
+      databaseUrl,
+      logger,
+      ...(flags.metricsPort !== undefined ? { metrics: { port: flags.metricsPort, host: flags.metricsHost } } : {}),
+    },
+    urlField,
+  );
+  if (!worker) return; // stopped while starting: exit 0
+  // The heap this process may use (cli/heap.ts sizes it for a sidecar unless told otherwise).
+  const heapLimitMb = Math.round(getHeapStatistics().heap_size_limit / 2 ** 20);
+  const { host } = settings.posthog;
+  logger.info(
+    { schema: flags.schema, batchSize: flags.batchSize, concurrency: flags.concurrency, host, health: worker.healthUrl, heapLimitMb },
+    'worker started',
+  );
+  await signals.untilStopped((signal) => {
+    logger.info({ signal }, 'stopping');
+    return worker.stop(flags.shutdownTimeout).then(() => logger.info(worker.totals, 'worker stopped'));
+  });
+  // A request that outlasted --shutdown-timeout may still hold a socket open (its rows were released and
+  // go to the next worker): exit without waiting for it, up to its request timeout.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 500).unref();
+}
+
+/**
+ * SIGTERM/SIGINT, also one held while the CLI was loading: while starting, a signal aborts `starting`;
+ * `untilStopped(stop)` then hands the next one to `stop` (the handlers removed) and resolves once it settled.
+ */
+function stopSignals(): { starting: AbortSignal; untilStopped(stop: (signal: NodeJS.Signals) => Promise<void>): Promise<void> } {
+  const starting = new AbortController();
+  let onSignal = (signal: NodeJS.Signals) => starting.abort(new StartCancelled(signal));
+  const handler = (signal: NodeJS.Signals) => onSignal(signal);
+  process.on('SIGTERM', handler).on('SIGINT', handler);
+  const early = takeHeldSignal();
+  if (early) onSignal(early);
+  return {
+    starting: starting.signal,
+    untilStopped: (stop) =>
+      new Promise<void>((resolve) => {
+        onSignal = (signal: NodeJS.Signals) => {
+          process.off('SIGTERM', handler).off('SIGINT', handler);
+          stop(signal).finally(resolve);
+        };
+      }),
+  };
+}
+
+/** The worker's settings from its flags; bad ones throw (exit 2) before anything starts, in flag terms. */
+function settingsFrom(flags: WorkerFlags) {
+  if (!flags.posthogApiKey || flags.posthogApiKey.trim() === '')
+    throw new OutboxError('required', 'POSTHOG_API_KEY', 'is not set; give the PostHog project API key');
+  const host = checkHost(flags.posthogHost);
+  const settings = {
+    posthog: { apiKey: flags.posthogApiKey, host, requestTimeoutMs: flags.requestTimeout },
+    schema: flags.schema,
+    batchSize: flags.batchSize,
+    concurrency: flags.concurrency,
+    maxAgeMs: flags.maxAge,
+    identifyRefreshMs: flags.identifyRefresh,
+    deadLetterRetentionMs: flags.deadLetterRetention,
+    backoff: { baseMs: Math.min(D.backoff.baseMs, flags.retryMaxDelay), maxMs: flags.retryMaxDelay },
+    leaseSeconds: flags.leaseSeconds,
+  };
+  inFlagTerms(() => resolveSettings(settings));
+  return settings;
+}
+
+/** An uncaught error: the known postgres.js ones are logged and survived, any other stops the process (exit 1). */
+function onUncaught(logger: Logger & { fatal: Logger['error'] }, error: Error): void {
+  if (isPostgresClosedSocketWrite(error)) {
+    logger.warn(
+      { err: error.message },
+      'ignored a write on a closed database connection (postgres.js bug, porsager/postgres#1208); its query already failed and will be retried',
+    );
+    return;
+  }
+  if (isPostgresConnectionLoss(error)) {
+    logger.warn(
+      { err: error.message, code: (error as { code?: string }).code },
+      'database connection lost outside a query of ours; reconnecting on the next one',
+    );
+    return;
+  }
+  logger.fatal({ err: error.stack ?? String(error) }, 'uncaught error');
+  process.exit(1);
 }
 
 /**

@@ -1,8 +1,16 @@
 /**
  * `posthog-outbox/ops`: the operator's operations as functions, for an application's own admin endpoints,
- * scripts and tests; the CLI commands (`status`, `dead-letters`, `forget`) are a thin layer over them. Each
- * takes a postgres.js client (`withConnection(url, (sql) => ...)` opens and closes one).
+ * scripts and tests; the CLI commands (`status`, `dead-letters`, `backfill-profiles`, `forget`) are a thin
+ * layer over them. Each takes a postgres.js client (`withConnection(url, (sql) => ...)` opens and closes one).
  */
+export {
+  type BackfillEntity,
+  type BackfillOptions,
+  type BackfillOutcome,
+  type BackfillProgress,
+  type BackfillResult,
+  backfillProfiles,
+} from './backfill.ts';
 export { withConnection } from './connection.ts';
 export { countDeadLettersBefore, type DeadLetter, listDeadLetters, purgeDeadLetters, retryAllDeadLetters, retryDeadLetters } from './dead-letters.ts';
 export { type EntityKind, type Forgotten, forget } from './forget.ts';

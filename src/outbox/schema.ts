@@ -4,17 +4,15 @@
  * with application tables; `outboxSchema(name)` builds the same tables in another schema.
  */
 import { sql } from 'drizzle-orm';
-import { bigint, check, index, integer, jsonb, pgSchema, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, index, integer, jsonb, type PgSchema, pgSchema, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import type { ProfileFields } from '../event.ts';
 
 export { DEFAULT_SCHEMA };
 
-function tables(schemaName: string) {
-  const schema = pgSchema(schemaName);
-
-  /** Columns shared by the outbox and the dead-letter table: the event as it will be sent, and whom it touched. */
-  const eventColumns = {
+/** Columns shared by the outbox and the dead-letter table: the event as it will be sent, and whom it touched. */
+function eventColumns() {
+  return {
     /** UUIDv7 assigned at write time; sent to PostHog as the event uuid so resends deduplicate. */
     uuid: uuid('uuid').primaryKey(),
     event: text('event').notNull(),
@@ -35,11 +33,14 @@ function tables(schemaName: string) {
     lastError: text('last_error'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   };
+}
 
-  const outbox = schema.table(
+/** Events waiting to be delivered. */
+function outboxTable(schema: PgSchema) {
+  return schema.table(
     'outbox',
     {
-      ...eventColumns,
+      ...eventColumns(),
       /**
        * When the row may next be claimed: when it was written, then after each failed attempt the backoff
        * time. A worker holds the rows it is sending with a row lock in its transaction, not by writing them.
@@ -63,23 +64,28 @@ function tables(schemaName: string) {
     },
     (t) => [index('outbox_next_attempt_at_idx').on(t.nextAttemptAt)],
   );
+}
 
-  const deadLetters = schema.table(
+/** Events given up on, with the reason. */
+function deadLettersTable(schema: PgSchema) {
+  return schema.table(
     'dead_letters',
     {
-      ...eventColumns,
+      ...eventColumns(),
       /** Why the row was given up on: PostHog's answer to the event, or the last delivery error. */
       reason: text('reason').notNull(),
       diedAt: timestamp('died_at', { withTimezone: true, mode: 'date' }).notNull().default(sql`now()`),
     },
     (t) => [index('dead_letters_died_at_idx').on(t.diedAt)],
   );
+}
 
-  /**
-   * Progress of `posthog-outbox backfill-profiles`, one row per entity kind: where the current pass is, so
-   * an interrupted backfill resumes after the last page it enqueued instead of starting over.
-   */
-  const backfills = schema.table('backfills', {
+/**
+ * Progress of `posthog-outbox backfill-profiles`, one row per entity kind: where the current pass is, so
+ * an interrupted backfill resumes after the last page it enqueued instead of starting over.
+ */
+function backfillsTable(schema: PgSchema) {
+  return schema.table('backfills', {
     /** `users`, `automations` or `organizations`. */
     entity: text('entity').primaryKey(),
     /** Hash of the query the pass pages through; a pass is only resumed with the same query. */
@@ -92,13 +98,15 @@ function tables(schemaName: string) {
     /** Set when the pass reached the end; the next backfill starts a new pass. */
     finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
   });
+}
 
-  /**
-   * What PostHog was last told about each user, automation persona and organization: the merged profile
-   * fields last enqueued as an identify, and when. The worker identifies an entity again only when it is
-   * new, when a known field changed, or when this is older than the refresh interval.
-   */
-  const identities = schema.table(
+/**
+ * What PostHog was last told about each user, automation persona and organization: the merged profile
+ * fields last enqueued as an identify, and when. The worker identifies an entity again only when it is
+ * new, when a known field changed, or when this is older than the refresh interval.
+ */
+function identitiesTable(schema: PgSchema) {
+  return schema.table(
     'identities',
     {
       /** `user`, `automation` or `organization`. */
@@ -115,13 +123,15 @@ function tables(schemaName: string) {
     },
     (t) => [primaryKey({ columns: [t.kind, t.entityId] })],
   );
+}
 
-  /**
-   * What the workers last learned about the PostHog target, one row: since when it has been failing (every
-   * request refused, unreachable, not PostHog, or rejecting every event) and why; both null while it works.
-   * Written by workers when the target's state changes; read by `posthog-outbox status`.
-   */
-  const targetHealth = schema.table(
+/**
+ * What the workers last learned about the PostHog target, one row: since when it has been failing (every
+ * request refused, unreachable, not PostHog, or rejecting every event) and why; both null while it works.
+ * Written by workers when the target's state changes; read by `posthog-outbox status`.
+ */
+function targetHealthTable(schema: PgSchema) {
+  return schema.table(
     'target_health',
     {
       id: smallint('id').primaryKey().default(1),
@@ -131,8 +141,18 @@ function tables(schemaName: string) {
     },
     (t) => [check('target_health_one_row', sql`${t.id} = 1`)],
   );
+}
 
-  return { schema, outbox, deadLetters, backfills, identities, targetHealth };
+function tables(schemaName: string) {
+  const schema = pgSchema(schemaName);
+  return {
+    schema,
+    outbox: outboxTable(schema),
+    deadLetters: deadLettersTable(schema),
+    backfills: backfillsTable(schema),
+    identities: identitiesTable(schema),
+    targetHealth: targetHealthTable(schema),
+  };
 }
 
 export type OutboxTables = ReturnType<typeof tables>;

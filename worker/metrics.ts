@@ -10,7 +10,7 @@
 import type postgres from 'postgres';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { cappedCount, oldestEventAge } from '../src/sql.ts';
-import type { RunStats } from './drain.ts';
+import type { RunStats } from './ledger.ts';
 
 /** The part of the worker's target state the metrics read. */
 interface TargetView {

@@ -10,7 +10,7 @@
 import type postgres from 'postgres';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { cappedCount, oldestEventAge } from '../src/sql.ts';
-import type { RunStats } from './drain.ts';
+import type { RUN_COUNTERS, RunStats } from './ledger.ts';
 
 /** The part of the worker's target state the metrics read. */
 interface TargetView {
@@ -40,67 +40,66 @@ async function boundedCount(sql: postgres.Sql, schema: string, table: 'outbox' |
   return { value: Math.max(COUNT_CAP, Math.round(row!.estimate)), exact: false };
 }
 
-export function createMetrics(sql: postgres.Sql, schema: string, target: TargetView): WorkerMetrics {
-  const registry = new Registry();
-  /** A gauge whose value is read at each scrape. */
-  const gauge = (name: string, help: string, read: () => number | Promise<number>) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      async collect() {
-        this.set(await read());
-      },
-    });
-  const delivered = new Counter({ name: 'posthog_outbox_delivered_total', help: 'Events PostHog accepted', registers: [registry] });
-  const retried = new Counter({
-    name: 'posthog_outbox_retried_total',
-    help: 'Event deliveries that failed in a passing way and were scheduled again',
+/** The counters of `RunStats` that are exported, each with its metric's name and help, in registration order. */
+const RUN_METRICS: readonly [(typeof RUN_COUNTERS)[number], string, string][] = [
+  ['delivered', 'posthog_outbox_delivered_total', 'Events PostHog accepted'],
+  ['retried', 'posthog_outbox_retried_total', 'Event deliveries that failed in a passing way and were scheduled again'],
+  ['deadLettered', 'posthog_outbox_dead_lettered_total', 'Events moved to the dead-letter table'],
+  ['released', 'posthog_outbox_released_total', 'Claimed events given back unsent (the run had failed, or the worker was stopping); no attempt counted'],
+  ['identified', 'posthog_outbox_identify_events_total', '$identify / $groupidentify events queued by re-identification'],
+  [
+    'held',
+    'posthog_outbox_held_total',
+    'Events PostHog refused on their own with no other event accepted to confirm it was their fault: kept and retried, not dead-lettered',
+  ],
+  [
+    'rejectedBroadly',
+    'posthog_outbox_rejected_broadly_total',
+    'Batches PostHog refused whole or mostly (a systemic rejection: wrong proxy, API change): nothing dead-lettered, the worker pauses',
+  ],
+  ['superseded', 'posthog_outbox_superseded_total', 'Identify rows deleted unsent because a newer identify of the same entity was queued since'],
+];
+
+/** A gauge whose value is read at each scrape. */
+function gauge(registry: Registry, name: string, help: string, read: () => number | Promise<number>): Gauge {
+  return new Gauge({
+    name,
+    help,
     registers: [registry],
+    async collect() {
+      this.set(await read());
+    },
   });
-  const deadLettered = new Counter({ name: 'posthog_outbox_dead_lettered_total', help: 'Events moved to the dead-letter table', registers: [registry] });
-  const released = new Counter({
-    name: 'posthog_outbox_released_total',
-    help: 'Claimed events given back unsent (the run had failed, or the worker was stopping); no attempt counted',
-    registers: [registry],
-  });
-  const identified = new Counter({
-    name: 'posthog_outbox_identify_events_total',
-    help: '$identify / $groupidentify events queued by re-identification',
-    registers: [registry],
-  });
-  const held = new Counter({
-    name: 'posthog_outbox_held_total',
-    help: 'Events PostHog refused on their own with no other event accepted to confirm it was their fault: kept and retried, not dead-lettered',
-    registers: [registry],
-  });
-  const rejectedBroadly = new Counter({
-    name: 'posthog_outbox_rejected_broadly_total',
-    help: 'Batches PostHog refused whole or mostly (a systemic rejection: wrong proxy, API change): nothing dead-lettered, the worker pauses',
-    registers: [registry],
-  });
+}
+
+/** The run counters (`RUN_METRICS`, and the runs themselves); returns what counts a finished run. */
+function runCounters(registry: Registry): (stats: RunStats) => void {
+  const counters = RUN_METRICS.map(([stat, name, help]) => [stat, new Counter({ name, help, registers: [registry] })] as const);
+  const runs = new Counter({ name: 'posthog_outbox_runs_total', help: 'Drain runs', registers: [registry] });
+  return (stats) => {
+    runs.inc();
+    for (const [stat, counter] of counters) counter.inc(stats[stat]);
+  };
+}
+
+/** Whether the target is failing for this worker, and since when. */
+function targetGauges(registry: Registry, target: TargetView): void {
   gauge(
+    registry,
     'posthog_outbox_target_failing',
     '1 while every run of this worker ends on a target failure (outage, wrong host, not PostHog, systemic rejection), else 0',
     () => (target.failingSince === null ? 0 : 1),
   );
-  gauge('posthog_outbox_target_failing_since_seconds', 'Unix time since when the target has been failing for this worker (0 while it works)', () =>
+  gauge(registry, 'posthog_outbox_target_failing_since_seconds', 'Unix time since when the target has been failing for this worker (0 while it works)', () =>
     target.failingSince === null ? 0 : target.failingSince.getTime() / 1000,
   );
-  const superseded = new Counter({
-    name: 'posthog_outbox_superseded_total',
-    help: 'Identify rows deleted unsent because a newer identify of the same entity was queued since',
-    registers: [registry],
-  });
-  const runs = new Counter({ name: 'posthog_outbox_runs_total', help: 'Drain runs', registers: [registry] });
-  const requests = new Histogram({
-    name: 'posthog_outbox_batch_request_seconds',
-    help: 'Duration of PostHog batch requests, by outcome',
-    labelNames: ['outcome'],
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
-  });
-  // Read from the database at scrape time: the same numbers as `posthog-outbox status`, for every worker.
+}
+
+/**
+ * Read from the database at scrape time: the same numbers as `posthog-outbox status`, for every worker. One
+ * read serves all five gauges of a scrape (and any other scrape within a second).
+ */
+function tableGauges(registry: Registry, sql: postgres.Sql, schema: string): void {
   let scrape: Promise<{ backlog: Count; oldest: number; dead: Count }> | undefined;
   const snapshot = () =>
     (scrape ??= (async () => {
@@ -116,45 +115,54 @@ export function createMetrics(sql: postgres.Sql, schema: string, target: TargetV
       }
     })());
   gauge(
+    registry,
     'posthog_outbox_backlog',
     `Events waiting in the outbox: an exact count up to ${COUNT_CAP}, above it PostgreSQL's planner estimate (pg_class.reltuples, as of the table's last vacuum or analyze); posthog_outbox_backlog_exact says which`,
     async () => (await snapshot()).backlog.value,
   );
   gauge(
+    registry,
     'posthog_outbox_backlog_exact',
     `1 when posthog_outbox_backlog is an exact count (at most ${COUNT_CAP}), 0 when it is the planner's estimate`,
     async () => ((await snapshot()).backlog.exact ? 1 : 0),
   );
   gauge(
+    registry,
     'posthog_outbox_oldest_event_age_seconds',
     'Age of the oldest undelivered event, by its UUIDv7 (0 when the outbox is empty)',
     async () => (await snapshot()).oldest,
   );
   gauge(
+    registry,
     'posthog_outbox_dead_letters',
     `Events in the dead-letter table: an exact count up to ${COUNT_CAP}, above it the planner's estimate; posthog_outbox_dead_letters_exact says which`,
     async () => (await snapshot()).dead.value,
   );
   gauge(
+    registry,
     'posthog_outbox_dead_letters_exact',
     `1 when posthog_outbox_dead_letters is an exact count (at most ${COUNT_CAP}), 0 when it is the planner's estimate`,
     async () => ((await snapshot()).dead.exact ? 1 : 0),
   );
+}
+
+export function createMetrics(sql: postgres.Sql, schema: string, target: TargetView): WorkerMetrics {
+  const registry = new Registry();
+  const observeRun = runCounters(registry);
+  targetGauges(registry, target);
+  const requests = new Histogram({
+    name: 'posthog_outbox_batch_request_seconds',
+    help: 'Duration of PostHog batch requests, by outcome',
+    labelNames: ['outcome'],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  tableGauges(registry, sql, schema);
   return {
     registry,
     observeRequest(seconds, outcome) {
       requests.observe({ outcome }, seconds);
     },
-    observeRun(stats) {
-      runs.inc();
-      delivered.inc(stats.delivered);
-      retried.inc(stats.retried);
-      deadLettered.inc(stats.deadLettered);
-      released.inc(stats.released);
-      held.inc(stats.held);
-      superseded.inc(stats.superseded);
-      rejectedBroadly.inc(stats.rejectedBroadly);
-      identified.inc(stats.identified);
-    },
+    observeRun,
   };
 }

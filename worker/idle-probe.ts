@@ -1,0 +1,65 @@
+/**
+ * The idle probe: while no run is going and the worker is not paused, asks "is anything due?" (one index
+ * lookup) and kicks a run if so. Fast after runs that found work, slower while nothing turns up (the delays
+ * are worker/poll.ts's). It is how a worker hears of new events: handlers' transactions send no NOTIFY.
+ */
+import type postgres from 'postgres';
+import * as q from '../src/sql.ts';
+import type { Logger } from './index.ts';
+import { DEFAULT_POLL, nextPollDelay } from './poll.ts';
+
+/** What the probe sees of its worker. */
+export interface ProbedWorker {
+  readonly signal: AbortSignal;
+  /** No run is going, none is being queued, and the worker is not paused. */
+  idle(): boolean;
+  kick(): void;
+}
+
+export class IdleProbe {
+  private timer: NodeJS.Timeout | undefined;
+  private delay = DEFAULT_POLL.minMs;
+  private readonly sql: postgres.Sql;
+  private readonly schema: string;
+  private readonly log: Logger;
+  private readonly worker: ProbedWorker;
+
+  constructor(sql: postgres.Sql, schema: string, log: Logger, worker: ProbedWorker) {
+    this.sql = sql;
+    this.schema = schema;
+    this.log = log;
+    this.worker = worker;
+  }
+
+  start(): void {
+    this.timer = setTimeout(() => void this.tick(), this.delay);
+  }
+
+  /**
+   * A drain loop ended. One that claimed rows means traffic: probe again soon. One that claimed nothing (the
+   * rows the probe saw were held by another worker) lets the probe slow down.
+   */
+  loopEnded(claimedRows: boolean): void {
+    this.delay = nextPollDelay(this.delay, claimedRows);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  private async tick(): Promise<void> {
+    this.timer = undefined;
+    if (this.worker.signal.aborted) return;
+    if (this.worker.idle()) {
+      try {
+        const [row] = await this.sql.unsafe<{ due: boolean }[]>(q.anyDue(this.schema), [], { prepare: true });
+        if (row?.due) this.worker.kick();
+        else this.delay = nextPollDelay(this.delay, false);
+      } catch (error) {
+        this.delay = DEFAULT_POLL.maxMs;
+        this.log.warn({ err: String((error as Error)?.message ?? error) }, 'the idle probe failed; trying again');
+      }
+    }
+    if (!this.worker.signal.aborted) this.timer = setTimeout(() => void this.tick(), this.delay);
+  }
+}

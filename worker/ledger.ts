@@ -1,0 +1,143 @@
+/**
+ * A drain run's ledger: every write that settles a claimed row, in its batch's transaction, and the run's
+ * counters of each (`RunStats`, which the worker sums and the metrics count). A row ends a batch in one of
+ * these ways: deleted once PostHog accepted it (re-identifying what it touched), deleted unsent (an identify
+ * superseded by a newer one), scheduled again after a backoff, dead-lettered with the reason, or released
+ * (left untouched: free again when the transaction commits, no attempt counted).
+ */
+import type postgres from 'postgres';
+import * as q from '../src/sql.ts';
+import { retryDelayMs } from './backoff.ts';
+import type { DrainSettings } from './drain.ts';
+import { entityKey } from './identify.ts';
+import { deleteDeliveredAndIdentify } from './identities.ts';
+import type { ClaimedRow } from './rows.ts';
+
+export interface RunStats {
+  claimed: number;
+  delivered: number;
+  retried: number;
+  deadLettered: number;
+  /** `$identify` / `$groupidentify` events queued by this run. */
+  identified: number;
+  /** Identify rows deleted unsent because a newer identify of the same entity was queued since. */
+  superseded: number;
+  /** HTTP requests made to PostHog. */
+  requests: number;
+  durationMs: number;
+  /** True when the run stopped with due rows left (time limit or shutdown), so another should follow. */
+  more: boolean;
+  /** Claimed rows given back unsent (the run had already failed, or the worker is stopping): no attempt counted. */
+  released: number;
+  /** Rows a rejection was pinned on but not confirmed as poison (the target may reject everything): kept, retried. */
+  held: number;
+  /** Batches judged to be rejected broadly by the target (every event, or too many): nothing dead-lettered. */
+  rejectedBroadly: number;
+  /** Set when PostHog failed in a passing way: how long the worker should wait before the next run. */
+  pauseMs?: number;
+  /** The run's last passing failure (redacted), e.g. `PostHog answered HTTP 503: ...`. */
+  error?: string;
+}
+
+/** The counters of a run, which a worker sums over its runs (`totals`). */
+export const RUN_COUNTERS = [
+  'claimed',
+  'delivered',
+  'retried',
+  'deadLettered',
+  'released',
+  'held',
+  'rejectedBroadly',
+  'identified',
+  'superseded',
+  'requests',
+] as const;
+
+export function zeroCounters(): Record<(typeof RUN_COUNTERS)[number], number> {
+  return Object.fromEntries(RUN_COUNTERS.map((key) => [key, 0])) as Record<(typeof RUN_COUNTERS)[number], number>;
+}
+
+export class Ledger {
+  readonly stats: RunStats = {
+    ...zeroCounters(),
+    durationMs: 0,
+    more: false,
+  };
+  /** Entities identified by this run: at most once per entity per run. */
+  private readonly identifiedThisRun = new Set<string>();
+  private readonly settings: Pick<DrainSettings, 'schema' | 'backoff' | 'identifyRefreshMs'>;
+
+  constructor(settings: Pick<DrainSettings, 'schema' | 'backoff' | 'identifyRefreshMs'>) {
+    this.settings = settings;
+  }
+
+  /** A newer identify of the same entity is queued (or was sent): these older profiles must not land after it. */
+  async deleteSuperseded(tx: postgres.TransactionSql, rows: readonly ClaimedRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await tx.unsafe(q.deleteSuperseded(this.settings.schema), [rows.map((row) => row.uuid)], { prepare: true });
+    this.stats.superseded += rows.length;
+  }
+
+  /**
+   * Deletes the batch's delivered rows and re-identifies what their events touched, in one statement at the
+   * end of the batch transaction (the identifies commit with the deletes): the `identities` rows it locks are
+   * held only until the commit. An entity is identified at most once per run.
+   */
+  async deleteDelivered(tx: postgres.TransactionSql, accepted: readonly string[]): Promise<void> {
+    if (accepted.length === 0) return;
+    const { identified, enqueued } = await deleteDeliveredAndIdentify(tx, accepted, {
+      schema: this.settings.schema,
+      refreshMs: this.settings.identifyRefreshMs,
+      exclude: [...this.identifiedThisRun],
+    });
+    for (const e of identified) this.identifiedThisRun.add(entityKey(e.kind, e.id));
+    this.stats.identified += enqueued;
+  }
+
+  /**
+   * A target failure (or an unconfirmed rejection, `rejectedAt` set): the rows wait out their backoff (the
+   * attempt is counted, but never leads to a dead letter) and the run ends: the worker pauses before the next.
+   */
+  async retry(
+    tx: postgres.TransactionSql,
+    rows: ClaimedRow[],
+    error: string,
+    retryAfterMs: number | undefined,
+    rejectedAt: (Date | null)[] | null,
+  ): Promise<void> {
+    this.stats.error = error;
+    const delays = await this.schedule(tx, rows, error, retryAfterMs, rejectedAt);
+    this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, rows.length > 0 ? Math.min(...delays) : this.settings.backoff.baseMs);
+  }
+
+  /**
+   * Counts a failed attempt of `rows` and schedules each one's next after its backoff; `rejectedAt` (per row)
+   * records when PostHog refused the row's event alone. Returns the delays.
+   */
+  async schedule(
+    tx: postgres.TransactionSql,
+    rows: ClaimedRow[],
+    error: string,
+    retryAfterMs: number | undefined,
+    rejectedAt: (Date | null)[] | null,
+  ): Promise<number[]> {
+    const delays = rows.map((row) => retryDelayMs(row.attempts + 1, this.settings.backoff, retryAfterMs));
+    if (rows.length > 0) {
+      const at = rows.map((_, i) => rejectedAt?.[i]?.toISOString() ?? null);
+      await tx.unsafe(q.scheduleRetry(this.settings.schema), [rows.map((row) => row.uuid), delays, error, at as never]);
+      this.stats.retried += rows.length;
+    }
+    return delays;
+  }
+
+  /** Moves rows to the dead-letter table: [row, reason, attempts made]. */
+  async deadLetter(tx: postgres.TransactionSql, rows: [ClaimedRow, string, number][]): Promise<void> {
+    if (rows.length === 0) return;
+    await tx.unsafe(q.deadLetter(this.settings.schema), [
+      rows.map(([row]) => row.uuid),
+      rows.map(([, reason]) => reason),
+      rows.map(([, , attempts]) => attempts),
+    ]);
+    this.stats.deadLettered += rows.length;
+  }
+}

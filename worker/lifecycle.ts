@@ -1,0 +1,119 @@
+/**
+ * What a worker opens and closes: its connection pool, pg-boss and the health server; the checks a start
+ * makes before it registers anything; how a start that failed (or was cancelled) is undone; and how `stop()`
+ * lets the last run finish, or gives its rows back, before closing everything.
+ */
+import { PgBoss } from 'pg-boss';
+import postgres from 'postgres';
+import { redactUrl } from '../src/config.ts';
+import * as q from '../src/sql.ts';
+import { startHealthServer, type HealthServer } from './http.ts';
+import type { Logger, WorkerOptions } from './index.ts';
+import type { WorkerMetrics } from './metrics.ts';
+import { PGBOSS_SCHEMA } from './queue.ts';
+import type { WorkerSettings } from './settings.ts';
+
+/** The worker's pool: each lane holds a connection for its batch's transaction, plus two for the rest. */
+export function connect(databaseUrl: string, settings: Pick<WorkerSettings, 'concurrency'>): postgres.Sql {
+  return postgres(databaseUrl, {
+    max: settings.concurrency + 2,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: 'posthog-outbox worker' },
+  });
+}
+
+/** Throws unless `migrate` has installed the outbox schema and pg-boss's. */
+export async function checkInstalled(sql: postgres.Sql, schema: string): Promise<void> {
+  const [migrated] = await sql.unsafe<{ ok: boolean }[]>(q.installed(), [`${schema}.outbox`, PGBOSS_SCHEMA]);
+  if (!migrated?.ok) throw new Error(`the outbox schema "${schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` first`);
+}
+
+/** pg-boss on the schema `migrate` installed (it migrates nothing itself), its errors logged. Not started yet. */
+export function createBoss(databaseUrl: string, log: Logger): PgBoss {
+  const boss = new PgBoss({
+    connectionString: databaseUrl,
+    schema: PGBOSS_SCHEMA,
+    useListenNotify: true,
+    migrate: false,
+    createSchema: false,
+    max: 3,
+    application_name: 'posthog-outbox worker (pg-boss)',
+  });
+  boss.on('error', (error: unknown) => log.error({ err: String((error as Error)?.message ?? error) }, 'pg-boss error'));
+  return boss;
+}
+
+/** Serves `/healthz` (ready while the database and the drain queue answer) and the metrics. */
+export function serveHealth(
+  where: NonNullable<WorkerOptions['metrics']>,
+  metrics: WorkerMetrics,
+  deps: { sql: postgres.Sql; boss: PgBoss; queue: string; log: Logger },
+): Promise<HealthServer> {
+  const { sql, boss, queue, log } = deps;
+  return startHealthServer({
+    port: where.port,
+    host: where.host ?? '0.0.0.0',
+    registry: metrics.registry,
+    checks: { database: () => sql.unsafe(q.ping()), pgboss: () => boss.getQueue(queue) },
+    onCheckFailed: (check, error) => log.warn({ check, err: String((error as Error)?.message ?? error) }, 'health check failed'),
+  });
+}
+
+/** What a failed start has opened so far. */
+export interface Opened {
+  sql: postgres.Sql;
+  boss?: PgBoss;
+  closeHealth?: () => Promise<void>;
+}
+
+/** Closes what a failed start opened. A pg-boss still starting (waiting on a lock) is not waited for: its stop waits for its start. */
+export async function abandonStart({ sql, boss, closeHealth }: Opened): Promise<void> {
+  await closeHealth?.().catch(() => undefined);
+  const stopBoss = boss?.stop({ graceful: false, close: true, timeout: 1_000 }).catch(() => undefined);
+  await Promise.race([stopBoss, new Promise((r) => setTimeout(r, 2_000).unref())]);
+  await sql.end({ timeout: 1 }).catch(() => undefined);
+}
+
+/**
+ * The error a failed start rejects with: the signal's reason when it was cancelled, a clear one (the
+ * password masked) when the database cannot be reached, else the error itself.
+ */
+export function startFailure(error: unknown, options: Pick<WorkerOptions, 'databaseUrl' | 'signal'>): unknown {
+  if (options.signal?.aborted) return options.signal.reason;
+  const e = error as { code?: string; message?: string };
+  if (e?.code && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|CONNECT_TIMEOUT|28P01|3D000)$/.test(e.code)) {
+    return new Error(`cannot reach the database at ${redactUrl(options.databaseUrl)}: ${e.code} ${e.message ?? ''}`.trim());
+  }
+  return error;
+}
+
+/**
+ * Waits for a stopping worker's drain loop (`running`) up to `timeoutMs`. If it still runs then, gives its
+ * rows back rather than wait out the lease: closing the connections rolls back the batches' transactions.
+ * A batch that still lands is a same-uuid duplicate.
+ */
+export async function finishOrRelease(
+  running: Promise<void> | undefined,
+  stillRunning: () => boolean,
+  timeoutMs: number,
+  sql: postgres.Sql,
+  log: Logger,
+): Promise<void> {
+  if (!running) return;
+  let timedOut = false;
+  await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, timeoutMs).unref())]).then(() => {
+    timedOut = stillRunning();
+  });
+  if (timedOut) {
+    await sql.end({ timeout: 0 }).catch(() => undefined);
+    log.warn({}, 'stopped before in-flight batches finished; their rows were released');
+  }
+}
+
+/** Closes what a stopped worker opened, after its last run: the health server, pg-boss, then the pool. */
+export async function closeAll(closers: readonly (() => Promise<void>)[], boss: PgBoss, sql: postgres.Sql): Promise<void> {
+  for (const close of closers) await close().catch(() => undefined);
+  await boss.stop({ graceful: false, close: true, timeout: 2_000 }).catch(() => undefined);
+  await sql.end({ timeout: 5 }).catch(() => undefined);
+}

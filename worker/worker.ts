@@ -1,0 +1,224 @@
+/**
+ * The worker's states and what moves it between them (worker/index.ts describes them): `kick()` queues a
+ * drain job, pg-boss calls `drainJob()`, whose drain loop runs `DrainRun`s back to back while rows are due
+ * and pauses the worker after a run that ended on a target failure; the next-due timer and the idle probe
+ * kick again; `stop()` ends it all.
+ */
+import { EventEmitter } from 'node:events';
+import type { PgBoss } from 'pg-boss';
+import type postgres from 'postgres';
+import * as q from '../src/sql.ts';
+import { retryDelayMs } from './backoff.ts';
+import { DrainRun, type DrainSettings } from './drain.ts';
+import { IdleProbe } from './idle-probe.ts';
+import type { Logger, OutboxWorker, TargetState } from './index.ts';
+import { RUN_COUNTERS, type RunStats, zeroCounters } from './ledger.ts';
+import { closeAll, finishOrRelease } from './lifecycle.ts';
+import { drainQueueName } from './queue.ts';
+import { DeadLetterRetention } from './retention.ts';
+import type { WorkerSettings } from './settings.ts';
+import type { TargetHealth } from './target.ts';
+
+/** What a worker is built from, all of it ready before it is constructed (nothing is set on it afterwards). */
+export interface WorkerParts {
+  sql: postgres.Sql;
+  boss: PgBoss;
+  settings: Readonly<WorkerSettings>;
+  /** The drain runs' hook for each PostHog request (the metrics). */
+  observeRequest?: DrainSettings['observeRequest'];
+  log: Logger;
+  target: TargetHealth;
+  healthUrl?: string;
+  /** Closed by stop(), after the last run. */
+  closers: (() => Promise<void>)[];
+}
+
+export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
+  readonly totals = { runs: 0, ...zeroCounters() };
+  readonly target: TargetState;
+  private readonly abort = new AbortController();
+  /** The drain loop, while one runs. */
+  private running: Promise<void> | undefined;
+  /** A kick arrived while a run was going or the worker was paused: run (once more) when it can. */
+  private pending = false;
+  /** A drain job is being queued. */
+  private kicking = false;
+  private pausedUntil = 0;
+  /** Runs in a row that ended on a passing PostHog failure: the pause before the next run grows with it. */
+  private failedRuns = 0;
+  /** The next-due (or end-of-pause) timer. */
+  private timer: NodeJS.Timeout | undefined;
+  private readonly idleProbe: IdleProbe;
+  private readonly retention: DeadLetterRetention;
+  private readonly targetHealth: TargetHealth;
+  private readonly sql: postgres.Sql;
+  private readonly boss: PgBoss;
+  private readonly settings: Readonly<WorkerSettings>;
+  /** What each drain run is given: the settings and the metrics' request hook. */
+  private readonly drain: DrainSettings;
+  private readonly queue: string;
+  private readonly log: Logger;
+  readonly healthUrl: string | undefined;
+  private readonly closers: readonly (() => Promise<void>)[];
+
+  constructor(parts: WorkerParts) {
+    super();
+    this.sql = parts.sql;
+    this.boss = parts.boss;
+    this.settings = parts.settings;
+    this.drain = { ...parts.settings, observeRequest: parts.observeRequest };
+    this.queue = drainQueueName(parts.settings.schema);
+    this.log = parts.log;
+    this.targetHealth = parts.target;
+    this.target = parts.target.state;
+    this.healthUrl = parts.healthUrl;
+    this.closers = parts.closers;
+    this.retention = new DeadLetterRetention(parts.sql, parts.settings, this.abort.signal, parts.log);
+    this.idleProbe = new IdleProbe(parts.sql, parts.settings.schema, parts.log, {
+      signal: this.abort.signal,
+      idle: () => !this.running && !this.kicking && Date.now() >= this.pausedUntil,
+      kick: () => this.kick(),
+    });
+  }
+
+  /** The idle probe found due rows, the next-due timer fired, or an embedding application asks. */
+  kick(): void {
+    if (this.abort.signal.aborted) return;
+    if (this.running || Date.now() < this.pausedUntil) {
+      this.pending = true; // the current run goes on, or the pause timer fires a run
+      if (!this.running && this.timer === undefined) this.wakeAt(this.pausedUntil);
+      return;
+    }
+    if (this.kicking) return;
+    this.kicking = true;
+    this.boss
+      .send(this.queue, null)
+      .catch((error: unknown) => this.log.error({ err: String(error) }, 'could not queue a drain run'))
+      .finally(() => (this.kicking = false));
+  }
+
+  /** The pg-boss job handler: runs until nothing is due (or PostHog fails), then arms the next-due timer. */
+  async drainJob(): Promise<void> {
+    if (this.running || this.abort.signal.aborted) return this.running;
+    if (Date.now() < this.pausedUntil) return;
+    this.running = this.drainLoop()
+      .then(() => this.retention.expire())
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** Starts the idle probe (once the drain queue's handler is registered). */
+  startPolling(): void {
+    this.idleProbe.start();
+  }
+
+  private async drainLoop(): Promise<void> {
+    let claimed = 0;
+    const onBacklog = this.inviter();
+    let stats: RunStats;
+    do {
+      this.pending = false;
+      const run = new DrainRun(this.sql, this.drain, this.abort.signal, { probe: this.failedRuns > 0, onBacklog, memory: this.targetHealth.memory });
+      stats = await run.run();
+      claimed += stats.claimed;
+      this.account(stats);
+      if (stats.pauseMs !== undefined) {
+        await this.pause(stats.pauseMs, stats.error ?? 'unknown target failure');
+        break;
+      }
+      if (stats.delivered > 0) await this.recovered();
+    } while (!this.abort.signal.aborted && (stats.more || stats.identified > 0 || this.pending));
+    this.idleProbe.loopEnded(claimed > 0);
+    if (!this.abort.signal.aborted) await this.armTimer();
+  }
+
+  /**
+   * The runs' `onBacklog` for one drain loop: sends one drain job per loop, which pg-boss hands to an idle
+   * worker (or back to this one once its loop ends, when it finds nothing due and ends at once).
+   */
+  private inviter(): () => void {
+    let invited = false;
+    return () => {
+      if (invited || this.abort.signal.aborted) return;
+      invited = true;
+      this.boss.send(this.queue, null).catch((error: unknown) => this.log.error({ err: String(error) }, 'could not queue a drain run'));
+    };
+  }
+
+  /**
+   * A run ended on a passing PostHog failure. Backoff per worker, not only per row: during an outage each run
+   * meets fresh rows (first attempt, shortest delay), so without this an outage would cost a request per
+   * batch of backlog.
+   */
+  private async pause(pauseMs: number, reason: string): Promise<void> {
+    this.failedRuns++;
+    this.pausedUntil = Date.now() + Math.max(pauseMs, retryDelayMs(this.failedRuns, this.settings.backoff));
+    await this.targetHealth.failing(reason);
+  }
+
+  /** A run delivered events: PostHog works. */
+  private async recovered(): Promise<void> {
+    if (this.failedRuns > 0) {
+      // PostHog is back: what waited out a backoff during the failure is due now.
+      await this.sql.unsafe(q.resumeWaitingRows(this.settings.schema));
+      this.pending = true;
+    }
+    this.failedRuns = 0;
+    await this.targetHealth.working();
+  }
+
+  private account(stats: RunStats): void {
+    this.totals.runs++;
+    for (const key of RUN_COUNTERS) this.totals[key] += stats[key];
+    if (stats.claimed > 0 || stats.identified > 0) {
+      const { more: _more, ...line } = stats;
+      this.log.info({ ...line }, 'drain run');
+    }
+    this.emit('run', stats);
+  }
+
+  /** Wakes the worker when the next row comes due (after a backoff, a lease, or a pause). */
+  private async armTimer(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const [row] = await this.sql.unsafe<{ at: Date | null }[]>(q.nextDue(this.settings.schema));
+    const now = Date.now();
+    let wakeAt = row?.at ? row.at.getTime() : Number.POSITIVE_INFINITY;
+    if (this.pending) wakeAt = now;
+    wakeAt = Math.max(wakeAt, this.pausedUntil);
+    if (!Number.isFinite(wakeAt)) return; // empty outbox: the idle probe finds the next commit
+    this.wakeAt(wakeAt);
+  }
+
+  /**
+   * Kicks a run at `at`; if the worker is still paused then, waits on until the pause is over. Timers are
+   * capped at a minute and re-armed.
+   */
+  private wakeAt(at: number): void {
+    clearTimeout(this.timer);
+    const delay = Math.min(Math.max(0, at - Date.now()), 60_000);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.abort.signal.aborted) return;
+      if (!this.running && Date.now() < this.pausedUntil) {
+        // Still paused (a pause longer than the cap, or a timer that fired a hair early): wait on. A kick that
+        // came during the pause (pending) runs after it; otherwise the next due row decides.
+        if (this.pending) this.wakeAt(this.pausedUntil);
+        else this.armTimer().catch((error: unknown) => this.log.error({ err: String(error) }, 'could not arm the next-run timer'));
+        return;
+      }
+      this.pending = false;
+      this.kick();
+    }, delay);
+  }
+
+  async stop(timeoutMs = 20_000): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    this.abort.abort();
+    clearTimeout(this.timer);
+    this.idleProbe.stop();
+    this.timer = undefined;
+    await finishOrRelease(this.running, () => this.running !== undefined, timeoutMs, this.sql, this.log);
+    await closeAll(this.closers, this.boss, this.sql);
+  }
+}

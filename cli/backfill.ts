@@ -25,7 +25,7 @@ import {
   startBackfill,
   tryLockBackfill,
   unlockBackfill,
-} from '../src/sql.ts';
+} from '../src/sql/index.ts';
 import { duration as formatDuration } from './format.ts';
 import { refuseTransactionPooler } from '../src/pooler.ts';
 import { databaseUrlOption, directUrlOption, duration, integer, schemaOption, sessionUrl } from './options.ts';

@@ -29,7 +29,7 @@ import type postgres from 'postgres';
 import { OutboxError } from '../src/errors.ts';
 import { redactForStorage } from '../src/redact.ts';
 import { checkEventShape } from '../src/outbox/validate.ts';
-import * as q from '../src/sql.ts';
+import * as q from '../src/sql/index.ts';
 import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import { entityKey } from './identify.ts';
 import { deleteDeliveredAndIdentify } from './identities.ts';

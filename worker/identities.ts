@@ -8,7 +8,7 @@ import type postgres from 'postgres';
 import type { ProfileKind } from '../src/attribution/profiles.ts';
 import type { ProfileFields } from '../src/event.ts';
 import { recordIdentifies } from '../src/outbox/record.ts';
-import * as q from '../src/sql.ts';
+import * as q from '../src/sql/index.ts';
 import { identifyEvents, type Identification, type TouchedEntity } from './identify.ts';
 
 export interface IdentifyOptions {

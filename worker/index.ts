@@ -36,7 +36,7 @@ import { EventEmitter } from 'node:events';
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
 import { redactUrl } from '../src/config.ts';
-import * as q from '../src/sql.ts';
+import * as q from '../src/sql/index.ts';
 import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import { DrainRun, type DrainSettings, RUN_COUNTERS, type RunStats, type TargetMemory, zeroCounters } from './drain.ts';
 import { startHealthServer } from './http.ts';

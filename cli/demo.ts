@@ -16,7 +16,7 @@ import { Command, Option } from 'commander';
 import { DEMO_SCHEMA_ON_YOUR_SERVER, runDemo, type DemoConfig } from '../dev/demo/run.ts';
 import { checkDatabaseUrl, DEFAULT_SCHEMA } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
-import { quoteSchema } from '../src/sql.ts';
+import { quoteSchema } from '../src/sql/index.ts';
 import { checkHost, databaseUrlOption, integer } from './options.ts';
 
 interface DemoFlags {

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { connect, redactUrl } from '../src/config.ts';
 import { refuseTransactionPooler } from '../src/pooler.ts';
 import { migrateOutbox } from '../src/outbox/migrate.ts';
-import { quoteSchema } from '../src/sql.ts';
+import { quoteSchema } from '../src/sql/index.ts';
 import { installPgBoss } from '../worker/queue.ts';
 import { databaseUrlOption, directUrlOption, schemaOption, sessionUrl } from './options.ts';
 

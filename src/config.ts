@@ -4,6 +4,7 @@
  */
 import postgres from 'postgres';
 import { OutboxError } from './errors.ts';
+import { ping } from './sql/index.ts';
 
 /** The Postgres schema the outbox tables live in unless told otherwise. */
 export const DEFAULT_SCHEMA = 'posthog_outbox';
@@ -42,7 +43,8 @@ export function checkDatabaseUrl(value: string | undefined, field = 'DATABASE_UR
 export async function connect(url: string, options: postgres.Options<Record<string, postgres.PostgresType>> = {}): Promise<postgres.Sql> {
   const sql = postgres(url, { connect_timeout: 10, onnotice: () => {}, ...options });
   try {
-    await sql`SELECT 1`;
+    // As a tagged query (the statement nested in it), so it runs as before: extended protocol, prepared.
+    await sql`${sql.unsafe(ping())}`;
     return sql;
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => undefined);

@@ -14,7 +14,7 @@
 import postgres from 'postgres';
 import { redactUrl } from './config.ts';
 import { OutboxError } from './errors.ts';
-import { backendPid } from './sql.ts';
+import { backendPid } from './sql/index.ts';
 
 /** How long A's second question may wait while B holds its transaction (a pooler out of server connections). */
 const WAIT_MS = 3_000;

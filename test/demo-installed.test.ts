@@ -9,7 +9,9 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getTableConfig } from 'drizzle-orm/pg-core';
 import { DEMO_PLAN } from '../dev/demo/plan.ts';
+import { automations, messages } from '../dev/demo/schema.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -116,5 +118,20 @@ describe('posthog-outbox demo, installed from the package', () => {
     const [row] = await db.sql<{ backlog: number; other: boolean }[]>`
       SELECT (SELECT count(*)::int FROM posthog_outbox_demo.outbox) AS backlog, to_regclass('posthog_outbox.outbox') IS NOT NULL AS other`;
     expect(row).toEqual({ backlog: 0, other: false });
+    // The application's own tables, created by dev/demo/schema.sql as the package ships it, are the ones its
+    // drizzle declaration (dev/demo/schema.ts) writes through, and hold what the traffic wrote.
+    for (const table of [messages, automations]) {
+      const config = getTableConfig(table);
+      const created = await db.sql<{ column_name: string; data_type: string; is_nullable: string }[]>`
+        SELECT column_name, data_type, is_nullable FROM information_schema.columns
+        WHERE table_schema = ${config.schema!} AND table_name = ${config.name} ORDER BY ordinal_position`;
+      expect(created.map((c) => [c.column_name, c.data_type, c.is_nullable === 'NO'])).toEqual(
+        config.columns.map((c) => [c.name, c.getSQLType().replace('bigserial', 'bigint'), c.notNull]),
+      );
+    }
+    const [written] = await db.sql<{ messages: number; automations: number }[]>`
+      SELECT (SELECT count(*)::int FROM posthog_demo_app.messages) AS messages, (SELECT count(*)::int FROM posthog_demo_app.automations) AS automations`;
+    expect(written!.automations).toBe(DEMO_PLAN.automations.length);
+    expect(written!.messages).toBeGreaterThan(DEMO_PLAN.runs.length);
   });
 });

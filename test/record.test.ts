@@ -10,7 +10,7 @@ import { migrateOutbox } from '../src/outbox/migrate.ts';
 import { record } from '../src/outbox/record.ts';
 import { outbox, outboxSchema } from '../src/outbox/schema.ts';
 import { MAX_EVENT_BYTES } from '../src/outbox/validate.ts';
-import { IDENTITY_COLUMNS, RECORD_COLUMNS, VALUES_ROWS_LIMIT } from '../src/sql.ts';
+import { IDENTITY_COLUMNS, RECORD_COLUMNS, VALUES_ROWS_LIMIT } from '../src/sql/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
 const messages = pgTable('messages', { id: serial('id').primaryKey(), body: text('body').notNull() });
@@ -425,7 +425,7 @@ describe('a custom Postgres schema', () => {
 });
 
 describe('one declaration of the columns', () => {
-  it('the columns record() writes (src/sql.ts RECORD_COLUMNS, IDENTITY_COLUMNS) are the drizzle schema’s, with the same types', () => {
+  it('the columns record() writes (src/sql/columns.ts RECORD_COLUMNS, IDENTITY_COLUMNS) are the drizzle schema’s, with the same types', () => {
     const declared = new Map(Object.values(getTableColumns(outbox)).map((c) => [c.name, c.getSQLType().replace('timestamp with time zone', 'timestamptz')]));
     for (const [name, type] of [...RECORD_COLUMNS, ...IDENTITY_COLUMNS]) expect([name, declared.get(name)]).toEqual([name, type]);
   });

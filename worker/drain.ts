@@ -18,7 +18,7 @@
  * a worker that hangs mid-batch cannot hold its rows longer than that (one that dies frees them at once).
  */
 import type postgres from 'postgres';
-import * as q from '../src/sql.ts';
+import * as q from '../src/sql/index.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import { type BatchRun, settleBatch } from './batch.ts';
 import { Ledger, type RunStats } from './ledger.ts';

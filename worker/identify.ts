@@ -1,5 +1,5 @@
 /**
- * Re-identification, the pure part: for the entities the `identities` memory decides to identify (src/sql.ts
+ * Re-identification, the pure part: for the entities the `identities` memory decides to identify (src/sql/identities.ts
  * `rememberIdentities`: new, changed, or not refreshed for the refresh interval), the `$identify` /
  * `$groupidentify` event that sets their profile. (Which entities a batch's delivered events touched, each
  * field at its newest value, is worked out in SQL from the rows' profile snapshots: `deleteDeliveredAndRemember`.)

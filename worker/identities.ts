@@ -8,7 +8,7 @@ import type postgres from 'postgres';
 import type { ProfileKind } from '../src/attribution/profiles.ts';
 import type { ProfileFields } from '../src/event.ts';
 import { recordIdentifies } from '../src/outbox/record.ts';
-import * as q from '../src/sql.ts';
+import * as q from '../src/sql/index.ts';
 import { identifyEvents, type Identification, type TouchedEntity } from './identify.ts';
 
 export interface IdentifyOptions {
@@ -46,7 +46,7 @@ export async function identifyTouched(
 
 /**
  * The worker's version: deletes the batch's delivered rows `uuids` and re-identifies what their profile
- * snapshots touched (src/sql.ts `deleteDeliveredAndRemember`), except the entities in `exclude` (`kind:id`).
+ * snapshots touched (src/sql/identities.ts `deleteDeliveredAndRemember`), except the entities in `exclude` (`kind:id`).
  */
 export async function deleteDeliveredAndIdentify(
   tx: postgres.TransactionSql,

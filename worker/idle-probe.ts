@@ -4,7 +4,7 @@
  * are worker/poll.ts's). It is how a worker hears of new events: handlers' transactions send no NOTIFY.
  */
 import type postgres from 'postgres';
-import * as q from '../src/sql.ts';
+import * as q from '../src/sql/index.ts';
 import type { Logger } from './index.ts';
 import { DEFAULT_POLL, nextPollDelay } from './poll.ts';
 

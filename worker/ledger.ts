@@ -6,7 +6,7 @@
  * (left untouched: free again when the transaction commits, no attempt counted).
  */
 import type postgres from 'postgres';
-import * as q from '../src/sql.ts';
+import * as q from '../src/sql/index.ts';
 import { retryDelayMs } from './backoff.ts';
 import type { DrainSettings } from './drain.ts';
 import { entityKey } from './identify.ts';

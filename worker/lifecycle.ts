@@ -6,7 +6,7 @@
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
 import { redactUrl } from '../src/config.ts';
-import * as q from '../src/sql.ts';
+import * as q from '../src/sql/index.ts';
 import { startHealthServer, type HealthServer } from './http.ts';
 import type { Logger, WorkerOptions } from './index.ts';
 import type { WorkerMetrics } from './metrics.ts';

@@ -9,7 +9,7 @@
  */
 import type postgres from 'postgres';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { cappedCount, oldestEventAge } from '../src/sql.ts';
+import { cappedCount, oldestEventAge } from '../src/sql/index.ts';
 import type { RUN_COUNTERS, RunStats } from './ledger.ts';
 
 /** The part of the worker's target state the metrics read. */

@@ -3,7 +3,7 @@
  * worker deletes those past `deadLetterRetentionMs`, after a drain loop, at most once an hour.
  */
 import type postgres from 'postgres';
-import * as q from '../src/sql.ts';
+import * as q from '../src/sql/index.ts';
 import type { Logger } from './index.ts';
 
 /** How often a worker looks for expired dead letters. */

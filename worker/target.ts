@@ -4,7 +4,7 @@
  * `posthog-outbox status` (and the other workers' operators) the same. Read by `/metrics` too.
  */
 import type postgres from 'postgres';
-import * as q from '../src/sql.ts';
+import * as q from '../src/sql/index.ts';
 import type { TargetMemory } from './drain.ts';
 import type { Logger, TargetState } from './index.ts';
 

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { PgBoss } from 'pg-boss';
 import type postgres from 'postgres';
-import * as q from '../src/sql.ts';
+import * as q from '../src/sql/index.ts';
 import { retryDelayMs } from './backoff.ts';
 import { DrainRun, type DrainSettings } from './drain.ts';
 import { IdleProbe } from './idle-probe.ts';

@@ -1,7 +1,7 @@
 /** The demo's worker: started with quiet logs, and watched until the outbox is empty and the worker idle. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type postgres from 'postgres';
-import { outboxStatus } from '../../src/sql.ts';
+import { outboxStatus } from '../../src/sql/index.ts';
 import { startWorker, type OutboxWorker } from '../../worker/index.ts';
 import { Interrupted, type DemoSession } from './session.ts';
 

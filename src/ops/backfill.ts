@@ -14,7 +14,7 @@ import { identifyEvent, type ProfileKind, profileFromRow } from '../attribution/
 import { DEFAULT_SCHEMA } from '../config.ts';
 import { OutboxError } from '../errors.ts';
 import { checkId } from '../limits.ts';
-import * as q from '../sql.ts';
+import * as q from '../sql/index.ts';
 
 /** Where the profiles are (also the row names of the `backfills` table) -> the profile kind. */
 const KINDS = { users: 'user', organizations: 'organization', automations: 'automation' } as const satisfies Record<string, ProfileKind>;

@@ -6,7 +6,7 @@
 import type postgres from 'postgres';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import { OutboxError } from '../errors.ts';
-import * as q from '../sql.ts';
+import * as q from '../sql/index.ts';
 
 export type EntityKind = 'user' | 'automation' | 'organization';
 

@@ -1,7 +1,7 @@
 /** What is waiting, what is failing, what died: the figures behind `posthog-outbox status`. Read-only. */
 import type postgres from 'postgres';
 import { DEFAULT_SCHEMA } from '../config.ts';
-import * as q from '../sql.ts';
+import * as q from '../sql/index.ts';
 
 export interface OutboxStatus {
   /** The PostHog target as the workers last reported it; null before any worker reported. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type postgres from 'postgres';
-import * as q from '../sql.ts';
+import * as q from '../sql/index.ts';
 import { DEFAULT_SCHEMA } from '../config.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -5,7 +5,7 @@
 import { uuidv7 } from 'uuidv7';
 import { OutboxError } from '../errors.ts';
 import type { OutboxEvent } from '../event.ts';
-import { IDENTITY_COLUMNS, insertEvents, RECORD_COLUMNS, VALUES_ROWS_LIMIT, type RecordColumn } from '../sql.ts';
+import { IDENTITY_COLUMNS, insertEvents, RECORD_COLUMNS, VALUES_ROWS_LIMIT, type RecordColumn } from '../sql/index.ts';
 import { executorFor, type Connection } from './executor.ts';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import { checkEvent, checkSize } from './validate.ts';

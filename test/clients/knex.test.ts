@@ -2,7 +2,7 @@
  * record() in Knex transactions (the `pg` client) against real PostgreSQL: the event commits and rolls back
  * with the caller's rows, one statement through Knex's raw(), and a Knex for another database is refused.
  */
-import { RECORD_COLUMNS } from '../../src/sql.ts';
+import { RECORD_COLUMNS } from '../../src/sql/index.ts';
 import knexFactory, { type Knex } from 'knex';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OutboxError } from '../../src/errors.ts';

@@ -2,7 +2,7 @@
  * record() in Kysely transactions over node-postgres (Kysely's own PostgresDialect) against real PostgreSQL:
  * the event commits and rolls back with the caller's rows, in one statement sent through Kysely's executor.
  */
-import { RECORD_COLUMNS } from '../../src/sql.ts';
+import { RECORD_COLUMNS } from '../../src/sql/index.ts';
 import { Kysely, PostgresDialect, type Generated, type LogEvent } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

@@ -10,7 +10,7 @@ import { attributedEvent, record, type RunContext } from '../../src/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { startWorkerProcess } from '../support/processes.ts';
 import { inProcessWorkers, outboxCount, until } from '../support/worker.ts';
-import { deleteDeliveredAndRemember } from '../../src/sql.ts';
+import { deleteDeliveredAndRemember } from '../../src/sql/index.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;

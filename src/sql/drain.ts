@@ -1,0 +1,81 @@
+/**
+ * Delivery (the worker): claiming due rows, the lease that frees them if the worker hangs, and settling a
+ * batch (unsent identify rows deleted, retries scheduled, dead letters moved); the idle worker's probes.
+ * Deleting delivered rows re-identifies what they touched: identities.ts.
+ */
+import { EVENT_COLUMNS, quoteSchema, recordColumnList } from './columns.ts';
+
+/** The columns a worker reads from a claimed row: what it sends (profile snapshots stay in the database: `deleteDeliveredAndRemember`). */
+const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."attempts", o."rejected_at"`;
+
+/**
+ * Claims up to `$1` due rows, oldest due first, skipping rows other workers hold: the rows stay locked by
+ * the claiming transaction until it settles them (delete, retry, dead letter) and commits. The claim
+ * writes nothing, so it costs what a plain SELECT costs; a worker that dies holding rows loses them as
+ * soon as PostgreSQL sees its connection go, and a hung one when the lease (`setLease`) ends its session.
+ * `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age); `superseded` flags identify
+ * rows whose entity has been identified again since (a newer profile is queued or sent).
+ */
+export function claimBatch(schema: string): string {
+  const s = quoteSchema(schema);
+  return `SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
+  CASE WHEN o."identity_kind" IS NULL THEN false ELSE COALESCE(o."identity_version" <
+    (SELECT i."version" FROM ${s}."identities" i WHERE i."kind" = o."identity_kind" AND i."entity_id" = o."identity_id"), false) END AS "superseded"
+FROM ${s}."outbox" o WHERE o."next_attempt_at" <= now() ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
+}
+
+/**
+ * The lease of the calling transaction: PostgreSQL ends the session if it sits idle in the transaction
+ * (a request to PostHog outstanding) for more than `$1` milliseconds, which frees the rows it holds.
+ */
+export function setLease(): string {
+  return `SELECT set_config('idle_in_transaction_session_timeout', $1::text, true)`;
+}
+
+/** Deletes rows `$1` unsent (held by the calling claim's transaction): identify rows superseded by a newer one. */
+export function deleteSuperseded(schema: string): string {
+  return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[])`;
+}
+
+/**
+ * Counts a failed attempt of rows `$1` and schedules the next one after `$2` milliseconds each (per row), with
+ * the error `$3`; `$4` (per row, null for none) is when PostHog rejected the row's event alone (`rejected_at`).
+ */
+export function scheduleRetry(schema: string): string {
+  const s = quoteSchema(schema);
+  return `UPDATE ${s}."outbox" o SET "attempts" = o."attempts" + 1, "next_attempt_at" = now() + make_interval(secs => x.delay_ms / 1000.0), "last_error" = $3,
+  "rejected_at" = COALESCE(x.rejected_at, o."rejected_at")
+FROM unnest($1::uuid[], $2::float8[], $4::timestamptz[]) AS x("uuid", delay_ms, rejected_at)
+WHERE o."uuid" = x."uuid"`;
+}
+
+/** Moves rows `$1` to the dead-letter table with the reasons `$2` and attempt counts `$3` (per row), in one statement. */
+export function deadLetter(schema: string): string {
+  const s = quoteSchema(schema);
+  return `WITH dead AS (
+  DELETE FROM ${s}."outbox" o USING unnest($1::uuid[], $2::text[], $3::int[]) AS x("uuid", reason, attempts)
+  WHERE o."uuid" = x."uuid"
+  RETURNING o.*, x.reason, x.attempts AS counted
+)
+INSERT INTO ${s}."dead_letters" (${EVENT_COLUMNS}, "reason")
+SELECT ${recordColumnList()}, counted, "last_error", "created_at", reason FROM dead`;
+}
+
+/**
+ * PostHog accepts again after failing: rows waiting out a backoff become due now, so a backlog held back by
+ * an outage goes out at once rather than over the next backoff interval. Only rows that failed wait, so this
+ * touches at most the batches tried during the outage.
+ */
+export function resumeWaitingRows(schema: string): string {
+  return `UPDATE ${quoteSchema(schema)}."outbox" SET "next_attempt_at" = now() WHERE "next_attempt_at" > now()`;
+}
+
+/** Whether any row is due: the idle worker's probe (one index lookup on `next_attempt_at`). */
+export function anyDue(schema: string): string {
+  return `SELECT EXISTS (SELECT 1 FROM ${quoteSchema(schema)}."outbox" WHERE "next_attempt_at" <= now()) AS "due"`;
+}
+
+/** When the next row becomes due (null when the outbox is empty). */
+export function nextDue(schema: string): string {
+  return `SELECT min("next_attempt_at") AS "at" FROM ${quoteSchema(schema)}."outbox"`;
+}

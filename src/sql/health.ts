@@ -1,0 +1,37 @@
+/**
+ * Health: whether the database answers and is set up, what kind of session a connection has, and the
+ * PostHog target's state as the worker last saw it.
+ */
+import { quoteSchema } from './columns.ts';
+
+/** The target is failing since now (or since earlier, if it already was) for reason `$1`. */
+export function markTargetFailing(schema: string): string {
+  return `INSERT INTO ${quoteSchema(schema)}."target_health" AS t ("id", "failing_since", "reason", "updated_at") VALUES (1, now(), $1, now())
+ON CONFLICT ("id") DO UPDATE SET "failing_since" = COALESCE(t."failing_since", now()), "reason" = $1, "updated_at" = now()`;
+}
+
+/** PostHog accepted events: the target works. */
+export function markTargetWorking(schema: string): string {
+  return `INSERT INTO ${quoteSchema(schema)}."target_health" AS t ("id", "failing_since", "reason", "updated_at") VALUES (1, NULL, NULL, now())
+ON CONFLICT ("id") DO UPDATE SET "failing_since" = NULL, "reason" = NULL, "updated_at" = now()`;
+}
+
+/** The target's state as last written (no row: no worker has reported yet). */
+export function targetHealth(schema: string): string {
+  return `SELECT "failing_since", "reason", "updated_at" FROM ${quoteSchema(schema)}."target_health" WHERE "id" = 1`;
+}
+
+/** Whether the outbox table `$1` (`schema.outbox`) and pg-boss's schema `$2` exist: the worker's start-up check. */
+export function installed(): string {
+  return `SELECT to_regclass($1) IS NOT NULL AND to_regnamespace($2) IS NOT NULL AS ok`;
+}
+
+/** The database answers (connection checks, `/healthz`). */
+export function ping(): string {
+  return 'SELECT 1';
+}
+
+/** The server process serving this statement: one per session on a direct or session-pooled connection. */
+export function backendPid(): string {
+  return `SELECT pg_backend_pid() AS "pid"`;
+}

@@ -1,0 +1,105 @@
+/**
+ * Re-identification: the `identities` memory of what PostHog was told about each user, automation persona
+ * and organization, and the statements that decide from it which entities to identify again.
+ */
+import { quoteSchema } from './columns.ts';
+
+/**
+ * The memory's decision, from a CTE `incoming` of touched entities (`kind`, `entity_id`, `fields` jsonb,
+ * `event_at`): `$2` is the refresh interval in milliseconds, `$3` true to identify every one of them
+ * regardless (backfill `--force`). An entity is identified when it is new, when merging its fields (the newer
+ * event's values win, never a null) changes what was last sent, or when the last identify is older than the
+ * refresh interval. Returns those entities with their merged fields and new version; the others are left
+ * untouched. Rows are locked in (kind, id) order, so concurrent batches cannot deadlock; a concurrent batch
+ * that already identified the same change makes this one find nothing new.
+ */
+function rememberFrom(s: string, incoming: string): string {
+  const merged = (stored: string, incoming: string) =>
+    `(CASE WHEN ${incoming}."event_at" >= ${stored}."event_at" THEN ${stored}."fields" || ${incoming}."fields" ELSE ${incoming}."fields" || ${stored}."fields" END)`;
+  const due = (stored: string, incoming: string) =>
+    `($3::boolean OR ${stored}."sent_at" <= now() - make_interval(secs => $2::float8 / 1000) OR ${merged(stored, incoming)} IS DISTINCT FROM ${stored}."fields")`;
+  return `WITH ${incoming}, candidates AS (
+  SELECT n.* FROM incoming n LEFT JOIN ${s}."identities" i ON i."kind" = n."kind" AND i."entity_id" = n."entity_id"
+  WHERE i."kind" IS NULL OR ${due('i', 'n')}
+  ORDER BY n."kind" COLLATE "C", n."entity_id" COLLATE "C"
+)
+INSERT INTO ${s}."identities" AS i ("kind", "entity_id", "fields", "event_at", "sent_at", "version")
+SELECT "kind", "entity_id", "fields", "event_at", now(), 1 FROM candidates
+ON CONFLICT ("kind", "entity_id") DO UPDATE SET
+  "fields" = ${merged('i', 'EXCLUDED')},
+  "event_at" = GREATEST(i."event_at", EXCLUDED."event_at"),
+  "sent_at" = now(),
+  "version" = i."version" + 1
+WHERE ${due('i', 'EXCLUDED')}
+RETURNING i."kind", i."entity_id", i."fields", i."version"`;
+}
+
+/**
+ * Remembers what PostHog is told about entities and decides which to identify, atomically (`rememberFrom`):
+ * `$1` is a JSON array of `{kind, entity_id, fields, event_at}` (the entities, each with its newest fields),
+ * `$2` the refresh interval in milliseconds, `$3` true to identify every one regardless. Used by the backfill.
+ */
+export function rememberIdentities(schema: string): string {
+  return rememberFrom(
+    quoteSchema(schema),
+    `incoming AS (
+  SELECT * FROM json_to_recordset($1::text::json) AS x("kind" text, "entity_id" text, "fields" jsonb, "event_at" timestamptz)
+)`,
+  );
+}
+
+/**
+ * Settles a batch's delivered rows in one statement: deletes rows `$1` (held by the calling claim's
+ * transaction) and, from the profile snapshots they carried, re-identifies what they touched
+ * (`rememberFrom`, `$2` the refresh interval, `$3` false): each user, automation persona and organization
+ * once, each field at its newest non-null value (the newest event's, the later-written row on a tie), the
+ * entity's time the newest event's. Entities named in `$4` (`kind:id`, already identified by this run) are
+ * left out. The snapshots never leave the database: the worker reads only what it sends.
+ */
+export function deleteDeliveredAndRemember(schema: string): string {
+  const s = quoteSchema(schema);
+  // Kept cheap: entities this run already identified are dropped first, by a hashed NOT IN; then entities that
+  // are settled (fresh, nothing new in any snapshot: most of them once profiles are known), each checked with
+  // one jsonb concatenation per row; only the rest are grouped by snapshot and merged field by field. Sorts
+  // compare bytes (COLLATE "C").
+  const c = (expression: string) => `${expression} COLLATE "C"`;
+  return rememberFrom(
+    s,
+    `gone AS (
+  DELETE FROM ${s}."outbox" WHERE "uuid" = ANY($1::uuid[])
+  RETURNING "uuid", "timestamp", "user_id", "user_profile", "automation_id", "automation_profile", "organization_id", "organization_profile"
+), touched AS (
+  ${(['user', 'automation', 'organization'] as const)
+    .map(
+      (kind) => `SELECT '${kind}'::text AS "kind", "${kind}_id" AS "entity_id", "${kind}_profile" AS "fields", "timestamp" AS "at", "uuid" FROM gone
+  WHERE "${kind}_id" IS NOT NULL AND "${kind}_profile" IS NOT NULL AND '${kind}:' || "${kind}_id" NOT IN (SELECT unnest($4::text[]))`,
+    )
+    .join('\n  UNION ALL ')}
+), judged AS (
+  -- An entity is settled when its last identify is fresh and each of its snapshots in the batch only repeats
+  -- what was sent (merged in either order, nothing changes): no identify can come of it, so it is not merged.
+  -- The common case once profiles are known; the merge below is what this statement spends most on.
+  SELECT x.*, max(x."at") OVER w AS "entity_at",
+    bool_and(COALESCE(i."sent_at" > now() - make_interval(secs => $2::float8 / 1000) AND (i."fields" || x."fields") = i."fields", false)) OVER w AS "settled"
+  FROM touched x LEFT JOIN ${s}."identities" i ON i."kind" = x."kind" AND i."entity_id" = x."entity_id"
+  WINDOW w AS (PARTITION BY ${c('x."kind"')}, ${c('x."entity_id"')})
+), snapshots AS (
+  SELECT "kind", "entity_id", "fields", max("at") AS "at", max("uuid"::text COLLATE "C") AS "uuid", max("entity_at") AS "entity_at" FROM judged
+  WHERE NOT "settled" GROUP BY "kind", "entity_id", "fields"
+), newest AS (
+  -- Each entity's fields, each at its newest non-null value; an entity with none keeps a row (key null).
+  SELECT DISTINCT ON (${c('s."kind"')}, ${c('s."entity_id"')}, ${c('f."key"')}) s."kind", s."entity_id", f."key", f."value", s."entity_at"
+  FROM snapshots s
+  LEFT JOIN LATERAL jsonb_each(s."fields") AS f("key", "value") ON jsonb_typeof(f."value") <> 'null'
+  ORDER BY ${c('s."kind"')}, ${c('s."entity_id"')}, ${c('f."key"')}, s."at" DESC, s."uuid" DESC
+), incoming AS (
+  SELECT "kind", "entity_id", COALESCE(jsonb_object_agg("key", "value") FILTER (WHERE "key" IS NOT NULL), '{}'::jsonb) AS "fields", max("entity_at") AS "event_at"
+  FROM newest GROUP BY "kind", "entity_id"
+)`,
+  );
+}
+
+/** Known entities and the oldest last identify (for `status`). */
+export function identitiesStatus(schema: string): string {
+  return `SELECT count(*)::int AS "known", min("sent_at") AS "oldest_sent_at" FROM ${quoteSchema(schema)}."identities"`;
+}

@@ -9,8 +9,8 @@ import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
 import { retryDelayMs } from './backoff.ts';
 import type { DrainSettings } from './drain.ts';
-import { entityKey } from './identify.ts';
-import { deleteDeliveredAndIdentify } from './identities.ts';
+import { entityKey } from '../src/identify/events.ts';
+import { deleteDeliveredAndIdentify } from '../src/identify/memory.ts';
 import type { ClaimedRow } from './rows.ts';
 
 export interface RunStats {

@@ -6,6 +6,7 @@
 import { DEFAULT_SCHEMA } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
 import { quoteSchema } from '../src/sql/index.ts';
+import { DEFAULT_IDENTIFY_REFRESH_MS } from '../src/identify/memory.ts';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import type { DrainSettings } from './drain.ts';
 import type { PostHogTarget } from './sender.ts';
@@ -24,7 +25,7 @@ export const WORKER_DEFAULTS = {
   /** A run ends after this long; the next follows at once. */
   maxRunMs: 10_000,
   /** An unchanged profile is identified again once its last identify is this old. */
-  identifyRefreshMs: 24 * 3_600_000,
+  identifyRefreshMs: DEFAULT_IDENTIFY_REFRESH_MS,
   /** Dead letters older than this are deleted. */
   deadLetterRetentionMs: 30 * 86_400_000,
   backoff: DEFAULT_BACKOFF,

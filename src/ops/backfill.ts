@@ -7,9 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import type postgres from 'postgres';
-import type { TouchedEntity } from '../../worker/identify.ts';
-import { identifyTouched } from '../../worker/identities.ts';
-import { WORKER_DEFAULTS } from '../../worker/settings.ts';
+import type { TouchedEntity } from '../identify/events.ts';
+import { DEFAULT_IDENTIFY_REFRESH_MS, identifyTouched } from '../identify/memory.ts';
 import { identifyEvent, type ProfileKind, profileFromRow } from '../attribution/profiles.ts';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import { OutboxError } from '../errors.ts';
@@ -127,7 +126,7 @@ function settings(options: BackfillOptions): Run {
     dryRun: options.dryRun ?? false,
     restart: options.restart ?? false,
     force: options.force ?? false,
-    identifyRefreshMs: whole(options.identifyRefreshMs ?? WORKER_DEFAULTS.identifyRefreshMs, 'identifyRefreshMs', 0),
+    identifyRefreshMs: whole(options.identifyRefreshMs ?? DEFAULT_IDENTIFY_REFRESH_MS, 'identifyRefreshMs', 0),
     queryTimeoutMs: whole(options.queryTimeoutMs ?? 60_000, 'queryTimeoutMs', 1),
     signal: options.signal,
     onProgress: options.onProgress,

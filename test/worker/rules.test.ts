@@ -1,7 +1,7 @@
 /** The worker's pure decisions, as tables: backoff, what a PostHog answer means, re-identification. */
 import { describe, expect, it } from 'vitest';
 import { parseRetryAfter, retryDelayMs } from '../../worker/backoff.ts';
-import { identifyEvents } from '../../worker/identify.ts';
+import { identifyEvents } from '../../src/identify/events.ts';
 import { classifyAnswer, decide, judgePinned, poisonAllowance, rejectsBroadly, type Answer, type BisectionState, type Verdict } from '../../worker/outcome.ts';
 import { account, type WireRequest } from '../../worker/sender.ts';
 import { DEFAULT_POLL, nextPollDelay } from '../../worker/poll.ts';

@@ -2,14 +2,18 @@
  * Re-identification, the I/O part: asks the `identities` memory which touched entities PostHog must be told
  * about (new, changed, or not refreshed for the interval), and enqueues their identify rows, in the caller's
  * transaction: the worker's batch transaction (so the identifies commit with the delivery that triggered
- * them) or a backfill page's.
+ * them) or a backfill page's. Shared by the worker (worker/ledger.ts) and `backfillProfiles` (src/ops), so it
+ * lives in the library beside the contract it applies (docs/attribution.md, "Re-identification").
  */
 import type postgres from 'postgres';
-import type { ProfileKind } from '../src/attribution/profiles.ts';
-import type { ProfileFields } from '../src/event.ts';
-import { recordIdentifies } from '../src/outbox/record.ts';
-import * as q from '../src/sql/index.ts';
-import { identifyEvents, type Identification, type TouchedEntity } from './identify.ts';
+import type { ProfileKind } from '../attribution/profiles.ts';
+import type { ProfileFields } from '../event.ts';
+import { recordIdentifies } from '../outbox/record.ts';
+import * as q from '../sql/index.ts';
+import { identifyEvents, type Identification, type TouchedEntity } from './events.ts';
+
+/** An unchanged profile is identified again once its last identify is this old (the worker's and the backfill's default). */
+export const DEFAULT_IDENTIFY_REFRESH_MS = 24 * 3_600_000;
 
 export interface IdentifyOptions {
   schema: string;

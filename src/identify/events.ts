@@ -4,8 +4,8 @@
  * `$groupidentify` event that sets their profile. (Which entities a batch's delivered events touched, each
  * field at its newest value, is worked out in SQL from the rows' profile snapshots: `deleteDeliveredAndRemember`.)
  */
-import { identifyEvent, type ProfileKind } from '../src/attribution/profiles.ts';
-import type { OutboxEvent, ProfileFields } from '../src/event.ts';
+import { identifyEvent, type ProfileKind } from '../attribution/profiles.ts';
+import type { OutboxEvent, ProfileFields } from '../event.ts';
 
 /** An entity touched by delivered events: its newest known fields and the newest event's timestamp. */
 export interface TouchedEntity {

@@ -31,7 +31,7 @@
  * (worker/worker.ts: kick, drain job, drain loop, pause, stop) -> `DrainRun` (worker/drain.ts: lanes and
  * claims) -> one batch (worker/batch.ts: which rows go out (worker/rows.ts), posthog-node (worker/sender.ts),
  * bisection and the verdicts (worker/outcome.ts)) -> the writes that settle each row and the run's counters
- * (worker/ledger.ts, re-identification in worker/identities.ts). Beside it: what the worker knows of its
+ * (worker/ledger.ts, re-identification in src/identify/memory.ts). Beside it: what the worker knows of its
  * target (worker/target.ts), dead-letter retention (worker/retention.ts), `/healthz` and `/metrics`
  * (worker/http.ts, worker/metrics.ts).
  *

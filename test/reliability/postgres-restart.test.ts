@@ -127,7 +127,7 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
     );
   } catch (error) {
     // Say which rows stayed and why before failing: their attempts, backoff and last error, and the worker's log.
-    const rows = await sql`SELECT * FROM posthog_outbox.outbox ORDER BY id LIMIT 5`;
+    const rows = await sql`SELECT * FROM posthog_outbox.outbox ORDER BY next_attempt_at LIMIT 5`;
     console.log('rows left:', JSON.stringify(rows, null, 1), '\nworker output:\n', worker.output().slice(-20_000));
     throw error;
   }

@@ -32,8 +32,9 @@ export function sidecarHeapFlags(options: {
 type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 
 /**
- * Replaces this process with the same command under `flags` (same pid, stdio and environment). Returns
- * only where the runtime cannot (no `process.execve`): the caller then runs the worker as it is.
+ * Replaces this process with the same command under `flags` (same pid, stdio and environment). Returns only
+ * where it could not (no `process.execve`, or the exec failed: said on stderr): the caller then runs the
+ * worker as it is.
  */
 export function reexecWithHeapFlags(flags: readonly string[]): void {
   const execve = (process as { execve?: Execve }).execve;

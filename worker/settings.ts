@@ -6,7 +6,7 @@
 import { DEFAULT_SCHEMA } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
 import { quoteSchema } from '../src/sql/index.ts';
-import { DEFAULT_IDENTIFY_REFRESH_MS } from '../src/identify/memory.ts';
+import { DEFAULT_IDENTIFY_REFRESH_MS } from '../src/identify/events.ts';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import type { DrainSettings } from './drain.ts';
 import type { PostHogTarget } from './sender.ts';

@@ -7,6 +7,9 @@
 import { identifyEvent, type ProfileKind } from '../attribution/profiles.ts';
 import type { OutboxEvent, ProfileFields } from '../event.ts';
 
+/** An unchanged profile is identified again once its last identify is this old (the worker's and the backfill's default). */
+export const DEFAULT_IDENTIFY_REFRESH_MS = 24 * 3_600_000;
+
 /** An entity touched by delivered events: its newest known fields and the newest event's timestamp. */
 export interface TouchedEntity {
   kind: ProfileKind;

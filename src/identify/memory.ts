@@ -12,9 +12,6 @@ import { recordIdentifies } from '../outbox/record.ts';
 import * as q from '../sql/index.ts';
 import { identifyEvents, type Identification, type TouchedEntity } from './events.ts';
 
-/** An unchanged profile is identified again once its last identify is this old (the worker's and the backfill's default). */
-export const DEFAULT_IDENTIFY_REFRESH_MS = 24 * 3_600_000;
-
 export interface IdentifyOptions {
   schema: string;
   /** Identify an unchanged entity again once its last identify is this old (0: every time it is seen). */

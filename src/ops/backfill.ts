@@ -7,8 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import type postgres from 'postgres';
-import type { TouchedEntity } from '../identify/events.ts';
-import { DEFAULT_IDENTIFY_REFRESH_MS, identifyTouched } from '../identify/memory.ts';
+import { DEFAULT_IDENTIFY_REFRESH_MS, type TouchedEntity } from '../identify/events.ts';
+import { identifyTouched } from '../identify/memory.ts';
 import { identifyEvent, type ProfileKind, profileFromRow } from '../attribution/profiles.ts';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import { OutboxError } from '../errors.ts';

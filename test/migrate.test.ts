@@ -110,8 +110,18 @@ describe('migrateOutbox', () => {
     const cli = await db.sql.reserve();
     await cli`BEGIN`;
     await cli`LOCK TABLE locked_cli.outbox IN ROW EXCLUSIVE MODE`;
-    const running = runCli(['migrate', '--schema', 'locked_cli'], { env: { DATABASE_URL: db.url }, timeoutMs: 30_000 });
-    await new Promise((r) => setTimeout(r, 3_000));
+    // The lock is held until the command has said it gave up once (not for a fixed time: a loaded machine may
+    // take longer than that just to start the command).
+    let saidSo: () => void;
+    const gaveUpOnce = new Promise<void>((resolve) => (saidSo = resolve));
+    const running = runCli(['migrate', '--schema', 'locked_cli'], {
+      env: { DATABASE_URL: db.url },
+      timeoutMs: 30_000,
+      onStderr: (stderr) => {
+        if (stderr.includes('(attempt 2)')) saidSo();
+      },
+    });
+    await Promise.race([gaveUpOnce, running]);
     await cli`COMMIT`;
     cli.release();
     const result = await running;

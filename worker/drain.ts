@@ -63,8 +63,6 @@ export class DrainRun implements BatchRun {
   /** A request of this run met a target failure (set before its batch is settled): nothing more is sent. */
   private targetFailing = false;
   private acceptedOne = false;
-  /** A lane's statement failed: the run rejects with this once its other lanes have ended. */
-  private laneFailure: { error: unknown } | undefined;
   /** Resolved when PostHog first accepts a batch in this run (a probe run then opens its other lanes). */
   private firstAcceptance!: () => void;
   private readonly firstAccepted = new Promise<void>((resolve) => (this.firstAcceptance = resolve));
@@ -123,37 +121,23 @@ export class DrainRun implements BatchRun {
   async run(): Promise<RunStats> {
     const started = Date.now();
     const deadline = started + this.settings.maxRunMs;
-    const others = () => Array.from({ length: this.settings.concurrency - 1 }, () => this.guardedLane(deadline));
+    const others = () => Array.from({ length: this.settings.concurrency - 1 }, () => this.lane(deadline));
     if (!this.probe) {
-      await Promise.all([this.guardedLane(deadline), ...others()]);
+      await Promise.all([this.lane(deadline), ...others()]);
     } else {
-      const first = this.guardedLane(deadline);
+      const first = this.lane(deadline);
       const open = await Promise.race([first.then(() => false), this.firstAccepted.then(() => true)]);
       await Promise.all([first, ...(open && !this.failed ? others() : [])]);
     }
-    // Only once every lane has ended: a run that is over holds no rows and sends nothing more.
-    if (this.laneFailure) throw this.laneFailure.error;
     this.stats.durationMs = Date.now() - started;
     return this.stats;
-  }
-
-  /**
-   * A lane whose statement failed (its connection lost, PostgreSQL restarting) ends the run: the other lanes
-   * claim nothing more but settle the batches they hold, and the run rejects with the first error after that.
-   */
-  private async guardedLane(deadline: number): Promise<void> {
-    try {
-      await this.lane(deadline);
-    } catch (error) {
-      this.laneFailure ??= { error };
-    }
   }
 
   /** Claims batch after batch, each in a transaction of its own, until a claim comes back short or the run ends. */
   private async lane(deadline: number): Promise<void> {
     const { schema, batchSize, leaseSeconds } = this.settings;
     for (;;) {
-      if (this.failed || this.laneFailure) return;
+      if (this.failed) return;
       if (this.signal?.aborted || Date.now() >= deadline) {
         this.stats.more = true;
         return;

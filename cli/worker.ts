@@ -192,7 +192,7 @@ function onUncaught(logger: Logger & { fatal: Logger['error'] }, error: Error): 
   if (isPostgresClosedSocketWrite(error)) {
     logger.warn(
       { err: error.message },
-      'ignored a write on a closed database connection (postgres.js bug, porsager/postgres#1208); its query already failed and will be retried',
+      'ignored a write on a closed database connection (postgres.js bug, porsager/postgres#1208); its query already failed, and the worker replaces its pool after a run that lost its connection',
     );
     return;
   }

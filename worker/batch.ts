@@ -30,6 +30,8 @@ export interface BatchRun {
   targetFailed(): void;
   /** PostHog accepted events of this batch. */
   accepted(): void;
+  /** Something of the run moved (a PostHog answer): it has not stalled. */
+  progressed(): void;
 }
 
 type Sendable = [ClaimedRow, WireEvent];
@@ -82,7 +84,7 @@ class Batch {
     const report = await sendBatch(
       this.run.settings.target,
       batch.map(([, wire]) => wire),
-      { stop: () => this.run.halted(), onTargetFailure: () => this.run.targetFailed() },
+      { stop: () => this.run.halted(), onTargetFailure: () => this.run.targetFailed(), answered: () => this.run.progressed() },
     );
     this.observe(report.requests);
     const byUuid = new Map(batch.map((entry) => [entry[0].uuid, entry]));

@@ -16,6 +16,12 @@
  * settled and the locks released by the same transaction. Claimed rows that are not sent are given back by
  * committing without touching them. The lease is the transaction's `idle_in_transaction_session_timeout`:
  * a worker that hangs mid-batch cannot hold its rows longer than that (one that dies frees them at once).
+ *
+ * A run ends when its first lane fails (the others claim nothing more and give back what they have not
+ * sent), or with `DrainStalled` when nothing of it has moved for a lease and a request timeout: no claim,
+ * no PostHog answer, no batch settled. That is a connection that stopped answering without closing (a
+ * network partition, a broken pool: worker/database.ts), which would otherwise hold the worker's one run
+ * forever; PostgreSQL frees the rows of an idle transaction after the lease anyway.
  */
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
@@ -24,6 +30,7 @@ import { type BatchRun, settleBatch } from './batch.ts';
 import { Ledger, type RunStats } from './ledger.ts';
 import type { ClaimedRow } from './rows.ts';
 import type { PostHogTarget } from './sender.ts';
+import { WORKER_DEFAULTS } from './settings.ts';
 
 export interface DrainSettings {
   schema: string;
@@ -51,6 +58,16 @@ export interface TargetMemory {
   lastAcceptedAt: Date | null;
 }
 
+/** A drain run made no progress for `ms`: its connection stopped answering. */
+export class DrainStalled extends Error {
+  readonly ms: number;
+  constructor(ms: number) {
+    super(`the drain run made no progress for ${Math.round(ms / 1000)} s (no claim, PostHog answer or batch settled)`);
+    this.name = 'DrainStalled';
+    this.ms = ms;
+  }
+}
+
 export class DrainRun implements BatchRun {
   readonly ledger: Ledger;
   private readonly sql: postgres.Sql;
@@ -63,6 +80,9 @@ export class DrainRun implements BatchRun {
   /** A request of this run met a target failure (set before its batch is settled): nothing more is sent. */
   private targetFailing = false;
   private acceptedOne = false;
+  /** A lane failed or the run stalled: the run is over, the other lanes claim and send nothing more. */
+  private abandoned = false;
+  private lastProgress = Date.now();
   /** Resolved when PostHog first accepts a batch in this run (a probe run then opens its other lanes). */
   private firstAcceptance!: () => void;
   private readonly firstAccepted = new Promise<void>((resolve) => (this.firstAcceptance = resolve));
@@ -104,7 +124,11 @@ export class DrainRun implements BatchRun {
   }
 
   halted(): boolean {
-    return this.failed || (this.signal?.aborted ?? false);
+    return this.failed || this.abandoned || (this.signal?.aborted ?? false);
+  }
+
+  progressed(): void {
+    this.lastProgress = Date.now();
   }
 
   targetFailed(): void {
@@ -120,7 +144,29 @@ export class DrainRun implements BatchRun {
 
   async run(): Promise<RunStats> {
     const started = Date.now();
-    const deadline = started + this.settings.maxRunMs;
+    const { leaseSeconds, target } = this.settings;
+    const stallMs = leaseSeconds * 1000 + (target.requestTimeoutMs ?? WORKER_DEFAULTS.requestTimeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      const check = () => {
+        if (Date.now() - this.lastProgress >= stallMs) reject(new DrainStalled(Date.now() - this.lastProgress));
+        else timer = setTimeout(check, Math.min(1_000, stallMs));
+      };
+      timer = setTimeout(check, Math.min(1_000, stallMs));
+    });
+    try {
+      await Promise.race([this.lanes(started + this.settings.maxRunMs), stalled]);
+    } catch (error) {
+      this.abandoned = true;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.stats.durationMs = Date.now() - started;
+    return this.stats;
+  }
+
+  private async lanes(deadline: number): Promise<void> {
     const others = () => Array.from({ length: this.settings.concurrency - 1 }, () => this.lane(deadline));
     if (!this.probe) {
       await Promise.all([this.lane(deadline), ...others()]);
@@ -129,15 +175,13 @@ export class DrainRun implements BatchRun {
       const open = await Promise.race([first.then(() => false), this.firstAccepted.then(() => true)]);
       await Promise.all([first, ...(open && !this.failed ? others() : [])]);
     }
-    this.stats.durationMs = Date.now() - started;
-    return this.stats;
   }
 
   /** Claims batch after batch, each in a transaction of its own, until a claim comes back short or the run ends. */
   private async lane(deadline: number): Promise<void> {
     const { schema, batchSize, leaseSeconds } = this.settings;
     for (;;) {
-      if (this.failed) return;
+      if (this.failed || this.abandoned) return;
       if (this.signal?.aborted || Date.now() >= deadline) {
         this.stats.more = true;
         return;
@@ -148,6 +192,7 @@ export class DrainRun implements BatchRun {
           tx.unsafe(q.setLease(), [leaseSeconds * 1000], { prepare: true }),
           tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, this.settings.maxAgeMs], { prepare: true }),
         ]);
+        this.progressed();
         if (rows.length === batchSize) {
           this.claimedFull = true;
           this.noteBacklog();
@@ -156,6 +201,7 @@ export class DrainRun implements BatchRun {
         await settleBatch(tx, rows, this);
         return rows.length;
       });
+      this.progressed();
       if (claimed < batchSize) return;
     }
   }

@@ -43,6 +43,7 @@
 import type { EventEmitter } from 'node:events';
 import { refuseTransactionPooler } from '../src/pooler.ts';
 import { abortable } from './abortable.ts';
+import { WorkerDatabase } from './database.ts';
 import type { HealthServer } from './http.ts';
 import type { RunStats } from './ledger.ts';
 import { abandonStart, checkInstalled, connect, createBoss, type Opened, serveHealth, startFailure } from './lifecycle.ts';
@@ -110,7 +111,8 @@ const silent: Logger = { info() {}, warn() {}, error() {} };
 export async function startWorker(options: WorkerOptions): Promise<OutboxWorker> {
   const settings = resolveSettings(options);
   const log = options.logger ?? silent;
-  const sql = connect(options.databaseUrl, settings);
+  const database = new WorkerDatabase(() => connect(options.databaseUrl, settings));
+  const sql = database.sql;
   const opened: Opened = { sql };
   const step = <T>(work: Promise<T>) => abortable(work, options.signal);
   try {
@@ -130,7 +132,7 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
       health = server;
     }
     const worker = new Worker({
-      sql,
+      database,
       boss,
       settings,
       observeRequest: metrics?.observeRequest,

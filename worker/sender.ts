@@ -156,6 +156,8 @@ export interface SendOptions {
   stop?: () => boolean;
   /** Told as soon as a request meets a target failure, before the batch is settled (other lanes stop at once). */
   onTargetFailure?: () => void;
+  /** Told as each request is answered or fails. */
+  answered?: () => void;
 }
 
 /** What the fetch given to posthog-node saw of a batch's requests. */
@@ -176,6 +178,7 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
     const started = performance.now();
     const note = (uuids: string[], verdict: Verdict) => {
       watch.requests.push({ uuids, verdict, seconds: (performance.now() - started) / 1000 });
+      options.answered?.();
       if (verdict.kind === 'target') options.onTargetFailure?.();
     };
     const exchange = (async () => {

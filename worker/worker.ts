@@ -9,7 +9,9 @@ import type { PgBoss } from 'pg-boss';
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
 import { retryDelayMs } from './backoff.ts';
-import { DrainRun, type DrainSettings } from './drain.ts';
+import { isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
+import type { WorkerDatabase } from './database.ts';
+import { DrainRun, type DrainSettings, DrainStalled } from './drain.ts';
 import { IdleProbe } from './idle-probe.ts';
 import type { Logger, OutboxWorker, TargetState } from './index.ts';
 import { RUN_COUNTERS, type RunStats, zeroCounters } from './ledger.ts';
@@ -21,7 +23,8 @@ import type { TargetHealth } from './target.ts';
 
 /** What a worker is built from, all of it ready before it is constructed (nothing is set on it afterwards). */
 export interface WorkerParts {
-  sql: postgres.Sql;
+  /** The worker's pool, replaced after a run that lost its connection or stalled. */
+  database: WorkerDatabase;
   boss: PgBoss;
   settings: Readonly<WorkerSettings>;
   /** The drain runs' hook for each PostHog request (the metrics). */
@@ -51,6 +54,7 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
   private readonly idleProbe: IdleProbe;
   private readonly retention: DeadLetterRetention;
   private readonly targetHealth: TargetHealth;
+  private readonly database: WorkerDatabase;
   private readonly sql: postgres.Sql;
   private readonly boss: PgBoss;
   private readonly settings: Readonly<WorkerSettings>;
@@ -63,7 +67,8 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
 
   constructor(parts: WorkerParts) {
     super();
-    this.sql = parts.sql;
+    this.database = parts.database;
+    this.sql = parts.database.sql;
     this.boss = parts.boss;
     this.settings = parts.settings;
     this.drain = { ...parts.settings, observeRequest: parts.observeRequest };
@@ -73,8 +78,8 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
     this.target = parts.target.state;
     this.healthUrl = parts.healthUrl;
     this.closers = parts.closers;
-    this.retention = new DeadLetterRetention(parts.sql, parts.settings, this.abort.signal, parts.log);
-    this.idleProbe = new IdleProbe(parts.sql, parts.settings.schema, parts.log, {
+    this.retention = new DeadLetterRetention(this.sql, parts.settings, this.abort.signal, parts.log);
+    this.idleProbe = new IdleProbe(this.sql, parts.settings.schema, parts.log, {
       signal: this.abort.signal,
       idle: () => !this.running && !this.kicking && Date.now() >= this.pausedUntil,
       kick: () => this.kick(),
@@ -103,8 +108,29 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
     if (Date.now() < this.pausedUntil) return;
     this.running = this.drainLoop()
       .then(() => this.retention.expire())
+      .catch((error: unknown) => this.failed(error))
       .finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  /**
+   * A drain loop failed (its run, or a statement between runs). Its rows are safe: each batch's transaction
+   * commits what it settled or is rolled back, and pg-boss is told the job failed. A lost connection or a
+   * stalled run may have left the pool broken (worker/database.ts): it is replaced before the next run.
+   */
+  private failed(error: unknown): never {
+    if (this.abort.signal.aborted) throw error; // stopping: stop() gives the rows back and says so
+    const message = String((error as Error)?.message ?? error);
+    if (error instanceof DrainStalled || isPostgresConnectionLoss(error)) {
+      if (!this.abort.signal.aborted) this.database.renew();
+      this.log.error(
+        { err: message, code: (error as { code?: string }).code },
+        'drain run failed: the database connection was lost or stopped answering; reconnecting with a fresh pool',
+      );
+    } else {
+      this.log.error({ err: message }, 'drain run failed');
+    }
+    throw error;
   }
 
   /** Starts the idle probe (once the drain queue's handler is registered). */

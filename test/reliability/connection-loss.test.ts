@@ -1,0 +1,115 @@
+/**
+ * The worker's database connections fail under a batch in the two ways a production network offers:
+ *
+ * - closed by the server while the batch's transaction runs (a failover, a restart, an idle-session killer).
+ *   postgres.js 3.4.9 then leaves that connection object broken (porsager/postgres#1208 and the dying
+ *   session's error handed to the next query): the worker replaces its pool (worker/database.ts).
+ * - gone silent without closing (a network partition): the statement never answers, and the run would hold
+ *   the worker forever; it is abandoned once nothing has moved for a lease and a request timeout.
+ *
+ * Either way the batch's rows are given back by PostgreSQL, are delivered again (same uuid), and the worker
+ * goes on delivering promptly on every connection of its pool.
+ */
+import { expect, it } from 'vitest';
+import type { CaptureServer } from '../../dev/capture-server.ts';
+import { attributedEvent, record } from '../../src/index.ts';
+import type { Logger } from '../../worker/index.ts';
+import type { TestDatabase } from '../support/db.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { heldRows, inProcessWorkers, outboxCount, until } from '../support/worker.ts';
+
+let db: TestDatabase;
+let capture: CaptureServer;
+
+const start = inProcessWorkers('phc_loss', (fixture) => ({ db, capture } = fixture), {
+  concurrency: 1,
+  backoff: { baseMs: 50, maxMs: 200 },
+});
+
+const posthog = (requestTimeoutMs: number) => ({ apiKey: 'phc_loss', host: capture.url, requestTimeoutMs });
+const one = (i: number) =>
+  db.sql.begin((tx) => record(tx, [attributedEvent({ organization: { id: 'org_1' }, user: { id: `user_${i}` } }, 'after_loss', { i })]));
+
+function recordingLogger(): Logger & { errors: string[] } {
+  const errors: string[] = [];
+  return { errors, info() {}, warn() {}, error: (_o, message) => errors.push(message ?? '') };
+}
+
+/** One event at a time, each delivered within a few seconds, while /metrics is scraped (three queries at once). */
+async function deliversPromptly(healthUrl: string, from: number): Promise<void> {
+  for (let i = from; i < from + 10; i++) {
+    const startedAt = Date.now();
+    const [uuid] = await one(i);
+    const scrapes = Promise.all([1, 2, 3].map(() => fetch(`${healthUrl}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.status)));
+    await until(() => capture.events.some((e) => e.uuid === uuid), Boolean, { what: `event ${i} to arrive`, timeoutMs: 5_000 });
+    expect(await scrapes).toEqual([200, 200, 200]);
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+  }
+}
+
+it('the connection is closed while the batch settles: the pool is replaced, every later query works', async () => {
+  const logger = recordingLogger();
+  const worker = await start({ metrics: { port: 0, host: '127.0.0.1' }, logger, posthog: posthog(5_000), leaseSeconds: 30 });
+  // The batch's settle statement (delete the delivered rows, remember the profiles) waits on a lock this test
+  // holds; its connection is ended while it waits, so the statement fails under postgres.js's transaction.
+  const blocker = await db.sql.reserve();
+  await blocker`BEGIN`;
+  await blocker`LOCK TABLE posthog_outbox.identities IN EXCLUSIVE MODE`;
+  const [lost] = await one(0);
+  const [waiting] = await until(
+    () => db.sql<{ pid: number }[]>`
+      SELECT pid FROM pg_stat_activity WHERE application_name = 'posthog-outbox worker' AND wait_event_type = 'Lock'`,
+    (rows) => rows.length === 1,
+    { what: "the worker's settle statement to wait on the lock" },
+  );
+  await db.sql`SELECT pg_terminate_backend(${waiting!.pid})`;
+  await blocker`COMMIT`;
+  blocker.release();
+  // its transaction is gone, the row with it unsettled: sent again, PostHog sees its uuid twice
+  await until(
+    () => outboxCount(db.sql),
+    (n) => n === 0,
+    { what: 'the lost batch to be delivered again', timeoutMs: 15_000 },
+  );
+  expect(capture.events.filter((e) => e.uuid === lost)).toHaveLength(2);
+  expect(logger.errors.filter((m) => /connection was lost/.test(m))).toHaveLength(1);
+  // A broken connection object left in the pool would fail a scrape with the dead session's error, or hand
+  // a query a connection that waits out the connect timeout (10 s).
+  await deliversPromptly(worker.healthUrl!, 1);
+}, 120_000);
+
+it('the connection goes silent while a batch is out (network partition): the run is abandoned, its rows delivered after the lease', async () => {
+  const proxy = await startTcpProxy(Number(new URL(db.url).port));
+  try {
+    const logger = recordingLogger();
+    const url = new URL(db.url);
+    url.port = String(proxy.port);
+    // stall bound: lease (3 s) + request timeout (1 s)
+    const worker = await start({ databaseUrl: url.toString(), metrics: { port: 0, host: '127.0.0.1' }, logger, posthog: posthog(1_000), leaseSeconds: 3 });
+    capture.delayNext(1, 500);
+    const [lost] = await one(0);
+    await until(
+      () => heldRows(db.sql),
+      (n) => n === 1,
+      { what: 'the worker to claim the row' },
+    );
+    const [held] = await until(
+      () => db.sql<{ port: number }[]>`
+        SELECT client_port AS port FROM pg_stat_activity WHERE application_name = 'posthog-outbox worker' AND state = 'idle in transaction'`,
+      (rows) => rows.length === 1,
+      { what: 'the worker to hold the batch while its request is out' },
+    );
+    expect(proxy.silence(held!.port)).toBe(true);
+    // the settle statement goes nowhere; PostgreSQL ends the idle transaction after the lease
+    await until(
+      () => outboxCount(db.sql),
+      (n) => n === 0,
+      { what: 'the silenced batch to be delivered again', timeoutMs: 20_000 },
+    );
+    expect(capture.events.filter((e) => e.uuid === lost)).toHaveLength(2);
+    expect(logger.errors.filter((m) => /stopped answering/.test(m))).toHaveLength(1);
+    await deliversPromptly(worker.healthUrl!, 1);
+  } finally {
+    await proxy.close();
+  }
+}, 120_000);

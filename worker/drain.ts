@@ -83,6 +83,8 @@ export class DrainRun implements BatchRun {
   /** A lane failed or the run stalled: the run is over, the other lanes claim and send nothing more. */
   private abandoned = false;
   private lastProgress = Date.now();
+  /** The latest `next_attempt_at` claimed in this run: the next claim starts there (src/sql/drain.ts, claimBatch). */
+  private claimedUpTo: Date | undefined;
   /** Resolved when PostHog first accepts a batch in this run (a probe run then opens its other lanes). */
   private firstAcceptance!: () => void;
   private readonly firstAccepted = new Promise<void>((resolve) => (this.firstAcceptance = resolve));
@@ -190,9 +192,11 @@ export class DrainRun implements BatchRun {
         // pipelined: one round trip
         const [, rows] = await Promise.all([
           tx.unsafe(q.setLease(), [leaseSeconds * 1000], { prepare: true }),
-          tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, this.settings.maxAgeMs], { prepare: true }),
+          tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, this.settings.maxAgeMs, this.claimedUpTo?.toISOString() ?? '-infinity'], { prepare: true }),
         ]);
         this.progressed();
+        const last = rows.at(-1)?.next_attempt_at;
+        if (last && !(this.claimedUpTo && this.claimedUpTo >= last)) this.claimedUpTo = last;
         if (rows.length === batchSize) {
           this.claimedFull = true;
           this.noteBacklog();

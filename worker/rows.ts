@@ -16,6 +16,8 @@ export interface ClaimedRow {
   timestamp: Date;
   attempts: number;
   rejected_at: Date | null;
+  /** When it came due: where the run's next claim starts (worker/drain.ts). */
+  next_attempt_at: Date;
   /** Older than the maximum age: dead-lettered, not sent. */
   expired: boolean;
   /** An identify row whose entity was identified again since: deleted, not sent. */

@@ -90,6 +90,29 @@ describe('delivery', () => {
     const sizes = capture.requests.filter((r) => r.status === 200).map((r) => r.events);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
   });
+
+  it('delivers an event committed late, due before everything a draining run has claimed since', async () => {
+    // A run's claims start where its last one ended (src/sql/drain.ts, claimBatch): this event comes due when
+    // its transaction starts (before the backlog) but is only visible once it commits, mid-drain, behind that
+    // point. The next run claims it.
+    let commit!: () => void;
+    const gate = new Promise<void>((resolve) => (commit = resolve));
+    const late = db.sql.begin(async (tx) => {
+      const uuids = await record(tx, [event(0)]);
+      await gate;
+      return uuids;
+    });
+    for (let k = 0; k < 10; k++) await record(db.sql, Array.from({ length: 100 }, (_, i) => event(k * 100 + i)));
+    capture.delayNext(6, 100); // a drain that takes a few requests' time
+    worker = await start({ batchSize: 100, concurrency: 2 });
+    await until(() => outboxCount(db.sql), (n) => n <= 700, { what: 'the drain to be under way' });
+    commit();
+    const [uuid] = await late;
+    await capture.waitFor(1001, { timeoutMs: 15_000 });
+    await settled();
+    expect(capture.events.filter((e) => e.uuid === uuid)).toHaveLength(1);
+    expect(capture.duplicates()).toEqual([]);
+  });
 });
 
 describe('PostHog failures', () => {

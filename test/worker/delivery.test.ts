@@ -102,10 +102,18 @@ describe('delivery', () => {
       await gate;
       return uuids;
     });
-    for (let k = 0; k < 10; k++) await record(db.sql, Array.from({ length: 100 }, (_, i) => event(k * 100 + i)));
+    for (let k = 0; k < 10; k++)
+      await record(
+        db.sql,
+        Array.from({ length: 100 }, (_, i) => event(k * 100 + i)),
+      );
     capture.delayNext(6, 100); // a drain that takes a few requests' time
     worker = await start({ batchSize: 100, concurrency: 2 });
-    await until(() => outboxCount(db.sql), (n) => n <= 700, { what: 'the drain to be under way' });
+    await until(
+      () => outboxCount(db.sql),
+      (n) => n <= 700,
+      { what: 'the drain to be under way' },
+    );
     commit();
     const [uuid] = await late;
     await capture.waitFor(1001, { timeoutMs: 15_000 });

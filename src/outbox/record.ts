@@ -3,7 +3,6 @@
  * caller's own rows. Every event is checked first; one bad event means nothing is written.
  */
 import { uuidv7 } from 'uuidv7';
-import { OutboxError } from '../errors.ts';
 import type { OutboxEvent } from '../event.ts';
 import { IDENTITY_COLUMNS, insertEvents, RECORD_COLUMNS, VALUES_ROWS_LIMIT, type RecordColumn } from '../sql/index.ts';
 import { executorFor, type Connection } from './executor.ts';

@@ -18,7 +18,7 @@
  * a worker that hangs mid-batch cannot hold its rows longer than that (one that dies frees them at once).
  *
  * A run ends when its first lane fails (the others claim nothing more and give back what they have not
- * sent), or with `DrainStalled` when nothing of it has moved for a lease and a request timeout: no claim,
+ * sent), or with `NoAnswer` (worker/deadline.ts) when nothing of it has moved for a lease and a request timeout: no claim,
  * no PostHog answer, no batch settled. That is a connection that stopped answering without closing (a
  * network partition, a broken pool: worker/database.ts), which would otherwise hold the worker's one run
  * forever; PostgreSQL frees the rows of an idle transaction after the lease anyway.
@@ -27,6 +27,7 @@ import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import { type BatchRun, settleBatch } from './batch.ts';
+import { NoAnswer } from './deadline.ts';
 import { Ledger, type RunStats } from './ledger.ts';
 import type { ClaimedRow } from './rows.ts';
 import type { PostHogTarget } from './sender.ts';
@@ -56,16 +57,6 @@ export interface DrainSettings {
 export interface TargetMemory {
   /** When one of this worker's requests was last accepted (null: not since it started). */
   lastAcceptedAt: Date | null;
-}
-
-/** A drain run made no progress for `ms`: its connection stopped answering. */
-export class DrainStalled extends Error {
-  readonly ms: number;
-  constructor(ms: number) {
-    super(`the drain run made no progress for ${Math.round(ms / 1000)} s (no claim, PostHog answer or batch settled)`);
-    this.name = 'DrainStalled';
-    this.ms = ms;
-  }
 }
 
 export class DrainRun implements BatchRun {
@@ -151,7 +142,12 @@ export class DrainRun implements BatchRun {
     let timer: NodeJS.Timeout | undefined;
     const stalled = new Promise<never>((_, reject) => {
       const check = () => {
-        if (Date.now() - this.lastProgress >= stallMs) reject(new DrainStalled(Date.now() - this.lastProgress));
+        if (Date.now() - this.lastProgress >= stallMs)
+          reject(
+            new NoAnswer(
+              `the drain run made no progress for ${Math.round((Date.now() - this.lastProgress) / 1000)} s (no claim, PostHog answer or batch settled)`,
+            ),
+          );
         else timer = setTimeout(check, Math.min(1_000, stallMs));
       };
       timer = setTimeout(check, Math.min(1_000, stallMs));

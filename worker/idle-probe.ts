@@ -2,10 +2,15 @@
  * The idle probe: while no run is going and the worker is not paused, asks "is anything due?" (one index
  * lookup) and kicks a run if so. Fast after runs that found work, slower while nothing turns up (the delays
  * are worker/poll.ts's). It is how a worker hears of new events: handlers' transactions send no NOTIFY.
+ *
+ * A probe that gets no answer in time (worker/deadline.ts) is on a connection that went silent (a network
+ * partition): waiting on, the worker would hear of new events only from its once-a-minute safety-net run.
+ * It tells the worker, which replaces its pool (worker/database.ts), and probes again.
  */
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
 import type { Logger } from './index.ts';
+import { NoAnswer, within } from './deadline.ts';
 import { DEFAULT_POLL, nextPollDelay } from './poll.ts';
 
 /** What the probe sees of its worker. */
@@ -14,6 +19,8 @@ export interface ProbedWorker {
   /** No run is going, none is being queued, and the worker is not paused. */
   idle(): boolean;
   kick(): void;
+  /** A probe got no answer in time: its connection went silent. */
+  stalled(): void;
 }
 
 export class IdleProbe {
@@ -52,12 +59,17 @@ export class IdleProbe {
     if (this.worker.signal.aborted) return;
     if (this.worker.idle()) {
       try {
-        const [row] = await this.sql.unsafe<{ due: boolean }[]>(q.anyDue(this.schema), [], { prepare: true });
+        const [row] = await within(this.sql.unsafe<{ due: boolean }[]>(q.anyDue(this.schema), [], { prepare: true }), 'the idle probe');
         if (row?.due) this.worker.kick();
         else this.delay = nextPollDelay(this.delay, false);
       } catch (error) {
         this.delay = DEFAULT_POLL.maxMs;
-        this.log.warn({ err: String((error as Error)?.message ?? error) }, 'the idle probe failed; trying again');
+        if (error instanceof NoAnswer) {
+          this.log.warn({ err: error.message }, 'the idle probe got no answer: reconnecting with a fresh pool');
+          this.worker.stalled();
+        } else {
+          this.log.warn({ err: String((error as Error)?.message ?? error) }, 'the idle probe failed; trying again');
+        }
       }
     }
     if (!this.worker.signal.aborted) this.timer = setTimeout(() => void this.tick(), this.delay);

@@ -4,6 +4,7 @@
  */
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
+import { within } from './deadline.ts';
 import type { Logger } from './index.ts';
 
 /** How often a worker looks for expired dead letters. */
@@ -37,7 +38,10 @@ export class DeadLetterRetention {
     let total = 0;
     try {
       for (;;) {
-        const [row] = await this.sql.unsafe<{ count: number }[]>(q.expireDeadLetters(this.schema), [retentionMs, CHUNK]);
+        const [row] = await within(
+          this.sql.unsafe<{ count: number }[]>(q.expireDeadLetters(this.schema), [retentionMs, CHUNK]),
+          'deleting expired dead letters',
+        );
         total += row!.count;
         if (row!.count < CHUNK || this.signal.aborted) break;
       }

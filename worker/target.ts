@@ -5,6 +5,7 @@
  */
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
+import { within } from './deadline.ts';
 import type { TargetMemory } from './drain.ts';
 import type { Logger, TargetState } from './index.ts';
 
@@ -36,9 +37,9 @@ export class TargetHealth {
         { reason, since: this.state.failingSince.toISOString() },
         'PostHog target failing: nothing is delivered or dead-lettered until it recovers',
       );
-    await this.sql
-      .unsafe(q.markTargetFailing(this.schema), [reason])
-      .catch((error: unknown) => this.log.warn({ err: String(error) }, 'could not record the target failure'));
+    await within(this.sql.unsafe(q.markTargetFailing(this.schema), [reason]), 'recording the target failure').catch((error: unknown) =>
+      this.log.warn({ err: String(error) }, 'could not record the target failure'),
+    );
   }
 
   /** A run delivered events: a failing target has recovered; target_health says so (once, until it fails again). */
@@ -50,7 +51,7 @@ export class TargetHealth {
     }
     if (!this.dirty) return;
     this.dirty = false;
-    await this.sql.unsafe(q.markTargetWorking(this.schema)).catch((error: unknown) => {
+    await within(this.sql.unsafe(q.markTargetWorking(this.schema)), 'recording the target recovery').catch((error: unknown) => {
       this.dirty = true;
       this.log.warn({ err: String(error) }, 'could not record the target recovery');
     });

@@ -11,7 +11,8 @@ import * as q from '../src/sql/index.ts';
 import { retryDelayMs } from './backoff.ts';
 import { isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 import type { WorkerDatabase } from './database.ts';
-import { DrainRun, type DrainSettings, DrainStalled } from './drain.ts';
+import { NoAnswer, within } from './deadline.ts';
+import { DrainRun, type DrainSettings } from './drain.ts';
 import { IdleProbe } from './idle-probe.ts';
 import type { Logger, OutboxWorker, TargetState } from './index.ts';
 import { RUN_COUNTERS, type RunStats, zeroCounters } from './ledger.ts';
@@ -83,6 +84,9 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
       signal: this.abort.signal,
       idle: () => !this.running && !this.kicking && Date.now() >= this.pausedUntil,
       kick: () => this.kick(),
+      stalled: () => {
+        if (!this.abort.signal.aborted) this.database.renew();
+      },
     });
   }
 
@@ -121,7 +125,7 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
   private failed(error: unknown): never {
     if (this.abort.signal.aborted) throw error; // stopping: stop() gives the rows back and says so
     const message = String((error as Error)?.message ?? error);
-    if (error instanceof DrainStalled || isPostgresConnectionLoss(error)) {
+    if (error instanceof NoAnswer || isPostgresConnectionLoss(error)) {
       if (!this.abort.signal.aborted) this.database.renew();
       this.log.error(
         { err: message, code: (error as { code?: string }).code },
@@ -186,7 +190,7 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
   private async recovered(): Promise<void> {
     if (this.failedRuns > 0) {
       // PostHog is back: what waited out a backoff during the failure is due now.
-      await this.sql.unsafe(q.resumeWaitingRows(this.settings.schema));
+      await within(this.sql.unsafe(q.resumeWaitingRows(this.settings.schema)), 'resuming the rows that waited out a backoff');
       this.pending = true;
     }
     this.failedRuns = 0;
@@ -207,7 +211,7 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
   private async armTimer(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const [row] = await this.sql.unsafe<{ at: Date | null }[]>(q.nextDue(this.settings.schema));
+    const [row] = await within(this.sql.unsafe<{ at: Date | null }[]>(q.nextDue(this.settings.schema)), 'reading when the next row is due');
     const now = Date.now();
     let wakeAt = row?.at ? row.at.getTime() : Number.POSITIVE_INFINITY;
     if (this.pending) wakeAt = now;

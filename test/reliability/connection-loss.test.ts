@@ -5,7 +5,8 @@
  *   postgres.js 3.4.9 then leaves that connection object broken (porsager/postgres#1208 and the dying
  *   session's error handed to the next query): the worker replaces its pool (worker/database.ts).
  * - gone silent without closing (a network partition): the statement never answers, and the run would hold
- *   the worker forever; it is abandoned once nothing has moved for a lease and a request timeout.
+ *   the worker forever; it is abandoned once nothing has moved for a lease and a request timeout. An idle
+ *   worker's probe on such a connection would wait forever too: it gives up after 10 s.
  *
  * Either way the batch's rows are given back by PostgreSQL, are delivered again (same uuid), and the worker
  * goes on delivering promptly on every connection of its pool.
@@ -30,9 +31,10 @@ const posthog = (requestTimeoutMs: number) => ({ apiKey: 'phc_loss', host: captu
 const one = (i: number) =>
   db.sql.begin((tx) => record(tx, [attributedEvent({ organization: { id: 'org_1' }, user: { id: `user_${i}` } }, 'after_loss', { i })]));
 
-function recordingLogger(): Logger & { errors: string[] } {
+function recordingLogger(): Logger & { errors: string[]; warnings: string[] } {
   const errors: string[] = [];
-  return { errors, info() {}, warn() {}, error: (_o, message) => errors.push(message ?? '') };
+  const warnings: string[] = [];
+  return { errors, warnings, info() {}, warn: (_o, message) => warnings.push(message ?? ''), error: (_o, message) => errors.push(message ?? '') };
 }
 
 /** One event at a time, each delivered within a few seconds, while /metrics is scraped (three queries at once). */
@@ -109,6 +111,29 @@ it('the connection goes silent while a batch is out (network partition): the run
     expect(capture.events.filter((e) => e.uuid === lost)).toHaveLength(2);
     expect(logger.errors.filter((m) => /stopped answering/.test(m))).toHaveLength(1);
     await deliversPromptly(worker.healthUrl!, 1);
+  } finally {
+    await proxy.close();
+  }
+}, 120_000);
+
+it('an idle worker is cut off from the database for 2 s: the probe gives up, the pool is replaced, the next event arrives', async () => {
+  const proxy = await startTcpProxy(Number(new URL(db.url).port));
+  try {
+    const logger = recordingLogger();
+    const url = new URL(db.url);
+    url.port = String(proxy.port);
+    // a run on a silent connection is given up after lease + request timeout (31 s): longer than this test waits
+    await start({ databaseUrl: url.toString(), logger, posthog: posthog(1_000), leaseSeconds: 30 });
+    await new Promise((r) => setTimeout(r, 1_000)); // the worker's connections are open and it probes
+    // its own connections (not pg-boss's, named 'posthog-outbox worker (pg-boss)'), new ones included, for 2 s
+    proxy.partition('posthog-outbox worker\0');
+    setTimeout(() => proxy.heal(), 2_000);
+    const startedAt = Date.now();
+    const [uuid] = await one(0);
+    // the probe's bound (10 s), then a fresh pool; the safety-net run (once a minute) is not what delivers it
+    await until(() => capture.events.some((e) => e.uuid === uuid), Boolean, { what: 'the event to arrive', timeoutMs: 30_000 });
+    expect(logger.warnings.filter((m) => /idle probe got no answer/.test(m)).length).toBeGreaterThan(0);
+    expect(Date.now() - startedAt).toBeLessThan(30_000);
   } finally {
     await proxy.close();
   }

@@ -100,8 +100,8 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
     }
     if (this.kicking) return;
     this.kicking = true;
-    this.boss
-      .send(this.queue, null)
+    // bounded: a send that never settles (pg-boss's connection gone silent) would leave `kicking` set for good
+    within(this.boss.send(this.queue, null), 'queuing a drain run')
       .catch((error: unknown) => this.log.error({ err: String(error) }, 'could not queue a drain run'))
       .finally(() => (this.kicking = false));
   }

@@ -29,6 +29,9 @@ export async function checkInstalled(sql: postgres.Sql, schema: string): Promise
   if (!migrated?.ok) throw new Error(`the outbox schema "${schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` first`);
 }
 
+/** How long one of pg-boss's statements may wait for its answer (passed to node-postgres: not in pg-boss's types). */
+export const PGBOSS_STATEMENT_MS = 30_000;
+
 /** pg-boss on the schema `migrate` installed (it migrates nothing itself), its errors logged. Not started yet. */
 export function createBoss(databaseUrl: string, log: Logger): PgBoss {
   const boss = new PgBoss({
@@ -39,6 +42,11 @@ export function createBoss(databaseUrl: string, log: Logger): PgBoss {
     createSchema: false,
     max: 3,
     application_name: 'posthog-outbox worker (pg-boss)',
+    // node-postgres waits forever by default: a connection gone silent (network partition) would hold
+    // pg-boss's job fetching and our queuing for good. A statement that fails returns its connection to the
+    // pool as broken, so the next one opens a fresh connection (worker/deadline.ts has the worker's own bounds).
+    connectionTimeoutMillis: 10_000,
+    ...({ query_timeout: PGBOSS_STATEMENT_MS } as object),
   });
   boss.on('error', (error: unknown) => log.error({ err: String((error as Error)?.message ?? error) }, 'pg-boss error'));
   return boss;

@@ -138,3 +138,22 @@ it('an idle worker is cut off from the database for 2 s: the probe gives up, the
     await proxy.close();
   }
 }, 120_000);
+
+it("pg-boss's connections are cut off for 2 s: its statements give up, the drain job is queued and run, the event arrives", async () => {
+  const proxy = await startTcpProxy(Number(new URL(db.url).port));
+  try {
+    const logger = recordingLogger();
+    const url = new URL(db.url);
+    url.port = String(proxy.port);
+    await start({ databaseUrl: url.toString(), logger, posthog: posthog(1_000), leaseSeconds: 30 });
+    await new Promise((r) => setTimeout(r, 1_000));
+    proxy.partition('posthog-outbox worker (pg-boss)\0');
+    setTimeout(() => proxy.heal(), 2_000);
+    const [uuid] = await one(0);
+    // pg-boss's statements on the silenced connections give up after its bound (30 s); the job it queues
+    // (and the once-a-minute safety net) then run on fresh connections
+    await until(() => capture.events.some((e) => e.uuid === uuid), Boolean, { what: 'the event to arrive', timeoutMs: 75_000 });
+  } finally {
+    await proxy.close();
+  }
+}, 120_000);

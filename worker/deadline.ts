@@ -25,3 +25,21 @@ export function within<T>(query: Promise<T>, what: string, ms = STATEMENT_ANSWER
   query.catch(() => undefined);
   return Promise.race([query, silent]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * A watch on something that reports progress: `stalled` rejects with a `NoAnswer` once `quietMs()` (the time
+ * since its last progress) reaches `ms`, checked every second; `stop()` ends the watch.
+ */
+export function watchProgress(quietMs: () => number, ms: number, what: string): { stalled: Promise<never>; stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const every = Math.min(1_000, ms);
+  const stalled = new Promise<never>((_, reject) => {
+    const check = () => {
+      const quiet = quietMs();
+      if (quiet >= ms) reject(new NoAnswer(`${what} made no progress for ${Math.round(quiet / 1000)} s`));
+      else timer = setTimeout(check, every);
+    };
+    timer = setTimeout(check, every);
+  });
+  return { stalled, stop: () => clearTimeout(timer) };
+}

@@ -18,16 +18,16 @@
  * a worker that hangs mid-batch cannot hold its rows longer than that (one that dies frees them at once).
  *
  * A run ends when its first lane fails (the others claim nothing more and give back what they have not
- * sent), or with `NoAnswer` (worker/deadline.ts) when nothing of it has moved for a lease and a request timeout: no claim,
- * no PostHog answer, no batch settled. That is a connection that stopped answering without closing (a
- * network partition, a broken pool: worker/database.ts), which would otherwise hold the worker's one run
- * forever; PostgreSQL frees the rows of an idle transaction after the lease anyway.
+ * sent), or with `NoAnswer` (worker/deadline.ts) when nothing of it has moved for a lease and a request
+ * timeout: no claim, no PostHog answer, no batch settled. That is a connection that stopped answering
+ * without closing (a network partition, a broken pool: worker/database.ts), which would otherwise hold the
+ * worker's one run forever; PostgreSQL frees the rows of an idle transaction after the lease anyway.
  */
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import { type BatchRun, settleBatch } from './batch.ts';
-import { NoAnswer } from './deadline.ts';
+import { watchProgress } from './deadline.ts';
 import { Ledger, type RunStats } from './ledger.ts';
 import type { ClaimedRow } from './rows.ts';
 import type { PostHogTarget } from './sender.ts';
@@ -139,26 +139,14 @@ export class DrainRun implements BatchRun {
     const started = Date.now();
     const { leaseSeconds, target } = this.settings;
     const stallMs = leaseSeconds * 1000 + (target.requestTimeoutMs ?? WORKER_DEFAULTS.requestTimeoutMs);
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      const check = () => {
-        if (Date.now() - this.lastProgress >= stallMs)
-          reject(
-            new NoAnswer(
-              `the drain run made no progress for ${Math.round((Date.now() - this.lastProgress) / 1000)} s (no claim, PostHog answer or batch settled)`,
-            ),
-          );
-        else timer = setTimeout(check, Math.min(1_000, stallMs));
-      };
-      timer = setTimeout(check, Math.min(1_000, stallMs));
-    });
+    const watch = watchProgress(() => Date.now() - this.lastProgress, stallMs, 'the drain run (no claim, PostHog answer or batch settled)');
     try {
-      await Promise.race([this.lanes(started + this.settings.maxRunMs), stalled]);
+      await Promise.race([this.lanes(started + this.settings.maxRunMs), watch.stalled]);
     } catch (error) {
       this.abandoned = true;
       throw error;
     } finally {
-      clearTimeout(timer);
+      watch.stop();
     }
     this.stats.durationMs = Date.now() - started;
     return this.stats;

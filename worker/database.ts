@@ -19,8 +19,6 @@ import type postgres from 'postgres';
 export class WorkerDatabase {
   /** Calls and properties go to the current pool. */
   readonly sql: postgres.Sql;
-  /** Pools replaced so far. */
-  renewals = 0;
   private current: postgres.Sql;
   private readonly open: () => postgres.Sql;
 
@@ -38,7 +36,6 @@ export class WorkerDatabase {
   renew(): void {
     const old = this.current;
     this.current = this.open();
-    this.renewals++;
     old.end({ timeout: 0 }).catch(() => undefined);
   }
 }

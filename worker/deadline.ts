@@ -22,7 +22,6 @@ export function within<T>(query: Promise<T>, what: string, ms = STATEMENT_ANSWER
   const silent = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new NoAnswer(`${what} got no answer from the database in ${ms / 1000} s`)), ms);
   });
-  query.catch(() => undefined);
   return Promise.race([query, silent]).finally(() => clearTimeout(timer));
 }
 

@@ -84,9 +84,7 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
       signal: this.abort.signal,
       idle: () => !this.running && !this.kicking && Date.now() >= this.pausedUntil,
       kick: () => this.kick(),
-      stalled: () => {
-        if (!this.abort.signal.aborted) this.database.renew();
-      },
+      stalled: () => this.renewPool(),
     });
   }
 
@@ -126,7 +124,7 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
     if (this.abort.signal.aborted) throw error; // stopping: stop() gives the rows back and says so
     const message = String((error as Error)?.message ?? error);
     if (error instanceof NoAnswer || isPostgresConnectionLoss(error)) {
-      if (!this.abort.signal.aborted) this.database.renew();
+      this.renewPool();
       this.log.error(
         { err: message, code: (error as { code?: string }).code },
         'drain run failed: the database connection was lost or stopped answering; reconnecting with a fresh pool',
@@ -135,6 +133,11 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
       this.log.error({ err: message }, 'drain run failed');
     }
     throw error;
+  }
+
+  /** Replaces the pool (worker/database.ts), unless the worker is stopping: stop() closes it. */
+  private renewPool(): void {
+    if (!this.abort.signal.aborted) this.database.renew();
   }
 
   /** Starts the idle probe (once the drain queue's handler is registered). */

@@ -16,7 +16,7 @@ import type { CaptureServer } from '../../dev/capture-server.ts';
 import { attributedEvent, record } from '../../src/index.ts';
 import type { Logger } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { heldRows, inProcessWorkers, outboxCount, until } from '../support/worker.ts';
 
 let db: TestDatabase;
@@ -35,6 +35,24 @@ function recordingLogger(): Logger & { errors: string[]; warnings: string[] } {
   const errors: string[] = [];
   const warnings: string[] = [];
   return { errors, warnings, info() {}, warn: (_o, message) => warnings.push(message ?? ''), error: (_o, message) => errors.push(message ?? '') };
+}
+
+/** Runs `test` with a TCP proxy in front of the test database (test/support/tcp-proxy.ts) and its URL. */
+async function throughProxy(test: (proxy: TcpProxy, databaseUrl: string) => Promise<void>): Promise<void> {
+  const proxy = await startTcpProxy(Number(new URL(db.url).port));
+  try {
+    const url = new URL(db.url);
+    url.port = String(proxy.port);
+    await test(proxy, url.toString());
+  } finally {
+    await proxy.close();
+  }
+}
+
+/** Cuts off the connections whose startup message names `applicationName` (new ones included) for 2 s. */
+function cutOffFor2s(proxy: TcpProxy, applicationName: string): void {
+  proxy.partition(`${applicationName}\0`);
+  setTimeout(() => proxy.heal(), 2_000);
 }
 
 /** One event at a time, each delivered within a few seconds, while /metrics is scraped (three queries at once). */
@@ -81,13 +99,10 @@ it('the connection is closed while the batch settles: the pool is replaced, ever
 }, 120_000);
 
 it('the connection goes silent while a batch is out (network partition): the run is abandoned, its rows delivered after the lease', async () => {
-  const proxy = await startTcpProxy(Number(new URL(db.url).port));
-  try {
+  await throughProxy(async (proxy, databaseUrl) => {
     const logger = recordingLogger();
-    const url = new URL(db.url);
-    url.port = String(proxy.port);
     // stall bound: lease (3 s) + request timeout (1 s)
-    const worker = await start({ databaseUrl: url.toString(), metrics: { port: 0, host: '127.0.0.1' }, logger, posthog: posthog(1_000), leaseSeconds: 3 });
+    const worker = await start({ databaseUrl, metrics: { port: 0, host: '127.0.0.1' }, logger, posthog: posthog(1_000), leaseSeconds: 3 });
     capture.delayNext(1, 500);
     const [lost] = await one(0);
     await until(
@@ -111,49 +126,35 @@ it('the connection goes silent while a batch is out (network partition): the run
     expect(capture.events.filter((e) => e.uuid === lost)).toHaveLength(2);
     expect(logger.errors.filter((m) => /stopped answering/.test(m))).toHaveLength(1);
     await deliversPromptly(worker.healthUrl!, 1);
-  } finally {
-    await proxy.close();
-  }
+  });
 }, 120_000);
 
 it('an idle worker is cut off from the database for 2 s: the probe gives up, the pool is replaced, the next event arrives', async () => {
-  const proxy = await startTcpProxy(Number(new URL(db.url).port));
-  try {
+  await throughProxy(async (proxy, databaseUrl) => {
     const logger = recordingLogger();
-    const url = new URL(db.url);
-    url.port = String(proxy.port);
     // a run on a silent connection is given up after lease + request timeout (31 s): longer than this test waits
-    await start({ databaseUrl: url.toString(), logger, posthog: posthog(1_000), leaseSeconds: 30 });
+    await start({ databaseUrl, logger, posthog: posthog(1_000), leaseSeconds: 30 });
     await new Promise((r) => setTimeout(r, 1_000)); // the worker's connections are open and it probes
-    // its own connections (not pg-boss's, named 'posthog-outbox worker (pg-boss)'), new ones included, for 2 s
-    proxy.partition('posthog-outbox worker\0');
-    setTimeout(() => proxy.heal(), 2_000);
+    // its own connections, not pg-boss's ('posthog-outbox worker (pg-boss)')
+    cutOffFor2s(proxy, 'posthog-outbox worker');
     const startedAt = Date.now();
     const [uuid] = await one(0);
     // the probe's bound (10 s), then a fresh pool; the safety-net run (once a minute) is not what delivers it
     await until(() => capture.events.some((e) => e.uuid === uuid), Boolean, { what: 'the event to arrive', timeoutMs: 30_000 });
     expect(logger.warnings.filter((m) => /idle probe got no answer/.test(m)).length).toBeGreaterThan(0);
     expect(Date.now() - startedAt).toBeLessThan(30_000);
-  } finally {
-    await proxy.close();
-  }
+  });
 }, 120_000);
 
 it("pg-boss's connections are cut off for 2 s: its statements give up, the drain job is queued and run, the event arrives", async () => {
-  const proxy = await startTcpProxy(Number(new URL(db.url).port));
-  try {
+  await throughProxy(async (proxy, databaseUrl) => {
     const logger = recordingLogger();
-    const url = new URL(db.url);
-    url.port = String(proxy.port);
-    await start({ databaseUrl: url.toString(), logger, posthog: posthog(1_000), leaseSeconds: 30 });
+    await start({ databaseUrl, logger, posthog: posthog(1_000), leaseSeconds: 30 });
     await new Promise((r) => setTimeout(r, 1_000));
-    proxy.partition('posthog-outbox worker (pg-boss)\0');
-    setTimeout(() => proxy.heal(), 2_000);
+    cutOffFor2s(proxy, 'posthog-outbox worker (pg-boss)');
     const [uuid] = await one(0);
     // pg-boss's statements on the silenced connections give up after its bound (30 s); the job it queues
     // (and the once-a-minute safety net) then run on fresh connections
     await until(() => capture.events.some((e) => e.uuid === uuid), Boolean, { what: 'the event to arrive', timeoutMs: 75_000 });
-  } finally {
-    await proxy.close();
-  }
+  });
 }, 120_000);

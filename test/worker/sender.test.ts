@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PostHog } from 'posthog-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import { sendBatch, type WireEvent } from '../../worker/sender.ts';
@@ -64,6 +65,22 @@ describe('what posthog-node puts on the wire for a batch', () => {
     expect(report.requests.map((r) => r.uuids)).toEqual([events.map((e) => e.uuid)]);
     expect(report).toMatchObject({ accepted: events.map((e) => e.uuid), unsent: [] });
     expect(report.failed).toBeUndefined();
+  });
+
+  it('each event is what posthog-node’s public capture() would have sent for it (the worker enqueues through its synchronous path)', async () => {
+    const events = batch(6);
+    events[2]!.properties = { ...events[2]!.properties, $groups: events[2]!.groups };
+    await sendBatch(target(), events);
+    const ours = capture.events.map((e) => ({ ...e }));
+    capture.reset();
+    const client = new PostHog(KEY, { host: capture.url, flushAt: 100, flushInterval: 0, disableGeoip: true });
+    for (const e of events) {
+      const groups = Object.keys(e.groups).length > 0 ? e.groups : undefined;
+      client.capture({ uuid: e.uuid, event: e.event, distinctId: e.distinctId, properties: e.properties, groups, timestamp: e.timestamp });
+    }
+    await client.shutdown();
+    expect(capture.events).toHaveLength(events.length);
+    expect(ours).toEqual(capture.events);
   });
 
   it('a 413: posthog-node halves the batch by itself and sends both halves; the report accounts for each request', async () => {

@@ -56,7 +56,7 @@ class Batch {
   /** The events a rejection was pinned on, with PostHog's answer and when it came. */
   private readonly pinned: [ClaimedRow, string, Date][] = [];
   /** Its events PostHog accepted: deleted, and their profiles re-identified, when the batch is settled. */
-  readonly accepted: string[] = [];
+  readonly accepted: ClaimedRow[] = [];
   private readonly tx: postgres.TransactionSql;
   private readonly run: BatchRun;
   private readonly size: number;
@@ -110,7 +110,7 @@ class Batch {
   }
 
   private delivered(batch: Sendable[]): void {
-    for (const [row] of batch) this.accepted.push(row.uuid);
+    for (const [row] of batch) this.accepted.push(row);
     this.ledger.stats.delivered += batch.length;
     this.run.accepted();
   }

@@ -9,6 +9,7 @@ import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
 import { retryDelayMs } from './backoff.ts';
 import type { DrainSettings } from './drain.ts';
+import type { ProfileKind } from '../src/attribution/profiles.ts';
 import { entityKey } from '../src/identify/events.ts';
 import { deleteDeliveredAndIdentify } from '../src/identify/memory.ts';
 import type { ClaimedRow } from './rows.ts';
@@ -63,8 +64,8 @@ export class Ledger {
     durationMs: 0,
     more: false,
   };
-  /** Entities identified by this run: at most once per entity per run. */
-  private readonly identifiedThisRun = new Set<string>();
+  /** Entities identified by this run, by kind: at most once per entity per run. */
+  private readonly identifiedThisRun: Record<ProfileKind, Set<string>> = { user: new Set(), automation: new Set(), organization: new Set() };
   private readonly settings: Pick<DrainSettings, 'schema' | 'backoff' | 'identifyRefreshMs'>;
 
   constructor(settings: Pick<DrainSettings, 'schema' | 'backoff' | 'identifyRefreshMs'>) {
@@ -74,23 +75,44 @@ export class Ledger {
   /** A newer identify of the same entity is queued (or was sent): these older profiles must not land after it. */
   async deleteSuperseded(tx: postgres.TransactionSql, rows: readonly ClaimedRow[]): Promise<void> {
     if (rows.length === 0) return;
-    await tx.unsafe(q.deleteSuperseded(this.settings.schema), [rows.map((row) => row.uuid)], { prepare: true });
+    await tx.unsafe(q.deleteRows(this.settings.schema), [rows.map((row) => row.uuid)], { prepare: true });
     this.stats.superseded += rows.length;
   }
 
   /**
    * Deletes the batch's delivered rows and re-identifies what their events touched, in one statement at the
    * end of the batch transaction (the identifies commit with the deletes): the `identities` rows it locks are
-   * held only until the commit. An entity is identified at most once per run.
+   * held only until the commit. An entity is identified at most once per run, so when the run has identified
+   * every entity the rows name already (most batches of a backlog), they are simply deleted.
    */
-  async deleteDelivered(tx: postgres.TransactionSql, accepted: readonly string[]): Promise<void> {
+  async deleteDelivered(tx: postgres.TransactionSql, accepted: readonly ClaimedRow[]): Promise<void> {
     if (accepted.length === 0) return;
-    const { identified, enqueued } = await deleteDeliveredAndIdentify(tx, accepted, {
+    const uuids = accepted.map((row) => row.uuid);
+    const known = this.identifiedThisRun;
+    const entities = (row: ClaimedRow): [ProfileKind, string | null][] => [
+      ['user', row.user_id],
+      ['automation', row.automation_id],
+      ['organization', row.organization_id],
+    ];
+    const identifiedAll = accepted.every(
+      (row) =>
+        (row.user_id === null || known.user.has(row.user_id)) &&
+        (row.automation_id === null || known.automation.has(row.automation_id)) &&
+        (row.organization_id === null || known.organization.has(row.organization_id)),
+    );
+    if (identifiedAll) {
+      await tx.unsafe(q.deleteRows(this.settings.schema), [uuids], { prepare: true });
+      return;
+    }
+    // The entities of these rows that the run identified already: left out of the re-identification.
+    const exclude = new Set<string>();
+    for (const row of accepted) for (const [kind, id] of entities(row)) if (id !== null && known[kind].has(id)) exclude.add(entityKey(kind, id));
+    const { identified, enqueued } = await deleteDeliveredAndIdentify(tx, uuids, {
       schema: this.settings.schema,
       refreshMs: this.settings.identifyRefreshMs,
-      exclude: [...this.identifiedThisRun],
+      exclude: [...exclude],
     });
-    for (const e of identified) this.identifiedThisRun.add(entityKey(e.kind, e.id));
+    for (const e of identified) this.identifiedThisRun[e.kind].add(e.id);
     this.stats.identified += enqueued;
   }
 

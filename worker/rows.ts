@@ -4,7 +4,7 @@
  * dead-lettered unsent; the others are sent as they were recorded. Pure.
  */
 import { OutboxError } from '../src/errors.ts';
-import { checkEventShape } from '../src/outbox/validate.ts';
+import { checkStoredEvent } from '../src/outbox/validate.ts';
 import type { WireEvent } from './sender.ts';
 
 export interface ClaimedRow {
@@ -18,6 +18,10 @@ export interface ClaimedRow {
   rejected_at: Date | null;
   /** When it came due: where the run's next claim starts (worker/drain.ts). */
   next_attempt_at: Date;
+  /** The entities its event touched (their profile snapshots stay in the database). */
+  user_id: string | null;
+  automation_id: string | null;
+  organization_id: string | null;
   /** Older than the maximum age: dead-lettered, not sent. */
   expired: boolean;
   /** An identify row whose entity was identified again since: deleted, not sent. */
@@ -34,17 +38,10 @@ export interface Triage {
   sendable: [ClaimedRow, WireEvent][];
 }
 
-/**
- * Checks what is sent of a stored row as `record()` checks an event (its properties are JSON already: they
- * come from jsonb): a row corrupted in the table is dead-lettered, not sent. The profile snapshots are not
- * read here: they only feed re-identification, in SQL.
- */
+/** The event a stored row sends, once `checkStoredEvent` passed: a row corrupted in the table is dead-lettered, not sent. */
 function toWire(row: ClaimedRow): WireEvent {
-  const event = checkEventShape(
-    { event: row.event, distinctId: row.distinct_id, properties: row.properties, groups: row.groups, timestamp: row.timestamp, profiles: {} },
-    'row',
-  );
-  return { uuid: row.uuid, event: event.event, distinctId: event.distinctId, properties: event.properties, groups: event.groups, timestamp: row.timestamp };
+  checkStoredEvent(row);
+  return { uuid: row.uuid, event: row.event, distinctId: row.distinct_id, properties: row.properties, groups: row.groups, timestamp: row.timestamp };
 }
 
 /** Sorts a claimed batch (`maxAgeMs`: the maximum age, named in an expired row's reason). */

@@ -4,7 +4,7 @@
  * Pure: no I/O.
  */
 import { OutboxError } from '../errors.ts';
-import { checkId, checkString, describe } from '../limits.ts';
+import { checkId, checkString, describe, isId } from '../limits.ts';
 import type { OutboxEvent, ProfileFields } from '../event.ts';
 
 /**
@@ -115,30 +115,41 @@ function checkProfile(profile: unknown, field: string): { id: string; fields: Pr
 
 /** Validates one event for `record()`; `field` prefixes the error's field (e.g. `events[3]`). */
 export function checkEvent(event: unknown, field: string): OutboxEvent {
-  const checked = checkEventShape(event, field);
-  checkJson(checked.properties, `${field}.properties`);
-  return checked;
-}
-
-/**
- * Everything checkEvent checks except that the properties survive a JSON round trip: enough for an event
- * read back from the outbox, whose properties come out of a jsonb column and so are JSON by construction.
- */
-export function checkEventShape(event: unknown, field: string): OutboxEvent {
   checkObject(event, field);
   checkId(event.event, `${field}.event`);
   checkId(event.distinctId, `${field}.distinctId`);
   checkObject(event.properties, `${field}.properties`);
-  checkObject(event.groups, `${field}.groups`);
-  for (const [type, key] of Object.entries(event.groups)) checkId(key, childField(`${field}.groups`, type));
-  if (event.timestamp !== undefined && !(event.timestamp instanceof Date && !Number.isNaN(event.timestamp.getTime()))) {
-    throw new OutboxError('invalid', `${field}.timestamp`, 'must be a valid Date');
-  }
+  checkGroups(event.groups, `${field}.groups`);
+  if (event.timestamp !== undefined) checkDate(event.timestamp, `${field}.timestamp`);
   checkObject(event.profiles, `${field}.profiles`);
   checkProfile(event.profiles.user, `${field}.profiles.user`);
   checkProfile(event.profiles.automation, `${field}.profiles.automation`);
   checkProfile(event.profiles.organization, `${field}.profiles.organization`);
+  checkJson(event.properties, `${field}.properties`);
   return event as unknown as OutboxEvent;
+}
+
+function checkGroups(groups: unknown, field: string): asserts groups is Record<string, string> {
+  checkObject(groups, field);
+  // The field is only spelled out for a group at fault: the worker checks every row it sends.
+  for (const type in groups) if (!isId(groups[type])) checkId(groups[type], childField(field, type));
+}
+
+function checkDate(value: unknown, field: string): void {
+  if (!(value instanceof Date && !Number.isNaN(value.getTime()))) throw new OutboxError('invalid', field, 'must be a valid Date');
+}
+
+/**
+ * What `record()` checked of an event that its stored row can still break (a row edited or corrupted in the
+ * table), checked by the worker before the event is sent: errors name the field under `row`. Its properties
+ * come out of a jsonb column, so they are JSON by construction; the profile snapshots are not sent.
+ */
+export function checkStoredEvent(row: { event: unknown; distinct_id: unknown; properties: unknown; groups: unknown; timestamp: unknown }): void {
+  checkId(row.event, 'row.event');
+  checkId(row.distinct_id, 'row.distinctId');
+  checkObject(row.properties, 'row.properties');
+  checkGroups(row.groups, 'row.groups');
+  checkDate(row.timestamp, 'row.timestamp');
 }
 
 /** Throws when the stored form of an event (`json`, its outbox row as JSON) is over MAX_EVENT_BYTES. */

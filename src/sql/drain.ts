@@ -5,8 +5,13 @@
  */
 import { EVENT_COLUMNS, quoteSchema, recordColumnList } from './columns.ts';
 
-/** The columns a worker reads from a claimed row: what it sends (profile snapshots stay in the database: `deleteDeliveredAndRemember`). */
-const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."attempts", o."rejected_at", o."next_attempt_at"`;
+/**
+ * The columns a worker reads from a claimed row: what it sends, and the ids of the entities it touched (whether
+ * its run identified them all already: then settling it needs no re-identification). Profile snapshots stay
+ * in the database: `deleteDeliveredAndRemember`.
+ */
+const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."attempts", o."rejected_at", o."next_attempt_at",
+  o."user_id", o."automation_id", o."organization_id"`;
 
 /**
  * Claims up to `$1` due rows, oldest due first, skipping rows other workers hold: the rows stay locked by
@@ -38,8 +43,11 @@ export function setLease(): string {
   return `SELECT set_config('idle_in_transaction_session_timeout', $1::text, true)`;
 }
 
-/** Deletes rows `$1` unsent (held by the calling claim's transaction): identify rows superseded by a newer one. */
-export function deleteSuperseded(schema: string): string {
+/**
+ * Deletes rows `$1` (held by the calling claim's transaction): identify rows superseded by a newer one (unsent),
+ * or delivered rows whose entities the drain run has identified already (nothing to re-identify).
+ */
+export function deleteRows(schema: string): string {
   return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[])`;
 }
 

@@ -381,4 +381,38 @@ describe('re-identification', () => {
     for (const e of identities) expect(e.uuid).toMatch(/^[0-9a-f-]{36}$/);
     expect(worker.totals.identified).toBe(3);
   });
+
+  it('later batches of a run: rows whose entities the run identified are deleted with nothing re-identified; a new entity among them is identified', async () => {
+    const as = (user: string, email: string): Partial<OutboxEvent> => ({
+      profiles: { user: { id: user, fields: { email } }, organization: { id: 'org_1', fields: { name: 'Acme' } } },
+    });
+    // one statement each, in order: each row comes due after the one before it
+    for (const [i, user, email] of [
+      [1, 'u1', 'a@x.io'],
+      [2, 'u1', 'a@x.io'],
+      [3, 'u1', 'a@x.io'],
+      [4, 'u1', 'a@x.io'],
+      [5, 'u2', 'b@x.io'],
+      [6, 'u1', 'changed@x.io'],
+    ] as const) {
+      await record(db.sql, event(i, as(user, email)));
+    }
+    worker = await start({ batchSize: 2, concurrency: 1 });
+    await capture.waitFor((events) => events.filter((e) => e.event.startsWith('$')).length >= 3, { timeoutMs: 10_000 });
+    await settled();
+    await new Promise((r) => setTimeout(r, 200));
+    const identities = capture.events.filter((e) => e.event.startsWith('$'));
+    expect(identities.map((e) => [e.event, e.distinct_id, e.properties.$set ?? e.properties.$group_set]).sort()).toEqual([
+      ['$groupidentify', '$organization_org_1', { name: 'Acme' }],
+      ['$identify', 'u1', { email: 'a@x.io' }],
+      ['$identify', 'u2', { email: 'b@x.io' }],
+    ]);
+    // u1 was identified by the first batch: the change in the third batch waits for a later run (at most once per run)
+    const remembered = await db.sql`SELECT entity_id, fields FROM posthog_outbox.identities WHERE kind = 'user' ORDER BY entity_id`;
+    expect(remembered.map((r) => [r.entity_id, r.fields])).toEqual([
+      ['u1', { email: 'a@x.io' }],
+      ['u2', { email: 'b@x.io' }],
+    ]);
+    expect(capture.events.filter((e) => !e.event.startsWith('$')).map((e) => e.properties.i)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
 });

@@ -75,7 +75,7 @@ describe('the worker command in its sidecar heap', () => {
     const line = await startedLine();
     // Replaced itself: the pid the supervisor started is the worker, with no child, and V8's limit is the old space plus the young generation (3 semi-spaces).
     expect(line.heapLimitMb).toBeGreaterThanOrEqual(160);
-    expect(line.heapLimitMb).toBeLessThanOrEqual(160 + 3 * 8 + 8);
+    expect(line.heapLimitMb).toBeLessThanOrEqual(160 + 3 * 16 + 8);
     expect(output()).not.toMatch(/warning/i);
     expect(childrenOf(command.pid!)).toEqual([]);
     await record(fixture.db.sql, attributedEvent({ organization: { id: 'o1' }, user: { id: 'u1' } }, 'heap_checked'));
@@ -87,7 +87,7 @@ describe('the worker command in its sidecar heap', () => {
 
   it.each([
     ['NODE_OPTIONS heap flags of the user', { NODE_OPTIONS: '--max-old-space-size=300' }, (mb: number) => mb >= 300],
-    ['POSTHOG_OUTBOX_HEAP=node', { POSTHOG_OUTBOX_HEAP: 'node' }, (mb: number) => mb > 160 + 3 * 8 + 8],
+    ['POSTHOG_OUTBOX_HEAP=node', { POSTHOG_OUTBOX_HEAP: 'node' }, (mb: number) => mb > 160 + 3 * 16 + 8],
   ])(
     '%s: runs as started, with that heap',
     async (_name, env, expected) => {

@@ -6,8 +6,8 @@
  * its own retries, keeps events in memory after network errors, and splits a batch by itself after a 413.
  * None of that may decide what was delivered. So each batch gets a client of its own (sized so the batch
  * is one `/batch/` request, retries off, thrown away afterwards), and the `fetch` it is given sees every
- * request: it reads the uuids of the events in the body posthog-node built, sends it without following
- * redirects, and classifies the answer (`classifyAnswer`: only PostHog's capture answer is acceptance).
+ * request: it checks which of the events posthog-node serialised into the request (the messages it hands its
+ * `sendBatch`) the body carries, sends it without following redirects, and classifies the answer (`classifyAnswer`: only PostHog's capture answer is acceptance).
  * A row counts as delivered only when its event was in a request PostHog accepted; whether posthog-node
  * thinks it succeeded is not evidence of anything.
  */
@@ -77,15 +77,22 @@ async function bodyText(body: unknown): Promise<string> {
   return bytes.toString('utf8');
 }
 
-/** The uuids of the events in a `/batch/` body as posthog-node builds it (gzip or not). */
-export async function uuidsInBody(body: unknown): Promise<string[]> {
-  const parsed = JSON.parse(await bodyText(body)) as { batch?: unknown };
-  if (!parsed || !Array.isArray(parsed.batch)) throw new Error('the body has no `batch` array');
-  return parsed.batch.map((event: unknown, i: number) => {
-    const uuid = (event as { uuid?: unknown } | null)?.uuid;
-    if (typeof uuid !== 'string') throw new Error(`batch[${i}] has no uuid`);
-    return uuid;
-  });
+/**
+ * Which of `expected` (the uuids of the events posthog-node serialised into a request, in order) the request's
+ * body carries as an event's `"uuid"` field, gzip or not. Each is looked for after the one before it, so the
+ * whole body is read once; an event missing from the body is left out (never counted as accepted).
+ */
+export async function uuidsInBody(body: unknown, expected: readonly string[]): Promise<string[]> {
+  const text = await bodyText(body);
+  const found: string[] = [];
+  let from = 0;
+  for (const uuid of expected) {
+    const at = text.indexOf(`"uuid":"${uuid}"`, from);
+    if (at === -1) continue;
+    found.push(uuid);
+    from = at;
+  }
+  return found;
 }
 
 async function readAnswer(response: Response): Promise<string> {
@@ -167,6 +174,8 @@ interface Watch {
   inFlight: Promise<unknown>[];
   /** A request was not sent because `SendOptions.stop` said so. */
   stopped: boolean;
+  /** The uuids of the events posthog-node is serialising into its next request (`BatchClient.sendBatch`). */
+  serialising?: string[];
 }
 
 /**
@@ -176,6 +185,8 @@ interface Watch {
 function observingFetch(watch: Watch, options: SendOptions): (url: string, init: RequestInit) => Promise<Response> {
   return (url: string, init: RequestInit): Promise<Response> => {
     const started = performance.now();
+    const expected = watch.serialising;
+    watch.serialising = undefined;
     const note = (uuids: string[], verdict: Verdict) => {
       watch.requests.push({ uuids, verdict, seconds: (performance.now() - started) / 1000 });
       options.answered?.();
@@ -190,7 +201,7 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
       // posthog-node hands over the JSON (compression is ours: see the client's options in sendBatch). It is
       // compressed on libuv's thread pool while its uuids are read here.
       const compressing = typeof init.body === 'string' ? gzip(init.body) : undefined;
-      const reading = uuidsInBody(init.body).then(
+      const reading = (expected ? uuidsInBody(init.body, expected) : Promise.reject(new Error('posthog-node sent a request it was not seen building'))).then(
         (uuids) => ({ uuids }),
         (error: unknown) => ({ error: error as Error }),
       );
@@ -242,6 +253,19 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
  * `$lib`, `$lib_version`, `$is_server` and `$geoip_disable`, the event's uuid and timestamp.
  */
 class BatchClient extends PostHog {
+  private readonly watch: Watch;
+
+  constructor(apiKey: string, options: ConstructorParameters<typeof PostHog>[1], watch: Watch) {
+    super(apiKey, options);
+    this.watch = watch;
+  }
+
+  /** posthog-node builds each request from the messages it passes here: their uuids are what the body is checked for. */
+  protected override sendBatch(messages: ({ uuid?: unknown } | undefined)[], ...rest: unknown[]): Promise<void> {
+    this.watch.serialising = messages.map((m) => (typeof m?.uuid === 'string' ? m.uuid : ''));
+    return (super.sendBatch as (...args: unknown[]) => Promise<void>).call(this, messages, ...rest);
+  }
+
   add(e: WireEvent): void {
     // capture() turns `groups` into the `$groups` property; recorded events carry it already (attribution).
     const properties = Object.keys(e.groups).length > 0 && e.properties.$groups === undefined ? { ...e.properties, $groups: e.groups } : e.properties;
@@ -258,24 +282,28 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
   const batch = events.map((e) => e.uuid);
   if (events.length === 0) return { requests: [], accepted: [], unsent: [] };
   const watch: Watch = { requests: [], inFlight: [], stopped: false };
-  const client = new BatchClient(target.apiKey, {
-    host: target.host,
-    // The whole batch is one request; nothing is ever dropped or sent in the background.
-    flushAt: events.length + 1,
-    maxBatchSize: events.length + 1,
-    maxQueueSize: events.length + 1,
-    flushInterval: 0,
-    fetchRetryCount: 0,
-    requestTimeout: target.requestTimeoutMs ?? WORKER_DEFAULTS.requestTimeoutMs,
-    // (no background flush timer either: flushInterval 0)
-    disableGeoip: true,
-    // The body is gzipped by our fetch instead: posthog-node's own gzip (CompressionStream, then a CRC check
-    // in JavaScript) runs on the main thread, and its output would have to be gunzipped again to read the uuids.
-    disableCompression: true,
-    // Feature flags are not this client's business: no polling, no /flags calls.
-    personalApiKey: undefined,
-    fetch: observingFetch(watch, options) as never,
-  });
+  const client = new BatchClient(
+    target.apiKey,
+    {
+      host: target.host,
+      // The whole batch is one request; nothing is ever dropped or sent in the background.
+      flushAt: events.length + 1,
+      maxBatchSize: events.length + 1,
+      maxQueueSize: events.length + 1,
+      flushInterval: 0,
+      fetchRetryCount: 0,
+      requestTimeout: target.requestTimeoutMs ?? WORKER_DEFAULTS.requestTimeoutMs,
+      // (no background flush timer either: flushInterval 0)
+      disableGeoip: true,
+      // The body is gzipped by our fetch instead: posthog-node's own gzip (CompressionStream, then a CRC check
+      // in JavaScript) runs on the main thread, and its output would have to be gunzipped again to read the uuids.
+      disableCompression: true,
+      // Feature flags are not this client's business: no polling, no /flags calls.
+      personalApiKey: undefined,
+      fetch: observingFetch(watch, options) as never,
+    },
+    watch,
+  );
   // posthog-node reports errors through an emitter too; the requests we saw are what we act on.
   client.on('error', () => {});
   for (const e of events) client.add(e);

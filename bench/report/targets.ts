@@ -1,5 +1,5 @@
 /**
- * The issue-5 targets, evaluated as ratios within the run (a timing miss is reported, never fails the run):
+ * The targets of issues 5 and 11, evaluated as ratios within the run (a timing miss is reported, never fails the run):
  * drain throughput against the alternatives, the handler's write cost, commit-to-endpoint latency, and the
  * worker's memory and throughput as the backlog grows.
  */
@@ -36,7 +36,18 @@ function drainTargets(results: Results): Target[] {
     atLeast('drain (best worker settings) >= reference outbox', worker && reference && worker.eventsPerSecond / reference.eventsPerSecond, 1, x),
     atLeast('drain (worker defaults) >= reference outbox', defaults && reference && defaults.eventsPerSecond / reference.eventsPerSecond, 1, x),
     atLeast('drain (best worker settings) >= 5x job-per-event at its best batch size', worker && jobs && worker.eventsPerSecond / jobs.eventsPerSecond, 5, x),
+    atMost(
+      'drain (worker defaults) CPU per event, process + PostgreSQL <= 1.1x reference outbox',
+      defaults && reference && cpuPerEvent(defaults) / cpuPerEvent(reference),
+      1.1,
+      x,
+    ),
   ];
+}
+
+/** Core-seconds per backlog event of a drain: its own process (tree) and PostgreSQL's. */
+function cpuPerEvent(run: { events: number; cpu: Record<string, number> }): number {
+  return ((run.cpu.design ?? 0) + (run.cpu.postgres ?? 0)) / run.events;
 }
 
 /** The handler's cost, from the ratios the JSON file carries for scripts; none when the phase did not run. */

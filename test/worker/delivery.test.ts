@@ -379,6 +379,12 @@ describe('re-identification', () => {
     const org = identities.find((e) => e.event === '$groupidentify')!;
     expect(org.properties).toMatchObject({ $group_type: 'organization', $group_key: 'org_1', $group_set: { name: 'Acme', slug: 'acme' } });
     for (const e of identities) expect(e.uuid).toMatch(/^[0-9a-f-]{36}$/);
+    // the run's counters are added to the totals when the run ends, which may be after the outbox emptied
+    await until(
+      () => worker!.totals.identified,
+      (n) => n >= 3,
+      { what: 'the run to end' },
+    );
     expect(worker.totals.identified).toBe(3);
   });
 

@@ -5,12 +5,13 @@
  * requests, other fields, retries, its own split after a 413) fails here.
  */
 import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PostHog } from 'posthog-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
-import { sendBatch, type WireEvent } from '../../worker/sender.ts';
+import { sendBatch, uuidsInBody, type WireEvent } from '../../worker/sender.ts';
 
 const KEY = 'phc_sender';
 let capture: CaptureServer;
@@ -164,5 +165,34 @@ describe('only PostHog’s capture answer is acceptance', () => {
     const events = batch(3);
     const report = await sendBatch(target(), events);
     expect(report.failed).toMatchObject({ verdict: { kind: 'rejected', status: 400 }, uuids: events.map((e) => e.uuid) });
+  });
+});
+
+describe('reading a request body for the events posthog-node serialised into it', () => {
+  const [a, b, c] = ['0190a000-0000-7000-8000-00000000000a', '0190a000-0000-7000-8000-00000000000b', '0190a000-0000-7000-8000-00000000000c'];
+  const body = (events: object[]) => JSON.stringify({ api_key: KEY, batch: events, sent_at: '2026-01-01T00:00:00.000Z' });
+
+  it('finds each event of the request by its uuid field, in order, in plain or gzipped bodies', async () => {
+    const text = body([
+      { event: 'e', uuid: a },
+      { event: 'e', uuid: b },
+      { event: 'e', uuid: c },
+    ]);
+    expect(await uuidsInBody(text, [a, b, c])).toEqual([a, b, c]);
+    expect(await uuidsInBody(gzipSync(text), [a, b, c])).toEqual([a, b, c]);
+    expect(await uuidsInBody(new Blob([gzipSync(text)]), [a, b, c])).toEqual([a, b, c]);
+  });
+
+  it('leaves out an event the body does not carry as a uuid field, even when its uuid appears elsewhere in the body', async () => {
+    const text = body([
+      { event: 'e', uuid: a, properties: { parent_id: c, note: `"uuid": "${c}"` } },
+      { event: 'e', uuid: b },
+    ]);
+    expect(await uuidsInBody(text, [a, b, c])).toEqual([a, b]);
+    expect(await uuidsInBody(body([]), [a])).toEqual([]);
+  });
+
+  it('a body that is not text, JSON bytes or a Blob is an error (nothing of the request counts as accepted)', async () => {
+    await expect(uuidsInBody(42, [a])).rejects.toThrow(/unexpected request body type/);
   });
 });

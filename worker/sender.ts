@@ -7,7 +7,8 @@
  * None of that may decide what was delivered. So each batch gets a client of its own (sized so the batch
  * is one `/batch/` request, retries off, thrown away afterwards), and the `fetch` it is given sees every
  * request: it checks which of the events posthog-node serialised into the request (the messages it hands its
- * `sendBatch`) the body carries, sends it without following redirects, and classifies the answer (`classifyAnswer`: only PostHog's capture answer is acceptance).
+ * `sendBatch`) the body carries, sends it without following redirects, and classifies the answer
+ * (`classifyAnswer`: only PostHog's capture answer is acceptance).
  * A row counts as delivered only when its event was in a request PostHog accepted; whether posthog-node
  * thinks it succeeded is not evidence of anything.
  */

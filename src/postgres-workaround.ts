@@ -39,3 +39,14 @@ export function isPostgresConnectionLoss(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && CONNECTION_LOSS.has(code);
 }
+
+/**
+ * The same dropped promise fails with other errors too, e.g. when the role may no longer log in (28000) or a
+ * `statement_timeout` cancels it (57014): upstream porsager/postgres#1192, #1205, #1223 (open). The error
+ * carries postgres.js's own array-type query, so it is recognised by that query: no query of ours reads
+ * `pg_catalog.pg_type`. The query that opened the connection fails (or runs) on its own terms.
+ */
+export function isPostgresTypeFetchFailure(error: unknown): boolean {
+  const query = (error as { query?: unknown } | null)?.query;
+  return typeof query === 'string' && /\bfrom pg_catalog\.pg_type a\b/.test(query) && /\btyparray\b/.test(query);
+}

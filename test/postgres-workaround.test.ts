@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
+import { isPostgresClosedSocketWrite, isPostgresConnectionLoss, isPostgresTypeFetchFailure } from '../src/postgres-workaround.ts';
 
 function typeError(message: string, stack: string): TypeError {
   const e = new TypeError(message);
@@ -41,5 +41,26 @@ describe('isPostgresConnectionLoss', () => {
     ['null', null, false],
   ])('%s -> %s', (_label, error, expected) => {
     expect(isPostgresConnectionLoss(error)).toBe(expected);
+  });
+});
+
+describe('isPostgresTypeFetchFailure', () => {
+  // the query postgres.js 3.4.9 runs first on each new connection, as it attaches it to the error
+  const typeQuery = `
+      select b.oid, b.typarray
+      from pg_catalog.pg_type a
+      left join pg_catalog.pg_type b on b.oid = a.typelem
+      where a.typcategory = 'A'
+      group by b.oid, b.typarray
+      order by b.oid
+    `;
+  it.each([
+    ['a role that may no longer log in (28000)', Object.assign(new Error('role "r" is not permitted to log in'), { code: '28000', query: typeQuery }), true],
+    ['a statement_timeout (57014)', Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014', query: typeQuery }), true],
+    ['the same error on a query of ours', Object.assign(new Error('role "r" is not permitted to log in'), { code: '28000', query: 'SELECT 1' }), false],
+    ['an error without a query', Object.assign(new Error('boom'), { code: '28000' }), false],
+    ['null', null, false],
+  ])('%s -> %s', (_label, error, expected) => {
+    expect(isPostgresTypeFetchFailure(error)).toBe(expected);
   });
 });

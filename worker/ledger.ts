@@ -58,6 +58,13 @@ export function zeroCounters(): Record<(typeof RUN_COUNTERS)[number], number> {
   return Object.fromEntries(RUN_COUNTERS.map((key) => [key, 0])) as Record<(typeof RUN_COUNTERS)[number], number>;
 }
 
+/** Each kind of entity an event touches, and the claimed row's column holding its id. */
+const ENTITY_COLUMNS = [
+  ['user', 'user_id'],
+  ['automation', 'automation_id'],
+  ['organization', 'organization_id'],
+] as const satisfies readonly (readonly [ProfileKind, keyof ClaimedRow])[];
+
 export class Ledger {
   readonly stats: RunStats = {
     ...zeroCounters(),
@@ -89,24 +96,19 @@ export class Ledger {
     if (accepted.length === 0) return;
     const uuids = accepted.map((row) => row.uuid);
     const known = this.identifiedThisRun;
-    const entities = (row: ClaimedRow): [ProfileKind, string | null][] => [
-      ['user', row.user_id],
-      ['automation', row.automation_id],
-      ['organization', row.organization_id],
-    ];
-    const identifiedAll = accepted.every(
-      (row) =>
-        (row.user_id === null || known.user.has(row.user_id)) &&
-        (row.automation_id === null || known.automation.has(row.automation_id)) &&
-        (row.organization_id === null || known.organization.has(row.organization_id)),
-    );
+    const identifiedAll = accepted.every((row) => ENTITY_COLUMNS.every(([kind, column]) => row[column] === null || known[kind].has(row[column])));
     if (identifiedAll) {
       await tx.unsafe(q.deleteRows(this.settings.schema), [uuids], { prepare: true });
       return;
     }
     // The entities of these rows that the run identified already: left out of the re-identification.
     const exclude = new Set<string>();
-    for (const row of accepted) for (const [kind, id] of entities(row)) if (id !== null && known[kind].has(id)) exclude.add(entityKey(kind, id));
+    for (const row of accepted) {
+      for (const [kind, column] of ENTITY_COLUMNS) {
+        const id = row[column];
+        if (id !== null && known[kind].has(id)) exclude.add(entityKey(kind, id));
+      }
+    }
     const { identified, enqueued } = await deleteDeliveredAndIdentify(tx, uuids, {
       schema: this.settings.schema,
       refreshMs: this.settings.identifyRefreshMs,

@@ -116,11 +116,9 @@ function checkProfile(profile: unknown, field: string): { id: string; fields: Pr
 /** Validates one event for `record()`; `field` prefixes the error's field (e.g. `events[3]`). */
 export function checkEvent(event: unknown, field: string): OutboxEvent {
   checkObject(event, field);
-  checkId(event.event, `${field}.event`);
-  checkId(event.distinctId, `${field}.distinctId`);
-  checkObject(event.properties, `${field}.properties`);
-  checkGroups(event.groups, `${field}.groups`);
-  if (event.timestamp !== undefined) checkDate(event.timestamp, `${field}.timestamp`);
+  const fields = fieldsUnder(field);
+  checkSendable(event.event, event.distinctId, event.properties, event.groups, fields);
+  if (event.timestamp !== undefined) checkDate(event.timestamp, fields.timestamp);
   checkObject(event.profiles, `${field}.profiles`);
   checkProfile(event.profiles.user, `${field}.profiles.user`);
   checkProfile(event.profiles.automation, `${field}.profiles.automation`);
@@ -129,15 +127,41 @@ export function checkEvent(event: unknown, field: string): OutboxEvent {
   return event as unknown as OutboxEvent;
 }
 
-function checkGroups(groups: unknown, field: string): asserts groups is Record<string, string> {
-  checkObject(groups, field);
+/** The error field names of what is sent of an event, under `field`. */
+interface SendableFields {
+  event: string;
+  distinctId: string;
+  properties: string;
+  groups: string;
+  timestamp: string;
+}
+
+function fieldsUnder(field: string): SendableFields {
+  return {
+    event: `${field}.event`,
+    distinctId: `${field}.distinctId`,
+    properties: `${field}.properties`,
+    groups: `${field}.groups`,
+    timestamp: `${field}.timestamp`,
+  };
+}
+
+/** What goes to PostHog of an event (but its time), checked alike when it is recorded and before a stored row is sent. */
+function checkSendable(event: unknown, distinctId: unknown, properties: unknown, groups: unknown, fields: SendableFields): void {
+  checkId(event, fields.event);
+  checkId(distinctId, fields.distinctId);
+  checkObject(properties, fields.properties);
+  checkObject(groups, fields.groups);
   // The field is only spelled out for a group at fault: the worker checks every row it sends.
-  for (const type in groups) if (!isId(groups[type])) checkId(groups[type], childField(field, type));
+  for (const type in groups) if (!isId(groups[type])) checkId(groups[type], childField(fields.groups, type));
 }
 
 function checkDate(value: unknown, field: string): void {
   if (!(value instanceof Date && !Number.isNaN(value.getTime()))) throw new OutboxError('invalid', field, 'must be a valid Date');
 }
+
+/** A stored row's fields are named under `row` (constant: nothing is allocated for a sound row). */
+const ROW_FIELDS = fieldsUnder('row');
 
 /**
  * What `record()` checked of an event that its stored row can still break (a row edited or corrupted in the
@@ -145,11 +169,8 @@ function checkDate(value: unknown, field: string): void {
  * come out of a jsonb column, so they are JSON by construction; the profile snapshots are not sent.
  */
 export function checkStoredEvent(row: { event: unknown; distinct_id: unknown; properties: unknown; groups: unknown; timestamp: unknown }): void {
-  checkId(row.event, 'row.event');
-  checkId(row.distinct_id, 'row.distinctId');
-  checkObject(row.properties, 'row.properties');
-  checkGroups(row.groups, 'row.groups');
-  checkDate(row.timestamp, 'row.timestamp');
+  checkSendable(row.event, row.distinct_id, row.properties, row.groups, ROW_FIELDS);
+  checkDate(row.timestamp, ROW_FIELDS.timestamp);
 }
 
 /** Throws when the stored form of an event (`json`, its outbox row as JSON) is over MAX_EVENT_BYTES. */

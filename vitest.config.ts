@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { isPostgresClosedSocketWrite, isPostgresConnectionLoss, isPostgresTypeFetchFailure } from './src/postgres-workaround.ts';
+import { isPostgresClosedSocketWrite, isPostgresStrayRejection } from './src/postgres-workaround.ts';
 
 export default defineConfig({
   test: {
@@ -12,7 +12,6 @@ export default defineConfig({
     maxWorkers: 2,
     // Known postgres.js bugs when PostgreSQL restarts under a client (src/postgres-workaround.ts); every
     // other unhandled error still fails the run.
-    onUnhandledError: (error) =>
-      isPostgresClosedSocketWrite(error) || isPostgresConnectionLoss(error) || isPostgresTypeFetchFailure(error) ? false : undefined,
+    onUnhandledError: (error) => (isPostgresClosedSocketWrite(error) || isPostgresStrayRejection(error) ? false : undefined),
   },
 });

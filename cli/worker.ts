@@ -3,7 +3,7 @@ import { getHeapStatistics } from 'node:v8';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { OutboxError } from '../src/errors.ts';
-import { isPostgresClosedSocketWrite, isPostgresConnectionLoss, isPostgresTypeFetchFailure } from '../src/postgres-workaround.ts';
+import { isPostgresClosedSocketWrite, isPostgresStrayRejection } from '../src/postgres-workaround.ts';
 import { startWorker, type Logger, type OutboxWorker, type WorkerOptions } from '../worker/index.ts';
 import { resolveSettings, SETTING_FLAGS, WORKER_DEFAULTS as D } from '../worker/settings.ts';
 import { takeHeldSignal } from './signals.ts';
@@ -196,10 +196,10 @@ function onUncaught(logger: Logger & { fatal: Logger['error'] }, error: Error): 
     );
     return;
   }
-  if (isPostgresConnectionLoss(error) || isPostgresTypeFetchFailure(error)) {
+  if (isPostgresStrayRejection(error)) {
     logger.warn(
       { err: error.message, code: (error as { code?: string }).code },
-      'database connection lost outside a query of ours; reconnecting on the next one',
+      'database error outside a query of ours (postgres.js internals: a lost connection or its own type query); reconnecting on the next one',
     );
     return;
   }

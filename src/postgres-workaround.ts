@@ -50,3 +50,11 @@ export function isPostgresTypeFetchFailure(error: unknown): boolean {
   const query = (error as { query?: unknown } | null)?.query;
   return typeof query === 'string' && /\bfrom pg_catalog\.pg_type a\b/.test(query) && /\btyparray\b/.test(query);
 }
+
+/**
+ * An unhandled error from postgres.js's own array-type query (its dropped promise, above): the connection
+ * was lost under it, or it failed for another reason. A process logs it and goes on.
+ */
+export function isPostgresStrayRejection(error: unknown): boolean {
+  return isPostgresConnectionLoss(error) || isPostgresTypeFetchFailure(error);
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPostgresClosedSocketWrite, isPostgresConnectionLoss, isPostgresTypeFetchFailure } from '../src/postgres-workaround.ts';
+import { isPostgresClosedSocketWrite, isPostgresConnectionLoss, isPostgresStrayRejection, isPostgresTypeFetchFailure } from '../src/postgres-workaround.ts';
 
 function typeError(message: string, stack: string): TypeError {
   const e = new TypeError(message);
@@ -62,5 +62,20 @@ describe('isPostgresTypeFetchFailure', () => {
     ['null', null, false],
   ])('%s -> %s', (_label, error, expected) => {
     expect(isPostgresTypeFetchFailure(error)).toBe(expected);
+  });
+});
+
+describe('isPostgresStrayRejection: what a process survives of postgres.js internals', () => {
+  it.each([
+    ['a lost connection', Object.assign(new Error('write CONNECTION_CLOSED'), { code: 'CONNECTION_CLOSED' }), true],
+    [
+      'its array-type query refused',
+      Object.assign(new Error('role "r" is not permitted to log in'), { code: '28000', query: 'select b.oid, b.typarray from pg_catalog.pg_type a' }),
+      true,
+    ],
+    ['a query error of ours', Object.assign(new Error('relation does not exist'), { code: '42P01', query: 'SELECT 1' }), false],
+    ['a plain error', new Error('boom'), false],
+  ])('%s -> %s', (_label, error, expected) => {
+    expect(isPostgresStrayRejection(error)).toBe(expected);
   });
 });

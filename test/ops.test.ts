@@ -16,6 +16,7 @@ import {
   withConnection,
 } from '../src/ops/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { queuedEvents } from './support/queued.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -27,11 +28,12 @@ beforeEach(async () => {
 });
 
 const context = (user: string) => ({ organization: { id: 'org_1', name: 'Acme' }, user: { id: user, email: `${user}@example.com` } });
-const events = (n: number, user = 'u1') =>
-  record(
-    db.sql,
-    Array.from({ length: n }, (_, i) => attributedEvent(context(user), 'chat_started', { i })),
-  );
+/** `n` events, each recorded on its own (a row each, which the tests below change by uuid). */
+async function events(n: number, user = 'u1'): Promise<string[]> {
+  const uuids: string[] = [];
+  for (let i = 0; i < n; i++) uuids.push(...(await record(db.sql, attributedEvent(context(user), 'chat_started', { i }))));
+  return uuids;
+}
 async function kill(uuids: string[], diedAt = new Date()): Promise<void> {
   await db.sql`
     WITH dead AS (DELETE FROM posthog_outbox.outbox WHERE uuid = ANY(${uuids}::uuid[]) RETURNING *)
@@ -89,6 +91,15 @@ describe('posthog-outbox/ops', () => {
     await kill(dead);
     expect(await forget(db.sql, [{ kind: 'user', id: 'gone' }])).toEqual([{ kind: 'user', id: 'gone', queued: 3, deadLetters: 2, profile: false }]);
     expect((await db.sql`SELECT uuid FROM posthog_outbox.outbox`).map((r) => r.uuid)).toEqual([kept]);
+    // Events of several users recorded in one call share a row (a pack): only the user's own leave it.
+    await db.sql`TRUNCATE posthog_outbox.outbox`;
+    const mixed = await record(db.sql, [attributedEvent(context('gone'), 'a'), attributedEvent(context('stays'), 'b'), attributedEvent(context('gone'), 'c')]);
+    const alone = await record(db.sql, [attributedEvent(context('gone'), 'd'), attributedEvent(context('gone'), 'e')]);
+    expect(await readStatus(db.sql)).toMatchObject({ backlog: 5 });
+    expect(await forget(db.sql, [{ kind: 'user', id: 'gone' }])).toEqual([{ kind: 'user', id: 'gone', queued: 4, deadLetters: 0, profile: false }]);
+    expect((await queuedEvents(db.sql)).map((e) => [e.uuid, e.event, e.distinctId])).toEqual([[mixed[1], 'b', 'stays']]);
+    expect(alone).toHaveLength(2);
+    expect(await readStatus(db.sql)).toMatchObject({ backlog: 1 });
     for (const [targets, field] of [
       [[], 'targets'],
       [[{ kind: 'user', id: ' ' }], 'targets[0].id'],

@@ -7,11 +7,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OutboxError } from '../src/errors.ts';
 import type { OutboxEvent } from '../src/event.ts';
 import { migrateOutbox } from '../src/outbox/migrate.ts';
-import { record } from '../src/outbox/record.ts';
+import { record, recordIdentifies } from '../src/outbox/record.ts';
 import { outbox, outboxSchema } from '../src/outbox/schema.ts';
 import { MAX_EVENT_BYTES } from '../src/outbox/validate.ts';
-import { IDENTITY_COLUMNS, RECORD_COLUMNS, VALUES_ROWS_LIMIT } from '../src/sql/index.ts';
+import { IDENTITY_COLUMNS, PACK_EVENTS_LIMIT, RECORD_COLUMNS, VALUES_ROWS_LIMIT } from '../src/sql/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { queuedEvents } from './support/queued.ts';
 
 const messages = pgTable('messages', { id: serial('id').primaryKey(), body: text('body').notNull() });
 
@@ -55,8 +56,9 @@ beforeEach(async () => {
   await db.sql`TRUNCATE messages, posthog_outbox.outbox`;
 });
 
-async function outboxRows() {
-  return orm.select().from(outbox).orderBy(outbox.uuid);
+/** What the outbox holds, as events (a pack's events each on its own). */
+function outboxRows() {
+  return queuedEvents(db.sql);
 }
 
 describe('record in a drizzle transaction', () => {
@@ -82,14 +84,14 @@ describe('record in a drizzle transaction', () => {
     expect(row.automationId).toBeNull();
     expect(row.automationProfile).toBeNull();
     expect(row.attempts).toBe(0);
-    expect(row.timestamp.getTime()).toBeGreaterThanOrEqual(before - 1);
-    expect(row.timestamp.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(row.timestamp!.getTime()).toBeGreaterThanOrEqual(before - 1);
+    expect(row.timestamp!.getTime()).toBeLessThanOrEqual(Date.now());
   });
 
   it('keeps the timestamp the event carries (when it happened)', async () => {
     const at = new Date('2026-01-02T03:04:05.678Z');
     await orm.transaction((tx) => record(tx, event({ timestamp: at })));
-    expect((await outboxRows())[0]!.timestamp.toISOString()).toBe(at.toISOString());
+    expect((await outboxRows())[0]!.timestamp!.toISOString()).toBe(at.toISOString());
   });
 
   it('writes nothing when the transaction rolls back', async () => {
@@ -235,7 +237,7 @@ describe('batching and concurrency', () => {
     ).toEqual([0, 0, 1]);
   });
 
-  it(`stores the same rows whether they go as VALUES (up to ${VALUES_ROWS_LIMIT} events) or as one JSON parameter (more)`, async () => {
+  it(`stores the same events whether they go one per call (VALUES), several per call (a pack) or as identify rows above ${VALUES_ROWS_LIMIT} (one JSON parameter)`, async () => {
     const odd = (i: number) =>
       event({
         event: `e'"\\${i}`,
@@ -247,41 +249,75 @@ describe('batching and concurrency', () => {
             ? {}
             : { user: { id: `user_${i}`, fields: { email: 'a@example.com', admin: true, seats: 3 } }, automation: { id: 'a1', fields: { name: 'Nightly' } } },
       });
-    const columns = (rows: Awaited<ReturnType<typeof outboxRows>>) =>
-      rows
-        .map(({ uuid: _uuid, createdAt: _c, nextAttemptAt: _n, ...rest }) => rest)
-        .sort((a, b) => (a.properties as { i: number }).i - (b.properties as { i: number }).i);
-    for (const [count, shape] of [
-      [VALUES_ROWS_LIMIT, 'VALUES'],
-      [VALUES_ROWS_LIMIT + 1, 'json_to_recordset'],
-    ] as const) {
+    const count = VALUES_ROWS_LIMIT + 1;
+    const events = Array.from({ length: count }, (_, i) => odd(i));
+    const writes: [string, string, (tx: postgres.Sql) => Promise<unknown>][] = [
+      [
+        'one per call',
+        'VALUES',
+        async (tx) => {
+          for (const e of events) await record(tx, e);
+        },
+      ],
+      ['all in one call', '("uuid", "events")', (tx) => record(tx, events)],
+      [
+        'identify rows',
+        'json_to_recordset',
+        (tx) =>
+          recordIdentifies(
+            tx,
+            events.map((e, i) => ({ event: e, identity: { kind: 'user', id: `user_${i}`, version: 1 } })),
+          ),
+      ],
+    ];
+    const stored: unknown[] = [];
+    for (const [, shape, write] of writes) {
       await db.sql`TRUNCATE posthog_outbox.outbox`;
       const statements: string[] = [];
       const watched = postgres(db.url, { max: 1, onnotice: () => {}, debug: (_c, text) => statements.push(text) });
-      await record(
-        drizzle(watched),
-        Array.from({ length: count }, (_, i) => odd(i)),
-      );
+      await write(watched);
       await watched.end();
-      expect(statements.filter((t) => t.includes('"outbox"'))).toEqual([expect.stringContaining(shape)]);
-      const stored = columns(await outboxRows());
-      expect(stored).toHaveLength(count);
-      expect(stored.slice(0, VALUES_ROWS_LIMIT)).toEqual(
-        Array.from({ length: VALUES_ROWS_LIMIT }, (_, i) => {
-          const e = odd(i);
-          return expect.objectContaining({
-            event: e.event,
-            properties: e.properties,
-            groups: e.groups,
-            timestamp: e.timestamp,
-            userId: e.profiles.user?.id ?? null,
-            userProfile: e.profiles.user?.fields ?? null,
-            automationProfile: e.profiles.automation?.fields ?? null,
-            organizationId: null,
-          });
-        }),
-      );
+      const inserts = statements.filter((t) => t.includes('"outbox"'));
+      expect(inserts.every((t) => t.includes(shape))).toBe(true);
+      const rows = (await outboxRows()).map(({ uuid: _u, createdAt: _c, nextAttemptAt: _n, pack: _p, ...rest }) => rest);
+      expect(rows).toHaveLength(count);
+      stored.push(rows.sort((a, b) => (a.properties as { i: number }).i - (b.properties as { i: number }).i));
     }
+    expect(stored[1]).toEqual(stored[0]);
+    expect(stored[2]).toEqual(stored[0]);
+    expect(stored[0]).toEqual(
+      events.map((e) =>
+        expect.objectContaining({
+          event: e.event,
+          properties: e.properties,
+          groups: e.groups,
+          timestamp: e.timestamp,
+          userId: e.profiles.user?.id ?? null,
+          userProfile: e.profiles.user?.fields ?? null,
+          automationProfile: e.profiles.automation?.fields ?? null,
+          organizationId: null,
+        }),
+      ),
+    );
+  });
+
+  it(`stores several events of one call as packs of at most ${PACK_EVENTS_LIMIT}, one row each, returning the events' uuids in order`, async () => {
+    const uuids = await record(
+      client,
+      Array.from({ length: 2 * PACK_EVENTS_LIMIT + 1 }, (_, i) => event({ properties: { i } })),
+    );
+    const rows = await db.sql<
+      { n: number | null; event: string | null }[]
+    >`SELECT json_array_length(events) AS n, event FROM posthog_outbox.outbox ORDER BY uuid`;
+    expect(rows).toEqual([
+      { n: PACK_EVENTS_LIMIT, event: null },
+      { n: PACK_EVENTS_LIMIT, event: null },
+      { n: 1, event: null },
+    ]);
+    const queued = await outboxRows();
+    expect(queued.map((e) => e.uuid)).toEqual(uuids);
+    expect(queued.map((e) => (e.properties as { i: number }).i)).toEqual(uuids.map((_, i) => i));
+    expect(new Set(queued.map((e) => e.pack)).size).toBe(3);
   });
 
   it('skips null entries (an abort the contract wants no event for) and writes nothing for none', async () => {
@@ -333,8 +369,8 @@ describe('stored JSON is what was passed', () => {
     await record(client, event({ properties }));
     const [row] = await outboxRows();
     expect(row!.properties).toEqual(JSON.parse(JSON.stringify(properties)));
-    expect(Object.keys(row!.properties)).toContain('__proto__');
-    expect(Object.keys(row!.properties)).not.toContain('gone');
+    expect(Object.keys(row!.properties!)).toContain('__proto__');
+    expect(Object.keys(row!.properties!)).not.toContain('gone');
   });
 });
 

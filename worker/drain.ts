@@ -29,14 +29,15 @@ import type { BackoffPolicy } from './backoff.ts';
 import { type BatchRun, settleBatch } from './batch.ts';
 import { watchProgress } from './deadline.ts';
 import { Ledger, type RunStats } from './ledger.ts';
-import type { ClaimedRow } from './rows.ts';
+import { openPacks, type StoredRow } from './rows.ts';
+import { uuidv7 } from 'uuidv7';
 import type { PostHogTarget } from './sender.ts';
 import { WORKER_DEFAULTS } from './settings.ts';
 
 export interface DrainSettings {
   schema: string;
   target: PostHogTarget;
-  /** Rows per claim and per PostHog request. */
+  /** Events per claim and per PostHog request (a claim takes whole packs, so it may exceed this by a pack's events). */
   batchSize: number;
   /** Batches in flight at once in this process. */
   concurrency: number;
@@ -76,6 +77,12 @@ export class DrainRun implements BatchRun {
   private lastProgress = Date.now();
   /** The latest `next_attempt_at` claimed in this run: the next claim starts there (src/sql/drain.ts, claimBatch). */
   private claimedUpTo: Date | undefined;
+  /**
+   * Events per row among the rows the last claim locked (packs hold several): how many rows the next claim
+   * locks. A run's first claim assumes rows of one event: on a backlog of packs it locks up to a batch's rows
+   * and sends a batch's events of them, the others staying locked (skipped by other lanes) until it commits.
+   */
+  private eventsPerRow = 1;
   /** Resolved when PostHog first accepts a batch in this run (a probe run then opens its other lanes). */
   private firstAcceptance!: () => void;
   private readonly firstAccepted = new Promise<void>((resolve) => (this.firstAcceptance = resolve));
@@ -172,25 +179,35 @@ export class DrainRun implements BatchRun {
         this.stats.more = true;
         return;
       }
-      const claimed = await this.sql.begin(async (tx) => {
+      // Rows to claim: a pack holds several events, so as many rows as make a batch at the last claim's events per row.
+      const limit = Math.max(1, Math.round(batchSize / this.eventsPerRow));
+      const full = await this.sql.begin(async (tx) => {
         // pipelined: one round trip
         const [, rows] = await Promise.all([
           tx.unsafe(q.setLease(), [leaseSeconds * 1000], { prepare: true }),
-          tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, this.settings.maxAgeMs, this.claimedUpTo?.toISOString() ?? '-infinity'], { prepare: true }),
+          tx.unsafe<(StoredRow & { locked: number; locked_events: number })[]>(
+            q.claimBatch(schema),
+            [limit, this.settings.maxAgeMs, this.claimedUpTo?.toISOString() ?? '-infinity', batchSize],
+            { prepare: true },
+          ),
         ]);
         this.progressed();
         const last = rows.at(-1)?.next_attempt_at;
         if (last && !(this.claimedUpTo && this.claimedUpTo >= last)) this.claimedUpTo = last;
-        if (rows.length === batchSize) {
+        // Full: as many rows as asked for were due, or more than a batch's events (the rest is left for the next claim).
+        const full = rows.length > 0 && (rows[0]!.locked === limit || rows.length < rows[0]!.locked);
+        if (full) {
           this.claimedFull = true;
           this.noteBacklog();
         }
-        this.stats.claimed += rows.length;
-        await settleBatch(tx, rows, this);
-        return rows.length;
+        if (rows.length > 0) this.eventsPerRow = rows[0]!.locked_events / rows[0]!.locked;
+        const events = openPacks(rows, uuidv7);
+        this.stats.claimed += events.length;
+        await settleBatch(tx, events, this);
+        return full;
       });
       this.progressed();
-      if (claimed < batchSize) return;
+      if (!full) return;
     }
   }
 }

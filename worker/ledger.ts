@@ -12,7 +12,7 @@ import type { DrainSettings } from './drain.ts';
 import type { ProfileKind } from '../src/attribution/profiles.ts';
 import { entityKey } from '../src/identify/events.ts';
 import { deleteDeliveredAndIdentify } from '../src/identify/memory.ts';
-import type { ClaimedRow } from './rows.ts';
+import type { ClaimedRow, Pack } from './rows.ts';
 
 export interface RunStats {
   claimed: number;
@@ -94,7 +94,7 @@ export class Ledger {
    */
   async deleteDelivered(tx: postgres.TransactionSql, accepted: readonly ClaimedRow[]): Promise<void> {
     if (accepted.length === 0) return;
-    const uuids = accepted.map((row) => row.uuid);
+    const uuids = await this.deletable(tx, accepted);
     const known = this.identifiedThisRun;
     const identifiedAll = accepted.every((row) => ENTITY_COLUMNS.every(([kind, column]) => row[column] === null || known[kind].has(row[column])));
     if (identifiedAll) {
@@ -116,6 +116,39 @@ export class Ledger {
     });
     for (const e of identified) this.identifiedThisRun[e.kind].add(e.id);
     this.stats.identified += enqueued;
+  }
+
+  /**
+   * The uuids whose deletion settles `accepted`: an event's own, or its pack's when every event of the pack is
+   * among them. A pack delivered in part (or stored unlike `record()` writes it) is unpacked first.
+   */
+  private async deletable(tx: postgres.TransactionSql, accepted: readonly ClaimedRow[]): Promise<string[]> {
+    const delivered = new Map<Pack, number>();
+    for (const { pack } of accepted) if (pack && !pack.unpacked) delivered.set(pack, (delivered.get(pack) ?? 0) + 1);
+    await this.unpack(
+      tx,
+      [...delivered].filter(([pack, count]) => !pack.clean || count !== pack.events.length).map(([pack]) => pack),
+    );
+    const uuids: string[] = [];
+    for (const { uuid, pack } of accepted) {
+      if (pack === null || pack.unpacked) uuids.push(uuid);
+      else if (delivered.delete(pack)) uuids.push(pack.uuid);
+    }
+    return uuids;
+  }
+
+  /** Unpacks `packs` (those not unpacked yet) into rows of one event each, so that their events can be settled apart. */
+  private async unpack(tx: postgres.TransactionSql, packs: Iterable<Pack>): Promise<void> {
+    const pending = [...new Set(packs)].filter((pack) => !pack.unpacked);
+    if (pending.length === 0) return;
+    const events = pending.flatMap((pack) => pack.events.map((event) => ({ ...event, pack: pack.uuid })));
+    await tx.unsafe(q.unpack(this.settings.schema), [pending.map((pack) => pack.uuid), JSON.stringify(events)]);
+    for (const pack of pending) pack.unpacked = true;
+  }
+
+  /** The packs `rows` came in. */
+  private static packsOf(rows: readonly ClaimedRow[]): Pack[] {
+    return rows.flatMap((row) => (row.pack ? [row.pack] : []));
   }
 
   /**
@@ -147,6 +180,7 @@ export class Ledger {
   ): Promise<number[]> {
     const delays = rows.map((row) => retryDelayMs(row.attempts + 1, this.settings.backoff, retryAfterMs));
     if (rows.length > 0) {
+      await this.unpack(tx, Ledger.packsOf(rows));
       const at = rows.map((_, i) => rejectedAt?.[i]?.toISOString() ?? null);
       await tx.unsafe(q.scheduleRetry(this.settings.schema), [rows.map((row) => row.uuid), delays, error, at as never]);
       this.stats.retried += rows.length;
@@ -157,6 +191,7 @@ export class Ledger {
   /** Moves rows to the dead-letter table: [row, reason, attempts made]. */
   async deadLetter(tx: postgres.TransactionSql, rows: [ClaimedRow, string, number][]): Promise<void> {
     if (rows.length === 0) return;
+    await this.unpack(tx, Ledger.packsOf(rows.map(([row]) => row)));
     await tx.unsafe(q.deadLetter(this.settings.schema), [
       rows.map(([row]) => row.uuid),
       rows.map(([, reason]) => reason),

@@ -25,7 +25,7 @@ export interface WorkerMetrics {
   observeRun(stats: RunStats): void;
 }
 
-/** Up to this many rows, the backlog and dead-letter gauges are exact counts. */
+/** Below this many rows, the backlog and dead-letter gauges are exact counts (of events). */
 export const COUNT_CAP = 10_000;
 
 interface Count {
@@ -35,8 +35,8 @@ interface Count {
 
 /** An exact count up to the cap; above it the planner's estimate (never below the cap). */
 async function boundedCount(sql: postgres.Sql, schema: string, table: 'outbox' | 'dead_letters'): Promise<Count> {
-  const [row] = await sql.unsafe<{ counted: number; estimate: number }[]>(cappedCount(schema, table), [COUNT_CAP]);
-  if (row!.counted < COUNT_CAP) return { value: row!.counted, exact: true };
+  const [row] = await sql.unsafe<{ counted: number; events: number; estimate: number }[]>(cappedCount(schema, table), [COUNT_CAP]);
+  if (row!.counted < COUNT_CAP) return { value: row!.events, exact: true };
   return { value: Math.max(COUNT_CAP, Math.round(row!.estimate)), exact: false };
 }
 
@@ -117,7 +117,7 @@ function tableGauges(registry: Registry, sql: postgres.Sql, schema: string): voi
   gauge(
     registry,
     'posthog_outbox_backlog',
-    `Events waiting in the outbox: an exact count up to ${COUNT_CAP}, above it PostgreSQL's planner estimate (pg_class.reltuples, as of the table's last vacuum or analyze); posthog_outbox_backlog_exact says which`,
+    `Events waiting in the outbox: an exact count while the outbox holds fewer than ${COUNT_CAP} rows, above it PostgreSQL's planner estimate of its rows (pg_class.reltuples, as of the table's last vacuum or analyze; a pack of several events of one record() call is one row); posthog_outbox_backlog_exact says which`,
     async () => (await snapshot()).backlog.value,
   );
   gauge(

@@ -1,5 +1,5 @@
 /**
- * A claimed batch's rows as the claim returns them, and which of them can go to PostHog: an identify
+ * A claimed batch's events (packs opened), and which of them can go to PostHog: an identify
  * superseded by a newer one is deleted unsent; a row older than the maximum age or stored corrupt is
  * dead-lettered unsent; the others are sent as they were recorded. Pure.
  */
@@ -7,6 +7,7 @@ import { OutboxError } from '../src/errors.ts';
 import { checkStoredEvent } from '../src/outbox/validate.ts';
 import type { WireEvent } from './sender.ts';
 
+/** A claimed event, as the worker sends and settles it: a row of its own, or one of a pack's events. */
 export interface ClaimedRow {
   uuid: string;
   event: string;
@@ -26,6 +27,77 @@ export interface ClaimedRow {
   expired: boolean;
   /** An identify row whose entity was identified again since: deleted, not sent. */
   superseded: boolean;
+  /** The pack it came in, or null for a row of its own (`openPacks`). */
+  pack: Pack | null;
+}
+
+/** The pack a claimed event came in (several events of one `record()` call stored as one row). */
+export interface Pack {
+  /** The pack row's uuid (not an event's). */
+  uuid: string;
+  /** Its events, as `unpack` writes them back as rows of their own (JSON objects keyed by the event columns). */
+  events: Record<string, unknown>[];
+  /**
+   * Every event stored as `record()` writes it (an object with a valid uuid and an ISO timestamp): only such a
+   * pack is deleted whole once delivered (the statement reads its events typed); another is unpacked first.
+   */
+  clean: boolean;
+  /** Unpacked in this batch's transaction: its events are rows of their own now (worker/ledger.ts). */
+  unpacked: boolean;
+}
+
+/** What the claim returns: a row of one event, or a pack (`events` set, the event columns null). */
+export type StoredRow = Omit<ClaimedRow, 'pack'> & { events: unknown };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The events of a claim, packs opened: each event of a pack shares the pack's delivery history (attempts,
+ * rejection, due time, age). An event stored corrupt in a pack (not an object, no valid uuid or timestamp)
+ * still becomes one, with a fresh uuid if it has none, so that it is dead-lettered by `triage` like any
+ * corrupt row; `newUuid` makes that uuid.
+ */
+export function openPacks(rows: readonly StoredRow[], newUuid: () => string): ClaimedRow[] {
+  const events: ClaimedRow[] = [];
+  for (const row of rows) {
+    if (row.events === null || row.events === undefined) {
+      events.push({ ...row, pack: null });
+      continue;
+    }
+    const pack: Pack = { uuid: row.uuid, events: [], clean: Array.isArray(row.events), unpacked: false };
+    for (const stored of Array.isArray(row.events) ? row.events : [row.events]) {
+      const object = stored !== null && typeof stored === 'object' && !Array.isArray(stored);
+      const e: Record<string, unknown> = object ? stored : { properties: stored };
+      const time = typeof e.timestamp === 'string' ? new Date(e.timestamp) : undefined;
+      const timestamp = time && !Number.isNaN(time.getTime()) ? time : null;
+      const uuid = typeof e.uuid === 'string' && UUID.test(e.uuid) ? e.uuid : newUuid();
+      const iso = timestamp?.toISOString() ?? null;
+      if (!object || uuid !== e.uuid || iso !== e.timestamp) pack.clean = false;
+      pack.events.push(iso === e.timestamp && uuid === e.uuid ? e : { ...e, uuid, timestamp: iso });
+      events.push({
+        uuid,
+        event: e.event as string,
+        distinct_id: e.distinct_id as string,
+        properties: e.properties as Record<string, unknown>,
+        groups: e.groups as Record<string, string>,
+        timestamp: timestamp as Date,
+        attempts: row.attempts,
+        rejected_at: row.rejected_at,
+        next_attempt_at: row.next_attempt_at,
+        user_id: idOf(e.user_id),
+        automation_id: idOf(e.automation_id),
+        organization_id: idOf(e.organization_id),
+        expired: row.expired,
+        superseded: false,
+        pack,
+      });
+    }
+  }
+  return events;
+}
+
+function idOf(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
 }
 
 /** A claimed batch, sorted by what becomes of each row. */

@@ -4,7 +4,7 @@
  */
 import { uuidv7 } from 'uuidv7';
 import type { OutboxEvent } from '../event.ts';
-import { IDENTITY_COLUMNS, insertEvents, RECORD_COLUMNS, VALUES_ROWS_LIMIT, type RecordColumn } from '../sql/index.ts';
+import { IDENTITY_COLUMNS, insertEvents, insertPacks, PACK_EVENTS_LIMIT, RECORD_COLUMNS, VALUES_ROWS_LIMIT, type RecordColumn } from '../sql/index.ts';
 import { executorFor, type Connection } from './executor.ts';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import { checkEvent, checkSize } from './validate.ts';
@@ -37,7 +37,8 @@ function toRow(event: OutboxEvent, now: Date): Record<RecordColumn, unknown> {
 
 /**
  * Records `events` in the outbox through `tx`, in one statement, and returns their uuids (UUIDv7, assigned
- * now, and sent to PostHog as the event uuid). `tx` is a transaction (or, for a one-off write, a database,
+ * now, and sent to PostHog as the event uuid). Several events are stored as one row, a pack (up to
+ * PACK_EVENTS_LIMIT events per row; see the `events` column). `tx` is a transaction (or, for a one-off write, a database,
  * pool or client) of drizzle, postgres.js, Kysely, Knex, PGlite or node-postgres (`./executor.ts`). Throws `OutboxError` before any SQL runs when an event is
  * invalid; a database error propagates as is (and aborts your transaction, as any failed statement does).
  *
@@ -117,6 +118,13 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
     json.push(text);
   }
   if (rows.length === 0) return uuids;
+  if (rows.length > 1 && !tagged) {
+    // Several events of one call: packs (one row each), so the handler's transaction pays one row, not one per event.
+    const params: string[] = [];
+    for (let i = 0; i < json.length; i += PACK_EVENTS_LIMIT) params.push(uuidv7(), `[${json.slice(i, i + PACK_EVENTS_LIMIT).join(',')}]`);
+    await execute(insertPacks(schema, params.length / 2), params);
+    return uuids;
+  }
   await execute(insertEvents(schema, rows.length, tagged), rows.length > VALUES_ROWS_LIMIT ? [`[${json.join(',')}]`] : valueParams(rows, tagged));
   return uuids;
 }

@@ -4,7 +4,7 @@
  * with application tables; `outboxSchema(name)` builds the same tables in another schema.
  */
 import { sql } from 'drizzle-orm';
-import { bigint, check, index, integer, jsonb, type PgSchema, pgSchema, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, index, integer, json, jsonb, type PgSchema, pgSchema, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import type { ProfileFields } from '../event.ts';
 
@@ -41,6 +41,22 @@ function outboxTable(schema: PgSchema) {
     'outbox',
     {
       ...eventColumns(),
+      // A row holds one event in the columns above, or (a pack) several in `events`: the event columns are
+      // then null (the check `outbox_one_event_or_pack`).
+      event: text('event'),
+      distinctId: text('distinct_id'),
+      properties: jsonb('properties').$type<Record<string, unknown>>(),
+      groups: jsonb('groups').$type<Record<string, string>>(),
+      timestamp: timestamp('timestamp', { withTimezone: true, mode: 'date' }),
+      /**
+       * A pack: the events of one `record()` call of several events, as a JSON array of objects keyed by the
+       * event columns (`uuid`, `event`, `distinct_id`, `properties`, ...; src/sql/columns.ts RECORD_COLUMNS).
+       * One row instead of one per event keeps the handler's transaction cheap (one heap tuple and two index
+       * entries, JSON checked but not converted). The row's own `uuid` is the pack's, not an event's. The
+       * worker sends the events and deletes the pack; when their outcomes differ (one retried, one
+       * dead-lettered) it first unpacks them into rows of one event each, keeping the pack's delivery history.
+       */
+      events: json('events').$type<Record<string, unknown>[]>(),
       /**
        * When the row may next be claimed: when it was written, then after each failed attempt the backoff
        * time. A worker holds the rows it is sending with a row lock in its transaction, not by writing them.
@@ -62,7 +78,13 @@ function outboxTable(schema: PgSchema) {
       identityId: text('identity_id'),
       identityVersion: bigint('identity_version', { mode: 'number' }),
     },
-    (t) => [index('outbox_next_attempt_at_idx').on(t.nextAttemptAt)],
+    (t) => [
+      index('outbox_next_attempt_at_idx').on(t.nextAttemptAt),
+      check(
+        'outbox_one_event_or_pack',
+        sql`(${t.events} IS NULL) = (${t.event} IS NOT NULL AND ${t.distinctId} IS NOT NULL AND ${t.properties} IS NOT NULL AND ${t.groups} IS NOT NULL AND ${t.timestamp} IS NOT NULL)`,
+      ),
+    ],
   );
 }
 

@@ -3,23 +3,29 @@
  * batch (unsent identify rows deleted, retries scheduled, dead letters moved); the idle worker's probes.
  * Deleting delivered rows re-identifies what they touched: identities.ts.
  */
-import { EVENT_COLUMNS, quoteSchema, recordColumnList } from './columns.ts';
+import { EVENT_COLUMNS, quoteSchema, RECORD_COLUMNS, recordColumnList } from './columns.ts';
 
 /**
  * The columns a worker reads from a claimed row: what it sends, and the ids of the entities it touched (whether
  * its run identified them all already: then settling it needs no re-identification). Profile snapshots stay
- * in the database: `deleteDeliveredAndRemember`.
+ * in the database: `deleteDeliveredAndRemember`. A pack's events come whole in `events` (the event columns null).
  */
 const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."attempts", o."rejected_at", o."next_attempt_at",
-  o."user_id", o."automation_id", o."organization_id"`;
+  o."user_id", o."automation_id", o."organization_id", o."events"`;
+
+/** Events a row holds: one, or a pack's (a pack stored as no JSON array counts one). */
+const EVENTS = `COALESCE(json_array_length(CASE WHEN json_typeof(o."events") = 'array' THEN o."events" END), 1)`;
 
 /**
- * Claims up to `$1` due rows, oldest due first, skipping rows other workers hold: the rows stay locked by
- * the claiming transaction until it settles them (delete, retry, dead letter) and commits. The claim
- * writes nothing, so it costs what a plain SELECT costs; a worker that dies holding rows loses them as
- * soon as PostgreSQL sees its connection go, and a hung one when the lease (`setLease`) ends its session.
+ * Claims due rows, oldest due first, skipping rows other workers hold: up to `$1` rows are locked, and
+ * those returned are the first of them that hold at most `$4` events together (a pack holds several; at least one row).
+ * The rows stay locked by the claiming transaction until it settles them (delete, retry, dead letter) and
+ * commits; locked rows beyond `$4` events are left untouched, free again at the commit. The claim writes
+ * nothing, so it costs what a plain SELECT costs; a worker that dies holding rows loses them as soon as
+ * PostgreSQL sees its connection go, and a hung one when the lease (`setLease`) ends its session.
  * `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age); `superseded` flags identify
- * rows whose entity has been identified again since (a newer profile is queued or sent).
+ * rows whose entity has been identified again since (a newer profile is queued or sent); `locked` and
+ * `locked_events` are how many rows the claim locked and the events they hold.
  *
  * `$3` (a timestamp as text, or '-infinity') is where the scan starts: the latest `next_attempt_at` this drain run
  * has claimed so far. Without it each claim would walk past every row the run's other lanes hold (locked,
@@ -28,11 +34,19 @@ const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups
  */
 export function claimBatch(schema: string): string {
   const s = quoteSchema(schema);
-  return `SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
+  return `WITH locked AS (
+  SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
   CASE WHEN o."identity_kind" IS NULL THEN false ELSE COALESCE(o."identity_version" <
-    (SELECT i."version" FROM ${s}."identities" i WHERE i."kind" = o."identity_kind" AND i."entity_id" = o."identity_id"), false) END AS "superseded"
-FROM ${s}."outbox" o WHERE o."next_attempt_at" <= now() AND o."next_attempt_at" >= $3::text::timestamptz
-ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
+    (SELECT i."version" FROM ${s}."identities" i WHERE i."kind" = o."identity_kind" AND i."entity_id" = o."identity_id"), false) END AS "superseded",
+  ${EVENTS} AS "size"
+  FROM ${s}."outbox" o WHERE o."next_attempt_at" <= now() AND o."next_attempt_at" >= $3::text::timestamptz
+  ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED
+), counted AS (
+  SELECT l.*, (sum(l."size") OVER w - l."size")::int AS "before", (count(*) OVER ())::int AS "locked", (sum(l."size") OVER ())::int AS "locked_events"
+  FROM locked l
+  WINDOW w AS (ORDER BY l."next_attempt_at", l."uuid" ROWS UNBOUNDED PRECEDING)
+)
+SELECT * FROM counted WHERE "before" + "size" <= $4 OR "before" = 0 ORDER BY "next_attempt_at", "uuid"`;
 }
 
 /**
@@ -45,10 +59,38 @@ export function setLease(): string {
 
 /**
  * Deletes rows `$1` (held by the calling claim's transaction): identify rows superseded by a newer one (unsent),
- * or delivered rows whose entities the drain run has identified already (nothing to re-identify).
+ * or delivered rows and packs whose entities the drain run has identified already (nothing to re-identify).
  */
 export function deleteRows(schema: string): string {
   return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[])`;
+}
+
+/**
+ * Unpacks packs `$1` (held by the calling claim's transaction) into rows of one event each, before their events
+ * are settled apart (one retried, another dead-lettered): `$2` is a JSON array of the packs' events as the
+ * worker read them (objects keyed by the event columns, uuid and timestamp checked), each with `pack`, its
+ * pack's uuid. Each event keeps its pack's delivery history; an event stored without a name, distinct id,
+ * properties, groups or timestamp gets an empty one (it is dead-lettered as invalid), so no event is lost.
+ */
+export function unpack(schema: string): string {
+  const s = quoteSchema(schema);
+  const typed = RECORD_COLUMNS.map(([name, type]) => `"${name}" ${type}`).join(', ');
+  const value = (name: string) =>
+    ({
+      event: `COALESCE(e."event", '')`,
+      distinct_id: `COALESCE(e."distinct_id", '')`,
+      properties: `COALESCE(e."properties", '{}')`,
+      groups: `COALESCE(e."groups", '{}')`,
+      timestamp: `COALESCE(e."timestamp", p."created_at")`,
+    })[name] ?? `e."${name}"`;
+  return `WITH packs AS (
+  DELETE FROM ${s}."outbox" WHERE "uuid" = ANY($1::uuid[]) AND "events" IS NOT NULL
+  RETURNING "uuid", "attempts", "last_error", "created_at", "next_attempt_at", "rejected_at"
+)
+INSERT INTO ${s}."outbox" (${recordColumnList()}, "attempts", "last_error", "created_at", "next_attempt_at", "rejected_at")
+SELECT ${RECORD_COLUMNS.map(([name]) => value(name)).join(', ')}, p."attempts", p."last_error", p."created_at", p."next_attempt_at", p."rejected_at"
+FROM packs p JOIN json_to_recordset($2::text::json) AS e("pack" uuid, ${typed}) ON e."pack" = p."uuid"
+ON CONFLICT ("uuid") DO NOTHING`;
 }
 
 /**

@@ -4,6 +4,18 @@
  */
 import { quoteSchema } from './columns.ts';
 
+/** What a delivered event leaves to re-identification: when it happened, and the entities it touched with their snapshots. */
+const SNAPSHOT_COLUMNS = [
+  ['uuid', 'uuid'],
+  ['timestamp', 'timestamptz'],
+  ['user_id', 'text'],
+  ['user_profile', 'jsonb'],
+  ['automation_id', 'text'],
+  ['automation_profile', 'jsonb'],
+  ['organization_id', 'text'],
+  ['organization_profile', 'jsonb'],
+] as const;
+
 /**
  * The memory's decision, from a CTE `incoming` of touched entities (`kind`, `entity_id`, `fields` jsonb,
  * `event_at`): `$2` is the refresh interval in milliseconds, `$3` true to identify every one of them
@@ -50,7 +62,8 @@ export function rememberIdentities(schema: string): string {
 
 /**
  * Settles a batch's delivered rows in one statement: deletes rows `$1` (held by the calling claim's
- * transaction) and, from the profile snapshots they carried, re-identifies what they touched
+ * transaction; rows of one event, and packs whose every event was delivered) and, from the profile snapshots
+ * their events carried, re-identifies what they touched
  * (`rememberFrom`, `$2` the refresh interval, `$3` false): each user, automation persona and organization
  * once, each field at its newest non-null value (the newest event's, the later-written row on a tie), the
  * entity's time the newest event's. Entities named in `$4` (`kind:id`, already identified by this run) are
@@ -65,9 +78,14 @@ export function deleteDeliveredAndRemember(schema: string): string {
   const c = (expression: string) => `${expression} COLLATE "C"`;
   return rememberFrom(
     s,
-    `gone AS (
+    `deleted AS (
   DELETE FROM ${s}."outbox" WHERE "uuid" = ANY($1::uuid[])
-  RETURNING "uuid", "timestamp", "user_id", "user_profile", "automation_id", "automation_profile", "organization_id", "organization_profile"
+  RETURNING ${SNAPSHOT_COLUMNS.map(([name]) => `"${name}"`).join(', ')}, "events"
+), gone AS (
+  SELECT ${SNAPSHOT_COLUMNS.map(([name]) => `"${name}"`).join(', ')} FROM deleted WHERE "events" IS NULL
+  UNION ALL
+  SELECT e.* FROM deleted d CROSS JOIN LATERAL json_to_recordset(d."events") AS e(${SNAPSHOT_COLUMNS.map(([name, type]) => `"${name}" ${type}`).join(', ')})
+  WHERE d."events" IS NOT NULL
 ), touched AS (
   ${(['user', 'automation', 'organization'] as const)
     .map(

@@ -26,3 +26,19 @@ export function insertEvents(schema: string, rows: number, withIdentity = false)
   const tuple = (row: number) => `(${all.map(([, type], i) => `$${row * all.length + i + 1}::text${type === 'text' ? '' : `::${type}`}`).join(', ')})`;
   return `${into} VALUES ${Array.from({ length: rows }, (_, row) => tuple(row)).join(', ')}`;
 }
+
+/**
+ * Events per pack: `record()` of more events writes several packs. Bounds a pack's size (PostHog's per-event
+ * limit times this) and how far a claim of whole packs can overshoot the batch size (worker/drain.ts).
+ */
+export const PACK_EVENTS_LIMIT = 50;
+
+/**
+ * Inserts `packs` packs (one row each, several events of one `record()` call): `$1, $2` are the first pack's
+ * uuid and its events as a JSON array (objects keyed by `RECORD_COLUMNS`, timestamps as ISO strings), then the
+ * next pack's. `json`, not jsonb: PostgreSQL checks the text and stores it as is.
+ */
+export function insertPacks(schema: string, packs: number): string {
+  const tuples = Array.from({ length: packs }, (_, i) => `($${2 * i + 1}::uuid, $${2 * i + 2}::text::json)`);
+  return `INSERT INTO ${quoteSchema(schema)}."outbox" ("uuid", "events") VALUES ${tuples.join(', ')}`;
+}

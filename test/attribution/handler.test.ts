@@ -7,6 +7,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { outbox, record, startRun, type RunContext } from '../../src/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { queuedEvents } from '../support/queued.ts';
 
 const messages = pgTable('messages', { id: serial('id').primaryKey(), body: text('body').notNull() });
 const automationRun: RunContext = {
@@ -47,7 +48,7 @@ describe('a handler records its run in its own transaction', () => {
         run.complete({ finishReason: 'stop' }),
       ]);
     });
-    const rows = await orm.select().from(outbox).orderBy(outbox.uuid);
+    const rows = await queuedEvents(db.sql);
     expect(rows.map((r) => r.event)).toEqual(['chat_message_started', 'tool_called', 'chat_message_completed']);
     for (const row of rows) {
       expect(row).toMatchObject({
@@ -96,7 +97,7 @@ describe('a handler records its run in its own transaction', () => {
     const [uuid] = await record(db.sql, failed);
     const [row] = await orm.select().from(outbox).where(eq(outbox.uuid, uuid!));
     expect(uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(row!.timestamp.toISOString()).toBe('2026-11-20T10:00:02.500Z');
+    expect(row!.timestamp!.toISOString()).toBe('2026-11-20T10:00:02.500Z');
     expect(row!.properties).toMatchObject({ duration_ms: 2500, error_category: 'auth', error_message: 'Bearer [redacted] rejected: 401' });
   });
 });

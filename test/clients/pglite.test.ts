@@ -35,8 +35,14 @@ beforeEach(async () => {
   await pg.exec('TRUNCATE messages, posthog_outbox.outbox');
 });
 
+/** The outbox's events, packs opened, by event name (`$columns`: which of uuid, event, distinct_id, properties). */
+const OPENED = `SELECT $columns FROM (
+  SELECT COALESCE(e.uuid, o.uuid) AS uuid, COALESCE(e.event, o.event) AS event, COALESCE(e.distinct_id, o.distinct_id) AS distinct_id, COALESCE(e.properties, o.properties) AS properties
+  FROM posthog_outbox.outbox o LEFT JOIN LATERAL json_to_recordset(o.events) AS e(uuid uuid, event text, distinct_id text, properties jsonb) ON true
+) x ORDER BY event`;
+
 async function committed(): Promise<{ events: string[]; messages: string[] }> {
-  const events = await pg.query<{ event: string }>('SELECT event FROM posthog_outbox.outbox ORDER BY event');
+  const events = await pg.query<{ event: string }>(OPENED.replace('$columns', 'event'));
   const bodies = await pg.query<{ body: string }>('SELECT body FROM messages ORDER BY body');
   return { events: events.rows.map((r) => r.event), messages: bodies.rows.map((r) => r.body) };
 }
@@ -56,9 +62,7 @@ describe('record on PGlite itself', () => {
       }),
     ).rejects.toThrow('handler failed');
     expect(await committed()).toEqual({ events: ['a', 'b'], messages: ['hello'] });
-    const stored = await pg.query<{ uuid: string; distinct_id: string; properties: unknown }>(
-      'SELECT uuid, distinct_id, properties FROM posthog_outbox.outbox ORDER BY event',
-    );
+    const stored = await pg.query<{ uuid: string; distinct_id: string; properties: unknown }>(OPENED.replace('$columns', 'uuid, distinct_id, properties'));
     expect(stored.rows.map((r) => r.uuid)).toEqual(uuids);
     expect(stored.rows[0]).toMatchObject({ distinct_id: 'user_0', properties: { i: 0, organization_id: 'org_1' } });
   });

@@ -212,7 +212,8 @@ describe('PostHog failures', () => {
   it('bisects a batch of 64 down to the rejected event in log2 steps, confirms it alone once more, dead-letters it with PostHog’s reason, delivers the other 63 once', async () => {
     capture.rejectEventsWhere((e) => e.event === 'poison', { message: 'event payload rejected: $set is not an object' });
     const events = Array.from({ length: 64 }, (_, i) => event(i, i === 41 ? { event: 'poison' } : {}));
-    const uuids = await record(db.sql, events);
+    const uuids: string[] = [];
+    for (const e of events) uuids.push(...(await record(db.sql, e))); // 64 rows: one batch of 64
     worker = await start({ batchSize: 64, concurrency: 1 });
     await capture.waitFor(63, { timeoutMs: 15_000 });
     await settled();
@@ -330,7 +331,8 @@ describe('PostHog failures', () => {
 
 describe('bad rows', () => {
   it('dead-letters a row whose stored JSON was corrupted by hand, and delivers the others', async () => {
-    const [bad] = await record(db.sql, [event(1, { event: 'corrupted' }), event(2)]);
+    const [bad] = await record(db.sql, event(1, { event: 'corrupted' }));
+    await record(db.sql, event(2));
     await db.sql`UPDATE posthog_outbox.outbox SET properties = '"not an object"'::jsonb WHERE uuid = ${bad!}`;
     worker = await start();
     await capture.waitFor(1, { timeoutMs: 10_000 });

@@ -175,7 +175,7 @@ describe('the identities memory', () => {
       capture.failFor(60_000, 503); // nothing more gets through before the kill
       // the batch's transaction committed (its rows are gone): kill at once
       await until(
-        () => db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE event = 'chat_started'`.then((r) => r[0]!.n),
+        () => db.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox WHERE identity_kind IS NULL`.then((r) => r[0]!.n),
         (n) => n === 0,
         { what: 'the batch to commit', timeoutMs: 10_000 },
       );

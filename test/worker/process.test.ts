@@ -26,14 +26,13 @@ const event = (i: number): OutboxEvent => ({
   profiles: {},
 });
 
-/** Commits `n` events in one transaction; returns their uuids. */
+/** Commits `n` events in one transaction, each recorded on its own (a row each); returns their uuids. */
 const commit = (n: number) =>
-  db.sql.begin((tx) =>
-    record(
-      tx,
-      Array.from({ length: n }, (_, i) => event(i)),
-    ),
-  );
+  db.sql.begin(async (tx) => {
+    const uuids: string[] = [];
+    for (let i = 0; i < n; i++) uuids.push(...(await record(tx, event(i))));
+    return uuids;
+  });
 
 const claimed = () => heldRows(db.sql);
 const drained = () =>

@@ -266,7 +266,8 @@ describe('systemic rejection: the circuit breaker', () => {
 
 describe('maximum age', () => {
   it('an event older than --max-age is dead-lettered, not sent, with a reason that says so', async () => {
-    const [old, fresh] = await record(db.sql, [event(1, { event: 'ancient' }), event(2)]);
+    const [old] = await record(db.sql, event(1, { event: 'ancient' }));
+    const [fresh] = await record(db.sql, event(2));
     await db.sql`UPDATE posthog_outbox.outbox SET created_at = now() - interval '8 days' WHERE uuid = ${old!}`;
     worker = await start();
     await capture.waitFor(1, { timeoutMs: 10_000 });

@@ -3,7 +3,7 @@
  * (superseded identifies) and which are dead-lettered unsent (expired, or stored corrupt), with the field at fault.
  */
 import { describe, expect, it } from 'vitest';
-import { type ClaimedRow, triage } from '../../worker/rows.ts';
+import { type ClaimedRow, openPacks, triage } from '../../worker/rows.ts';
 
 function row(overrides: Partial<ClaimedRow> = {}): ClaimedRow {
   return {
@@ -21,6 +21,7 @@ function row(overrides: Partial<ClaimedRow> = {}): ClaimedRow {
     organization_id: 'org_1',
     expired: false,
     superseded: false,
+    pack: null,
     ...overrides,
   };
 }
@@ -65,5 +66,83 @@ describe('triage', () => {
     expect(sorted.superseded).toEqual([superseded]);
     expect(sorted.unsendable).toEqual([[expired, 'older than the maximum age (2 days, --max-age) when it was claimed: not sent', 3]]);
     expect(sorted.sendable).toEqual([]);
+  });
+});
+
+describe('openPacks', () => {
+  const UUID_1 = '0190a000-0000-7000-8000-00000000000a';
+  const UUID_2 = '0190a000-0000-7000-8000-00000000000b';
+  const stored = (over: Record<string, unknown> = {}) => ({
+    uuid: UUID_1,
+    event: 'chat_started',
+    distinct_id: 'user_1',
+    properties: { thread_id: 't1' },
+    groups: {},
+    timestamp: '2026-01-01T00:00:00.000Z',
+    user_id: 'user_1',
+    user_profile: { email: 'a@example.com' },
+    automation_id: null,
+    automation_profile: null,
+    organization_id: null,
+    organization_profile: null,
+    ...over,
+  });
+  const pack = (events: unknown) => {
+    const { pack: _pack, ...rest } = row({ uuid: 'pack-1', attempts: 2, expired: true, event: null as never, distinct_id: null as never });
+    return { ...rest, events };
+  };
+  const fresh = () => 'fresh-uuid';
+
+  it('a row of one event is passed as it is; a pack gives each of its events with the pack’s delivery history', () => {
+    const single = { ...row({ uuid: 'single' }), events: null };
+    const [one, a, b] = openPacks([single, pack([stored(), stored({ uuid: UUID_2, distinct_id: 'user_2', user_id: 'user_2' })])], fresh);
+    expect(one).toMatchObject({ uuid: 'single', pack: null });
+    expect(a).toMatchObject({
+      uuid: UUID_1,
+      distinct_id: 'user_1',
+      user_id: 'user_1',
+      attempts: 2,
+      expired: true,
+      superseded: false,
+      timestamp: new Date('2026-01-01T00:00:00.000Z'),
+    });
+    expect(b).toMatchObject({ uuid: UUID_2, distinct_id: 'user_2', user_id: 'user_2' });
+    expect(a!.pack).toBe(b!.pack);
+    expect(a!.pack).toMatchObject({
+      uuid: 'pack-1',
+      clean: true,
+      unpacked: false,
+      events: [stored(), stored({ uuid: UUID_2, distinct_id: 'user_2', user_id: 'user_2' })],
+    });
+  });
+
+  it.each([
+    ['an event with no valid uuid (given a fresh one)', [stored({ uuid: 'nope' })], { uuid: 'fresh-uuid' }, { uuid: 'fresh-uuid' }],
+    [
+      'a timestamp not in ISO form (kept, normalised)',
+      [stored({ timestamp: '2026-01-01 00:00:00Z' })],
+      { timestamp: new Date('2026-01-01T00:00:00.000Z') },
+      { timestamp: '2026-01-01T00:00:00.000Z' },
+    ],
+    ['no timestamp', [stored({ timestamp: undefined })], { timestamp: null }, { timestamp: null }],
+    [
+      'an event that is not an object (kept as its properties)',
+      [7],
+      { uuid: 'fresh-uuid', properties: 7, event: undefined },
+      { uuid: 'fresh-uuid', properties: 7 },
+    ],
+    ['a pack that is no array (one event)', stored(), { uuid: UUID_1, event: 'chat_started' }, { uuid: UUID_1 }],
+  ])('a pack holding %s is not clean: unpacked before it is deleted', (_, events, claimed, written) => {
+    const [e] = openPacks([pack(events)], fresh);
+    expect(e).toMatchObject(claimed);
+    expect(e!.pack!.clean).toBe(false);
+    expect(e!.pack!.events[0]).toMatchObject(written);
+  });
+
+  it('a corrupt event of a pack is dead-lettered by triage like a corrupt row; the sound one is sent', () => {
+    const events = openPacks([pack([stored(), stored({ uuid: UUID_2, properties: 'x' })])], fresh).map((e) => ({ ...e, expired: false }));
+    const { sendable, unsendable } = triage(events, DAY);
+    expect(sendable.map(([e]) => e.uuid)).toEqual([UUID_1]);
+    expect(unsendable.map(([e, reason]) => [e.uuid, reason])).toEqual([[UUID_2, expect.stringContaining('row.properties')]]);
   });
 });

@@ -1,9 +1,10 @@
 /**
  * Write cost: what analytics adds to a typical handler transaction. The handler (drizzle over postgres.js,
  * as the README's examples) inserts a chat-message row and, depending on the variant, records nothing, one
- * or five outbox events (`record(tx, ...)`), or sends one pg-boss job per event in the same transaction
- * (`boss.send(..., { db: fromDrizzle(tx, sql) })`), the naive alternative; and one event recorded
- * alongside the chat-message insert (`Promise.all`, one round trip for both). Events are built per
+ * or five outbox events (`record(tx, ...)`: five events of one call are one row, a pack), or sends one
+ * pg-boss job per event in the same transaction (`boss.send(..., { db: fromDrizzle(tx, sql) })`), the naive
+ * alternative; and one or five events recorded alongside the chat-message insert (`Promise.all`, one round
+ * trip for both). Events are built per
  * transaction with `attributedEvent`, as a handler would.
  *
  * Each variant runs on one connection and on 16 concurrent connections; variants take turns in short
@@ -38,6 +39,7 @@ export const VARIANTS = [
   '1 outbox event',
   '1 outbox event, pipelined',
   '5 outbox events',
+  '5 outbox events, pipelined',
   '1 outbox event, NOTIFY trigger',
   '5 outbox events, NOTIFY trigger',
   '1 boss.send()',

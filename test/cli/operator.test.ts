@@ -3,7 +3,7 @@
  * purge`. Numbers must match the tables; bad input changes nothing and exits non-zero with one line.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { attributedEvent, record } from '../../src/index.ts';
+import { attributedEvent, type OutboxEvent, record } from '../../src/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { runCli } from '../support/cli.ts';
 import { createWorkerDatabase } from '../support/worker.ts';
@@ -22,12 +22,16 @@ beforeEach(async () => {
   await db.sql`TRUNCATE posthog_outbox.outbox, posthog_outbox.dead_letters, posthog_outbox.identities`;
 });
 
+/** Records each event on its own (a row each, which the tests change by uuid); returns their uuids. */
+async function recordEach(list: OutboxEvent[]): Promise<string[]> {
+  const uuids: string[] = [];
+  for (const event of list) uuids.push(...(await record(db.sql, event)));
+  return uuids;
+}
+
 /** Records `n` events; returns their uuids. */
-async function events(n: number, name = 'chat_started'): Promise<string[]> {
-  return record(
-    db.sql,
-    Array.from({ length: n }, (_, i) => attributedEvent(context, name, { i })),
-  );
+function events(n: number, name = 'chat_started'): Promise<string[]> {
+  return recordEach(Array.from({ length: n }, (_, i) => attributedEvent(context, name, { i })));
 }
 
 /** Moves rows to the dead-letter table as the worker does, with a reason and a death time. */
@@ -225,8 +229,8 @@ describe('forget (erasure requests)', () => {
   });
 
   it('deletes a user’s queued events, identify rows, dead letters and remembered profile, and nobody else’s', async () => {
-    const ann = await record(db.sql, [attributedEvent(person('ann', 'org_a'), 'chat_started'), attributedEvent(person('ann', 'org_a'), 'chat_started')]);
-    const bob = await record(db.sql, [attributedEvent(person('bob', 'org_a'), 'chat_started')]);
+    const ann = await recordEach([attributedEvent(person('ann', 'org_a'), 'chat_started'), attributedEvent(person('ann', 'org_a'), 'chat_started')]);
+    const bob = await recordEach([attributedEvent(person('bob', 'org_a'), 'chat_started')]);
     await kill([ann[0]!], '400 Bad Request');
     // an identify row about ann, as the worker writes them, and one about bob
     await db.sql`INSERT INTO posthog_outbox.outbox (uuid, event, distinct_id, properties, groups, timestamp, identity_kind, identity_id, identity_version)
@@ -247,7 +251,7 @@ describe('forget (erasure requests)', () => {
   });
 
   it('forgets an automation persona and an organization (its group-identify too) in one go, as JSON', async () => {
-    await record(db.sql, [attributedEvent(person('cid', 'org_z', 'nightly'), 'chat_started'), attributedEvent(person('dan', 'org_y'), 'chat_started')]);
+    await recordEach([attributedEvent(person('cid', 'org_z', 'nightly'), 'chat_started'), attributedEvent(person('dan', 'org_y'), 'chat_started')]);
     await db.sql`INSERT INTO posthog_outbox.outbox (uuid, event, distinct_id, properties, groups, timestamp, identity_kind, identity_id, identity_version)
       VALUES (gen_random_uuid(), '$groupidentify', '$organization_org_z', '{"$group_type":"organization","$group_key":"org_z","$group_set":{"name":"Z"}}', '{}', now(), 'organization', 'org_z', 1)`;
     const result = await runCli(['forget', '--automation', 'nightly', '--organization', 'org_z', '--json'], { env: env() });

@@ -1,5 +1,5 @@
 /**
- * Pre-filled backlogs: the outbox (rows as `record()` writes them, from the templates, one INSERT ... SELECT
+ * Pre-filled backlogs: the outbox (as `record()` writes events, or as rows of one event, from the templates, one INSERT ... SELECT
  * over generate_series per chunk) and pg-boss jobs (one job per event, for the job-per-event design).
  * Every fill starts from an empty, freshly vacuumed table, so every design drains the same starting state.
  */
@@ -12,19 +12,30 @@ import { TEMPLATES, wireEvents } from './events.ts';
 const CHUNK = 250_000;
 
 /**
- * Empties the outbox and fills it with `count` rows: template `i % TEMPLATES` plus `bench_seq: i`, a UUIDv7,
+ * Empties the outbox and fills it with `count` events: template `i % TEMPLATES` plus `bench_seq: i`, a UUIDv7,
  * and created / due / event times spread one millisecond apart over the time before now, as a backlog that
- * built up during an outage would be. Ends with VACUUM ANALYZE (what autovacuum would have done by then).
+ * built up during an outage would be. As `record()` writes one event per call (a pack of one: the worker's
+ * backlog) or as a row of one event in its columns (`rows: true`: the reference designs read those).
+ * Ends with VACUUM ANALYZE (what autovacuum would have done by then).
  */
-export async function fillOutbox(sql: postgres.Sql, count: number): Promise<void> {
+export async function fillOutbox(sql: postgres.Sql, count: number, options: { rows?: boolean } = {}): Promise<void> {
   await sql`TRUNCATE posthog_outbox.outbox`;
+  const properties = `t.properties || jsonb_build_object('bench_seq', i)`;
+  // The pack's timestamp in the ISO form JavaScript writes, so that the worker deletes the pack whole.
+  const pack = `json_build_array(json_build_object('uuid', uuidv7(), 'event', t.event, 'distinct_id', t.distinct_id, 'properties', ${properties},
+    'groups', t.groups, 'timestamp', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'user_id', t.user_id, 'user_profile', t.user_profile,
+    'automation_id', t.automation_id, 'automation_profile', t.automation_profile, 'organization_id', t.organization_id, 'organization_profile', t.organization_profile))`;
+  const [columns, values] = options.rows
+    ? [
+        `"event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile", "automation_id", "automation_profile", "organization_id", "organization_profile"`,
+        `t.event, t.distinct_id, ${properties}, t.groups, at, t.user_id, t.user_profile, t.automation_id, t.automation_profile, t.organization_id, t.organization_profile`,
+      ]
+    : [`"events"`, pack];
   for (let from = 0; from < count; from += CHUNK) {
     const to = Math.min(count, from + CHUNK) - 1;
     await sql.unsafe(
-      `INSERT INTO posthog_outbox.outbox ("uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile",
-         "automation_id", "automation_profile", "organization_id", "organization_profile", "created_at", "next_attempt_at")
-       SELECT uuidv7(), t.event, t.distinct_id, t.properties || jsonb_build_object('bench_seq', i), t.groups, at, t.user_id, t.user_profile,
-         t.automation_id, t.automation_profile, t.organization_id, t.organization_profile, at, at
+      `INSERT INTO posthog_outbox.outbox ("uuid", ${columns}, "created_at", "next_attempt_at")
+       SELECT uuidv7(), ${values}, at, at
        FROM generate_series($1::int, $2::int) AS i
        CROSS JOIN LATERAL (SELECT now() - make_interval(secs => ($3::int - i) / 1000.0) AS at) AS times
        JOIN bench.templates t ON t.k = i % ${TEMPLATES}`,

@@ -16,7 +16,7 @@ import {
   withConnection,
 } from '../src/ops/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
-import { queuedEvents } from './support/queued.ts';
+import { queuedEvents, splitPacks } from './support/queued.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -32,6 +32,7 @@ const context = (user: string) => ({ organization: { id: 'org_1', name: 'Acme' }
 async function events(n: number, user = 'u1'): Promise<string[]> {
   const uuids: string[] = [];
   for (let i = 0; i < n; i++) uuids.push(...(await record(db.sql, attributedEvent(context(user), 'chat_started', { i }))));
+  await splitPacks(db.sql);
   return uuids;
 }
 async function kill(uuids: string[], diedAt = new Date()): Promise<void> {

@@ -29,7 +29,7 @@ import type { BackoffPolicy } from './backoff.ts';
 import { type BatchRun, settleBatch } from './batch.ts';
 import { watchProgress } from './deadline.ts';
 import { Ledger, type RunStats } from './ledger.ts';
-import { openPacks, type StoredRow } from './rows.ts';
+import { openPacks, type StoredRow, takeBatch } from './rows.ts';
 import { uuidv7 } from 'uuidv7';
 import type { PostHogTarget } from './sender.ts';
 import { WORKER_DEFAULTS } from './settings.ts';
@@ -185,23 +185,20 @@ export class DrainRun implements BatchRun {
         // pipelined: one round trip
         const [, rows] = await Promise.all([
           tx.unsafe(q.setLease(), [leaseSeconds * 1000], { prepare: true }),
-          tx.unsafe<(StoredRow & { locked: number; locked_events: number })[]>(
-            q.claimBatch(schema),
-            [limit, this.settings.maxAgeMs, this.claimedUpTo?.toISOString() ?? '-infinity', batchSize],
-            { prepare: true },
-          ),
+          tx.unsafe<StoredRow[]>(q.claimBatch(schema), [limit, this.settings.maxAgeMs, this.claimedUpTo?.toISOString() ?? '-infinity'], { prepare: true }),
         ]);
         this.progressed();
-        const last = rows.at(-1)?.next_attempt_at;
+        const { batch, claimedEvents } = takeBatch(rows, batchSize);
+        const last = batch.at(-1)?.next_attempt_at;
         if (last && !(this.claimedUpTo && this.claimedUpTo >= last)) this.claimedUpTo = last;
-        // Full: as many rows as asked for were due, or more than a batch's events (the rest is left for the next claim).
-        const full = rows.length > 0 && (rows[0]!.locked === limit || rows.length < rows[0]!.locked);
+        if (rows.length > 0) this.eventsPerRow = claimedEvents / rows.length;
+        // Full: as many rows as asked for were due, or they held more than a batch (the rest is left for the next claim).
+        const full = rows.length === limit || batch.length < rows.length;
         if (full) {
           this.claimedFull = true;
           this.noteBacklog();
         }
-        if (rows.length > 0) this.eventsPerRow = rows[0]!.locked_events / rows[0]!.locked;
-        const events = openPacks(rows, uuidv7);
+        const events = openPacks(batch, uuidv7);
         this.stats.claimed += events.length;
         await settleBatch(tx, events, this);
         return full;

@@ -49,6 +49,33 @@ export interface Pack {
 /** What the claim returns: a row of one event, or a pack (`events` set, the event columns null). */
 export type StoredRow = Omit<ClaimedRow, 'pack'> & { events: unknown };
 
+/** Events a claimed row holds: one, or a pack's (a pack stored as no array holds one). */
+export function eventsIn(row: StoredRow): number {
+  return Array.isArray(row.events) ? row.events.length : 1;
+}
+
+/**
+ * The first of the claimed rows that hold at most `batchSize` events together (at least one row: a pack is
+ * never split), and the events all of them hold. The others are left untouched: free when the claim commits.
+ */
+export function takeBatch<R extends StoredRow>(rows: readonly R[], batchSize: number): { batch: R[]; claimedEvents: number } {
+  let claimedEvents = 0;
+  let taken = 0;
+  let batchEvents = 0;
+  let open = true;
+  for (const row of rows) {
+    const size = eventsIn(row);
+    claimedEvents += size;
+    if (open && (taken === 0 || batchEvents + size <= batchSize)) {
+      taken++;
+      batchEvents += size;
+    } else {
+      open = false;
+    }
+  }
+  return { batch: rows.slice(0, taken), claimedEvents };
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**

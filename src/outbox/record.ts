@@ -37,7 +37,7 @@ function toRow(event: OutboxEvent, now: Date): Record<RecordColumn, unknown> {
 
 /**
  * Records `events` in the outbox through `tx`, in one statement, and returns their uuids (UUIDv7, assigned
- * now, and sent to PostHog as the event uuid). Several events are stored as one row, a pack (up to
+ * now, and sent to PostHog as the event uuid). The events are stored as one row, a pack (up to
  * PACK_EVENTS_LIMIT events per row; see the `events` column). `tx` is a transaction (or, for a one-off write, a database,
  * pool or client) of drizzle, postgres.js, Kysely, Knex, PGlite or node-postgres (`./executor.ts`). Throws `OutboxError` before any SQL runs when an event is
  * invalid; a database error propagates as is (and aborts your transaction, as any failed statement does).
@@ -118,8 +118,8 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
     json.push(text);
   }
   if (rows.length === 0) return uuids;
-  if (rows.length > 1 && !tagged) {
-    // Several events of one call: packs (one row each), so the handler's transaction pays one row, not one per event.
+  if (!tagged) {
+    // Packs: the handler's transaction pays one row per call (two parameters, JSON checked, not converted), not one per event.
     const params: string[] = [];
     for (let i = 0; i < json.length; i += PACK_EVENTS_LIMIT) params.push(uuidv7(), `[${json.slice(i, i + PACK_EVENTS_LIMIT).join(',')}]`);
     await execute(insertPacks(schema, params.length / 2), params);

@@ -13,19 +13,14 @@ import { EVENT_COLUMNS, quoteSchema, RECORD_COLUMNS, recordColumnList } from './
 const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."attempts", o."rejected_at", o."next_attempt_at",
   o."user_id", o."automation_id", o."organization_id", o."events"`;
 
-/** Events a row holds: one, or a pack's (a pack stored as no JSON array counts one). */
-const EVENTS = `COALESCE(json_array_length(CASE WHEN json_typeof(o."events") = 'array' THEN o."events" END), 1)`;
-
 /**
- * Claims due rows, oldest due first, skipping rows other workers hold: up to `$1` rows are locked, and
- * those returned are the first of them that hold at most `$4` events together (a pack holds several; at least one row).
- * The rows stay locked by the claiming transaction until it settles them (delete, retry, dead letter) and
- * commits; locked rows beyond `$4` events are left untouched, free again at the commit. The claim writes
- * nothing, so it costs what a plain SELECT costs; a worker that dies holding rows loses them as soon as
- * PostgreSQL sees its connection go, and a hung one when the lease (`setLease`) ends its session.
- * `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age); `superseded` flags identify
- * rows whose entity has been identified again since (a newer profile is queued or sent); `locked` and
- * `locked_events` are how many rows the claim locked and the events they hold.
+ * Claims up to `$1` due rows, oldest due first, skipping rows other workers hold: the rows stay locked by
+ * the claiming transaction until it settles them (delete, retry, dead letter) and commits; rows it leaves
+ * untouched (a batch's worth of events taken from the first of them: worker/drain.ts) are free again at the
+ * commit. The claim writes nothing, so it costs what a plain SELECT costs; a worker that dies holding rows
+ * loses them as soon as PostgreSQL sees its connection go, and a hung one when the lease (`setLease`) ends
+ * its session. `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age); `superseded`
+ * flags identify rows whose entity has been identified again since (a newer profile is queued or sent).
  *
  * `$3` (a timestamp as text, or '-infinity') is where the scan starts: the latest `next_attempt_at` this drain run
  * has claimed so far. Without it each claim would walk past every row the run's other lanes hold (locked,
@@ -34,19 +29,11 @@ const EVENTS = `COALESCE(json_array_length(CASE WHEN json_typeof(o."events") = '
  */
 export function claimBatch(schema: string): string {
   const s = quoteSchema(schema);
-  return `WITH locked AS (
-  SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
+  return `SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
   CASE WHEN o."identity_kind" IS NULL THEN false ELSE COALESCE(o."identity_version" <
-    (SELECT i."version" FROM ${s}."identities" i WHERE i."kind" = o."identity_kind" AND i."entity_id" = o."identity_id"), false) END AS "superseded",
-  ${EVENTS} AS "size"
-  FROM ${s}."outbox" o WHERE o."next_attempt_at" <= now() AND o."next_attempt_at" >= $3::text::timestamptz
-  ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED
-), counted AS (
-  SELECT l.*, (sum(l."size") OVER w - l."size")::int AS "before", (count(*) OVER ())::int AS "locked", (sum(l."size") OVER ())::int AS "locked_events"
-  FROM locked l
-  WINDOW w AS (ORDER BY l."next_attempt_at", l."uuid" ROWS UNBOUNDED PRECEDING)
-)
-SELECT * FROM counted WHERE "before" + "size" <= $4 OR "before" = 0 ORDER BY "next_attempt_at", "uuid"`;
+    (SELECT i."version" FROM ${s}."identities" i WHERE i."kind" = o."identity_kind" AND i."entity_id" = o."identity_id"), false) END AS "superseded"
+FROM ${s}."outbox" o WHERE o."next_attempt_at" <= now() AND o."next_attempt_at" >= $3::text::timestamptz
+ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
 }
 
 /**

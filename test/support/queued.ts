@@ -4,7 +4,7 @@
  * `record()` stored whatever the row layout.
  */
 import type postgres from 'postgres';
-import { RECORD_COLUMNS } from '../../src/sql/index.ts';
+import { RECORD_COLUMNS, unpack } from '../../src/sql/index.ts';
 
 export interface QueuedEvent {
   uuid: string;
@@ -36,4 +36,16 @@ export function queuedEvents(sql: postgres.Sql, schema = 'posthog_outbox'): Prom
   CASE WHEN o."events" IS NULL THEN NULL ELSE o."uuid" END AS "pack"
 FROM "${schema}"."outbox" o LEFT JOIN LATERAL json_to_recordset(o."events") AS e(${typed}) ON true
 ORDER BY 1`) as unknown as Promise<QueuedEvent[]>;
+}
+
+/**
+ * Turns every pack into rows of one event each, with the product's own statement (what the worker does
+ * before it settles a pack's events apart), for tests that change stored events by uuid.
+ */
+export async function splitPacks(sql: postgres.Sql, schema = 'posthog_outbox'): Promise<void> {
+  const [found] = await sql.unsafe<{ packs: string[] | null; events: string | null }[]>(
+    `SELECT array_agg(DISTINCT o."uuid"::text) AS "packs", json_agg(e."value"::jsonb || jsonb_build_object('pack', o."uuid"))::text AS "events"
+     FROM "${schema}"."outbox" o CROSS JOIN LATERAL json_array_elements(o."events") AS e("value") WHERE o."events" IS NOT NULL`,
+  );
+  if (found?.packs) await sql.unsafe(unpack(schema), [found.packs, found.events]);
 }

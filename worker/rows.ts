@@ -76,6 +76,8 @@ export function takeBatch<R extends StoredRow>(rows: readonly R[], batchSize: nu
   return { batch: rows.slice(0, taken), claimedEvents };
 }
 
+/** A timestamp as `Date.prototype.toISOString()` writes it (what `record()` stores). */
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -98,9 +100,14 @@ export function openPacks(rows: readonly StoredRow[], newUuid: () => string): Cl
       const time = typeof e.timestamp === 'string' ? new Date(e.timestamp) : undefined;
       const timestamp = time && !Number.isNaN(time.getTime()) ? time : null;
       const uuid = typeof e.uuid === 'string' && UUID.test(e.uuid) ? e.uuid : newUuid();
-      const iso = timestamp?.toISOString() ?? null;
-      if (!object || uuid !== e.uuid || iso !== e.timestamp) pack.clean = false;
-      pack.events.push(iso === e.timestamp && uuid === e.uuid ? e : { ...e, uuid, timestamp: iso });
+      // Clean: as record() wrote it. The day compared as well, since Date rolls an impossible one (02-30) over.
+      const iso = timestamp !== null && ISO.test(e.timestamp as string) && timestamp.getUTCDate() === Number((e.timestamp as string).slice(8, 10));
+      if (object && uuid === e.uuid && iso) {
+        pack.events.push(e);
+      } else {
+        pack.clean = false;
+        pack.events.push({ ...e, uuid, timestamp: timestamp?.toISOString() ?? null });
+      }
       events.push({
         uuid,
         event: e.event as string,

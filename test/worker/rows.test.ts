@@ -126,6 +126,12 @@ describe('openPacks', () => {
     ],
     ['no timestamp', [stored({ timestamp: undefined })], { timestamp: null }, { timestamp: null }],
     [
+      'an impossible day that Date rolls over',
+      [stored({ timestamp: '2026-02-30T00:00:00.000Z' })],
+      { timestamp: new Date('2026-03-02T00:00:00.000Z') },
+      { timestamp: '2026-03-02T00:00:00.000Z' },
+    ],
+    [
       'an event that is not an object (kept as its properties)',
       [7],
       { uuid: 'fresh-uuid', properties: 7, event: undefined },

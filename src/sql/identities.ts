@@ -2,19 +2,10 @@
  * Re-identification: the `identities` memory of what PostHog was told about each user, automation persona
  * and organization, and the statements that decide from it which entities to identify again.
  */
-import { quoteSchema } from './columns.ts';
+import { quoteSchema, RECORD_COLUMNS } from './columns.ts';
 
-/** What a delivered event leaves to re-identification: when it happened, and the entities it touched with their snapshots. */
-const SNAPSHOT_COLUMNS = [
-  ['uuid', 'uuid'],
-  ['timestamp', 'timestamptz'],
-  ['user_id', 'text'],
-  ['user_profile', 'jsonb'],
-  ['automation_id', 'text'],
-  ['automation_profile', 'jsonb'],
-  ['organization_id', 'text'],
-  ['organization_profile', 'jsonb'],
-] as const;
+/** What a delivered event leaves to re-identification: its uuid and time, and the entities it touched with their snapshots. */
+const SNAPSHOT_COLUMNS = RECORD_COLUMNS.filter(([name]) => !['event', 'distinct_id', 'properties', 'groups'].includes(name));
 
 /**
  * The memory's decision, from a CTE `incoming` of touched entities (`kind`, `entity_id`, `fields` jsonb,

@@ -30,6 +30,16 @@ const settled = () =>
     (n) => n === 0,
     { what: 'the outbox to empty' },
   );
+/** Waits for `n` dead letters and the outbox to empty; returns the dead letters. */
+async function deadLettered(n: number) {
+  await until(
+    () => deadLetterRows(db.sql),
+    (dead) => dead.length === n,
+    { what: `${n} dead letter(s)` },
+  );
+  await settled();
+  return deadLetterRows(db.sql);
+}
 
 describe('packs', () => {
   it('five events of one call: one row, delivered with their own uuids, and the users and organization they touched identified once', async () => {
@@ -83,13 +93,7 @@ describe('packs', () => {
       Array.from({ length: 8 }, (_, i) => chat('p1', i, i === 5 ? 'poison' : 'chat_message_sent')),
     );
     await start();
-    await until(
-      () => deadLetterRows(db.sql),
-      (dead) => dead.length === 1,
-      { what: 'the poison event to be dead-lettered' },
-    );
-    await settled();
-    const dead = await deadLetterRows(db.sql);
+    const dead = await deadLettered(1);
     expect(dead.map((d) => [d.uuid, d.event, d.attempts])).toEqual([[uuids[5], 'poison', 2]]);
     expect(dead[0]!.reason).toMatch(/HTTP 400/);
     const delivered = capture.events.filter((e) => e.event === 'chat_message_sent').map((e) => e.uuid);
@@ -109,12 +113,7 @@ describe('packs', () => {
     await record(db.sql, [chat('p1', 4), chat('p1', 5)]);
     await db.sql`UPDATE posthog_outbox.outbox SET events = '{"event": "not in an array"}' WHERE events->0->>'uuid' <> ${uuids[0]!}`;
     await start();
-    await until(
-      () => deadLetterRows(db.sql),
-      (dead) => dead.length === 3,
-      { what: 'three dead letters' },
-    );
-    await settled();
+    await deadLettered(3);
     const dead = await db.sql<{ uuid: string; event: string; reason: string }[]>`SELECT uuid, event, reason FROM posthog_outbox.dead_letters ORDER BY reason`;
     expect(dead.map((d) => d.reason)).toEqual([
       expect.stringMatching(/^invalid stored event, not sent: row\.distinctId: is required/),
@@ -133,13 +132,7 @@ describe('packs', () => {
     const uuids = await record(db.sql, [chat('p1', 0), chat('p1', 1)]);
     await db.sql`UPDATE posthog_outbox.outbox SET created_at = now() - interval '8 days'`;
     await start();
-    await until(
-      () => deadLetterRows(db.sql),
-      (dead) => dead.length === 2,
-      { what: 'two dead letters' },
-    );
-    await settled();
-    const dead = await deadLetterRows(db.sql);
+    const dead = await deadLettered(2);
     expect(dead.map((d) => d.uuid).sort()).toEqual([...uuids].sort());
     expect(dead.every((d) => d.reason.startsWith('older than the maximum age'))).toBe(true);
     expect(capture.events.filter((e) => e.event === 'chat_message_sent')).toEqual([]);

@@ -13,6 +13,7 @@ import type { ProfileKind } from '../src/attribution/profiles.ts';
 import { entityKey } from '../src/identify/events.ts';
 import { deleteDeliveredAndIdentify } from '../src/identify/memory.ts';
 import type { ClaimedRow, Pack } from './rows.ts';
+import { type DeliveredEvent, RunIdentities, type Touch } from './run-identities.ts';
 
 export interface RunStats {
   claimed: number;
@@ -58,12 +59,37 @@ export function zeroCounters(): Record<(typeof RUN_COUNTERS)[number], number> {
   return Object.fromEntries(RUN_COUNTERS.map((key) => [key, 0])) as Record<(typeof RUN_COUNTERS)[number], number>;
 }
 
-/** Each kind of entity an event touches, and the claimed row's column holding its id. */
+/** Each kind of entity an event touches, the claimed row's column holding its id, and its snapshot's field in a pack. */
 const ENTITY_COLUMNS = [
-  ['user', 'user_id'],
-  ['automation', 'automation_id'],
-  ['organization', 'organization_id'],
-] as const satisfies readonly (readonly [ProfileKind, keyof ClaimedRow])[];
+  ['user', 'user_id', 'user_profile'],
+  ['automation', 'automation_id', 'automation_profile'],
+  ['organization', 'organization_id', 'organization_profile'],
+] as const satisfies readonly (readonly [ProfileKind, keyof ClaimedRow, string])[];
+
+/**
+ * A delivered event as the run's memory of identities sees it: the entities it touched, each with the snapshot its
+ * pack stored (none: the entity is not re-identified from this event, as in SQL), or unknown for a row of one event.
+ */
+function delivered(row: ClaimedRow): DeliveredEvent {
+  const touches: Touch[] = [];
+  for (const [kind, column, profile] of ENTITY_COLUMNS) {
+    const id = row[column];
+    if (id === null) continue;
+    if (row.source === null) {
+      touches.push({ kind, id, fields: undefined });
+      continue;
+    }
+    const fields = row.source[profile];
+    if (fields === null || fields === undefined) continue;
+    touches.push({ kind, id, fields: typeof fields === 'object' && !Array.isArray(fields) ? (fields as Record<string, unknown>) : undefined });
+  }
+  return { uuid: row.uuid, at: row.timestamp.getTime(), touches };
+}
+
+/** The outbox row holding an event: its pack (while still packed) or its own. */
+function rowOf(row: ClaimedRow): string {
+  return row.pack && !row.pack.unpacked ? row.pack.uuid : row.uuid;
+}
 
 export class Ledger {
   readonly stats: RunStats = {
@@ -71,8 +97,8 @@ export class Ledger {
     durationMs: 0,
     more: false,
   };
-  /** Entities identified by this run, by kind: at most once per entity per run. */
-  private readonly identifiedThisRun: Record<ProfileKind, Set<string>> = { user: new Set(), automation: new Set(), organization: new Set() };
+  /** What the run identified, and the snapshots it looked at: re-identification reads only what can change something. */
+  private readonly identities = new RunIdentities();
   private readonly settings: Pick<DrainSettings, 'schema' | 'backoff' | 'identifyRefreshMs'>;
 
   constructor(settings: Pick<DrainSettings, 'schema' | 'backoff' | 'identifyRefreshMs'>) {
@@ -89,32 +115,33 @@ export class Ledger {
   /**
    * Deletes the batch's delivered rows and re-identifies what their events touched, in one statement at the
    * end of the batch transaction (the identifies commit with the deletes): the `identities` rows it locks are
-   * held only until the commit. An entity is identified at most once per run, so when the run has identified
-   * every entity the rows name already (most batches of a backlog), they are simply deleted.
+   * held only until the commit. An entity is identified at most once per run, and looked at again in the run only
+   * when an event carries another snapshot of it (worker/run-identities.ts), so most batches of a run are simply deleted.
    */
   async deleteDelivered(tx: postgres.TransactionSql, accepted: readonly ClaimedRow[]): Promise<void> {
     if (accepted.length === 0) return;
     const uuids = await this.deletable(tx, accepted);
-    const known = this.identifiedThisRun;
-    const identifiedAll = accepted.every((row) => ENTITY_COLUMNS.every(([kind, column]) => row[column] === null || known[kind].has(row[column])));
-    if (identifiedAll) {
+    const events = accepted.map(delivered);
+    const read = this.identities.toRead(events);
+    if (read.length === 0) {
       await tx.unsafe(q.deleteRows(this.settings.schema), [uuids], { prepare: true });
       return;
     }
     // The entities of these rows that the run identified already: left out of the re-identification.
     const exclude = new Set<string>();
-    for (const row of accepted) {
-      for (const [kind, column] of ENTITY_COLUMNS) {
-        const id = row[column];
-        if (id !== null && known[kind].has(id)) exclude.add(entityKey(kind, id));
-      }
+    for (const event of events) {
+      for (const { kind, id } of event.touches) if (this.identities.hasIdentified(kind, id)) exclude.add(entityKey(kind, id));
     }
     const { identified, enqueued } = await deleteDeliveredAndIdentify(tx, uuids, {
       schema: this.settings.schema,
       refreshMs: this.settings.identifyRefreshMs,
       exclude: [...exclude],
+      read: [...new Set(read.map((i) => rowOf(accepted[i]!)))],
     });
-    for (const e of identified) this.identifiedThisRun[e.kind].add(e.id);
+    this.identities.learn(
+      read.map((i) => events[i]!),
+      identified.map((e) => entityKey(e.kind, e.id)),
+    );
     this.stats.identified += enqueued;
   }
 

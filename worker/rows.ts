@@ -29,6 +29,11 @@ export interface ClaimedRow {
   superseded: boolean;
   /** The pack it came in, or null for a row of its own (`openPacks`). */
   pack: Pack | null;
+  /**
+   * The event as its pack stores it (profile snapshots included: worker/run-identities.ts compares them), or null
+   * for a row of its own, whose snapshots the claim does not read.
+   */
+  source: Readonly<Record<string, unknown>> | null;
 }
 
 /** The pack a claimed event came in (several events of one `record()` call stored as one row). */
@@ -47,7 +52,7 @@ export interface Pack {
 }
 
 /** What the claim returns: a row of one event, or a pack (`events` set, the event columns null). */
-export type StoredRow = Omit<ClaimedRow, 'pack'> & { events: unknown };
+export type StoredRow = Omit<ClaimedRow, 'pack' | 'source'> & { events: unknown };
 
 /** Events a claimed row holds: one, or a pack's (a pack stored as no array holds one). */
 export function eventsIn(row: StoredRow): number {
@@ -90,7 +95,7 @@ export function openPacks(rows: readonly StoredRow[], newUuid: () => string): Cl
   const events: ClaimedRow[] = [];
   for (const row of rows) {
     if (row.events === null || row.events === undefined) {
-      events.push({ ...row, pack: null });
+      events.push({ ...row, pack: null, source: null });
       continue;
     }
     const pack: Pack = { uuid: row.uuid, events: [], clean: Array.isArray(row.events), unpacked: false };
@@ -124,6 +129,7 @@ export function openPacks(rows: readonly StoredRow[], newUuid: () => string): Cl
         expired: row.expired,
         superseded: false,
         pack,
+        source: e,
       });
     }
   }

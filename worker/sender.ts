@@ -245,6 +245,11 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
   };
 }
 
+function hasKeys(object: object): boolean {
+  for (const _ in object) return true;
+  return false;
+}
+
 /**
  * posthog-node's client with the batch's events enqueued through its synchronous (stateless) capture path.
  * `capture()` prepares every event in a promise chain of its own (context, super properties, `before_send`,
@@ -269,7 +274,7 @@ class BatchClient extends PostHog {
 
   add(e: WireEvent): void {
     // capture() turns `groups` into the `$groups` property; recorded events carry it already (attribution).
-    const properties = Object.keys(e.groups).length > 0 && e.properties.$groups === undefined ? { ...e.properties, $groups: e.groups } : e.properties;
+    const properties = e.properties.$groups === undefined && hasKeys(e.groups) ? { ...e.properties, $groups: e.groups } : e.properties;
     this.captureStateless(e.distinctId, e.event, properties as Parameters<PostHog['capture']>[0]['properties'], { uuid: e.uuid, timestamp: e.timestamp });
   }
 

@@ -46,17 +46,18 @@ export async function identifyTouched(
 }
 
 /**
- * The worker's version: deletes the batch's delivered rows `uuids` and re-identifies what their profile
- * snapshots touched (src/sql/identities.ts `deleteDeliveredAndRemember`), except the entities in `exclude` (`kind:id`).
+ * The worker's version: deletes the batch's delivered rows `uuids` and re-identifies what the profile snapshots
+ * of rows `read` (some of `uuids`) touched (src/sql/identities.ts `deleteDeliveredAndRemember`), except the
+ * entities in `exclude` (`kind:id`).
  */
 export async function deleteDeliveredAndIdentify(
   tx: postgres.TransactionSql,
   uuids: readonly string[],
-  options: IdentifyOptions & { exclude: readonly string[] },
+  options: IdentifyOptions & { exclude: readonly string[]; read: readonly string[] },
 ): Promise<{ identified: Identification[]; enqueued: number }> {
   const rows = await tx.unsafe<Remembered[]>(
     q.deleteDeliveredAndRemember(options.schema),
-    [uuids as string[], options.refreshMs, false, options.exclude as string[]],
+    [uuids as string[], options.refreshMs, false, options.exclude as string[], options.read as string[]],
     { prepare: true },
   );
   return enqueue(tx, rows, options.schema);

@@ -65,6 +65,28 @@ describe('the identities memory', () => {
     expect(identifies().map((e) => [e.event, e.distinct_id, e.properties.$set])).toEqual([['$identify', 'u1', { email: 'new@example.com', name: 'Name u1' }]]);
   });
 
+  it('known profiles: batches repeating what was sent identify nothing; a change later in the same run is identified, once', async () => {
+    for (const [kind, id, fields] of [
+      ['user', 'u1', { email: 'a@example.com', name: 'Name u1' }],
+      ['organization', 'org_1', { name: 'Org org_1', slug: 'org_1' }],
+    ] as const) {
+      await db.sql`INSERT INTO posthog_outbox.identities (kind, entity_id, fields, event_at, sent_at, version)
+        VALUES (${kind}, ${id}, ${db.sql.json(fields)}, now() - interval '1 minute', now(), 1)`;
+    }
+    // A backlog of one record() call per event (one pack each), drained in batches of two: the first two batches
+    // repeat the known profile (looked at once, then passed over), the third carries a new email.
+    const emails = ['a', 'a', 'a', 'a', 'b', 'b'].map((e) => `${e}@example.com`);
+    for (const [i, email] of emails.entries()) {
+      await record(db.sql, { ...attributedEvent(context('u1', email), 'chat_started', { i }), timestamp: new Date(Date.now() - 10_000 + i) });
+    }
+    await start({ batchSize: 2, concurrency: 1 });
+    await settle();
+    expect(capture.events.filter((e) => e.event === 'chat_started')).toHaveLength(6);
+    expect(identifies().map((e) => [e.event, e.distinct_id, e.properties.$set])).toEqual([['$identify', 'u1', { email: 'b@example.com', name: 'Name u1' }]]);
+    const [memory] = await db.sql`SELECT fields, version FROM posthog_outbox.identities WHERE kind = 'user' AND entity_id = 'u1'`;
+    expect([memory!.fields, Number(memory!.version)]).toEqual([{ email: 'b@example.com', name: 'Name u1' }, 2]);
+  });
+
   it('an unchanged profile is not identified again within the refresh interval, and is once it has passed', async () => {
     await start();
     await record(db.sql, attributedEvent(context('u1', 'a@example.com'), 'chat_started'));
@@ -253,13 +275,14 @@ describe('which entities a batch touched (deleteDeliveredAndRemember, in SQL)', 
           ${r.automation?.[0] ?? null}, ${r.automation ? db.sql.json(r.automation[1] as never) : null}, ${r.organization?.[0] ?? null}, ${r.organization ? db.sql.json(r.organization[1] as never) : null})`;
     }
   };
-  const settle = (uuids: string[], exclude: string[] = []) =>
+  const settle = (uuids: string[], exclude: string[] = [], read: string[] = uuids) =>
     db.sql.begin((tx) =>
       tx.unsafe<{ kind: string; entity_id: string; fields: Record<string, unknown>; version: string }[]>(deleteDeliveredAndRemember('posthog_outbox'), [
         uuids,
         86_400_000,
         false,
         exclude,
+        read,
       ]),
     );
   const u = (n: number) => `0190a000-0000-7000-8000-${String(n).padStart(12, '0')}`;

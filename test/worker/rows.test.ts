@@ -22,6 +22,7 @@ function row(overrides: Partial<ClaimedRow> = {}): ClaimedRow {
     expired: false,
     superseded: false,
     pack: null,
+    source: null,
     ...overrides,
   };
 }
@@ -88,7 +89,7 @@ describe('openPacks', () => {
     ...over,
   });
   const pack = (events: unknown) => {
-    const { pack: _pack, ...rest } = row({ uuid: 'pack-1', attempts: 2, expired: true, event: null as never, distinct_id: null as never });
+    const { pack: _pack, source: _source, ...rest } = row({ uuid: 'pack-1', attempts: 2, expired: true, event: null as never, distinct_id: null as never });
     return { ...rest, events };
   };
   const fresh = () => 'fresh-uuid';
@@ -96,7 +97,7 @@ describe('openPacks', () => {
   it('a row of one event is passed as it is; a pack gives each of its events with the pack’s delivery history', () => {
     const single = { ...row({ uuid: 'single' }), events: null };
     const [one, a, b] = openPacks([single, pack([stored(), stored({ uuid: UUID_2, distinct_id: 'user_2', user_id: 'user_2' })])], fresh);
-    expect(one).toMatchObject({ uuid: 'single', pack: null });
+    expect(one).toMatchObject({ uuid: 'single', pack: null, source: null });
     expect(a).toMatchObject({
       uuid: UUID_1,
       distinct_id: 'user_1',
@@ -108,6 +109,8 @@ describe('openPacks', () => {
     });
     expect(b).toMatchObject({ uuid: UUID_2, distinct_id: 'user_2', user_id: 'user_2' });
     expect(a!.pack).toBe(b!.pack);
+    // the stored event, profile snapshots included, for the run's memory of what it looked at (worker/run-identities.ts)
+    expect(a!.source).toEqual(stored());
     expect(a!.pack).toMatchObject({
       uuid: 'pack-1',
       clean: true,

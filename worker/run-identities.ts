@@ -1,0 +1,99 @@
+/**
+ * A drain run's memory of the entities its delivered events touched, so that re-identification only reads the
+ * delivered rows that can change something. Re-identification (`deleteDeliveredAndRemember` in
+ * src/sql/identities.ts) reads the profile snapshots of the rows it is given, merges them per entity and asks
+ * the `identities` table; reading a pack's snapshots means parsing the pack in PostgreSQL, so a batch whose
+ * entities are all known to the run is simply deleted:
+ * - an entity the run identified is left out for the rest of the run (at most one identify per entity per run);
+ * - an entity the run looked at is not looked at again while its events carry the newest snapshot looked at:
+ *   merging a snapshot equal to the newest one changes nothing. An event with another snapshot (a changed
+ *   profile, or one the worker could not read: a row of one event, whose snapshots stay in the database) is
+ *   looked at, with every row of the batch that touches the same entity, so the newest still decides.
+ * Pure: the worker's ledger (worker/ledger.ts) runs the statement.
+ */
+import type { ProfileKind } from '../src/attribution/profiles.ts';
+import { entityKey } from '../src/identify/events.ts';
+
+/** An entity a delivered event touched, with the profile snapshot it carries (`undefined`: not read by the worker). */
+export interface Touch {
+  kind: ProfileKind;
+  id: string;
+  fields: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** A delivered event, as re-identification sees it: its uuid and time (the newest wins; ties: the greater uuid). */
+export interface DeliveredEvent {
+  uuid: string;
+  at: number;
+  touches: readonly Touch[];
+}
+
+/** The newest snapshot of an entity the run looked at. */
+interface Looked {
+  fields: Readonly<Record<string, unknown>> | undefined;
+  at: number;
+  uuid: string;
+}
+
+/** Two snapshots with the same fields, each a scalar (what `record()` stores). Anything else is not known to be equal. */
+export function sameFields(a: Readonly<Record<string, unknown>> | undefined, b: Readonly<Record<string, unknown>> | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  if (a === b) return true;
+  let count = 0;
+  for (const key in a) {
+    const value = a[key];
+    if (value !== null && typeof value === 'object') return false;
+    if (!Object.hasOwn(b, key) || b[key] !== value) return false;
+    count++;
+  }
+  for (const key in b) if (Object.hasOwn(b, key)) count--;
+  return count === 0;
+}
+
+function newer(a: { at: number; uuid: string }, b: { at: number; uuid: string }): boolean {
+  return a.at !== b.at ? a.at > b.at : a.uuid.toLowerCase() > b.uuid.toLowerCase();
+}
+
+export class RunIdentities {
+  private readonly identified = new Set<string>();
+  private readonly looked = new Map<string, Looked>();
+
+  /** Whether the run identified `kind:id` already. */
+  hasIdentified(kind: ProfileKind, id: string): boolean {
+    return this.identified.has(entityKey(kind, id));
+  }
+
+  /**
+   * Which of `events` re-identification must read (by index): those touching an entity that is neither
+   * identified by the run nor repeating its newest snapshot looked at, and every other event touching such an entity.
+   */
+  toRead(events: readonly DeliveredEvent[]): number[] {
+    const unsettled = new Set<string>();
+    for (const event of events) {
+      for (const touch of event.touches) {
+        const key = entityKey(touch.kind, touch.id);
+        if (this.identified.has(key) || unsettled.has(key)) continue;
+        if (!sameFields(this.looked.get(key)?.fields, touch.fields)) unsettled.add(key);
+      }
+    }
+    if (unsettled.size === 0) return [];
+    const read: number[] = [];
+    events.forEach((event, i) => {
+      if (event.touches.some((touch) => unsettled.has(entityKey(touch.kind, touch.id)))) read.push(i);
+    });
+    return read;
+  }
+
+  /** After re-identification read `read` and identified `identified` (`kind:id`): remembers what the run now knows. */
+  learn(read: readonly DeliveredEvent[], identified: Iterable<string>): void {
+    for (const key of identified) this.identified.add(key);
+    for (const event of read) {
+      for (const touch of event.touches) {
+        const key = entityKey(touch.kind, touch.id);
+        if (this.identified.has(key)) continue;
+        const known = this.looked.get(key);
+        if (!known || newer(event, known)) this.looked.set(key, { fields: touch.fields, at: event.at, uuid: event.uuid });
+      }
+    }
+  }
+}

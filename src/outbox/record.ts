@@ -81,19 +81,13 @@ export function recordIdentifies(
   );
 }
 
-/** An event ready to insert: its row, and the JSON text of each jsonb column, serialised once for both statement shapes. */
-interface Prepared {
-  row: Record<string, unknown>;
-  jsonb: Map<string, string>;
-}
-
 const ALL_COLUMNS = [...RECORD_COLUMNS, ...IDENTITY_COLUMNS];
 
 async function insert(tx: Connection, list: readonly [Recordable, string, IdentityTag | undefined][], schema: string): Promise<string[]> {
   const execute = executorFor(tx);
   const now = new Date();
   const uuids: string[] = [];
-  const rows: Prepared[] = [];
+  const rows: Record<string, unknown>[] = [];
   const json: string[] = [];
   let tagged = false;
   for (const [candidate, field, identity] of list) {
@@ -105,16 +99,12 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
       row.identity_id = identity.id;
       row.identity_version = identity.version;
     }
-    const jsonb = new Map<string, string>();
-    for (const [name, type] of RECORD_COLUMNS) if (type === 'jsonb' && row[name] !== null) jsonb.set(name, JSON.stringify(row[name]));
-    // The row as JSON (what JSON.stringify(row) gives), with the jsonb values serialised above: its size is
-    // checked, and above VALUES_ROWS_LIMIT rows it is what the statement gets.
-    const text = `{${Object.keys(row)
-      .map((name) => `${JSON.stringify(name)}:${jsonb.get(name) ?? JSON.stringify(row[name])}`)
-      .join(',')}}`;
+    // The row as JSON: its size is checked, and it is what a pack holds (or, for more than VALUES_ROWS_LIMIT
+    // identify rows, what the statement gets).
+    const text = JSON.stringify(row);
     checkSize(text, field);
     uuids.push(row.uuid as string);
-    rows.push({ row, jsonb });
+    rows.push(row);
     json.push(text);
   }
   if (rows.length === 0) return uuids;
@@ -130,13 +120,13 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
 }
 
 /** The `VALUES` parameters of `insertEvents`: each row's columns in order, as text (jsonb as JSON) or null. */
-function valueParams(rows: readonly Prepared[], tagged: boolean): (string | null)[] {
+function valueParams(rows: readonly Record<string, unknown>[], tagged: boolean): (string | null)[] {
   const columns = tagged ? ALL_COLUMNS : RECORD_COLUMNS;
   const params: (string | null)[] = [];
-  for (const { row, jsonb } of rows) {
+  for (const row of rows) {
     for (const [name, type] of columns) {
       const value = row[name];
-      params.push(value === null || value === undefined ? null : type === 'jsonb' ? jsonb.get(name)! : String(value));
+      params.push(value === null || value === undefined ? null : type === 'jsonb' ? JSON.stringify(value) : String(value));
     }
   }
   return params;

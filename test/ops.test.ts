@@ -111,4 +111,31 @@ describe('posthog-outbox/ops', () => {
       expect((error as OutboxError).field).toBe(field);
     }
   });
+
+  it('forget while a worker holds a pack and splits it: the events the worker wrote back as rows are forgotten too', async () => {
+    const [, kept] = await record(db.sql, [attributedEvent(context('gone'), 'a'), attributedEvent(context('stays'), 'b')]);
+    const worker = await db.sql.reserve();
+    try {
+      // The worker's batch: the pack claimed, then split (its events' fates differ) and retried, then committed.
+      await worker`BEGIN`;
+      await worker`SELECT uuid FROM posthog_outbox.outbox FOR UPDATE SKIP LOCKED`;
+      const forgetting = forget(db.sql, [{ kind: 'user', id: 'gone' }]);
+      for (let waited = 0; ; waited += 20) {
+        const [blocked] = await db.sql<
+          { n: number }[]
+        >`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${db.name} AND wait_event_type = 'Lock'`;
+        if (blocked!.n > 0) break;
+        if (waited > 10_000) throw new Error('forget never waited for the worker’s lock');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await splitPacks(worker as unknown as typeof db.sql);
+      await worker`UPDATE posthog_outbox.outbox SET attempts = attempts + 1, next_attempt_at = now() + interval '1 minute'`;
+      await worker`COMMIT`;
+      expect(await forgetting).toEqual([{ kind: 'user', id: 'gone', queued: 1, deadLetters: 0, profile: false }]);
+      expect((await queuedEvents(db.sql)).map((e) => [e.uuid, e.event, e.attempts])).toEqual([[kept, 'b', 1]]);
+    } finally {
+      await worker`ROLLBACK`.catch(() => undefined);
+      worker.release();
+    }
+  });
 });

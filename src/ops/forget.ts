@@ -29,11 +29,22 @@ export async function forget(sql: postgres.Sql, targets: readonly { kind: Entity
     if (typeof id !== 'string' || id.trim() === '') throw new OutboxError('invalid', `targets[${i}].id`, 'must not be empty');
   });
   const schema = options.schema ?? DEFAULT_SCHEMA;
-  return sql.begin(async (tx) => {
+  // Read committed, whatever the server's default: each pass must see what committed before it started.
+  return sql.begin('isolation level read committed', async (tx) => {
     const out: Forgotten[] = [];
     for (const { kind, id } of targets) {
-      const [row] = await tx.unsafe<{ queued: number; dead: number; known: number }[]>(q.forgetEntity(schema, kind), [id]);
-      out.push({ kind, id, queued: row!.queued, deadLetters: row!.dead, profile: row!.known > 0 });
+      const forgotten: Forgotten = { kind, id, queued: 0, deadLetters: 0, profile: false };
+      // Twice. A row a worker holds makes the first pass wait for the worker's batch to commit, and what that
+      // batch wrote (a pack split into rows of one event, a row moved to the dead letters) is newer than the
+      // first pass's snapshot: the second pass sees it. Rows the first pass changed stay locked by this
+      // transaction, so no worker claims them in between.
+      for (let pass = 0; pass < 2; pass++) {
+        const [row] = await tx.unsafe<{ queued: number; dead: number; known: number }[]>(q.forgetEntity(schema, kind), [id]);
+        forgotten.queued += row!.queued;
+        forgotten.deadLetters += row!.dead;
+        forgotten.profile ||= row!.known > 0;
+      }
+      out.push(forgotten);
     }
     return out;
   });

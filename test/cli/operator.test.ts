@@ -56,34 +56,38 @@ describe('status', () => {
     // waits on the lock nor leaves them out.
     const held = await events(2);
     const claim = await db.sql.reserve();
-    await claim`BEGIN`;
-    await claim`SELECT 1 FROM posthog_outbox.outbox WHERE uuid = ANY(${held}::uuid[]) FOR UPDATE`;
-    await db.sql`UPDATE posthog_outbox.outbox SET created_at = now() - interval '2 hours' WHERE uuid = ${due[0]!}`;
-    const doomed = await events(4);
-    await kill(doomed.slice(0, 3), '400 Bad Request: invalid event');
-    await kill(doomed.slice(3), 'gave up after 10 attempts: 503');
+    try {
+      await claim`BEGIN`;
+      await claim`SELECT 1 FROM posthog_outbox.outbox WHERE uuid = ANY(${held}::uuid[]) FOR UPDATE`;
+      await db.sql`UPDATE posthog_outbox.outbox SET created_at = now() - interval '2 hours' WHERE uuid = ${due[0]!}`;
+      const doomed = await events(4);
+      await kill(doomed.slice(0, 3), '400 Bad Request: invalid event');
+      await kill(doomed.slice(3), 'gave up after 10 attempts: 503');
 
-    const result = await runCli(['status', '--json'], { env: env() });
-    expect(result.stderr.replace(/npm warn.*\n/g, '')).toBe('');
-    expect(result.code).toBe(0);
-    const status = JSON.parse(result.stdout);
-    expect(status).toMatchObject({ backlog: 10, due: 7, retrying: 3, deadLetters: 4 });
-    expect(status.oldestAgeMs).toBeGreaterThanOrEqual(2 * 3600_000);
-    expect(status.oldestAgeMs).toBeLessThan(3 * 3600_000);
-    expect(status.deadLettersByReason.map((r: { reason: string; count: number }) => [r.reason, r.count])).toEqual([
-      ['400 Bad Request: invalid event', 3],
-      ['gave up after 10 attempts: 503', 1],
-    ]);
-    expect(status.retryingRows.map((r: { uuid: string }) => r.uuid).sort()).toEqual([...retrying].sort());
-    expect(status.retryingRows[0]).toMatchObject({ event: 'tool_retried', attempts: 2, lastError: '503 Service Unavailable' });
+      const result = await runCli(['status', '--json'], { env: env() });
+      expect(result.stderr.replace(/npm warn.*\n/g, '')).toBe('');
+      expect(result.code).toBe(0);
+      const status = JSON.parse(result.stdout);
+      expect(status).toMatchObject({ backlog: 10, due: 7, retrying: 3, deadLetters: 4 });
+      expect(status.oldestAgeMs).toBeGreaterThanOrEqual(2 * 3600_000);
+      expect(status.oldestAgeMs).toBeLessThan(3 * 3600_000);
+      expect(status.deadLettersByReason.map((r: { reason: string; count: number }) => [r.reason, r.count])).toEqual([
+        ['400 Bad Request: invalid event', 3],
+        ['gave up after 10 attempts: 503', 1],
+      ]);
+      expect(status.retryingRows.map((r: { uuid: string }) => r.uuid).sort()).toEqual([...retrying].sort());
+      expect(status.retryingRows[0]).toMatchObject({ event: 'tool_retried', attempts: 2, lastError: '503 Service Unavailable' });
 
-    const text = await runCli(['status'], { env: env() });
-    expect(text.code).toBe(0);
-    expect(text.stdout).toContain('backlog       10 event(s): 7 due now (those being sent included), 3 waiting to retry');
-    expect(text.stdout).toContain('dead letters  4');
-    expect(text.stdout).toMatch(/oldest\s+2h 0m old/);
-    await claim`ROLLBACK`;
-    claim.release();
+      const text = await runCli(['status'], { env: env() });
+      expect(text.code).toBe(0);
+      expect(text.stdout).toContain('backlog       10 event(s): 7 due now (those being sent included), 3 waiting to retry');
+      expect(text.stdout).toContain('dead letters  4');
+      expect(text.stdout).toMatch(/oldest\s+2h 0m old/);
+    } finally {
+      // also when an assertion failed: an open transaction holding these rows would hang the next test's TRUNCATE
+      await claim`ROLLBACK`.catch(() => undefined);
+      claim.release();
+    }
   });
 
   it('reports an empty outbox', async () => {

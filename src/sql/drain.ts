@@ -46,7 +46,7 @@ export function setLease(): string {
 
 /**
  * Deletes rows `$1` (held by the calling claim's transaction): identify rows superseded by a newer one (unsent),
- * or delivered rows and packs whose entities the drain run has identified already (nothing to re-identify).
+ * or delivered rows and packs with nothing to re-identify (their entities identified, or looked at with the same snapshot, by the run).
  */
 export function deleteRows(schema: string): string {
   return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[])`;

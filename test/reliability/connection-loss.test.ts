@@ -78,7 +78,7 @@ it('the connection is closed while the batch settles: the pool is replaced, ever
   const [lost] = await one(0);
   const [waiting] = await until(
     () => db.sql<{ pid: number }[]>`
-      SELECT pid FROM pg_stat_activity WHERE application_name = 'posthog-outbox worker' AND wait_event_type = 'Lock'`,
+      SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'posthog-outbox worker' AND wait_event_type = 'Lock'`,
     (rows) => rows.length === 1,
     { what: "the worker's settle statement to wait on the lock" },
   );
@@ -112,7 +112,7 @@ it('the connection goes silent while a batch is out (network partition): the run
     );
     const [held] = await until(
       () => db.sql<{ port: number }[]>`
-        SELECT client_port AS port FROM pg_stat_activity WHERE application_name = 'posthog-outbox worker' AND state = 'idle in transaction'`,
+        SELECT client_port AS port FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'posthog-outbox worker' AND state = 'idle in transaction'`,
       (rows) => rows.length === 1,
       { what: 'the worker to hold the batch while its request is out' },
     );

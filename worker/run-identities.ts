@@ -54,9 +54,20 @@ function newer(a: { at: number; uuid: string }, b: { at: number; uuid: string })
   return a.at !== b.at ? a.at > b.at : a.uuid.toLowerCase() > b.uuid.toLowerCase();
 }
 
+/**
+ * The entities a run remembers the snapshot of, at most: a run (10 s by default, `--max-run`) over a backlog of
+ * many distinct users keeps its memory bounded; an entity beyond it is simply read again each time.
+ */
+export const LOOKED_LIMIT = 50_000;
+
 export class RunIdentities {
   private readonly identified = new Set<string>();
   private readonly looked = new Map<string, Looked>();
+  private readonly limit: number;
+
+  constructor(limit = LOOKED_LIMIT) {
+    this.limit = limit;
+  }
 
   /** Whether the run identified `kind:id` already. */
   hasIdentified(kind: ProfileKind, id: string): boolean {
@@ -92,7 +103,7 @@ export class RunIdentities {
         const key = entityKey(touch.kind, touch.id);
         if (this.identified.has(key)) continue;
         const known = this.looked.get(key);
-        if (!known || newer(event, known)) this.looked.set(key, { fields: touch.fields, at: event.at, uuid: event.uuid });
+        if (known ? newer(event, known) : this.looked.size < this.limit) this.looked.set(key, { fields: touch.fields, at: event.at, uuid: event.uuid });
       }
     }
   }

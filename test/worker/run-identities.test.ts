@@ -84,6 +84,14 @@ describe('RunIdentities', () => {
     expect(run.toRead([event('e4', 4, user('u1', { email: 'changed' }), org('o1', { name: 'new' }))])).toEqual([0]);
   });
 
+  it('remembers at most its limit of entities: one beyond it is read each time, the ones remembered are kept up to date', () => {
+    const run = new RunIdentities(2);
+    run.learn([event('e1', 1, user('u1', { a: 1 }), user('u2', { a: 1 }), user('u3', { a: 1 }))], []);
+    expect(run.toRead([event('e2', 2, user('u1', { a: 1 })), event('e3', 3, user('u2', { a: 1 })), event('e4', 4, user('u3', { a: 1 }))])).toEqual([2]);
+    run.learn([event('e5', 5, user('u1', { a: 2 }))], []);
+    expect(run.toRead([event('e6', 6, user('u1', { a: 2 }))])).toEqual([]);
+  });
+
   it('an unknown snapshot (a row of one event: its snapshots stay in the database) is always read', () => {
     const run = new RunIdentities();
     run.learn([event('e1', 1, user('u1', undefined))], []);

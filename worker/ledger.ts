@@ -122,20 +122,15 @@ export class Ledger {
     if (accepted.length === 0) return;
     const uuids = await this.deletable(tx, accepted);
     const events = accepted.map(delivered);
-    const read = this.identities.toRead(events);
+    const { read, exclude } = this.identities.toRead(events);
     if (read.length === 0) {
       await tx.unsafe(q.deleteRows(this.settings.schema), [uuids], { prepare: true });
       return;
     }
-    // The entities of these rows that the run identified already: left out of the re-identification.
-    const exclude = new Set<string>();
-    for (const event of events) {
-      for (const { kind, id } of event.touches) if (this.identities.hasIdentified(kind, id)) exclude.add(entityKey(kind, id));
-    }
     const { identified, enqueued } = await deleteDeliveredAndIdentify(tx, uuids, {
       schema: this.settings.schema,
       refreshMs: this.settings.identifyRefreshMs,
-      exclude: [...exclude],
+      exclude,
       read: [...new Set(read.map((i) => rowOf(accepted[i]!)))],
     });
     this.identities.learn(

@@ -69,30 +69,28 @@ export class RunIdentities {
     this.limit = limit;
   }
 
-  /** Whether the run identified `kind:id` already. */
-  hasIdentified(kind: ProfileKind, id: string): boolean {
-    return this.identified.has(entityKey(kind, id));
-  }
-
   /**
    * Which of `events` re-identification must read (by index): those touching an entity that is neither
-   * identified by the run nor repeating its newest snapshot looked at, and every other event touching such an entity.
+   * identified by the run nor repeating its newest snapshot looked at, and every other event touching such an
+   * entity; and the entities of `events` the run identified (`kind:id`), which it must leave out.
    */
-  toRead(events: readonly DeliveredEvent[]): number[] {
+  toRead(events: readonly DeliveredEvent[]): { read: number[]; exclude: string[] } {
     const unsettled = new Set<string>();
+    const exclude = new Set<string>();
     for (const event of events) {
       for (const touch of event.touches) {
         const key = entityKey(touch.kind, touch.id);
-        if (this.identified.has(key) || unsettled.has(key)) continue;
-        if (!sameFields(this.looked.get(key)?.fields, touch.fields)) unsettled.add(key);
+        if (this.identified.has(key)) exclude.add(key);
+        else if (!unsettled.has(key) && !sameFields(this.looked.get(key)?.fields, touch.fields)) unsettled.add(key);
       }
     }
-    if (unsettled.size === 0) return [];
     const read: number[] = [];
-    events.forEach((event, i) => {
-      if (event.touches.some((touch) => unsettled.has(entityKey(touch.kind, touch.id)))) read.push(i);
-    });
-    return read;
+    if (unsettled.size > 0) {
+      events.forEach((event, i) => {
+        if (event.touches.some((touch) => unsettled.has(entityKey(touch.kind, touch.id)))) read.push(i);
+      });
+    }
+    return { read, exclude: [...exclude] };
   }
 
   /** After re-identification read `read` and identified `identified` (`kind:id`): remembers what the run now knows. */

@@ -17,6 +17,7 @@ import {
 } from '../src/ops/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { queuedEvents, splitPacks } from './support/queued.ts';
+import { until } from './support/worker.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -120,14 +121,11 @@ describe('posthog-outbox/ops', () => {
       await worker`BEGIN`;
       await worker`SELECT uuid FROM posthog_outbox.outbox FOR UPDATE SKIP LOCKED`;
       const forgetting = forget(db.sql, [{ kind: 'user', id: 'gone' }]);
-      for (let waited = 0; ; waited += 20) {
-        const [blocked] = await db.sql<
-          { n: number }[]
-        >`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${db.name} AND wait_event_type = 'Lock'`;
-        if (blocked!.n > 0) break;
-        if (waited > 10_000) throw new Error('forget never waited for the worker’s lock');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await until(
+        () => db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${db.name} AND wait_event_type = 'Lock'`,
+        ([blocked]) => blocked!.n > 0,
+        { what: 'forget to wait for the worker’s lock', timeoutMs: 10_000 },
+      );
       await splitPacks(worker as unknown as typeof db.sql);
       await worker`UPDATE posthog_outbox.outbox SET attempts = attempts + 1, next_attempt_at = now() + interval '1 minute'`;
       await worker`COMMIT`;

@@ -34,6 +34,11 @@ const settle = async () => {
   await drained();
 };
 
+/** An entity the memory knows: `fields` last sent at `sentAt`, from an event of 2026-01-01, profile version 3. */
+const remember = (kind: string, id: string, fields: object, sentAt: string) =>
+  db.sql`INSERT INTO posthog_outbox.identities (kind, entity_id, fields, event_at, sent_at, version)
+    VALUES (${kind}, ${id}, ${db.sql.json(fields as never)}, '2026-01-01T00:00:00Z', ${sentAt}, 3)`;
+
 describe('the identities memory', () => {
   it('a legacy user’s first event identifies them and their organization; more events of the same profile identify nothing more', async () => {
     await start();
@@ -66,13 +71,9 @@ describe('the identities memory', () => {
   });
 
   it('known profiles: batches repeating what was sent identify nothing; a change later in the same run is identified, once', async () => {
-    for (const [kind, id, fields] of [
-      ['user', 'u1', { email: 'a@example.com', name: 'Name u1' }],
-      ['organization', 'org_1', { name: 'Org org_1', slug: 'org_1' }],
-    ] as const) {
-      await db.sql`INSERT INTO posthog_outbox.identities (kind, entity_id, fields, event_at, sent_at, version)
-        VALUES (${kind}, ${id}, ${db.sql.json(fields)}, now() - interval '1 minute', now(), 1)`;
-    }
+    const fresh = new Date().toISOString();
+    await remember('user', 'u1', { email: 'a@example.com', name: 'Name u1' }, fresh);
+    await remember('organization', 'org_1', { name: 'Org org_1', slug: 'org_1' }, fresh);
     // A backlog of one record() call per event (one pack each), drained in batches of two: the first two batches
     // repeat the known profile (looked at once, then passed over), the third carries a new email.
     const emails = ['a', 'a', 'a', 'a', 'b', 'b'].map((e) => `${e}@example.com`);
@@ -84,7 +85,7 @@ describe('the identities memory', () => {
     expect(capture.events.filter((e) => e.event === 'chat_started')).toHaveLength(6);
     expect(identifies().map((e) => [e.event, e.distinct_id, e.properties.$set])).toEqual([['$identify', 'u1', { email: 'b@example.com', name: 'Name u1' }]]);
     const [memory] = await db.sql`SELECT fields, version FROM posthog_outbox.identities WHERE kind = 'user' AND entity_id = 'u1'`;
-    expect([memory!.fields, Number(memory!.version)]).toEqual([{ email: 'b@example.com', name: 'Name u1' }, 2]);
+    expect([memory!.fields, Number(memory!.version)]).toEqual([{ email: 'b@example.com', name: 'Name u1' }, 4]);
   });
 
   it('an unchanged profile is not identified again within the refresh interval, and is once it has passed', async () => {
@@ -322,9 +323,6 @@ describe('which entities a batch touched (deleteDeliveredAndRemember, in SQL)', 
   });
 
   it('known entities: only a fresh one whose every snapshot repeats what was sent is passed over; the newest snapshot still decides', async () => {
-    const remember = (kind: string, id: string, fields: object, sentAt: string) =>
-      db.sql`INSERT INTO posthog_outbox.identities (kind, entity_id, fields, event_at, sent_at, version)
-        VALUES (${kind}, ${id}, ${db.sql.json(fields as never)}, '2026-01-01T00:00:00Z', ${sentAt}, 3)`;
     const fresh = new Date().toISOString();
     await remember('user', 'same', { email: 'a@x.io', name: 'Ann' }, fresh);
     await remember('user', 'reverted', { email: 'a@x.io' }, fresh);

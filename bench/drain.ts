@@ -1,6 +1,8 @@
 /**
- * The project's worker draining a pre-filled backlog: `posthog-outbox worker` (cli/main.ts) as real child
- * processes, one or several, with the given batch size and concurrency.
+ * The project's worker draining a pre-filled backlog: `posthog-outbox worker` as installed (the built
+ * `dist/cli/main.js`, what the package's `bin` runs; `npm run bench` builds it first) as real child processes, one
+ * or several, with the given batch size and concurrency. Run from its TypeScript source the command would
+ * also carry Node's type stripper: about 14 MB more RSS than users' command.
  *
  * Timing starts when the backlog becomes claimable, not when the process starts: the bench holds an
  * ACCESS EXCLUSIVE lock on the outbox while the workers boot (their claims wait on it), and releases it once
@@ -9,6 +11,7 @@
  * outbox was empty again, identify events delivered too. Peak RSS is each worker's VmHWM, read before it is
  * stopped.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fillOutbox, outboxCount } from './backlog.ts';
 import type { BenchDatabase } from './database.ts';
@@ -18,7 +21,7 @@ import { treeCurrentRss, treePeakRss, ROOT, spawnNode, type Child } from './lib/
 import { now } from './lib/clock.ts';
 import { CpuMeter, machineCpu, postgresCpu, treeCpu, processCpu, type CpuSample } from './lib/cpu.ts';
 
-const CLI = path.join(ROOT, 'cli', 'main.ts');
+const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 
 export interface WorkerSettings {
   /** Worker processes. Default 1. */
@@ -78,6 +81,7 @@ export function describeSettings(settings: WorkerSettings = {}): Required<Worker
 }
 
 export function startWorkerProcess(db: BenchDatabase, capture: CaptureEndpoint, settings: WorkerSettings, nodeArgs: string[] = [], name = 'worker'): Child {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build the package first (npm run build; npm run bench does)`);
   const flags: string[] = [];
   if (settings.batchSize !== undefined) flags.push('--batch-size', String(settings.batchSize));
   if (settings.concurrency !== undefined) flags.push('--concurrency', String(settings.concurrency));

@@ -10,12 +10,18 @@
  */
 
 /**
- * Young generation 16 MB per semi-space, old generation 160 MB: a drain of a 1M backlog at the default batch
- * size peaks at ~185 MB RSS (README "Performance"; 8 MB semi-spaces peaked the same and drained 2-7% slower:
- * twice the scavenges, each copying the batches in flight). An old generation this size still holds a batch
- * of 1,000 events of 100 KB each; raise it with NODE_OPTIONS for larger batches of large events.
+ * Young generation 8 MB per semi-space, old generation 160 MB, and the old generation allowed to double
+ * between full collections (`--heap-growing-percent=100`). With an old-space limit this small (under V8's
+ * 256 MB "small heap" bound on 64-bit) V8 lets the old generation grow only ~1.3x its live size before the
+ * next full collection: the batches in flight get promoted, so a worker draining a backlog ran a full
+ * collection every ~180 ms, most of the sidecar heap's CPU. Measured on a 1M backlog (built command, four
+ * pairs of runs, README "Performance"): 38.6-39.6 us/event of process CPU and 180-183 MB peak RSS, against
+ * 44.0-45.7 us and 176-180 MB with 16 MB semi-spaces and V8's factor, and 32.7-33.1 us and 359-363 MB with
+ * Node's own sizing; 16 MB semi-spaces with the doubling peaked at 194-210 MB. An old generation this size
+ * still holds a batch of 1,000 events of 100 KB each; raise it with NODE_OPTIONS for larger batches of large
+ * events.
  */
-export const SIDECAR_HEAP_FLAGS = ['--max-semi-space-size=16', '--max-old-space-size=160'] as const;
+export const SIDECAR_HEAP_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=160', '--heap-growing-percent=100'] as const;
 
 /** The flags to run the worker with, or null to run it as it is. Pure. */
 export function sidecarHeapFlags(options: {
@@ -26,7 +32,8 @@ export function sidecarHeapFlags(options: {
   if (options.bun || options.env.POSTHOG_OUTBOX_HEAP === 'node') return null;
   // The user's own heap flags win; so does a process that already runs with ours (after the re-exec).
   const own = [...options.execArgv, ...(options.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (own.some((flag) => /^--max-(old|semi)-space-size(=|$)/.test(flag) || flag.startsWith('--max-heap-size'))) return null;
+  // V8 reads `_` and `-` alike in a flag's name.
+  if (own.some((flag) => /^--(max-(old|semi)-space-size|max-heap-size|heap-growing-percent)$/.test(flag.split('=')[0]!.replaceAll('_', '-')))) return null;
   return SIDECAR_HEAP_FLAGS;
 }
 

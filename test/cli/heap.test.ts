@@ -16,6 +16,9 @@ describe('sidecarHeapFlags', () => {
     ['the user set the old space in NODE_OPTIONS', [], { NODE_OPTIONS: '--enable-source-maps --max-old-space-size=512' }, false, null],
     ['the user set the young generation on the command line', ['--max-semi-space-size=32'], {}, false, null],
     ['--max-heap-size', [], { NODE_OPTIONS: '--max-heap-size=300' }, false, null],
+    ['the user set how far the heap grows', ['--heap-growing-percent=50'], {}, false, null],
+    ['V8 spelling with underscores', [], { NODE_OPTIONS: '--max_old_space_size=400' }, false, null],
+    ['a flag that only starts like a heap flag', ['--max-old-space-sizes'], {}, false, SIDECAR_HEAP_FLAGS],
     ['other NODE_OPTIONS only', [], { NODE_OPTIONS: '--enable-source-maps' }, false, SIDECAR_HEAP_FLAGS],
     ['already re-executed with the sidecar flags', [...SIDECAR_HEAP_FLAGS], {}, false, null],
     ['opted out: Node sizes the heap', [], { POSTHOG_OUTBOX_HEAP: 'node' }, false, null],
@@ -75,7 +78,7 @@ describe('the worker command in its sidecar heap', () => {
     const line = await startedLine();
     // Replaced itself: the pid the supervisor started is the worker, with no child, and V8's limit is the old space plus the young generation (3 semi-spaces).
     expect(line.heapLimitMb).toBeGreaterThanOrEqual(160);
-    expect(line.heapLimitMb).toBeLessThanOrEqual(160 + 3 * 16 + 8);
+    expect(line.heapLimitMb).toBeLessThanOrEqual(160 + 3 * 8 + 8);
     expect(output()).not.toMatch(/warning/i);
     expect(childrenOf(command.pid!)).toEqual([]);
     await record(fixture.db.sql, attributedEvent({ organization: { id: 'o1' }, user: { id: 'u1' } }, 'heap_checked'));
@@ -87,7 +90,7 @@ describe('the worker command in its sidecar heap', () => {
 
   it.each([
     ['NODE_OPTIONS heap flags of the user', { NODE_OPTIONS: '--max-old-space-size=300' }, (mb: number) => mb >= 300],
-    ['POSTHOG_OUTBOX_HEAP=node', { POSTHOG_OUTBOX_HEAP: 'node' }, (mb: number) => mb > 160 + 3 * 16 + 8],
+    ['POSTHOG_OUTBOX_HEAP=node', { POSTHOG_OUTBOX_HEAP: 'node' }, (mb: number) => mb > 160 + 3 * 8 + 8],
   ])(
     '%s: runs as started, with that heap',
     async (_name, env, expected) => {

@@ -2,8 +2,8 @@
  * The bench's child processes: every one is started here, remembered by PID, and stopped by PID (SIGTERM,
  * then SIGKILL), at the end of its phase, at the end of the run, on Ctrl-C and on an uncaught error.
  * Each child also preloads `watchdog.js`, so it stops itself if the bench process dies without cleaning up
- * (plain JavaScript: a TypeScript preload would load Node's type stripper into the worker command, about 14 MB
- * of RSS that the installed command, built JavaScript, does not carry).
+ * (plain JavaScript: a TypeScript preload loads Node's type stripper into every child, 13 MB more idle RSS for
+ * the built worker command, 110 against 97 MB, that users' command does not carry).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -23,6 +23,12 @@ import { CpuMeter, machineCpu, postgresCpu, treeCpu, processCpu, type CpuSample 
 
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 
+/** The built command; checked when the bench starts (bench/run.ts), before any phase fills a backlog for it. */
+export function builtCli(): string {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build the package first (npm run build; npm run bench does)`);
+  return CLI;
+}
+
 export interface WorkerSettings {
   /** Worker processes. Default 1. */
   processes?: number;
@@ -81,7 +87,6 @@ export function describeSettings(settings: WorkerSettings = {}): Required<Worker
 }
 
 export function startWorkerProcess(db: BenchDatabase, capture: CaptureEndpoint, settings: WorkerSettings, nodeArgs: string[] = [], name = 'worker'): Child {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build the package first (npm run build; npm run bench does)`);
   const flags: string[] = [];
   if (settings.batchSize !== undefined) flags.push('--batch-size', String(settings.batchSize));
   if (settings.concurrency !== undefined) flags.push('--concurrency', String(settings.concurrency));
@@ -91,7 +96,7 @@ export function startWorkerProcess(db: BenchDatabase, capture: CaptureEndpoint, 
       .filter((key) => key.startsWith('POSTHOG_OUTBOX_'))
       .map((key) => [key, undefined]),
   );
-  return spawnNode(name, CLI, ['worker', ...flags], {
+  return spawnNode(name, builtCli(), ['worker', ...flags], {
     nodeArgs,
     env: {
       ...inherited,

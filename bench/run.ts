@@ -15,6 +15,7 @@
  * cleanup and signals), run/phases.ts (the four phases), report/ (targets, table, JSON file).
  */
 import path from 'node:path';
+import { builtCli } from './drain.ts';
 import { BENCH_DIR } from './lib/children.ts';
 import { writeResults } from './report/results.ts';
 import { renderTable } from './report/table.ts';
@@ -29,6 +30,7 @@ const { results } = bench;
 bench.handleSignals();
 
 async function main(): Promise<void> {
+  builtCli();
   bench.log(`${results.mode} run: starting PostgreSQL and the capture endpoint`);
   const database = await bench.start();
   for (const phase of PHASES) if (options.phases.has(phase)) await PHASE_RUNNERS[phase](bench, database);

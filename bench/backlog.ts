@@ -7,9 +7,23 @@ import type { PgBoss } from 'pg-boss';
 import type postgres from 'postgres';
 import { PGBOSS_SCHEMA } from '../worker/queue.ts';
 import { JOBS_QUEUE } from './designs/job-queue.ts';
+import { toRow } from '../src/outbox/record.ts';
+import type { OutboxEvent } from '../src/event.ts';
 import { TEMPLATES, wireEvents } from './events.ts';
 
 const CHUNK = 250_000;
+
+/** Stand-ins in a template's pack text for what each copy gets of its own: its uuid, time and `bench_seq`. */
+const MARK = { uuid: '@uuid@', timestamp: '@timestamp@', seq: '@seq@' } as const;
+
+/**
+ * A template's pack of one, as `record()` writes it (the same JSON text: key order, no spaces), with marks
+ * where each copy's uuid, timestamp and `bench_seq` go (`fillOutbox`).
+ */
+export function packTemplate(event: OutboxEvent): string {
+  const row = toRow({ ...event, properties: { ...event.properties, bench_seq: MARK.seq } }, new Date(0));
+  return JSON.stringify([{ ...row, uuid: MARK.uuid, timestamp: MARK.timestamp }]);
+}
 
 /**
  * Empties the outbox and fills it with `count` events: template `i % TEMPLATES` plus `bench_seq: i`, a UUIDv7,
@@ -22,9 +36,8 @@ export async function fillOutbox(sql: postgres.Sql, count: number, options: { ro
   await sql`TRUNCATE posthog_outbox.outbox`;
   const properties = `t.properties || jsonb_build_object('bench_seq', i)`;
   // The pack's timestamp in the ISO form JavaScript writes, so that the worker deletes the pack whole.
-  const pack = `json_build_array(json_build_object('uuid', uuidv7(), 'event', t.event, 'distinct_id', t.distinct_id, 'properties', ${properties},
-    'groups', t.groups, 'timestamp', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'user_id', t.user_id, 'user_profile', t.user_profile,
-    'automation_id', t.automation_id, 'automation_profile', t.automation_profile, 'organization_id', t.organization_id, 'organization_profile', t.organization_profile))`;
+  const iso = `to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+  const pack = `replace(replace(replace(t.pack, '"${MARK.uuid}"', '"' || uuidv7() || '"'), '"${MARK.seq}"', i::text), '"${MARK.timestamp}"', '"' || ${iso} || '"')::json`;
   const [columns, values] = options.rows
     ? [
         `"event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile", "automation_id", "automation_profile", "organization_id", "organization_profile"`,

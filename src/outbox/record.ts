@@ -17,7 +17,8 @@ export interface RecordOptions {
 /** `null`/`undefined` entries are skipped: `run.abort(reason)` returns null when the contract wants no event. */
 export type Recordable = OutboxEvent | null | undefined;
 
-function toRow(event: OutboxEvent, now: Date): Record<RecordColumn, unknown> {
+/** An event as `record()` stores it: a pack holds `JSON.stringify` of these (exported for the bench's backlog, bench/database.ts). */
+export function toRow(event: OutboxEvent, now: Date): Record<RecordColumn, unknown> {
   const { user, automation, organization } = event.profiles;
   return {
     uuid: uuidv7(),

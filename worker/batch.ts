@@ -87,6 +87,12 @@ class Batch {
       { stop: () => this.run.halted(), onTargetFailure: () => this.run.targetFailed(), answered: () => this.run.progressed() },
     );
     this.observe(report.requests);
+    if (report.accepted.length === batch.length) {
+      // All of it (the common case): no lookup of each event by its uuid.
+      this.delivered(batch);
+      this.state.accepted += batch.length;
+      return;
+    }
     const byUuid = new Map(batch.map((entry) => [entry[0].uuid, entry]));
     const pick = (uuids: readonly string[]) => uuids.map((u) => byUuid.get(u)!);
 

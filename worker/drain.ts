@@ -29,7 +29,7 @@ import type { BackoffPolicy } from './backoff.ts';
 import { type BatchRun, settleBatch } from './batch.ts';
 import { watchProgress } from './deadline.ts';
 import { Ledger, type RunStats } from './ledger.ts';
-import { openPacks, type StoredRow, takeBatch } from './rows.ts';
+import { type ClaimedRow, openPacks, type StoredRow, takeBatch } from './rows.ts';
 import { uuidv7 } from 'uuidv7';
 import type { PostHogTarget } from './sender.ts';
 import { WORKER_DEFAULTS } from './settings.ts';
@@ -170,9 +170,36 @@ export class DrainRun implements BatchRun {
     }
   }
 
+  /**
+   * Claims up to `limit` rows in `tx` and opens the batch taken of them. The claimed rows (postgres.js's
+   * objects, a pack's JSON parsed) end with this call: only the events the batch holds stay alive while it is out.
+   */
+  private async claim(tx: postgres.TransactionSql, limit: number): Promise<{ events: ClaimedRow[]; full: boolean }> {
+    const { schema, batchSize, leaseSeconds } = this.settings;
+    // pipelined: one round trip
+    const [, rows] = await Promise.all([
+      tx.unsafe(q.setLease(), [leaseSeconds * 1000], { prepare: true }),
+      tx.unsafe<StoredRow[]>(q.claimBatch(schema), [limit, this.settings.maxAgeMs, this.claimedUpTo?.toISOString() ?? '-infinity'], { prepare: true }),
+    ]);
+    this.progressed();
+    const { batch, claimedEvents } = takeBatch(rows, batchSize);
+    const last = batch.at(-1)?.next_attempt_at;
+    if (last && !(this.claimedUpTo && this.claimedUpTo >= last)) this.claimedUpTo = last;
+    if (rows.length > 0) this.eventsPerRow = claimedEvents / rows.length;
+    // Full: as many rows as asked for were due, or they held more than a batch (the rest is left for the next claim).
+    const full = rows.length === limit || batch.length < rows.length;
+    if (full) {
+      this.claimedFull = true;
+      this.noteBacklog();
+    }
+    const events = openPacks(batch, uuidv7);
+    this.stats.claimed += events.length;
+    return { events, full };
+  }
+
   /** Claims batch after batch, each in a transaction of its own, until a claim comes back short or the run ends. */
   private async lane(deadline: number): Promise<void> {
-    const { schema, batchSize, leaseSeconds } = this.settings;
+    const { batchSize } = this.settings;
     for (;;) {
       if (this.failed || this.abandoned) return;
       if (this.signal?.aborted || Date.now() >= deadline) {
@@ -182,24 +209,7 @@ export class DrainRun implements BatchRun {
       // Rows to claim: a pack holds several events, so as many rows as make a batch at the last claim's events per row.
       const limit = Math.max(1, Math.round(batchSize / this.eventsPerRow));
       const full = await this.sql.begin(async (tx) => {
-        // pipelined: one round trip
-        const [, rows] = await Promise.all([
-          tx.unsafe(q.setLease(), [leaseSeconds * 1000], { prepare: true }),
-          tx.unsafe<StoredRow[]>(q.claimBatch(schema), [limit, this.settings.maxAgeMs, this.claimedUpTo?.toISOString() ?? '-infinity'], { prepare: true }),
-        ]);
-        this.progressed();
-        const { batch, claimedEvents } = takeBatch(rows, batchSize);
-        const last = batch.at(-1)?.next_attempt_at;
-        if (last && !(this.claimedUpTo && this.claimedUpTo >= last)) this.claimedUpTo = last;
-        if (rows.length > 0) this.eventsPerRow = claimedEvents / rows.length;
-        // Full: as many rows as asked for were due, or they held more than a batch (the rest is left for the next claim).
-        const full = rows.length === limit || batch.length < rows.length;
-        if (full) {
-          this.claimedFull = true;
-          this.noteBacklog();
-        }
-        const events = openPacks(batch, uuidv7);
-        this.stats.claimed += events.length;
+        const { events, full } = await this.claim(tx, limit);
         await settleBatch(tx, events, this);
         return full;
       });

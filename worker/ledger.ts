@@ -67,23 +67,36 @@ const ENTITY_COLUMNS = [
 ] as const satisfies readonly (readonly [ProfileKind, keyof ClaimedRow, string])[];
 
 /**
- * A delivered event as the run's memory of identities sees it: the entities it touched, each with the snapshot its
- * pack stored (none: the entity is not re-identified from this event, as in SQL), or unknown for a row of one event.
+ * The snapshot of an entity a delivered event touched: the one its pack stored (none, `null`: the entity is not
+ * re-identified from this event, as in SQL), or unknown (`undefined`) for a row of one event or one that is not an object.
  */
+function snapshotOf(row: ClaimedRow, profile: (typeof ENTITY_COLUMNS)[number][2]): Touch['fields'] | null {
+  if (row.source === null) return undefined;
+  const fields = row.source[profile];
+  if (fields === null || fields === undefined) return null;
+  return typeof fields === 'object' && !Array.isArray(fields) ? (fields as Record<string, unknown>) : undefined;
+}
+
+/** A delivered event as the run's memory of identities sees it: the entities it touched, with their snapshots. */
 function delivered(row: ClaimedRow): DeliveredEvent {
   const touches: Touch[] = [];
   for (const [kind, column, profile] of ENTITY_COLUMNS) {
     const id = row[column];
-    if (id === null) continue;
-    if (row.source === null) {
-      touches.push({ kind, id, fields: undefined });
-      continue;
-    }
-    const fields = row.source[profile];
-    if (fields === null || fields === undefined) continue;
-    touches.push({ kind, id, fields: typeof fields === 'object' && !Array.isArray(fields) ? (fields as Record<string, unknown>) : undefined });
+    const fields = id === null ? null : snapshotOf(row, profile);
+    if (id !== null && fields !== null) touches.push({ kind, id, fields });
   }
   return { uuid: row.uuid, at: row.timestamp.getTime(), touches };
+}
+
+/** Nothing of the row's event for re-identification to read (`RunIdentities.settled` for each entity it touched). */
+function settledBy(identities: RunIdentities, row: ClaimedRow): boolean {
+  for (const [kind, column, profile] of ENTITY_COLUMNS) {
+    const id = row[column];
+    if (id === null) continue;
+    const fields = snapshotOf(row, profile);
+    if (fields !== null && !identities.settled(kind, id, fields)) return false;
+  }
+  return true;
 }
 
 /** The outbox row holding an event: its pack (while still packed) or its own. */
@@ -121,7 +134,8 @@ export class Ledger {
   async deleteDelivered(tx: postgres.TransactionSql, accepted: readonly ClaimedRow[]): Promise<void> {
     if (accepted.length === 0) return;
     const uuids = await this.deletable(tx, accepted);
-    const events = accepted.map(delivered);
+    // Most batches of a run: every entity identified or repeating its snapshot, checked without building anything.
+    const events = accepted.every((row) => settledBy(this.identities, row)) ? [] : accepted.map(delivered);
     const { read, exclude } = this.identities.toRead(events);
     if (read.length === 0) {
       await tx.unsafe(q.deleteRows(this.settings.schema), [uuids], { prepare: true });

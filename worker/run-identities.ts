@@ -61,12 +61,26 @@ function newer(a: { at: number; uuid: string }, b: { at: number; uuid: string })
 export const LOOKED_LIMIT = 50_000;
 
 export class RunIdentities {
-  private readonly identified = new Set<string>();
-  private readonly looked = new Map<string, Looked>();
+  /** Per kind, the ids the run identified; and the newest snapshot it looked at (no `kind:id` strings built per event). */
+  private readonly identified = new Map<ProfileKind, Set<string>>();
+  private readonly looked = new Map<ProfileKind, Map<string, Looked>>();
+  private lookedCount = 0;
   private readonly limit: number;
 
   constructor(limit = LOOKED_LIMIT) {
     this.limit = limit;
+  }
+
+  private identifiedHas(kind: ProfileKind, id: string): boolean {
+    return this.identified.get(kind)?.has(id) ?? false;
+  }
+
+  /**
+   * Nothing to read for this touch: the run identified the entity, or the snapshot repeats the newest one it
+   * looked at. A batch whose every touch is settled is simply deleted (no `DeliveredEvent` built for it).
+   */
+  settled(kind: ProfileKind, id: string, fields: Readonly<Record<string, unknown>> | undefined): boolean {
+    return this.identifiedHas(kind, id) || sameFields(this.looked.get(kind)?.get(id)?.fields, fields);
   }
 
   /**
@@ -79,9 +93,8 @@ export class RunIdentities {
     const exclude = new Set<string>();
     for (const event of events) {
       for (const touch of event.touches) {
-        const key = entityKey(touch.kind, touch.id);
-        if (this.identified.has(key)) exclude.add(key);
-        else if (!unsettled.has(key) && !sameFields(this.looked.get(key)?.fields, touch.fields)) unsettled.add(key);
+        if (this.identifiedHas(touch.kind, touch.id)) exclude.add(entityKey(touch.kind, touch.id));
+        else if (!this.settled(touch.kind, touch.id, touch.fields)) unsettled.add(entityKey(touch.kind, touch.id));
       }
     }
     const read: number[] = [];
@@ -95,13 +108,22 @@ export class RunIdentities {
 
   /** After re-identification read `read` and identified `identified` (`kind:id`): remembers what the run now knows. */
   learn(read: readonly DeliveredEvent[], identified: Iterable<string>): void {
-    for (const key of identified) this.identified.add(key);
+    for (const key of identified) {
+      const colon = key.indexOf(':');
+      const kind = key.slice(0, colon) as ProfileKind;
+      let ids = this.identified.get(kind);
+      if (!ids) this.identified.set(kind, (ids = new Set()));
+      ids.add(key.slice(colon + 1));
+    }
     for (const event of read) {
       for (const touch of event.touches) {
-        const key = entityKey(touch.kind, touch.id);
-        if (this.identified.has(key)) continue;
-        const known = this.looked.get(key);
-        if (known ? newer(event, known) : this.looked.size < this.limit) this.looked.set(key, { fields: touch.fields, at: event.at, uuid: event.uuid });
+        if (this.identifiedHas(touch.kind, touch.id)) continue;
+        let ofKind = this.looked.get(touch.kind);
+        if (!ofKind) this.looked.set(touch.kind, (ofKind = new Map()));
+        const known = ofKind.get(touch.id);
+        if (known ? !newer(event, known) : this.lookedCount >= this.limit) continue;
+        if (!known) this.lookedCount++;
+        ofKind.set(touch.id, { fields: touch.fields, at: event.at, uuid: event.uuid });
       }
     }
   }

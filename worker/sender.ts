@@ -88,12 +88,22 @@ export async function uuidsInBody(body: unknown, expected: readonly string[]): P
   const found: string[] = [];
   let from = 0;
   for (const uuid of expected) {
-    const at = text.indexOf(`"uuid":"${uuid}"`, from);
+    const at = uuidField(text, uuid, from);
     if (at === -1) continue;
     found.push(uuid);
     from = at;
   }
   return found;
+}
+
+const UUID_KEY = '"uuid":"';
+
+/** Where `text` has the field `"uuid":"<uuid>"` from `from` on, or -1 (found by the uuid itself: no search string is built per event). */
+function uuidField(text: string, uuid: string, from: number): number {
+  for (let at = text.indexOf(uuid, from + UUID_KEY.length); at !== -1; at = text.indexOf(uuid, at + 1)) {
+    if (text.charCodeAt(at + uuid.length) === 0x22 && text.startsWith(UUID_KEY, at - UUID_KEY.length)) return at - UUID_KEY.length;
+  }
+  return -1;
 }
 
 async function readAnswer(response: Response): Promise<string> {
@@ -128,6 +138,11 @@ function describeNetworkError(error: unknown): string {
  * is only final when it is the last request.
  */
 export function account(batch: readonly string[], requests: readonly WireRequest[], sdkError: unknown): SendReport {
+  const only = requests.length === 1 ? requests[0]! : undefined;
+  if (only?.verdict.kind === 'accepted' && only.uuids.length === batch.length && only.uuids.every((uuid, i) => uuid === batch[i])) {
+    // One request, accepted, with every event of the batch in its body (the common case).
+    return { requests: [only], accepted: [...batch], unsent: [] };
+  }
   if (sdkError === STOPPED && requests.at(-1)?.verdict.kind !== 'target') {
     // Stopped on purpose before a request: what was not accepted is simply unsent.
     const accepted = new Set(requests.flatMap((r) => (r.verdict.kind === 'accepted' ? r.uuids : [])));

@@ -190,6 +190,12 @@ describe('reading a request body for the events posthog-node serialised into it'
     ]);
     expect(await uuidsInBody(text, [a, b, c])).toEqual([a, b]);
     expect(await uuidsInBody(body([]), [a])).toEqual([]);
+    // an event's uuid quoted earlier in the body (as another field's value) does not hide its own field further on
+    const quotedFirst = body([
+      { event: 'e', uuid: a, properties: { parent_id: b, uuid_list: `"uuid":"${b}` } },
+      { event: 'e', uuid: b },
+    ]);
+    expect(await uuidsInBody(quotedFirst, [a, b])).toEqual([a, b]);
   });
 
   it('a body that is not text, JSON bytes or a Blob is an error (nothing of the request counts as accepted)', async () => {

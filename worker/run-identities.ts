@@ -60,6 +60,16 @@ function newer(a: { at: number; uuid: string }, b: { at: number; uuid: string })
  */
 export const LOOKED_LIMIT = 50_000;
 
+/** The entry of `kind` in `map`, made by `make` the first time. */
+function ofKind<T>(map: Map<ProfileKind, T>, kind: ProfileKind, make: () => T): T {
+  let entry = map.get(kind);
+  if (entry === undefined) {
+    entry = make();
+    map.set(kind, entry);
+  }
+  return entry;
+}
+
 export class RunIdentities {
   /** Per kind, the ids the run identified; and the newest snapshot it looked at (no `kind:id` strings built per event). */
   private readonly identified = new Map<ProfileKind, Set<string>>();
@@ -111,19 +121,16 @@ export class RunIdentities {
     for (const key of identified) {
       const colon = key.indexOf(':');
       const kind = key.slice(0, colon) as ProfileKind;
-      let ids = this.identified.get(kind);
-      if (!ids) this.identified.set(kind, (ids = new Set()));
-      ids.add(key.slice(colon + 1));
+      ofKind(this.identified, kind, () => new Set<string>()).add(key.slice(colon + 1));
     }
     for (const event of read) {
       for (const touch of event.touches) {
         if (this.identifiedHas(touch.kind, touch.id)) continue;
-        let ofKind = this.looked.get(touch.kind);
-        if (!ofKind) this.looked.set(touch.kind, (ofKind = new Map()));
-        const known = ofKind.get(touch.id);
+        const looked = ofKind(this.looked, touch.kind, () => new Map<string, Looked>());
+        const known = looked.get(touch.id);
         if (known ? !newer(event, known) : this.lookedCount >= this.limit) continue;
         if (!known) this.lookedCount++;
-        ofKind.set(touch.id, { fields: touch.fields, at: event.at, uuid: event.uuid });
+        looked.set(touch.id, { fields: touch.fields, at: event.at, uuid: event.uuid });
       }
     }
   }

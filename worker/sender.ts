@@ -13,13 +13,13 @@
  * thinks it succeeded is not evidence of anything.
  */
 import { promisify } from 'node:util';
-import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
+import { gzip as gzipCallback } from 'node:zlib';
 import { PostHog } from 'posthog-node';
 import { parseRetryAfter } from './backoff.ts';
+import { uuidsInBody } from './body.ts';
 import { classifyAnswer, type Verdict } from './outcome.ts';
 import { WORKER_DEFAULTS } from './settings.ts';
 
-const gunzip = promisify(gunzipCallback);
 const gzip = promisify(gzipCallback);
 
 /** An event as it goes to PostHog: the uuid and timestamp written at record time are sent unchanged. */
@@ -66,45 +66,6 @@ const ANSWER_LIMIT = 64 * 1024;
 
 /** Passed to `account` when the batch was stopped on purpose (`SendOptions.stop`). */
 export const STOPPED: unique symbol = Symbol('stopped');
-
-/** The JSON text of a request body: posthog-node hands over a string (its compression is off); bytes, gzipped or not, are read too. */
-async function bodyText(body: unknown): Promise<string> {
-  if (typeof body === 'string') return body;
-  let bytes: Buffer;
-  if (body instanceof Uint8Array) bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  else if (body instanceof Blob) bytes = Buffer.from(await body.arrayBuffer());
-  else throw new Error(`unexpected request body type ${Object.prototype.toString.call(body)}`);
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = await gunzip(bytes);
-  return bytes.toString('utf8');
-}
-
-/**
- * Which of `expected` (the uuids of the events posthog-node serialised into a request, in order) the request's
- * body carries as an event's `"uuid"` field, gzip or not. Each is looked for after the one before it, so the
- * whole body is read once; an event missing from the body is left out (never counted as accepted).
- */
-export async function uuidsInBody(body: unknown, expected: readonly string[]): Promise<string[]> {
-  const text = await bodyText(body);
-  const found: string[] = [];
-  let from = 0;
-  for (const uuid of expected) {
-    const at = uuidField(text, uuid, from);
-    if (at === -1) continue;
-    found.push(uuid);
-    from = at;
-  }
-  return found;
-}
-
-const UUID_KEY = '"uuid":"';
-
-/** Where `text` has the field `"uuid":"<uuid>"` from `from` on, or -1 (found by the uuid itself: no search string is built per event). */
-function uuidField(text: string, uuid: string, from: number): number {
-  for (let at = text.indexOf(uuid, from + UUID_KEY.length); at !== -1; at = text.indexOf(uuid, at + 1)) {
-    if (text.charCodeAt(at + uuid.length) === 0x22 && text.startsWith(UUID_KEY, at - UUID_KEY.length)) return at - UUID_KEY.length;
-  }
-  return -1;
-}
 
 async function readAnswer(response: Response): Promise<string> {
   if (!response.body) return '';

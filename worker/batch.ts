@@ -38,6 +38,7 @@ type Sendable = [ClaimedRow, WireEvent];
 
 /** Settles a claimed batch in `tx`: every row is deleted, scheduled again, dead-lettered or released. */
 export async function settleBatch(tx: postgres.TransactionSql, rows: ClaimedRow[], run: BatchRun): Promise<void> {
+  run.ledger.adoptSnapshots(rows);
   const { superseded, unsendable, sendable } = triage(rows, run.settings.maxAgeMs);
   await run.ledger.deleteSuperseded(tx, superseded);
   await run.ledger.deadLetter(tx, unsendable);

@@ -118,6 +118,22 @@ export class Ledger {
     this.settings = settings;
   }
 
+  /**
+   * Swaps the profile snapshots of claimed events for the equal ones the run remembers (`RunIdentities.canonical`):
+   * once profiles are known, most events of a run repeat them, and their own copies then die young.
+   */
+  adoptSnapshots(rows: readonly ClaimedRow[]): void {
+    for (const row of rows) {
+      if (row.source === null) continue;
+      const source = row.source as Record<string, unknown>;
+      for (const [kind, column, profile] of ENTITY_COLUMNS) {
+        const id = row[column];
+        const fields = id === null ? null : snapshotOf(row, profile);
+        if (id !== null && fields) source[profile] = this.identities.canonical(kind, id, fields);
+      }
+    }
+  }
+
   /** A newer identify of the same entity is queued (or was sent): these older profiles must not land after it. */
   async deleteSuperseded(tx: postgres.TransactionSql, rows: readonly ClaimedRow[]): Promise<void> {
     if (rows.length === 0) return;

@@ -94,6 +94,17 @@ export class RunIdentities {
   }
 
   /**
+   * The snapshot the run remembers for the entity when `fields` repeats it, else `fields`. The worker swaps each
+   * claimed event's snapshots for the remembered ones (worker/ledger.ts, `adoptSnapshots`): equal, so nothing
+   * changes, but the copies JSON.parse made die at once instead of living (and being copied by the garbage
+   * collector) while the batch is out.
+   */
+  canonical<F extends Readonly<Record<string, unknown>>>(kind: ProfileKind, id: string, fields: F): F {
+    const known = this.looked.get(kind)?.get(id)?.fields;
+    return sameFields(known, fields) ? (known as F) : fields;
+  }
+
+  /**
    * Which of `events` re-identification must read (by index): those touching an entity that is neither
    * identified by the run nor repeating its newest snapshot looked at, and every other event touching such an
    * entity; and the entities of `events` the run identified (`kind:id`), which it must leave out.
@@ -125,7 +136,7 @@ export class RunIdentities {
     }
     for (const event of read) {
       for (const touch of event.touches) {
-        if (this.identifiedHas(touch.kind, touch.id)) continue;
+        // Identified entities too: their snapshot is never compared again (identified decides), only adopted (`canonical`).
         const looked = ofKind(this.looked, touch.kind, () => new Map<string, Looked>());
         const known = looked.get(touch.id);
         if (known ? !newer(event, known) : this.lookedCount >= this.limit) continue;

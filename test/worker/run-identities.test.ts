@@ -98,4 +98,21 @@ describe('RunIdentities', () => {
     run.learn([event('e3', 3, user('u1', { email: 'a' }))], []);
     expect(run.toRead([event('e4', 4, user('u1', { email: 'a' }))]).read).toEqual([]);
   });
+
+  it('canonical: an equal snapshot is swapped for the one the run remembers (looked at or identified); another, or an entity it does not remember, is kept', () => {
+    const run = new RunIdentities();
+    const remembered = { email: 'a', name: 'A' };
+    const identifiedSnapshot = { email: 'b' };
+    run.learn([event('e1', 1, user('u1', remembered)), event('e2', 2, user('u2', identifiedSnapshot))], ['user:u2']);
+    const copy = { name: 'A', email: 'a' };
+    expect(run.canonical('user', 'u1', copy)).toBe(remembered);
+    const changed = { email: 'a', name: 'B' };
+    expect(run.canonical('user', 'u1', changed)).toBe(changed);
+    // an entity the run identified is adopted too (its snapshot is never compared again, only reused)
+    expect(run.canonical('user', 'u2', { email: 'b' })).toBe(identifiedSnapshot);
+    const unknown = { email: 'c' };
+    expect(run.canonical('user', 'u3', unknown)).toBe(unknown);
+    const otherKind = { email: 'a', name: 'A' };
+    expect(run.canonical('organization', 'u1', otherKind)).toBe(otherKind);
+  });
 });

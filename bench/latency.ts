@@ -2,7 +2,8 @@
  * Commit-to-endpoint latency: handler transactions (a chat-message row and one outbox event each) commit at
  * a steady rate while the project's worker (`posthog-outbox worker`, default settings) delivers them; for
  * every event, the time from its commit returning to the moment the capture endpoint accepted it.
- * The first second is a warm-up and not counted.
+ * The first second is a warm-up and not counted. Then, with nothing left to deliver, what the same worker
+ * costs its database while idle: statements a second (pg_stat_statements, BEGIN and COMMIT included).
  */
 import postgres from 'postgres';
 import { attributedEvent, record } from '../src/index.ts';
@@ -27,6 +28,15 @@ export interface LatencyResult {
   maxMs: number;
   /** `$identify` / `$groupidentify` events the worker sent per event, during the run. */
   identifyPerEvent: number;
+  /** The idle worker afterwards: statements a second on its database, over `idleSeconds`. */
+  idle: IdleCost;
+}
+
+export interface IdleCost {
+  seconds: number;
+  statementsPerSecond: number;
+  /** The statements it ran most often, with calls a second (its probe, pg-boss's polling...). */
+  top: { query: string; perSecond: number }[];
 }
 
 export interface LatencyOptions {
@@ -35,6 +45,8 @@ export interface LatencyOptions {
   rate: number;
   seconds: number;
   warmupSeconds?: number;
+  /** How long the idle worker is watched once everything arrived. */
+  idleSeconds: number;
 }
 
 export async function measureLatency(options: LatencyOptions): Promise<LatencyResult> {
@@ -60,12 +72,41 @@ export async function measureLatency(options: LatencyOptions): Promise<LatencyRe
       seconds,
       ...latencies(committedAt, arrivedAt, failures, seconds),
       identifyPerEvent: counts.bench > 0 ? (counts.accepted - counts.bench) / counts.bench : 0,
+      idle: await idleCost(db, options.idleSeconds),
     };
   } finally {
     capture.arrivals(undefined);
     await client.end({ timeout: 5 });
     await worker.stop('SIGTERM', 20_000);
   }
+}
+
+/** Statements executed so far on the server, by query text, but the bench's own reads of these counters. */
+async function statementCalls(db: BenchDatabase): Promise<Map<string, number>> {
+  const rows = await db.sql<{ query: string; calls: string }[]>`
+    SELECT query, sum(calls)::text AS calls FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' GROUP BY query`;
+  return new Map(rows.map((r) => [r.query, Number(r.calls)]));
+}
+
+/**
+ * What the worker costs its database while idle: statements counted over `seconds`, after a pause for its
+ * probe to slow down to its idle pace. The worker is the only client then (the bench's pool is idle).
+ */
+async function idleCost(db: BenchDatabase, seconds: number): Promise<IdleCost> {
+  await new Promise((r) => setTimeout(r, 3_000));
+  const before = await statementCalls(db);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const after = await statementCalls(db);
+  const deltas = [...after].map(([query, calls]) => ({
+    query: query.replace(/\s+/g, ' ').slice(0, 100),
+    perSecond: (calls - (before.get(query) ?? 0)) / seconds,
+  }));
+  const ran = deltas.filter((d) => d.perSecond > 0).sort((a, b) => b.perSecond - a.perSecond);
+  return {
+    seconds,
+    statementsPerSecond: ran.reduce((sum, d) => sum + d.perSecond, 0),
+    top: ran.slice(0, 5).map((d) => ({ query: d.query, perSecond: Math.round(d.perSecond * 100) / 100 })),
+  };
 }
 
 const CONTENT = 'Could you summarise the last three support tickets from this customer and draft a reply?';

@@ -71,6 +71,8 @@ function latencySection(results: Results): string[] {
     '',
     `Commit-to-endpoint latency: ${fmt(latency.targetRate)} events/s for ${latency.seconds} s (1 event per handler transaction), project worker with defaults`,
     table(LATENCY_COLUMNS, [latency]),
+    `Idle worker afterwards (${latency.idle.seconds} s): ${fmt(latency.idle.statementsPerSecond, 1)} statements/s on its database, BEGIN/COMMIT included; most frequent:`,
+    ...latency.idle.top.map((t) => `  ${fmt(t.perSecond, 2)}/s  ${t.query}`),
   ];
 }
 

@@ -17,6 +17,8 @@ export interface BenchConfig {
   workerSweep: WorkerSettings[];
   latencySeconds: number;
   latencyRate: number;
+  /** Seconds the idle worker is watched after the latency run. */
+  idleSeconds: number;
   scaling: number[];
 }
 
@@ -31,6 +33,7 @@ const QUICK: BenchConfig = {
   workerSweep: [{ processes: 2 }],
   latencySeconds: 5,
   latencyRate: 1000,
+  idleSeconds: 5,
   scaling: [10_000, 10_000, 50_000],
 };
 
@@ -45,6 +48,7 @@ const FULL: BenchConfig = {
   workerSweep: [{ concurrency: 1 }, { concurrency: 4 }, { processes: 2 }, { processes: 2, concurrency: 1 }, { nodeHeap: true }],
   latencySeconds: 30,
   latencyRate: 1000,
+  idleSeconds: 20,
   scaling: [10_000, 10_000, 10_000, 100_000, 1_000_000],
 };
 

@@ -131,8 +131,15 @@ async function latencyPhase(bench: BenchSession, database: BenchDatabase): Promi
   const { config } = bench.options;
   await bench.phase('latency', async () => {
     bench.log(`latency: ${config.latencyRate} events/s for ${config.latencySeconds} s (+1 s warm-up)`);
-    bench.results.latency = await measureLatency({ db: database, capture: await bench.endpoint(), rate: config.latencyRate, seconds: config.latencySeconds });
-    bench.log(`latency: p50 ${bench.results.latency.p50Ms.toFixed(1)} ms, p99 ${bench.results.latency.p99Ms.toFixed(1)} ms`);
+    bench.results.latency = await measureLatency({
+      db: database,
+      capture: await bench.endpoint(),
+      rate: config.latencyRate,
+      seconds: config.latencySeconds,
+      idleSeconds: config.idleSeconds,
+    });
+    const { p50Ms, p99Ms, idle } = bench.results.latency;
+    bench.log(`latency: p50 ${p50Ms.toFixed(1)} ms, p99 ${p99Ms.toFixed(1)} ms; idle worker: ${idle.statementsPerSecond.toFixed(1)} statements/s`);
   });
 }
 

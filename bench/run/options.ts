@@ -39,7 +39,7 @@ const QUICK: BenchConfig = {
 
 const FULL: BenchConfig = {
   writeSeconds: 6,
-  writeRounds: 3,
+  writeRounds: 12, // half-second slices: a checkpoint or a slow fsync lands on every variant alike
   writeConnections: [1, 16],
   drainEvents: 200_000,
   drainRounds: 2,

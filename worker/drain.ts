@@ -30,7 +30,7 @@ import { type BatchRun, settleBatch } from './batch.ts';
 import { watchProgress } from './deadline.ts';
 import { Ledger, type RunStats } from './ledger.ts';
 import { type ClaimedRow, openPacks, type StoredRow, takeBatch } from './rows.ts';
-import { uuidv7 } from 'uuidv7';
+import { uuidv7 } from '../src/uuid.ts';
 import type { PostHogTarget } from './sender.ts';
 import { WORKER_DEFAULTS } from './settings.ts';
 

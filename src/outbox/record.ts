@@ -2,7 +2,7 @@
  * Writes events into the outbox inside the caller's transaction: they commit or roll back with the
  * caller's own rows. Every event is checked first; one bad event means nothing is written.
  */
-import { uuidv7 } from 'uuidv7';
+import { uuidv7 } from '../uuid.ts';
 import type { OutboxEvent } from '../event.ts';
 import { IDENTITY_COLUMNS, insertEvents, insertPacks, PACK_EVENTS_LIMIT, RECORD_COLUMNS, VALUES_ROWS_LIMIT, type RecordColumn } from '../sql/index.ts';
 import { executorFor, type Connection } from './executor.ts';

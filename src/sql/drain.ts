@@ -53,6 +53,16 @@ export function deleteRows(schema: string): string {
 }
 
 /**
+ * The record columns of `alias`, an event missing its name, distinct id, properties, groups or timestamp given
+ * an empty one (the timestamp `createdAt`), so that it can be stored where they are required (a row of one
+ * event, a dead letter) rather than lost: such an event was edited or written by hand, and is dead-lettered.
+ */
+function eventOrEmpty(alias: string, createdAt: string): string {
+  const empty: Record<string, string> = { event: "''", distinct_id: "''", properties: "'{}'", groups: "'{}'", timestamp: createdAt };
+  return RECORD_COLUMNS.map(([name]) => (name in empty ? `COALESCE(${alias}."${name}", ${empty[name]})` : `${alias}."${name}"`)).join(', ');
+}
+
+/**
  * Unpacks packs `$1` (held by the calling claim's transaction) into rows of one event each, before their events
  * are settled apart (one retried, another dead-lettered): `$2` is a JSON array of the packs' events as the
  * worker read them (objects keyed by the event columns, uuid and timestamp checked), each with `pack`, its
@@ -62,20 +72,12 @@ export function deleteRows(schema: string): string {
 export function unpack(schema: string): string {
   const s = quoteSchema(schema);
   const typed = RECORD_COLUMNS.map(([name, type]) => `"${name}" ${type}`).join(', ');
-  const value = (name: string) =>
-    ({
-      event: `COALESCE(e."event", '')`,
-      distinct_id: `COALESCE(e."distinct_id", '')`,
-      properties: `COALESCE(e."properties", '{}')`,
-      groups: `COALESCE(e."groups", '{}')`,
-      timestamp: `COALESCE(e."timestamp", p."created_at")`,
-    })[name] ?? `e."${name}"`;
   return `WITH packs AS (
   DELETE FROM ${s}."outbox" WHERE "uuid" = ANY($1::uuid[]) AND "events" IS NOT NULL
   RETURNING "uuid", "attempts", "last_error", "created_at", "next_attempt_at", "rejected_at"
 )
 INSERT INTO ${s}."outbox" (${recordColumnList()}, "attempts", "last_error", "created_at", "next_attempt_at", "rejected_at")
-SELECT ${RECORD_COLUMNS.map(([name]) => value(name)).join(', ')}, p."attempts", p."last_error", p."created_at", p."next_attempt_at", p."rejected_at"
+SELECT ${eventOrEmpty('e', 'p."created_at"')}, p."attempts", p."last_error", p."created_at", p."next_attempt_at", p."rejected_at"
 FROM packs p JOIN json_to_recordset($2::text::json) AS e("pack" uuid, ${typed}) ON e."pack" = p."uuid"
 ON CONFLICT ("uuid") DO NOTHING`;
 }
@@ -101,7 +103,7 @@ export function deadLetter(schema: string): string {
   RETURNING o.*, x.reason, x.attempts AS counted
 )
 INSERT INTO ${s}."dead_letters" (${EVENT_COLUMNS}, "reason")
-SELECT ${recordColumnList()}, counted, "last_error", "created_at", reason FROM dead`;
+SELECT ${eventOrEmpty('dead', 'dead."created_at"')}, counted, "last_error", "created_at", reason FROM dead`;
 }
 
 /**

@@ -128,6 +128,20 @@ describe('packs', () => {
     expect(delivered.map((e) => e.uuid)).not.toContain(uuids[2]); // it had no valid uuid left: it was given one
   });
 
+  it('a row edited into neither an event nor a pack (no check constraint refuses it, migration 0009) is dead-lettered, not retried forever; one that is both is sent as its pack', async () => {
+    const [gone] = await record(db.sql, chat('p1', 0));
+    const packed = await record(db.sql, [chat('p1', 1), chat('p1', 2)]);
+    const [row] = await db.sql<{ uuid: string }[]>`UPDATE posthog_outbox.outbox SET events = NULL WHERE events->0->>'uuid' = ${gone!} RETURNING uuid`;
+    await db.sql`UPDATE posthog_outbox.outbox SET event = 'stray', distinct_id = 'p9', properties = '{}', groups = '{}', timestamp = now()
+      WHERE events->0->>'uuid' = ${packed[0]!}`;
+    await start();
+    const dead = await deadLettered(1);
+    expect(dead.map((d) => [d.uuid, d.event])).toEqual([[row!.uuid, '']]);
+    expect(dead[0]!.reason).toMatch(/^invalid stored event, not sent: row\.event/);
+    const delivered = capture.events.filter((e) => e.event === 'chat_message_sent' || e.event === 'stray');
+    expect(delivered.map((e) => e.uuid).sort()).toEqual([...packed].sort());
+  });
+
   it('a pack older than the maximum age: each of its events dead-lettered with the reason, none sent', async () => {
     const uuids = await record(db.sql, [chat('p1', 0), chat('p1', 1)]);
     await db.sql`UPDATE posthog_outbox.outbox SET created_at = now() - interval '8 days'`;

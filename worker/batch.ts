@@ -14,7 +14,7 @@
 import type postgres from 'postgres';
 import { redactForStorage } from '../src/redact.ts';
 import type { DrainSettings, TargetMemory } from './drain.ts';
-import type { Ledger } from './ledger.ts';
+import type { Committed, Ledger } from './ledger.ts';
 import { decide, judgePinned, rejectsBroadly, type BisectionState } from './outcome.ts';
 import { type ClaimedRow, triage } from './rows.ts';
 import { sendBatch, type Failure, type WireEvent, type WireRequest } from './sender.ts';
@@ -36,17 +36,20 @@ export interface BatchRun {
 
 type Sendable = [ClaimedRow, WireEvent];
 
-/** Settles a claimed batch in `tx`: every row is deleted, scheduled again, dead-lettered or released. */
-export async function settleBatch(tx: postgres.TransactionSql, rows: ClaimedRow[], run: BatchRun): Promise<void> {
+/**
+ * Settles a claimed batch in `tx`: every row is deleted, scheduled again, dead-lettered or released. Returns
+ * what the run learns once `tx` commits (worker/ledger.ts, `deleteDelivered`), if anything.
+ */
+export async function settleBatch(tx: postgres.TransactionSql, rows: ClaimedRow[], run: BatchRun): Promise<Committed | undefined> {
   run.ledger.adoptSnapshots(rows);
   const { superseded, unsendable, sendable } = triage(rows, run.settings.maxAgeMs);
   await run.ledger.deleteSuperseded(tx, superseded);
   await run.ledger.deadLetter(tx, unsendable);
-  if (sendable.length === 0) return;
+  if (sendable.length === 0) return undefined;
   const batch = new Batch(tx, run, sendable.length);
   await batch.deliver(sendable);
   await batch.judge();
-  await run.ledger.deleteDelivered(tx, batch.accepted);
+  return run.ledger.deleteDelivered(tx, batch.accepted);
 }
 
 /** One batch being sent: its size, how its bisection went, and the events rejections were pinned on. */

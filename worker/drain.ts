@@ -28,7 +28,7 @@ import * as q from '../src/sql/index.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import { type BatchRun, settleBatch } from './batch.ts';
 import { watchProgress } from './deadline.ts';
-import { Ledger, type RunStats } from './ledger.ts';
+import { type Committed, Ledger, type RunStats } from './ledger.ts';
 import { type ClaimedRow, openPacks, type StoredRow, takeBatch } from './rows.ts';
 import { uuidv7 } from '../src/uuid.ts';
 import type { PostHogTarget } from './sender.ts';
@@ -208,11 +208,13 @@ export class DrainRun implements BatchRun {
       }
       // Rows to claim: a pack holds several events, so as many rows as make a batch at the last claim's events per row.
       const limit = Math.max(1, Math.round(batchSize / this.eventsPerRow));
+      let committed: Committed | undefined;
       const full = await this.sql.begin(async (tx) => {
         const { events, full } = await this.claim(tx, limit);
-        await settleBatch(tx, events, this);
+        committed = await settleBatch(tx, events, this);
         return full;
       });
+      committed?.();
       this.progressed();
       if (!full) return;
     }

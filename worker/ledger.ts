@@ -104,6 +104,9 @@ function rowOf(row: ClaimedRow): string {
   return row.pack && !row.pack.unpacked ? row.pack.uuid : row.uuid;
 }
 
+/** What a batch's transaction did that the run may only count on once it has committed. */
+export type Committed = () => void;
+
 export class Ledger {
   readonly stats: RunStats = {
     ...zeroCounters(),
@@ -146,16 +149,18 @@ export class Ledger {
    * end of the batch transaction (the identifies commit with the deletes): the `identities` rows it locks are
    * held only until the commit. An entity is identified at most once per run, and looked at again in the run only
    * when an event carries another snapshot of it (worker/run-identities.ts), so most batches of a run are simply deleted.
+   * Returns what the run learns from it, to be called once `tx` has committed: a batch whose commit fails identified
+   * nothing, and the run's other lanes must not leave its entities out meanwhile.
    */
-  async deleteDelivered(tx: postgres.TransactionSql, accepted: readonly ClaimedRow[]): Promise<void> {
-    if (accepted.length === 0) return;
+  async deleteDelivered(tx: postgres.TransactionSql, accepted: readonly ClaimedRow[]): Promise<Committed | undefined> {
+    if (accepted.length === 0) return undefined;
     const uuids = await this.deletable(tx, accepted);
     // Most batches of a run: every entity identified or repeating its snapshot, checked without building anything.
     const events = accepted.every((row) => settledBy(this.identities, row)) ? [] : accepted.map(delivered);
     const { read, exclude } = this.identities.toRead(events);
     if (read.length === 0) {
       await tx.unsafe(q.deleteRows(this.settings.schema), [uuids], { prepare: true });
-      return;
+      return undefined;
     }
     const { identified, enqueued } = await deleteDeliveredAndIdentify(tx, uuids, {
       schema: this.settings.schema,
@@ -163,11 +168,13 @@ export class Ledger {
       exclude,
       read: [...new Set(read.map((i) => rowOf(accepted[i]!)))],
     });
-    this.identities.learn(
-      read.map((i) => events[i]!),
-      identified.map((e) => entityKey(e.kind, e.id)),
-    );
-    this.stats.identified += enqueued;
+    return () => {
+      this.identities.learn(
+        read.map((i) => events[i]!),
+        identified.map((e) => entityKey(e.kind, e.id)),
+      );
+      this.stats.identified += enqueued;
+    };
   }
 
   /**

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attributedEvent, record } from '../../src/index.ts';
 import * as q from '../../src/sql/index.ts';
 import { uuidv7 } from '../../src/uuid.ts';
-import { DEFAULT_BACKOFF } from '../../worker/backoff.ts';
 import { Ledger } from '../../worker/ledger.ts';
 import { openPacks, type StoredRow } from '../../worker/rows.ts';
+import { WORKER_DEFAULTS } from '../../worker/settings.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 let db: TestDatabase;
@@ -19,12 +19,12 @@ beforeAll(async () => {
 });
 afterAll(() => db.drop());
 
-const schema = 'posthog_outbox';
+const { schema, maxAgeMs } = WORKER_DEFAULTS;
 const chat = (i: number) =>
   attributedEvent({ organization: { id: 'org_l', name: 'Ledger Co' }, user: { id: 'user_l', email: 'l@example.com' } }, 'chat_message_sent', { i });
 /** Claims every due row in `tx` as the worker does, packs opened. */
 async function claim(tx: postgres.TransactionSql) {
-  const rows = await tx.unsafe<StoredRow[]>(q.claimBatch(schema), [100, 7 * 86_400_000, '-infinity']);
+  const rows = await tx.unsafe<StoredRow[]>(q.claimBatch(schema), [100, maxAgeMs, '-infinity']);
   return openPacks(rows, uuidv7);
 }
 const identifyRows = async () =>
@@ -32,7 +32,7 @@ const identifyRows = async () =>
 
 describe('Ledger.deleteDelivered', () => {
   it('a batch whose transaction rolls back teaches the run nothing: the same events settled again identify their entities, once', async () => {
-    const ledger = new Ledger({ schema, backoff: DEFAULT_BACKOFF, identifyRefreshMs: 3_600_000 });
+    const ledger = new Ledger(WORKER_DEFAULTS);
     await record(db.sql, chat(1));
 
     const rolledBack = new Error('the commit failed');

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateOutbox, MIGRATIONS_FOLDER } from '../src/outbox/migrate.ts';
+import { claimBatch } from '../src/sql/index.ts';
 import { runCli } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
@@ -67,6 +68,30 @@ describe('migrateOutbox', () => {
       await migrateOutbox(db.sql, { schema: 'upgraded_outbox' });
       expect(await triggers('upgraded_outbox')).toEqual([]);
       expect(await db.sql`SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'upgraded_outbox'`).toEqual([]);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('upgrading with rows queued (0010): the claim index holds only rows that failed, and every due row is claimed, never-tried ones first', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'posthog-outbox-upgrade-'));
+    try {
+      await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
+      const journal = JSON.parse(await readFile(path.join(folder, 'meta', '_journal.json'), 'utf8'));
+      const upToNine = { ...journal, entries: journal.entries.filter((e: { tag: string }) => e.tag < '0010') };
+      await writeFile(path.join(folder, 'meta', '_journal.json'), JSON.stringify(upToNine));
+      await migrateOutbox(db.sql, { schema: 'queued_outbox', migrationsFolder: folder });
+      // rows as record() and the worker left them before 0010: due from their write, or after a backoff
+      await db.sql.unsafe(`INSERT INTO queued_outbox.outbox (uuid, events, attempts, next_attempt_at) VALUES
+        ('00000000-0000-7000-8000-000000000001', '[]', 2, now() - interval '1 second'),
+        ('00000000-0000-7000-8000-000000000002', '[]', 0, now() - interval '1 minute'),
+        ('00000000-0000-7000-8000-000000000003', '[]', 1, now() + interval '1 hour')`);
+      await migrateOutbox(db.sql, { schema: 'queued_outbox' });
+      const indexes = await db.sql`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'queued_outbox' AND tablename = 'outbox' ORDER BY 1`;
+      expect(indexes.map((i) => i.indexname)).toEqual(['outbox_pkey', 'outbox_retry_idx']);
+      expect(indexes[1]!.indexdef).toMatch(/\(next_attempt_at\) WHERE \(attempts > 0\)$/);
+      const claimed = await db.sql.begin((tx) => tx.unsafe(claimBatch('queued_outbox'), [10, 60_000, '00000000-0000-0000-0000-000000000000']));
+      expect(claimed.map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001']);
     } finally {
       await rm(folder, { recursive: true, force: true });
     }

@@ -34,6 +34,9 @@ import { uuidv7 } from '../src/uuid.ts';
 import type { PostHogTarget } from './sender.ts';
 import { WORKER_DEFAULTS } from './settings.ts';
 
+/** Where a run's first claim starts among rows never tried: before every uuid. */
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
 export interface DrainSettings {
   schema: string;
   target: PostHogTarget;
@@ -75,8 +78,8 @@ export class DrainRun implements BatchRun {
   /** A lane failed or the run stalled: the run is over, the other lanes claim and send nothing more. */
   private abandoned = false;
   private lastProgress = Date.now();
-  /** The latest `next_attempt_at` claimed in this run: the next claim starts there (src/sql/drain.ts, claimBatch). */
-  private claimedUpTo: Date | undefined;
+  /** The last row never tried that this run took into a batch: the next claim starts there (src/sql/drain.ts, claimBatch). */
+  private claimedUpTo = NIL_UUID;
   /**
    * Events per row among the rows the last claim locked (packs hold several): how many rows the next claim
    * locks. A run's first claim assumes rows of one event: on a backlog of packs it locks up to a batch's rows
@@ -179,12 +182,13 @@ export class DrainRun implements BatchRun {
     // pipelined: one round trip
     const [, rows] = await Promise.all([
       tx.unsafe(q.setLease(), [leaseSeconds * 1000], { prepare: true }),
-      tx.unsafe<StoredRow[]>(q.claimBatch(schema), [limit, this.settings.maxAgeMs, this.claimedUpTo?.toISOString() ?? '-infinity'], { prepare: true }),
+      tx.unsafe<StoredRow[]>(q.claimBatch(schema), [limit, this.settings.maxAgeMs, this.claimedUpTo], { prepare: true }),
     ]);
     this.progressed();
     const { batch, claimedEvents } = takeBatch(rows, batchSize);
-    const last = batch.at(-1)?.next_attempt_at;
-    if (last && !(this.claimedUpTo && this.claimedUpTo >= last)) this.claimedUpTo = last;
+    // Rows never tried come first in a claim, in uuid order: the batch's last such row is its furthest.
+    const last = batch.findLast((row) => row.attempts === 0)?.uuid;
+    if (last && last > this.claimedUpTo) this.claimedUpTo = last;
     if (rows.length > 0) this.eventsPerRow = claimedEvents / rows.length;
     // Full: as many rows as asked for were due, or they held more than a batch (the rest is left for the next claim).
     const full = rows.length === limit || batch.length < rows.length;

@@ -17,8 +17,6 @@ export interface ClaimedRow {
   timestamp: Date;
   attempts: number;
   rejected_at: Date | null;
-  /** When it came due: where the run's next claim starts (worker/drain.ts). */
-  next_attempt_at: Date;
   /** The entities its event touched (their profile snapshots stay in the database). */
   user_id: string | null;
   automation_id: string | null;
@@ -122,7 +120,6 @@ export function openPacks(rows: readonly StoredRow[], newUuid: () => string): Cl
         timestamp: timestamp as Date,
         attempts: row.attempts,
         rejected_at: row.rejected_at,
-        next_attempt_at: row.next_attempt_at,
         user_id: idOf(e.user_id),
         automation_id: idOf(e.automation_id),
         organization_id: idOf(e.organization_id),

@@ -16,7 +16,7 @@ await serveDesign(async ({ databaseUrl, params }) => {
     for (;;) {
       const rows = await sql`
         DELETE FROM posthog_outbox.outbox WHERE uuid IN (
-          SELECT uuid FROM posthog_outbox.outbox ORDER BY next_attempt_at LIMIT ${batchSize} FOR UPDATE SKIP LOCKED
+          SELECT uuid FROM posthog_outbox.outbox ORDER BY uuid LIMIT ${batchSize} FOR UPDATE SKIP LOCKED
         ) RETURNING *`;
       deleted += rows.length;
       if (rows.length === 0) return;

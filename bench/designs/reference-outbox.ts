@@ -28,7 +28,7 @@ await serveDesign(async ({ databaseUrl, host, apiKey, params }) => {
     sql.begin(async (tx) => {
       const rows = await tx<Row[]>`
         SELECT uuid, event, distinct_id, properties, groups, timestamp FROM posthog_outbox.outbox
-        ORDER BY next_attempt_at LIMIT ${batchSize} FOR UPDATE SKIP LOCKED`;
+        ORDER BY uuid LIMIT ${batchSize} FOR UPDATE SKIP LOCKED`;
       for (const r of rows) {
         posthog.capture({ uuid: r.uuid, event: r.event, distinctId: r.distinct_id, properties: r.properties, groups: r.groups, timestamp: r.timestamp });
       }

@@ -61,6 +61,8 @@ function outboxTable(schema: PgSchema) {
       /**
        * When the row may next be claimed: when it was written, then after each failed attempt the backoff
        * time. A worker holds the rows it is sending with a row lock in its transaction, not by writing them.
+       * Only rows that have failed (`attempts` > 0) are in its index, so the handler's insert adds no entry
+       * to it: rows never tried are claimed in primary-key (UUIDv7: write) order (migration 0010).
        */
       nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
       /**
@@ -79,7 +81,7 @@ function outboxTable(schema: PgSchema) {
       identityId: text('identity_id'),
       identityVersion: bigint('identity_version', { mode: 'number' }),
     },
-    (t) => [index('outbox_next_attempt_at_idx').on(t.nextAttemptAt)],
+    (t) => [index('outbox_retry_idx').on(t.nextAttemptAt).where(sql`${t.attempts} > 0`)],
   );
 }
 

@@ -10,30 +10,43 @@ import { EVENT_COLUMNS, quoteSchema, RECORD_COLUMNS, recordColumnList } from './
  * its run identified them all already: then settling it needs no re-identification). Profile snapshots stay
  * in the database: `deleteDeliveredAndRemember`. A pack's events come whole in `events` (the event columns null).
  */
-const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."attempts", o."rejected_at", o."next_attempt_at",
+const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."attempts", o."rejected_at",
   o."user_id", o."automation_id", o."organization_id", o."events"`;
 
 /**
- * Claims up to `$1` due rows, oldest due first, skipping rows other workers hold: the rows stay locked by
- * the claiming transaction until it settles them (delete, retry, dead letter) and commits; rows it leaves
- * untouched (a batch's worth of events taken from the first of them: worker/drain.ts) are free again at the
- * commit. The claim writes nothing, so it costs what a plain SELECT costs; a worker that dies holding rows
- * loses them as soon as PostgreSQL sees its connection go, and a hung one when the lease (`setLease`) ends
- * its session. `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age); `superseded`
- * flags identify rows whose entity has been identified again since (a newer profile is queued or sent).
+ * Claims up to `$1` due rows, skipping rows other workers hold: first rows never tried (`attempts` = 0) in
+ * primary-key order (UUIDv7: write order; the handler's insert updates no other index, migration 0010), then,
+ * as far as they leave room, rows whose retry has come due (soonest first, from the partial `next_attempt_at`
+ * index, which holds only rows that have failed). Retries wait only while PostHog fails, so putting them second
+ * delays little, and a row that keeps failing cannot crowd out rows never tried. The second part is read only if
+ * the first leaves room, so the claim locks no row it does not return. The rows stay locked by the claiming
+ * transaction until it settles them (delete, retry, dead letter) and commits; rows it leaves untouched (a
+ * batch's worth of events taken from the first of them: worker/drain.ts) are free again at the commit. The
+ * claim writes nothing, so it costs what a plain SELECT costs; a worker that dies holding rows loses them as
+ * soon as PostgreSQL sees its connection go, and a hung one when the lease (`setLease`) ends its session.
+ * `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age); `superseded` flags identify
+ * rows whose entity has been identified again since (a newer profile is queued or sent).
  *
- * `$3` (a timestamp as text, or '-infinity') is where the scan starts: the latest `next_attempt_at` this drain run
- * has claimed so far. Without it each claim would walk past every row the run's other lanes hold (locked,
- * skipped one by one): with two lanes, a third of the claim's work. A row due before it that turns claimable
- * during the run (given back, committed late) is claimed by the next run, which starts at '-infinity'.
+ * `$3` (a uuid; the nil uuid at first) is where the scan of rows never tried starts: the last of them this
+ * drain run has taken into a batch. Without it each claim would walk past every row the run's other lanes
+ * hold (locked, skipped one by one): with two lanes, a third of the claim's work. A row before it that turns
+ * claimable during the run (given back, committed late) is claimed by the next run, which starts at the nil
+ * uuid. Retries are few (a failed batch's: worker/drain.ts), so their scan needs no such start.
  */
 export function claimBatch(schema: string): string {
   const s = quoteSchema(schema);
-  return `SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
+  const columns = `${CLAIMED}, o."created_at", o."identity_kind", o."identity_id", o."identity_version"`;
+  return `WITH untried AS (
+  SELECT ${columns} FROM ${s}."outbox" o WHERE o."attempts" = 0 AND o."next_attempt_at" <= now() AND o."uuid" >= $3::uuid
+  ORDER BY o."uuid" LIMIT $1 FOR UPDATE SKIP LOCKED
+), retries AS (
+  SELECT ${columns} FROM ${s}."outbox" o WHERE o."attempts" > 0 AND o."next_attempt_at" <= now()
+  ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
   CASE WHEN o."identity_kind" IS NULL THEN false ELSE COALESCE(o."identity_version" <
     (SELECT i."version" FROM ${s}."identities" i WHERE i."kind" = o."identity_kind" AND i."entity_id" = o."identity_id"), false) END AS "superseded"
-FROM ${s}."outbox" o WHERE o."next_attempt_at" <= now() AND o."next_attempt_at" >= $3::text::timestamptz
-ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
+FROM (SELECT * FROM untried UNION ALL SELECT * FROM retries LIMIT $1) o`;
 }
 
 /**
@@ -109,18 +122,31 @@ SELECT ${eventOrEmpty('dead', 'dead."created_at"')}, counted, "last_error", "cre
 /**
  * PostHog accepts again after failing: rows waiting out a backoff become due now, so a backlog held back by
  * an outage goes out at once rather than over the next backoff interval. Only rows that failed wait, so this
- * touches at most the batches tried during the outage.
+ * touches at most the batches tried during the outage (read from the partial index of rows that failed).
  */
 export function resumeWaitingRows(schema: string): string {
-  return `UPDATE ${quoteSchema(schema)}."outbox" SET "next_attempt_at" = now() WHERE "next_attempt_at" > now()`;
+  return `UPDATE ${quoteSchema(schema)}."outbox" SET "next_attempt_at" = now() WHERE "attempts" > 0 AND "next_attempt_at" > now()`;
 }
 
-/** Whether any row is due: the idle worker's probe (one index lookup on `next_attempt_at`). */
+/**
+ * The oldest row never tried (primary-key order), as one lookup whatever the backlog: a row never tried is due
+ * from its write (the worker defers only rows that failed), so the oldest one is due when any is. A row
+ * edited by hand to be due later holds this lookup up to its time; the minutely safety-net run claims
+ * the rows behind it.
+ */
+function oldestUntried(s: string): string {
+  return `SELECT "next_attempt_at" FROM ${s}."outbox" WHERE "attempts" = 0 ORDER BY "uuid" LIMIT 1`;
+}
+
+/** Whether any row is due: the idle worker's probe (the oldest row never tried, and the partial index of retries). */
 export function anyDue(schema: string): string {
-  return `SELECT EXISTS (SELECT 1 FROM ${quoteSchema(schema)}."outbox" WHERE "next_attempt_at" <= now()) AS "due"`;
+  const s = quoteSchema(schema);
+  return `SELECT EXISTS (SELECT 1 FROM (${oldestUntried(s)}) u WHERE u."next_attempt_at" <= now())
+  OR EXISTS (SELECT 1 FROM ${s}."outbox" WHERE "attempts" > 0 AND "next_attempt_at" <= now()) AS "due"`;
 }
 
-/** When the next row becomes due (null when the outbox is empty). */
+/** When the next row becomes due (null when the outbox is empty): the oldest row never tried, or the soonest retry. */
 export function nextDue(schema: string): string {
-  return `SELECT min("next_attempt_at") AS "at" FROM ${quoteSchema(schema)}."outbox"`;
+  const s = quoteSchema(schema);
+  return `SELECT LEAST((${oldestUntried(s)}), (SELECT min("next_attempt_at") FROM ${s}."outbox" WHERE "attempts" > 0)) AS "at"`;
 }

@@ -40,11 +40,11 @@ it('after migrate the outbox carries the autovacuum settings of migration 0007, 
   expect(await reloptions('posthog_outbox', 'dead_letters')).toEqual([]); // low churn: PostgreSQL's defaults
 });
 
-/** Heap, next_attempt_at index and primary key of the outbox, in MB, with the dead tuples and vacuum count. */
+/** Heap, primary key (what the claim reads), and retry index (rows that failed) of the outbox, in MB, with the dead tuples and vacuum count. */
 async function sizes() {
-  const [row] = await db.sql<{ heap: number; claim_idx: number; pkey: number; dead: number; autovacuums: number }[]>`
+  const [row] = await db.sql<{ heap: number; retry_idx: number; pkey: number; dead: number; autovacuums: number }[]>`
     SELECT round(pg_relation_size('posthog_outbox.outbox') / 1048576.0, 1)::float8 AS heap,
-      round(pg_relation_size('posthog_outbox.outbox_next_attempt_at_idx') / 1048576.0, 1)::float8 AS claim_idx,
+      round(pg_relation_size('posthog_outbox.outbox_retry_idx') / 1048576.0, 1)::float8 AS retry_idx,
       round(pg_relation_size('posthog_outbox.outbox_pkey') / 1048576.0, 1)::float8 AS pkey,
       (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'posthog_outbox.outbox'::regclass)::int AS dead,
       (SELECT autovacuum_count FROM pg_stat_user_tables WHERE relid = 'posthog_outbox.outbox'::regclass)::int AS autovacuums`;
@@ -70,7 +70,7 @@ describe.skipIf(!process.env.VACUUM_1M)('a 1M-event drain (VACUUM_1M=1)', () => 
     try {
       while ((await outboxCount(db.sql)) > 0) {
         if (Date.now() - started > 900_000) throw new Error('the drain took longer than 15 minutes');
-        during.push((await sizes()).claim_idx);
+        during.push((await sizes()).pkey);
         await new Promise((r) => setTimeout(r, 1_000));
       }
     } finally {

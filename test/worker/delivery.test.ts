@@ -93,8 +93,8 @@ describe('delivery', () => {
   });
 
   it('delivers an event committed late, due before everything a draining run has claimed since', async () => {
-    // A run's claims start where its last one ended (src/sql/drain.ts, claimBatch): this event comes due when
-    // its transaction starts (before the backlog) but is only visible once it commits, mid-drain, behind that
+    // A run's claims start where its last one ended (src/sql/drain.ts, claimBatch): this event's uuid (its
+    // write time) comes before the backlog's, but it is only visible once it commits, mid-drain, behind that
     // point. The next run claims it.
     let commit!: () => void;
     const gate = new Promise<void>((resolve) => (commit = resolve));

@@ -24,7 +24,7 @@ const chat = (i: number) =>
   attributedEvent({ organization: { id: 'org_l', name: 'Ledger Co' }, user: { id: 'user_l', email: 'l@example.com' } }, 'chat_message_sent', { i });
 /** Claims every due row in `tx` as the worker does, packs opened. */
 async function claim(tx: postgres.TransactionSql) {
-  const rows = await tx.unsafe<StoredRow[]>(q.claimBatch(schema), [100, maxAgeMs, '-infinity']);
+  const rows = await tx.unsafe<StoredRow[]>(q.claimBatch(schema), [100, maxAgeMs, '00000000-0000-0000-0000-000000000000']);
   return openPacks(rows, uuidv7);
 }
 const identifyRows = async () =>

@@ -15,7 +15,6 @@ function row(overrides: Partial<ClaimedRow> = {}): ClaimedRow {
     timestamp: new Date(Date.UTC(2026, 0, 1)),
     attempts: 0,
     rejected_at: null,
-    next_attempt_at: new Date(Date.UTC(2026, 0, 1)),
     user_id: 'user_1',
     automation_id: null,
     organization_id: 'org_1',

@@ -1,0 +1,136 @@
+/**
+ * The claim (src/sql/drain.ts, claimBatch) on a real PostgreSQL: rows never tried in write order first, then
+ * retries whose backoff is over, rows still waiting never; the claim locks no more rows than it returns; a
+ * run's start point skips what its other lanes hold. Also the idle probe, the next-due time and the resume
+ * after an outage, which read the same two kinds of row.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { attributedEvent, record } from '../../src/index.ts';
+import * as q from '../../src/sql/index.ts';
+import type { StoredRow } from '../../worker/rows.ts';
+import { WORKER_DEFAULTS } from '../../worker/settings.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(() => db.drop());
+beforeEach(async () => {
+  await db.sql`TRUNCATE posthog_outbox.outbox`;
+});
+
+const { schema, maxAgeMs } = WORKER_DEFAULTS;
+const NIL = '00000000-0000-0000-0000-000000000000';
+const chat = (i: number) => attributedEvent({ organization: { id: 'org_c' }, user: { id: `user_${i}` } }, 'chat_message_sent', { i });
+
+/** Records one event per row (a pack of one each), in order; returns the rows' uuids. */
+async function rows(count: number, from = 0): Promise<string[]> {
+  const uuids: string[] = [];
+  for (let i = from; i < from + count; i++) {
+    await record(db.sql, chat(i));
+    const [row] = await db.sql<{ uuid: string }[]>`SELECT uuid FROM posthog_outbox.outbox ORDER BY uuid DESC LIMIT 1`;
+    uuids.push(row!.uuid);
+  }
+  return uuids;
+}
+
+/** Makes `uuid` a row that failed `attempts` times and is due `inSeconds` from now (negative: already due). */
+async function backoff(uuid: string, inSeconds: number, attempts = 1): Promise<void> {
+  await db.sql`UPDATE posthog_outbox.outbox SET attempts = ${attempts}, next_attempt_at = now() + make_interval(secs => ${inSeconds}) WHERE uuid = ${uuid}`;
+}
+
+const claimed = (list: StoredRow[]) => list.map((r) => r.uuid);
+
+describe('claimBatch', () => {
+  it('claims rows never tried in write order, then retries whose backoff is over (soonest first), never rows still waiting', async () => {
+    const [a, b, c, d, e] = await rows(5);
+    await backoff(b!, -2);
+    await backoff(d!, -5);
+    await backoff(e!, 3600);
+    const got = await db.sql.begin((tx) => tx.unsafe<StoredRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
+    expect(claimed(got)).toEqual([a, c, d, b]);
+    expect(got.map((r) => r.attempts)).toEqual([0, 0, 1, 1]);
+  });
+
+  it('a row that keeps failing cannot crowd rows never tried out of a small claim', async () => {
+    const [first] = await rows(1);
+    await backoff(first!, -60, 7);
+    const fresh = await rows(3, 1);
+    const got = await db.sql.begin((tx) => tx.unsafe<StoredRow[]>(q.claimBatch(schema), [3, maxAgeMs, NIL]));
+    expect(claimed(got)).toEqual(fresh);
+  });
+
+  it('locks only the rows it returns: rows waiting to be retried stay free for another lane when fresh rows fill the claim', async () => {
+    const fresh = await rows(3);
+    const retried = await rows(2, 3);
+    for (const uuid of retried) await backoff(uuid, -1);
+    await db.sql.begin(async (tx) => {
+      expect(claimed(await tx.unsafe<StoredRow[]>(q.claimBatch(schema), [3, maxAgeMs, NIL]))).toEqual(fresh);
+      // another lane, while the first holds its claim
+      const other = await db.sql.begin((tx2) => tx2.unsafe<StoredRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
+      expect(claimed(other)).toEqual(retried);
+    });
+  });
+
+  it("starts the scan of fresh rows at the run's start point, and skips rows another transaction holds", async () => {
+    const uuids = await rows(6);
+    await db.sql.begin(async (tx) => {
+      await tx`SELECT 1 FROM posthog_outbox.outbox WHERE uuid = ${uuids[3]!} FOR UPDATE`;
+      const got = await db.sql.begin((tx2) => tx2.unsafe<StoredRow[]>(q.claimBatch(schema), [10, maxAgeMs, uuids[2]!]));
+      expect(claimed(got)).toEqual([uuids[2], uuids[4], uuids[5]]);
+    });
+  });
+});
+
+describe('the idle probe and the next-due time', () => {
+  const due = async () => (await db.sql.unsafe<{ due: boolean }[]>(q.anyDue(schema)))[0]!.due;
+  const nextDue = async () => (await db.sql.unsafe<{ at: Date | null }[]>(q.nextDue(schema)))[0]!.at;
+
+  it('nothing queued: nothing due, no next-due time', async () => {
+    expect(await due()).toBe(false);
+    expect(await nextDue()).toBeNull();
+  });
+
+  it('a row never tried: due now', async () => {
+    await rows(1);
+    expect(await due()).toBe(true);
+    expect(Math.abs(Date.now() - (await nextDue())!.getTime())).toBeLessThan(5_000);
+  });
+
+  it('only rows waiting out a backoff: not due, next due when the soonest backoff ends; due once it has', async () => {
+    const [a, b] = await rows(2);
+    await backoff(a!, 600);
+    await backoff(b!, 60);
+    expect(await due()).toBe(false);
+    const at = (await nextDue())!.getTime();
+    expect(at - Date.now()).toBeGreaterThan(50_000);
+    expect(at - Date.now()).toBeLessThan(70_000);
+    await backoff(b!, -1);
+    expect(await due()).toBe(true);
+  });
+
+  it('a row never tried that was made due later (by hand) is not due until then', async () => {
+    const [a] = await rows(1);
+    await backoff(a!, 60, 0);
+    expect(await due()).toBe(false);
+    const got = await db.sql.begin((tx) => tx.unsafe<StoredRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
+    expect(got).toEqual([]);
+    await backoff(a!, -1, 0);
+    expect(await due()).toBe(true);
+  });
+
+  it('PostHog recovered: rows waiting out a backoff are due now, their attempts kept', async () => {
+    const [a, b, c] = await rows(3);
+    await backoff(a!, 600);
+    await backoff(b!, 30, 3);
+    await db.sql.unsafe(q.resumeWaitingRows(schema));
+    const left = await db.sql<{ uuid: string; due: boolean; attempts: number }[]>`
+      SELECT uuid, next_attempt_at <= now() AS due, attempts FROM posthog_outbox.outbox ORDER BY uuid`;
+    expect(left).toEqual([
+      { uuid: a, due: true, attempts: 1 },
+      { uuid: b, due: true, attempts: 3 },
+      { uuid: c, due: true, attempts: 0 },
+    ]);
+  });
+});

@@ -39,6 +39,16 @@ export const PACK_EVENTS_LIMIT = 50;
  * next pack's. `json`, not jsonb: PostgreSQL checks the text and stores it as is.
  */
 export function insertPacks(schema: string, packs: number): string {
-  const tuples = Array.from({ length: packs }, (_, i) => `($${2 * i + 1}::uuid, $${2 * i + 2}::text::json)`);
-  return `INSERT INTO ${quoteSchema(schema)}."outbox" ("uuid", "events") VALUES ${tuples.join(', ')}`;
+  // Built once per schema and pack count: the handler's path runs it for every record() call, and the same
+  // string each time is also what the client's prepared-statement cache looks up.
+  const key = `${schema}\n${packs}`;
+  let text = packStatements.get(key);
+  if (text === undefined) {
+    const tuples = Array.from({ length: packs }, (_, i) => `($${2 * i + 1}::uuid, $${2 * i + 2}::text::json)`);
+    text = `INSERT INTO ${quoteSchema(schema)}."outbox" ("uuid", "events") VALUES ${tuples.join(', ')}`;
+    if (packStatements.size < 1000) packStatements.set(key, text);
+  }
+  return text;
 }
+
+const packStatements = new Map<string, string>();

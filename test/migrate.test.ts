@@ -92,6 +92,18 @@ describe('migrateOutbox', () => {
       expect(indexes[1]!.indexdef).toMatch(/\(next_attempt_at\) WHERE \(attempts > 0\)$/);
       const claimed = await db.sql.begin((tx) => tx.unsafe(claimBatch('queued_outbox'), [10, 60_000, '00000000-0000-0000-0000-000000000000']));
       expect(claimed.map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001']);
+      // Workers of the previous version, until they are replaced, claim every due row in next_attempt_at order
+      // (their statement's shape; without its index now, a sort) and probe the same way: they keep delivering.
+      const previousClaim = await db.sql.begin((tx) =>
+        tx.unsafe(
+          `SELECT o."uuid" FROM queued_outbox."outbox" o WHERE o."next_attempt_at" <= now() AND o."next_attempt_at" >= $1::text::timestamptz
+           ORDER BY o."next_attempt_at" LIMIT 10 FOR UPDATE SKIP LOCKED`,
+          ['-infinity'],
+        ),
+      );
+      expect(previousClaim.map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001']);
+      const [probe] = await db.sql.unsafe(`SELECT EXISTS (SELECT 1 FROM queued_outbox."outbox" WHERE "next_attempt_at" <= now()) AS "due"`);
+      expect(probe!.due).toBe(true);
     } finally {
       await rm(folder, { recursive: true, force: true });
     }

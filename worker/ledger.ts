@@ -188,12 +188,7 @@ export class Ledger {
       tx,
       [...delivered].filter(([pack, count]) => !pack.clean || count !== pack.events.length).map(([pack]) => pack),
     );
-    const uuids: string[] = [];
-    for (const { uuid, pack } of accepted) {
-      if (pack === null || pack.unpacked) uuids.push(uuid);
-      else if (delivered.delete(pack)) uuids.push(pack.uuid);
-    }
-    return uuids;
+    return [...new Set(accepted.map(rowOf))];
   }
 
   /** Unpacks `packs` (those not unpacked yet) into rows of one event each, so that their events can be settled apart. */

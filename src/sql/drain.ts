@@ -36,17 +36,15 @@ const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups
 export function claimBatch(schema: string): string {
   const s = quoteSchema(schema);
   const columns = `${CLAIMED}, o."created_at", o."identity_kind", o."identity_id", o."identity_version"`;
-  return `WITH untried AS (
-  SELECT ${columns} FROM ${s}."outbox" o WHERE o."attempts" = 0 AND o."next_attempt_at" <= now() AND o."uuid" >= $3::uuid
-  ORDER BY o."uuid" LIMIT $1 FOR UPDATE SKIP LOCKED
-), retries AS (
-  SELECT ${columns} FROM ${s}."outbox" o WHERE o."attempts" > 0 AND o."next_attempt_at" <= now()
-  ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED
-)
-SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
+  // Subqueries, not CTEs: PostgreSQL copies a CTE's rows into a store of their own (~1 us per claimed row here).
+  const untried = `SELECT ${columns} FROM ${s}."outbox" o WHERE o."attempts" = 0 AND o."next_attempt_at" <= now() AND o."uuid" >= $3::uuid
+  ORDER BY o."uuid" LIMIT $1 FOR UPDATE SKIP LOCKED`;
+  const retries = `SELECT ${columns} FROM ${s}."outbox" o WHERE o."attempts" > 0 AND o."next_attempt_at" <= now()
+  ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
+  return `SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
   CASE WHEN o."identity_kind" IS NULL THEN false ELSE COALESCE(o."identity_version" <
     (SELECT i."version" FROM ${s}."identities" i WHERE i."kind" = o."identity_kind" AND i."entity_id" = o."identity_id"), false) END AS "superseded"
-FROM (SELECT * FROM untried UNION ALL SELECT * FROM retries LIMIT $1) o`;
+FROM (SELECT * FROM (${untried}) u UNION ALL SELECT * FROM (${retries}) r LIMIT $1) o`;
 }
 
 /**

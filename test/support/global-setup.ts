@@ -20,7 +20,9 @@ export async function setup(project: TestProject): Promise<void> {
     project.provide('adminUrl', process.env.DATABASE_URL);
     return;
   }
-  server = await startEmbeddedPostgres();
+  // pg_stat_statements: what a test counts of the statements a worker runs (test/worker/poll.test.ts) is
+  // current at once, where pg_stat_database lags by as long as a backend holds its statistics back.
+  server = await startEmbeddedPostgres({ settings: { shared_preload_libraries: 'pg_stat_statements' } });
   project.provide('adminUrl', server.url);
 }
 

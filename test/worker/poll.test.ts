@@ -41,18 +41,37 @@ it('a handler transaction sends no NOTIFY, and an event committed while the work
   );
 });
 
+/**
+ * Statements run so far on this test's database (BEGIN and COMMIT included), but reads of the counters
+ * themselves: from pg_stat_statements, which counts each statement as it ends, when the server loads it (the
+ * test server does); otherwise committed transactions from pg_stat_database, which a busy server may report
+ * late (the bound is then looser, to absorb a burst of held-back counts).
+ */
+async function statementsSoFar(): Promise<{ count: number; limit: number }> {
+  const statements = await db.sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`.then(
+    () => true,
+    () => false,
+  );
+  if (statements) {
+    const [row] = await db.sql<{ n: string }[]>`
+      SELECT COALESCE(sum(calls), 0)::text AS n FROM pg_stat_statements
+      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'`;
+    return { count: Number(row!.n), limit: 5 };
+  }
+  const [row] = await db.sql<{ n: number }[]>`SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`;
+  return { count: row!.n, limit: 8 };
+}
+
 it('an idle worker costs a few cheap queries a second', async () => {
   await new Promise((r) => setTimeout(r, 1_500));
-  const commits = async () => (await db.sql<{ n: number }[]>`SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`)[0]!.n;
-  // pg_stat_database is updated when a backend reports its statistics (about once a second at most)
-  const before = await commits();
-  // long enough that a once-a-minute burst (the safety-net run, pg-boss's supervision) does not dominate
-  const seconds = 12;
+  const before = await statementsSoFar();
+  // long enough that a once-a-minute burst (the safety-net run: ~10 statements) does not dominate
+  const seconds = 20;
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const after = await commits();
-  // every transaction on this database in the window: the worker's probes (2 a second once idle), pg-boss's
-  // job polling and maintenance (about 3 a second, measured with the probe disabled), and this test's reads
-  const perSecond = (after - before - 2) / seconds;
-  console.log(`idle worker: ${perSecond.toFixed(1)} transactions/s on its database`);
-  expect(perSecond).toBeLessThanOrEqual(8);
+  const after = await statementsSoFar();
+  const perSecond = (after.count - before.count) / seconds;
+  // the worker's probes (2 a second once idle), pg-boss's job polling and maintenance (about 1 a second), and
+  // the minutely safety-net run if it falls in the window: 3.3-4.2 a second over 12 s in runs on 2 cores
+  console.log(`idle worker: ${perSecond.toFixed(1)} statements/s on its database`);
+  expect(perSecond).toBeLessThanOrEqual(after.limit);
 });

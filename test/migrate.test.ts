@@ -33,6 +33,20 @@ async function shape(schema: string) {
     ORDER BY 1, 2`;
 }
 
+/** Migrates `schema` as an installation of an earlier version would be: the migrations before `tag` only. */
+async function migrateBefore(schema: string, tag: string): Promise<void> {
+  const folder = await mkdtemp(path.join(tmpdir(), 'posthog-outbox-upgrade-'));
+  try {
+    await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
+    const journal = JSON.parse(await readFile(path.join(folder, 'meta', '_journal.json'), 'utf8'));
+    const before = { ...journal, entries: journal.entries.filter((e: { tag: string }) => e.tag < tag) };
+    await writeFile(path.join(folder, 'meta', '_journal.json'), JSON.stringify(before));
+    await migrateOutbox(db.sql, { schema, migrationsFolder: folder });
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
 describe('migrateOutbox', () => {
   it('creates the tables, then finds nothing to do', async () => {
     const first = await migrateOutbox(db.sql);
@@ -57,72 +71,43 @@ describe('migrateOutbox', () => {
     await migrateOutbox(db.sql);
     expect(await triggers('posthog_outbox')).toEqual([]);
     // an installation migrated up to 0001..0005 (trigger present), then upgraded
-    const folder = await mkdtemp(path.join(tmpdir(), 'posthog-outbox-upgrade-'));
-    try {
-      await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
-      const journal = JSON.parse(await readFile(path.join(folder, 'meta', '_journal.json'), 'utf8'));
-      const upToFive = { ...journal, entries: journal.entries.filter((e: { tag: string }) => e.tag < '0006') };
-      await writeFile(path.join(folder, 'meta', '_journal.json'), JSON.stringify(upToFive));
-      await migrateOutbox(db.sql, { schema: 'upgraded_outbox', migrationsFolder: folder });
-      expect((await triggers('upgraded_outbox')).map((r) => r.tgname)).toEqual(['outbox_notify_worker']);
-      await migrateOutbox(db.sql, { schema: 'upgraded_outbox' });
-      expect(await triggers('upgraded_outbox')).toEqual([]);
-      expect(await db.sql`SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'upgraded_outbox'`).toEqual([]);
-    } finally {
-      await rm(folder, { recursive: true, force: true });
-    }
+    await migrateBefore('upgraded_outbox', '0006');
+    expect((await triggers('upgraded_outbox')).map((r) => r.tgname)).toEqual(['outbox_notify_worker']);
+    await migrateOutbox(db.sql, { schema: 'upgraded_outbox' });
+    expect(await triggers('upgraded_outbox')).toEqual([]);
+    expect(await db.sql`SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'upgraded_outbox'`).toEqual([]);
   });
 
   it('upgrading with rows queued (0010): the claim index holds only rows that failed, and every due row is claimed, never-tried ones first', async () => {
-    const folder = await mkdtemp(path.join(tmpdir(), 'posthog-outbox-upgrade-'));
-    try {
-      await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
-      const journal = JSON.parse(await readFile(path.join(folder, 'meta', '_journal.json'), 'utf8'));
-      const upToNine = { ...journal, entries: journal.entries.filter((e: { tag: string }) => e.tag < '0010') };
-      await writeFile(path.join(folder, 'meta', '_journal.json'), JSON.stringify(upToNine));
-      await migrateOutbox(db.sql, { schema: 'queued_outbox', migrationsFolder: folder });
-      // rows as record() and the worker left them before 0010: due from their write, or after a backoff
-      await db.sql.unsafe(`INSERT INTO queued_outbox.outbox (uuid, events, attempts, next_attempt_at) VALUES
-        ('00000000-0000-7000-8000-000000000001', '[]', 2, now() - interval '1 second'),
-        ('00000000-0000-7000-8000-000000000002', '[]', 0, now() - interval '1 minute'),
-        ('00000000-0000-7000-8000-000000000003', '[]', 1, now() + interval '1 hour')`);
-      await migrateOutbox(db.sql, { schema: 'queued_outbox' });
-      const indexes = await db.sql`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'queued_outbox' AND tablename = 'outbox' ORDER BY 1`;
-      expect(indexes.map((i) => i.indexname)).toEqual(['outbox_pkey', 'outbox_retry_idx']);
-      expect(indexes[1]!.indexdef).toMatch(/\(next_attempt_at\) WHERE \(attempts > 0\)$/);
-      const claimed = await db.sql.begin((tx) => tx.unsafe(claimBatch('queued_outbox'), [10, 60_000, '00000000-0000-0000-0000-000000000000']));
-      expect(claimed.map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001']);
-      // Workers of the previous version, until they are replaced, claim every due row in next_attempt_at order
-      // (their statement's shape; without its index now, a sort) and probe the same way: they keep delivering.
-      const previousClaim = await db.sql.begin((tx) =>
-        tx.unsafe(
-          `SELECT o."uuid" FROM queued_outbox."outbox" o WHERE o."next_attempt_at" <= now() AND o."next_attempt_at" >= $1::text::timestamptz
-           ORDER BY o."next_attempt_at" LIMIT 10 FOR UPDATE SKIP LOCKED`,
-          ['-infinity'],
-        ),
-      );
-      expect(previousClaim.map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001']);
-      const [probe] = await db.sql.unsafe(`SELECT EXISTS (SELECT 1 FROM queued_outbox."outbox" WHERE "next_attempt_at" <= now()) AS "due"`);
-      expect(probe!.due).toBe(true);
-    } finally {
-      await rm(folder, { recursive: true, force: true });
-    }
+    await migrateBefore('queued_outbox', '0010');
+    // rows as record() and the worker left them before 0010: due from their write, or after a backoff
+    await db.sql.unsafe(`INSERT INTO queued_outbox.outbox (uuid, events, attempts, next_attempt_at) VALUES
+      ('00000000-0000-7000-8000-000000000001', '[]', 2, now() - interval '1 second'),
+      ('00000000-0000-7000-8000-000000000002', '[]', 0, now() - interval '1 minute'),
+      ('00000000-0000-7000-8000-000000000003', '[]', 1, now() + interval '1 hour')`);
+    await migrateOutbox(db.sql, { schema: 'queued_outbox' });
+    const indexes = await db.sql`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'queued_outbox' AND tablename = 'outbox' ORDER BY 1`;
+    expect(indexes.map((i) => i.indexname)).toEqual(['outbox_pkey', 'outbox_retry_idx']);
+    expect(indexes[1]!.indexdef).toMatch(/\(next_attempt_at\) WHERE \(attempts > 0\)$/);
+    const claimed = await db.sql.begin((tx) => tx.unsafe(claimBatch('queued_outbox'), [10, 60_000, '00000000-0000-0000-0000-000000000000']));
+    expect(claimed.map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001']);
+    // Workers of the previous version, until they are replaced, claim every due row in next_attempt_at order
+    // (their statement's shape; without its index now, a sort) and probe the same way: they keep delivering.
+    const previousClaim = await db.sql.begin((tx) =>
+      tx.unsafe(
+        `SELECT o."uuid" FROM queued_outbox."outbox" o WHERE o."next_attempt_at" <= now() AND o."next_attempt_at" >= $1::text::timestamptz
+         ORDER BY o."next_attempt_at" LIMIT 10 FOR UPDATE SKIP LOCKED`,
+        ['-infinity'],
+      ),
+    );
+    expect(previousClaim.map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001']);
+    const [probe] = await db.sql.unsafe(`SELECT EXISTS (SELECT 1 FROM queued_outbox."outbox" WHERE "next_attempt_at" <= now()) AS "due"`);
+    expect(probe!.due).toBe(true);
   });
 
   it("never waits long for a table lock (which would block the application's writes behind it): gives up, says so, tries again, succeeds once the table is free", async () => {
     // an installation at 0005, upgraded while a handler's transaction holds a row lock on the outbox
-    const folder = await mkdtemp(path.join(tmpdir(), 'posthog-outbox-locked-'));
-    try {
-      await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
-      const journal = JSON.parse(await readFile(path.join(folder, 'meta', '_journal.json'), 'utf8'));
-      await writeFile(
-        path.join(folder, 'meta', '_journal.json'),
-        JSON.stringify({ ...journal, entries: journal.entries.filter((e: { tag: string }) => e.tag < '0006') }),
-      );
-      for (const schema of ['locked_outbox', 'locked_cli']) await migrateOutbox(db.sql, { schema, migrationsFolder: folder });
-    } finally {
-      await rm(folder, { recursive: true, force: true });
-    }
+    for (const schema of ['locked_outbox', 'locked_cli']) await migrateBefore(schema, '0006');
     const handler = await db.sql.reserve();
     await handler`BEGIN`;
     await handler`LOCK TABLE locked_outbox.outbox IN ROW EXCLUSIVE MODE`;

@@ -48,15 +48,14 @@ it('a handler transaction sends no NOTIFY, and an event committed while the work
  * late (the bound is then looser, to absorb a burst of held-back counts).
  */
 async function statementsSoFar(): Promise<{ count: number; limit: number }> {
-  const statements = await db.sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`.then(
-    () => true,
-    () => false,
-  );
-  if (statements) {
+  try {
+    await db.sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
     const [row] = await db.sql<{ n: string }[]>`
       SELECT COALESCE(sum(calls), 0)::text AS n FROM pg_stat_statements
       WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'`;
     return { count: Number(row!.n), limit: 5 };
+  } catch {
+    // a server that does not load it (installed or not): count transactions instead
   }
   const [row] = await db.sql<{ n: number }[]>`SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`;
   return { count: row!.n, limit: 8 };

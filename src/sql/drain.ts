@@ -14,6 +14,14 @@ const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups
   o."user_id", o."automation_id", o."organization_id", o."events"`;
 
 /**
+ * Rows that have failed: the predicate of the partial `next_attempt_at` index (migration 0010), written once
+ * so that every statement about retries says it the same way and the planner reads that index. The other rows
+ * (`UNTRIED`) are due from their write and are found in primary-key order.
+ */
+const FAILED = `"attempts" > 0`;
+const UNTRIED = `"attempts" = 0`;
+
+/**
  * Claims up to `$1` due rows, skipping rows other workers hold: first rows never tried (`attempts` = 0) in
  * primary-key order (UUIDv7: write order; the handler's insert updates no other index, migration 0010), then,
  * as far as they leave room, rows whose retry has come due (soonest first, from the partial `next_attempt_at`
@@ -37,9 +45,9 @@ export function claimBatch(schema: string): string {
   const s = quoteSchema(schema);
   const columns = `${CLAIMED}, o."created_at", o."identity_kind", o."identity_id", o."identity_version"`;
   // Subqueries, not CTEs: PostgreSQL copies a CTE's rows into a store of their own (~1 us per claimed row here).
-  const untried = `SELECT ${columns} FROM ${s}."outbox" o WHERE o."attempts" = 0 AND o."next_attempt_at" <= now() AND o."uuid" >= $3::uuid
+  const untried = `SELECT ${columns} FROM ${s}."outbox" o WHERE o.${UNTRIED} AND o."next_attempt_at" <= now() AND o."uuid" >= $3::uuid
   ORDER BY o."uuid" LIMIT $1 FOR UPDATE SKIP LOCKED`;
-  const retries = `SELECT ${columns} FROM ${s}."outbox" o WHERE o."attempts" > 0 AND o."next_attempt_at" <= now()
+  const retries = `SELECT ${columns} FROM ${s}."outbox" o WHERE o.${FAILED} AND o."next_attempt_at" <= now()
   ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
   return `SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
   CASE WHEN o."identity_kind" IS NULL THEN false ELSE COALESCE(o."identity_version" <
@@ -123,7 +131,7 @@ SELECT ${eventOrEmpty('dead', 'dead."created_at"')}, counted, "last_error", "cre
  * touches at most the batches tried during the outage (read from the partial index of rows that failed).
  */
 export function resumeWaitingRows(schema: string): string {
-  return `UPDATE ${quoteSchema(schema)}."outbox" SET "next_attempt_at" = now() WHERE "attempts" > 0 AND "next_attempt_at" > now()`;
+  return `UPDATE ${quoteSchema(schema)}."outbox" SET "next_attempt_at" = now() WHERE ${FAILED} AND "next_attempt_at" > now()`;
 }
 
 /**
@@ -133,18 +141,18 @@ export function resumeWaitingRows(schema: string): string {
  * the rows behind it.
  */
 function oldestUntried(s: string): string {
-  return `SELECT "next_attempt_at" FROM ${s}."outbox" WHERE "attempts" = 0 ORDER BY "uuid" LIMIT 1`;
+  return `SELECT "next_attempt_at" FROM ${s}."outbox" WHERE ${UNTRIED} ORDER BY "uuid" LIMIT 1`;
 }
 
 /** Whether any row is due: the idle worker's probe (the oldest row never tried, and the partial index of retries). */
 export function anyDue(schema: string): string {
   const s = quoteSchema(schema);
   return `SELECT EXISTS (SELECT 1 FROM (${oldestUntried(s)}) u WHERE u."next_attempt_at" <= now())
-  OR EXISTS (SELECT 1 FROM ${s}."outbox" WHERE "attempts" > 0 AND "next_attempt_at" <= now()) AS "due"`;
+  OR EXISTS (SELECT 1 FROM ${s}."outbox" WHERE ${FAILED} AND "next_attempt_at" <= now()) AS "due"`;
 }
 
 /** When the next row becomes due (null when the outbox is empty): the oldest row never tried, or the soonest retry. */
 export function nextDue(schema: string): string {
   const s = quoteSchema(schema);
-  return `SELECT LEAST((${oldestUntried(s)}), (SELECT min("next_attempt_at") FROM ${s}."outbox" WHERE "attempts" > 0)) AS "at"`;
+  return `SELECT LEAST((${oldestUntried(s)}), (SELECT min("next_attempt_at") FROM ${s}."outbox" WHERE ${FAILED})) AS "at"`;
 }

@@ -145,8 +145,9 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     await step(boss.schedule(queue, settings.safetyNetCron, null));
     await step(boss.work(queue, { localConcurrency: 1, pollingIntervalSeconds: 2 }, () => worker.drainJob()));
     options.signal?.throwIfAborted();
+    // Whatever is already due is found by the probe's first look (20 ms on): a starting worker runs no claim
+    // when nothing is due, however many rows wait for later (a claim would walk past them all).
     worker.startPolling();
-    worker.kick(); // whatever is already due
     return worker;
   } catch (error) {
     await abandonStart(opened);

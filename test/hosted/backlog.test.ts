@@ -60,8 +60,8 @@ describe('a million queued events', () => {
   it("/metrics reads a bounded number of rows: the backlog is the planner's estimate above the cap, and says so", async () => {
     await generate('outbox', MILLION);
     await db.sql`ANALYZE posthog_outbox.outbox`;
-    // The rows are held a day away (never tried, so the idle probe's one lookup says so); the minutely safety-net
-    // run, whose claim would walk them all, is kept out of the measured scrape.
+    // The rows are held a day away (never tried, so the idle probe's one lookup says so, and the starting worker
+    // claims nothing); the minutely safety-net run, whose claim would walk them all, is kept out of the scrape.
     const worker = await startWorker({
       databaseUrl: db.url,
       posthog: { apiKey: 'phc_backlog', host: capture.url },

@@ -134,3 +134,89 @@ describe('the idle probe and the next-due time', () => {
     ]);
   });
 });
+
+describe('after an outage: 100,000 failed rows ahead of every fresh one in uuid order', () => {
+  const FAILED_ROWS = 100_000;
+  /** The rows a statement may read beside the failed ones it walks once (primary-key order): a handful. */
+  const FEW = 20;
+
+  beforeEach(async () => {
+    // A long outage: each failed run had tried the oldest fresh rows, so the rows that failed are the oldest.
+    await db.sql.unsafe(`INSERT INTO posthog_outbox.outbox (uuid, event, distinct_id, properties, groups, timestamp, attempts, next_attempt_at, last_error)
+      SELECT uuidv7(), 'tool_called', 'user_' || (i % 100), jsonb_build_object('i', i), '{}', now(), 1 + i % 5, now() + interval '1 minute', 'HTTP 503'
+      FROM generate_series(1, ${FAILED_ROWS}) AS i`);
+    await db.sql`ANALYZE posthog_outbox.outbox`; // the planner knows what the table holds
+  });
+
+  /**
+   * Runs `statement` as the worker does (prepared: from the sixth run on PostgreSQL may switch to its generic
+   * plan) seven times, each in a transaction of its own; returns the last result and the most outbox rows one run
+   * read (heap rows fetched through an index plus rows of sequential scans: the transaction's own statistics).
+   */
+  async function reads<T extends object>(statement: string, params: unknown[] = []): Promise<{ result: T[]; read: number }> {
+    let result: T[] = [];
+    let read = 0;
+    for (let i = 0; i < 7; i++) {
+      await db.sql.begin(async (tx) => {
+        const counted = async () => {
+          const [row] = await tx<{ n: string }[]>`SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) AS n
+            FROM pg_stat_xact_user_tables WHERE relid = 'posthog_outbox.outbox'::regclass`;
+          return Number(row!.n);
+        };
+        const before = await counted();
+        result = await tx.unsafe<T[]>(statement, params as never[], { prepare: true });
+        read = Math.max(read, (await counted()) - before);
+      });
+    }
+    return { result, read };
+  }
+
+  it('fresh rows behind them are due: the probe, the next-due time and a claim walk the failed rows once, no more', async () => {
+    const fresh = await rows(3);
+    const probe = await reads<{ due: boolean }>(q.anyDue(schema));
+    expect(probe.result[0]!.due).toBe(true);
+    expect(probe.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
+    const next = await reads<{ at: Date }>(q.nextDue(schema));
+    expect(Math.abs(Date.now() - next.result[0]!.at.getTime())).toBeLessThan(5_000);
+    expect(next.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
+    const claim = await reads<StoredRow>(q.claimBatch(schema), [2, maxAgeMs, NIL]);
+    expect(claimed(claim.result)).toEqual(fresh.slice(0, 2));
+    expect(claim.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
+  });
+
+  it('nothing fresh, every failed row waiting: not due, and no statement scans the failed rows a second time for a due one', async () => {
+    const probe = await reads<{ due: boolean }>(q.anyDue(schema));
+    expect(probe.result[0]!.due).toBe(false);
+    expect(probe.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
+    const next = await reads<{ at: Date }>(q.nextDue(schema));
+    expect(next.result[0]!.at.getTime() - Date.now()).toBeGreaterThan(30_000);
+    expect(next.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
+    const claim = await reads<StoredRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
+    expect(claim.result).toEqual([]);
+    expect(claim.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
+  });
+
+  it("the same with the planner's statistics from before a drain (most rows then due): still one walk, no scan of the table", async () => {
+    await db.sql.unsafe(`INSERT INTO posthog_outbox.outbox (uuid, event, distinct_id, properties, groups, timestamp)
+      SELECT uuidv7(), 'tool_called', 'user_' || (i % 100), jsonb_build_object('i', i), '{}', now() FROM generate_series(1, ${FAILED_ROWS} * 2) AS i`);
+    await db.sql`ANALYZE posthog_outbox.outbox`;
+    await db.sql`DELETE FROM posthog_outbox.outbox WHERE attempts = 0`; // delivered since; not analyzed again
+    await db.sql`VACUUM posthog_outbox.outbox`;
+    const probe = await reads<{ due: boolean }>(q.anyDue(schema));
+    expect(probe.result[0]!.due).toBe(false);
+    expect(probe.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
+    const claim = await reads<StoredRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
+    expect(claim.result).toEqual([]);
+    expect(claim.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
+  });
+
+  it('PostHog accepts again: the failed rows are made due and claimed after the fresh ones, reading each once', async () => {
+    const fresh = await rows(2);
+    await db.sql.unsafe(q.resumeWaitingRows(schema));
+    const claim = await reads<StoredRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
+    expect(claimed(claim.result.slice(0, 2))).toEqual(fresh);
+    expect(claim.result).toHaveLength(1000);
+    expect(claim.result.slice(2).every((r) => r.attempts > 0)).toBe(true);
+    expect(claim.read).toBeLessThanOrEqual(FAILED_ROWS + 1000 + FEW);
+  });
+});

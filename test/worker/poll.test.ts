@@ -74,3 +74,36 @@ it('an idle worker costs a few cheap queries a second', async () => {
   console.log(`idle worker: ${perSecond.toFixed(1)} statements/s on its database`);
   expect(perSecond).toBeLessThanOrEqual(after.limit);
 }, 60_000);
+
+it('a starting worker finds out with the probe whether anything is due: with only rows held for later, it runs no claim', async () => {
+  const held = await createWorkerDatabase();
+  try {
+    await held.sql.unsafe(`INSERT INTO posthog_outbox.outbox (uuid, events, next_attempt_at)
+      SELECT uuidv7(), '[]', now() + interval '1 day' FROM generate_series(1, 1000)`);
+    await held.sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
+    const calls = async (like: string) => {
+      const [row] = await held.sql<{ n: string }[]>`SELECT COALESCE(sum(calls), 0)::text AS n FROM pg_stat_statements
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE ${like}`;
+      return Number(row!.n);
+    };
+    const started = await startWorker({
+      databaseUrl: held.url,
+      posthog: { apiKey: 'phc_poll', host: capture.url },
+      safetyNetCron: '0 0 1 1 *', // the minutely safety-net run claims whatever the probe says
+    });
+    try {
+      await until(
+        () => calls('%LEAST%'),
+        (n) => n >= 3,
+        { what: 'the idle probe to look a few times' },
+      );
+      // a claim would walk past every held row (they are never tried, so in uuid order) to find none due
+      expect(await calls('%AS "expired"%')).toBe(0); // the claim's statement (src/sql/drain.ts claimBatch)
+    } finally {
+      await started.stop(5_000);
+    }
+    expect((await held.sql`SELECT count(*)::int AS n FROM posthog_outbox.outbox`)[0]!.n).toBe(1000);
+  } finally {
+    await held.drop();
+  }
+});

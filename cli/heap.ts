@@ -8,6 +8,7 @@
  * under another runtime (Bun); where `process.execve` does not exist (Windows, Node before 22.15) the worker
  * runs with Node's own sizing. The "worker started" log line says which heap limit it got (`heapLimitMb`).
  */
+import { spawnSync } from 'node:child_process';
 
 /**
  * Young generation 8 MB per semi-space, old generation 160 MB, and the old generation allowed to double
@@ -40,13 +41,28 @@ export function sidecarHeapFlags(options: {
 type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 
 /**
+ * Whether this Node starts with `flags`. `--heap-growing-percent` is V8's, not Node's: a Node whose V8 dropped
+ * or renamed it would refuse to start ("bad option", exit 9), and after the exec that would be the worker's
+ * own start failing, over and over under a supervisor. So the flags are tried first in an empty Node process
+ * (~50 ms, once per start).
+ */
+export function nodeAccepts(flags: readonly string[]): boolean {
+  const tried = spawnSync(process.execPath, [...flags, '-e', ''], { stdio: 'ignore', timeout: 10_000, env: { ...process.env, NODE_OPTIONS: '' } });
+  return tried.status === 0;
+}
+
+/**
  * Replaces this process with the same command under `flags` (same pid, stdio and environment). Returns only
- * where it could not (no `process.execve`, or the exec failed: said on stderr): the caller then runs the
- * worker as it is.
+ * where it could not (no `process.execve`, a Node that refuses the flags, or the exec failed: said on
+ * stderr): the caller then runs the worker as it is.
  */
 export function reexecWithHeapFlags(flags: readonly string[]): void {
   const execve = (process as { execve?: Execve }).execve;
   if (typeof execve !== 'function') return;
+  if (!nodeAccepts(flags)) {
+    process.stderr.write(`posthog-outbox: this Node does not start with ${flags.join(' ')}; running with Node's own heap sizing\n`);
+    return;
+  }
   try {
     execve.call(process, process.execPath, [process.execPath, ...flags, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], process.env);
   } catch (error) {

@@ -4,8 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { SIDECAR_HEAP_FLAGS, sidecarHeapFlags } from '../../cli/heap.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { nodeAccepts, reexecWithHeapFlags, SIDECAR_HEAP_FLAGS, sidecarHeapFlags } from '../../cli/heap.ts';
 import { attributedEvent, record } from '../../src/index.ts';
 import { CLI } from '../support/cli.ts';
 import { databaseAndCapture, until, type WorkerFixture } from '../support/worker.ts';
@@ -25,6 +25,29 @@ describe('sidecarHeapFlags', () => {
     ['under Bun', [], {}, true, null],
   ])('%s', (_name, execArgv, env, bun, expected) => {
     expect(sidecarHeapFlags({ execArgv, env, bun })).toEqual(expected);
+  });
+});
+
+describe('a Node that refuses the flags', () => {
+  // As a Node whose V8 dropped or renamed `--heap-growing-percent` would: "bad option", exit 9, before any code runs.
+  const unknown = ['--max-semi-space-size=8', '--heap-growing-percentage=100'];
+
+  it('this Node starts with the sidecar flags, and not with a flag its V8 does not know', () => {
+    expect(nodeAccepts(SIDECAR_HEAP_FLAGS)).toBe(true);
+    expect(nodeAccepts(unknown)).toBe(false);
+  });
+
+  it("is not exec'd into: the worker runs as it is, with Node's own heap sizing, and says so", () => {
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => written.push(String(chunk)) > 0);
+    try {
+      reexecWithHeapFlags(unknown); // returns (an exec with them would have ended this process)
+    } finally {
+      spy.mockRestore();
+    }
+    expect(written.join('')).toBe(
+      "posthog-outbox: this Node does not start with --max-semi-space-size=8 --heap-growing-percentage=100; running with Node's own heap sizing\n",
+    );
   });
 });
 

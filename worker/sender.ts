@@ -176,7 +176,8 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
         throw new Error('not sent: the run stopped before this request');
       }
       // posthog-node hands over the JSON (compression is ours: see the client's options in sendBatch). It is
-      // compressed on libuv's thread pool while its uuids are read here.
+      // compressed on libuv's thread pool while its uuids are read here. zlib's default level: a 1,000-event
+      // body (~0.5 MB) takes ~4 ms to 46 KB; level 1 saved ~0.4 ms for 21% more bytes (measured), not worth it.
       const compressing = typeof init.body === 'string' ? gzip(init.body) : undefined;
       const reading = (expected ? uuidsInBody(init.body, expected) : Promise.reject(new Error('posthog-node sent a request it was not seen building'))).then(
         (uuids) => ({ uuids }),

@@ -29,13 +29,10 @@ import type { BackoffPolicy } from './backoff.ts';
 import { type BatchRun, settleBatch } from './batch.ts';
 import { watchProgress } from './deadline.ts';
 import { type Committed, Ledger, type RunStats } from './ledger.ts';
-import { type ClaimedRow, openPacks, type StoredRow, takeBatch } from './rows.ts';
+import { type ClaimedRow, NIL_UUID, nextClaimStart, openPacks, type StoredRow, takeBatch } from './rows.ts';
 import { uuidv7 } from '../src/uuid.ts';
 import type { PostHogTarget } from './sender.ts';
 import { WORKER_DEFAULTS } from './settings.ts';
-
-/** Where a run's first claim starts among rows never tried: before every uuid. */
-const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 export interface DrainSettings {
   schema: string;
@@ -78,8 +75,8 @@ export class DrainRun implements BatchRun {
   /** A lane failed or the run stalled: the run is over, the other lanes claim and send nothing more. */
   private abandoned = false;
   private lastProgress = Date.now();
-  /** The last row never tried that this run took into a batch: the next claim starts there (src/sql/drain.ts, claimBatch). */
-  private claimedUpTo = NIL_UUID;
+  /** Where the next claim starts among rows never tried (worker/rows.ts, `nextClaimStart`). */
+  private claimFrom = NIL_UUID;
   /**
    * Events per row among the rows the last claim locked (packs hold several): how many rows the next claim
    * locks. A run's first claim assumes rows of one event: on a backlog of packs it locks up to a batch's rows
@@ -180,15 +177,13 @@ export class DrainRun implements BatchRun {
   private async claim(tx: postgres.TransactionSql, limit: number): Promise<{ events: ClaimedRow[]; full: boolean }> {
     const { schema, batchSize, leaseSeconds } = this.settings;
     // pipelined: one round trip
-    const [, rows] = await Promise.all([
-      tx.unsafe(q.setLease(), [leaseSeconds * 1000], { prepare: true }),
-      tx.unsafe<StoredRow[]>(q.claimBatch(schema), [limit, this.settings.maxAgeMs, this.claimedUpTo], { prepare: true }),
+    const [[begun], rows] = await Promise.all([
+      tx.unsafe<{ newest: string | null }[]>(q.beginClaim(schema), [leaseSeconds * 1000], { prepare: true }),
+      tx.unsafe<StoredRow[]>(q.claimBatch(schema), [limit, this.settings.maxAgeMs, this.claimFrom], { prepare: true }),
     ]);
     this.progressed();
     const { batch, claimedEvents } = takeBatch(rows, batchSize);
-    // Rows never tried come first in a claim, in uuid order: the batch's last such row is its furthest.
-    const last = batch.findLast((row) => row.attempts === 0)?.uuid;
-    if (last && last > this.claimedUpTo) this.claimedUpTo = last;
+    this.claimFrom = nextClaimStart(this.claimFrom, { limit, rows, batch, newest: begun?.newest ?? null });
     if (rows.length > 0) this.eventsPerRow = claimedEvents / rows.length;
     // Full: as many rows as asked for were due, or they held more than a batch (the rest is left for the next claim).
     const full = rows.length === limit || batch.length < rows.length;

@@ -83,6 +83,37 @@ export function takeBatch<R extends StoredRow>(rows: readonly R[], batchSize: nu
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Before every uuid: where a drain run's first claim starts among rows never tried. */
+export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+/** What one claim saw, for `nextClaimStart`. */
+export interface ClaimSeen {
+  /** Rows the claim asked for (its `LIMIT`). */
+  limit: number;
+  /** The rows it returned: rows never tried first, in uuid order, then retries. */
+  rows: readonly StoredRow[];
+  /** The rows taken into the batch (the first of `rows`; the others are given back at the commit). */
+  batch: readonly StoredRow[];
+  /** The greatest uuid in the outbox just before the claim (`beginClaim`), null when it was empty. */
+  newest: string | null;
+}
+
+/**
+ * Where the run's next claim starts its scan of rows never tried (claimBatch's `$3`), after `claim`. Past the
+ * last row never tried that it took into the batch; or, when its scan reached the end (fewer such rows than it
+ * asked for) and none of them was given back, past `newest`: whatever is left before it was skipped because
+ * another lane holds it, or failed (its retry is read from the retry index), so the next claim need not walk
+ * it again. After an outage the failed rows are the oldest, ahead of every row never tried; without this,
+ * every claim of a recovering run would walk all of them. Never moves back. Pure.
+ */
+export function nextClaimStart(current: string, claim: ClaimSeen): string {
+  const untried = claim.rows.filter((row) => row.attempts === 0).length;
+  const taken = claim.batch.filter((row) => row.attempts === 0);
+  let next = taken.at(-1)?.uuid ?? current;
+  if (untried < claim.limit && taken.length === untried && claim.newest !== null && claim.newest > next) next = claim.newest;
+  return next > current ? next : current;
+}
+
 /**
  * The events of a claim, packs opened: each event of a pack shares the pack's delivery history (attempts,
  * rejection, due time, age). An event stored corrupt in a pack (not an object, no valid uuid or timestamp)

@@ -37,7 +37,7 @@ export {
   retryDeadLetters,
   retryDeadLettersBatch,
 } from './dead-letters.ts';
-export { anyDue, claimBatch, deadLetter, deleteRows, nextDue, resumeWaitingRows, scheduleRetry, setLease, unpack } from './drain.ts';
+export { anyDue, beginClaim, claimBatch, deadLetter, deleteRows, nextDue, resumeWaitingRows, scheduleRetry, unpack } from './drain.ts';
 export { forgetEntity } from './forget.ts';
 export { backendPid, installed, markTargetFailing, markTargetWorking, ping, targetHealth } from './health.ts';
 export { deleteDeliveredAndRemember, identitiesStatus, rememberIdentities } from './identities.ts';

@@ -3,7 +3,7 @@
  * (superseded identifies) and which are dead-lettered unsent (expired, or stored corrupt), with the field at fault.
  */
 import { describe, expect, it } from 'vitest';
-import { type ClaimedRow, openPacks, triage } from '../../worker/rows.ts';
+import { type ClaimedRow, type ClaimSeen, NIL_UUID, nextClaimStart, openPacks, type StoredRow, triage } from '../../worker/rows.ts';
 
 function row(overrides: Partial<ClaimedRow> = {}): ClaimedRow {
   return {
@@ -152,5 +152,31 @@ describe('openPacks', () => {
     const { sendable, unsendable } = triage(events, DAY);
     expect(sendable.map(([e]) => e.uuid)).toEqual([UUID_1]);
     expect(unsendable.map(([e, reason]) => [e.uuid, reason])).toEqual([[UUID_2, expect.stringContaining('row.properties')]]);
+  });
+});
+
+describe("nextClaimStart: where the run's next claim starts among rows never tried", () => {
+  const u = (n: number) => `0190a000-0000-7000-8000-${String(n).padStart(12, '0')}`;
+  /** A claimed row: never tried (`n`), or a retry (`-n`). */
+  const stored = (n: number) => ({ ...row({ uuid: u(Math.abs(n)), attempts: n < 0 ? 2 : 0 }), events: null }) as unknown as StoredRow;
+  const claim = (limit: number, rows: number[], taken: number, newest: number | null): ClaimSeen => ({
+    limit,
+    rows: rows.map(stored),
+    batch: rows.slice(0, taken).map(stored),
+    newest: newest === null ? null : u(newest),
+  });
+
+  it.each([
+    ['a full claim of rows never tried: past the last one taken', NIL_UUID, claim(3, [1, 2, 3], 3, 9), u(3)],
+    ['rows given back (a batch of fewer rows than claimed): past the last one taken, not further', NIL_UUID, claim(3, [1, 2, 3], 2, 9), u(2)],
+    ['the scan reached the end: past the newest row there was', NIL_UUID, claim(3, [1, 2], 2, 9), u(9)],
+    ['only retries (after an outage the failed rows lead): past the newest row, so no claim walks them again', NIL_UUID, claim(3, [-1, -2, -3], 3, 9), u(9)],
+    ['the scan reached the end but a row never tried was given back: past the last one taken only', NIL_UUID, claim(4, [1, 2, -3], 1, 9), u(1)],
+    ['a row never tried newer than `newest` (committed between the two reads): past it', NIL_UUID, claim(3, [5, 11], 2, 9), u(11)],
+    ['nothing claimed at all: past the newest row', u(4), claim(3, [], 0, 9), u(9)],
+    ['an empty outbox: where it was', u(4), claim(3, [], 0, null), u(4)],
+    ['never back', u(20), claim(3, [1, 2], 2, 9), u(20)],
+  ])('%s', (_name, current, seen, expected) => {
+    expect(nextClaimStart(current, seen)).toBe(expected);
   });
 });

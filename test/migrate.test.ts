@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateOutbox, MIGRATIONS_FOLDER } from '../src/outbox/migrate.ts';
 import { claimBatch } from '../src/sql/index.ts';
+import { NIL_UUID } from '../worker/rows.ts';
 import { runCli } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
@@ -89,7 +90,7 @@ describe('migrateOutbox', () => {
     const indexes = await db.sql`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'queued_outbox' AND tablename = 'outbox' ORDER BY 1`;
     expect(indexes.map((i) => i.indexname)).toEqual(['outbox_pkey', 'outbox_retry_idx']);
     expect(indexes[1]!.indexdef).toMatch(/\(next_attempt_at\) WHERE \(attempts > 0\)$/);
-    const claimed = await db.sql.begin((tx) => tx.unsafe(claimBatch('queued_outbox'), [10, 60_000, '00000000-0000-0000-0000-000000000000']));
+    const claimed = await db.sql.begin((tx) => tx.unsafe(claimBatch('queued_outbox'), [10, 60_000, NIL_UUID]));
     expect(claimed.map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001']);
     // Workers of the previous version, until they are replaced, claim every due row in next_attempt_at order
     // (their statement's shape; without its index now, a sort) and probe the same way: they keep delivering.

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { attributedEvent, record } from '../../src/index.ts';
 import * as q from '../../src/sql/index.ts';
-import type { StoredRow } from '../../worker/rows.ts';
+import { NIL_UUID as NIL, type StoredRow } from '../../worker/rows.ts';
 import { WORKER_DEFAULTS } from '../../worker/settings.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
@@ -21,7 +21,6 @@ beforeEach(async () => {
 });
 
 const { schema, maxAgeMs } = WORKER_DEFAULTS;
-const NIL = '00000000-0000-0000-0000-000000000000';
 const chat = (i: number) => attributedEvent({ organization: { id: 'org_c' }, user: { id: `user_${i}` } }, 'chat_message_sent', { i });
 
 /** Records one event per row (a pack of one each), in order; returns the rows' uuids. */

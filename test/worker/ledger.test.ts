@@ -9,7 +9,7 @@ import { attributedEvent, record } from '../../src/index.ts';
 import * as q from '../../src/sql/index.ts';
 import { uuidv7 } from '../../src/uuid.ts';
 import { Ledger } from '../../worker/ledger.ts';
-import { openPacks, type StoredRow } from '../../worker/rows.ts';
+import { NIL_UUID, openPacks, type StoredRow } from '../../worker/rows.ts';
 import { WORKER_DEFAULTS } from '../../worker/settings.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
@@ -24,7 +24,7 @@ const chat = (i: number) =>
   attributedEvent({ organization: { id: 'org_l', name: 'Ledger Co' }, user: { id: 'user_l', email: 'l@example.com' } }, 'chat_message_sent', { i });
 /** Claims every due row in `tx` as the worker does, packs opened. */
 async function claim(tx: postgres.TransactionSql) {
-  const rows = await tx.unsafe<StoredRow[]>(q.claimBatch(schema), [100, maxAgeMs, '00000000-0000-0000-0000-000000000000']);
+  const rows = await tx.unsafe<StoredRow[]>(q.claimBatch(schema), [100, maxAgeMs, NIL_UUID]);
   return openPacks(rows, uuidv7);
 }
 const identifyRows = async () =>

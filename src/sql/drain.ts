@@ -35,13 +35,13 @@ const UNTRIED = `"attempts" = 0`;
  * `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age); `superseded` flags identify
  * rows whose entity has been identified again since (a newer profile is queued or sent).
  *
- * `$3` (a uuid; the nil uuid at first) is where the scan of rows never tried starts, as the run's claims so
- * far leave it (worker/rows.ts, `nextClaimStart`): past the last of them taken into a batch, or past every row
- * there was once a scan found none left. Without it each claim would walk past every row the run's other
- * lanes hold (locked, skipped one by one), and after an outage past every row that failed (the oldest), once
- * per claim: claiming and deleting 400,000 failed rows, batch by batch, took 13.2 s against 3.5 s. A row before it that turns
- * claimable during the run (given back, committed late) is claimed by the next run, which starts at the nil
- * uuid. Retries come from their own index, so their scan needs no such start.
+ * `$3` (a uuid; the nil uuid at first) is where the scan of rows never tried starts, as the run's claims so far
+ * leave it (worker/rows.ts, `nextClaimStart`): past the last of them taken into a batch, or past every row there
+ * was once a scan found none left. Without it each claim would walk past every row the run's other lanes hold
+ * (locked, skipped one by one), and after an outage past every row that failed (the oldest), once per claim:
+ * claiming and deleting 400,000 failed rows, batch by batch, took 13.2 s against 3.5 s. A row before it that turns
+ * claimable during the run (given back, committed late) is claimed by the next run, which starts at the nil uuid.
+ * Retries come from their own index, so their scan needs no such start.
  */
 export function claimBatch(schema: string): string {
   const s = quoteSchema(schema);
@@ -133,7 +133,7 @@ SELECT ${eventOrEmpty('dead', 'dead."created_at"')}, counted, "last_error", "cre
 /**
  * PostHog accepts again after failing: rows waiting out a backoff become due now, so a backlog held back by
  * an outage goes out at once rather than over the next backoff interval. Only rows that failed wait, so this
- * touches at most the batches tried during the outage (read from the partial index of rows that failed).
+ * touches at most the batches tried during the outage (the rows of the partial index of rows that failed).
  */
 export function resumeWaitingRows(schema: string): string {
   return `UPDATE ${quoteSchema(schema)}."outbox" SET "next_attempt_at" = now() WHERE ${FAILED} AND "next_attempt_at" > now()`;
@@ -145,7 +145,8 @@ export function resumeWaitingRows(schema: string): string {
  * the failed rows ahead of it: after an outage those are the oldest (each failed run tried the oldest rows), a
  * batch per backoff step (about one a minute per worker; 300,000 rows read in ~50 ms). While PostHog is down
  * the worker is paused and does not probe; once it accepts again, they are made due and drained. A row edited
- * by hand to be due later holds this lookup up to its time; the minutely safety-net run claims the rows behind it.
+ * by hand to be due later holds this lookup up to its time; the minutely safety-net run claims the rows
+ * behind it.
  */
 function oldestUntried(s: string): string {
   return `SELECT "next_attempt_at" FROM ${s}."outbox" WHERE ${UNTRIED} ORDER BY "uuid" LIMIT 1`;

@@ -1,5 +1,5 @@
 /**
- * Pre-filled backlogs: the outbox (as `record()` writes events, or as rows of one event, from the templates, one INSERT ... SELECT
+ * Pre-filled backlogs: the outbox (a row per event, as `record()` writes them, from the templates, one INSERT ... SELECT
  * over generate_series per chunk) and pg-boss jobs (one job per event, for the job-per-event design).
  * Every fill starts from an empty, freshly vacuumed table, so every design drains the same starting state.
  */
@@ -7,43 +7,21 @@ import type { PgBoss } from 'pg-boss';
 import type postgres from 'postgres';
 import { PGBOSS_SCHEMA } from '../worker/queue.ts';
 import { JOBS_QUEUE } from './designs/job-queue.ts';
-import { toRow } from '../src/outbox/record.ts';
-import type { OutboxEvent } from '../src/event.ts';
 import { TEMPLATES, wireEvents } from './events.ts';
 
 const CHUNK = 250_000;
 
-/** Stand-ins in a template's pack text for what each copy gets of its own: its uuid, time and `bench_seq`. */
-const MARK = { uuid: '@uuid@', timestamp: '@timestamp@', seq: '@seq@' } as const;
-
-/**
- * A template's pack of one, as `record()` writes it (the same JSON text: key order, no spaces), with marks
- * where each copy's uuid, timestamp and `bench_seq` go (`fillOutbox`).
- */
-export function packTemplate(event: OutboxEvent): string {
-  const row = toRow({ ...event, properties: { ...event.properties, bench_seq: MARK.seq } }, new Date(0));
-  return JSON.stringify([{ ...row, uuid: MARK.uuid, timestamp: MARK.timestamp }]);
-}
-
 /**
  * Empties the outbox and fills it with `count` events: template `i % TEMPLATES` plus `bench_seq: i`, a UUIDv7,
  * and created / due / event times spread one millisecond apart over the time before now, as a backlog that
- * built up during an outage would be. As `record()` writes one event per call (a pack of one: the worker's
- * backlog) or as a row of one event in its columns (`rows: true`: the reference designs read those).
- * Ends with VACUUM ANALYZE (what autovacuum would have done by then).
+ * built up during an outage would be, a row each as `record()` writes them. Ends with VACUUM ANALYZE (what
+ * autovacuum would have done by then).
  */
-export async function fillOutbox(sql: postgres.Sql, count: number, options: { rows?: boolean } = {}): Promise<void> {
+export async function fillOutbox(sql: postgres.Sql, count: number): Promise<void> {
   await sql`TRUNCATE posthog_outbox.outbox`;
   const properties = `t.properties || jsonb_build_object('bench_seq', i)`;
-  // The pack's timestamp in the ISO form JavaScript writes, so that the worker deletes the pack whole.
-  const iso = `to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-  const pack = `replace(replace(replace(t.pack, '"${MARK.uuid}"', '"' || uuidv7() || '"'), '"${MARK.seq}"', i::text), '"${MARK.timestamp}"', '"' || ${iso} || '"')::json`;
-  const [columns, values] = options.rows
-    ? [
-        `"event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile", "automation_id", "automation_profile", "organization_id", "organization_profile"`,
-        `t.event, t.distinct_id, ${properties}, t.groups, at, t.user_id, t.user_profile, t.automation_id, t.automation_profile, t.organization_id, t.organization_profile`,
-      ]
-    : [`"events"`, pack];
+  const columns = `"event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile", "automation_id", "automation_profile", "organization_id", "organization_profile"`;
+  const values = `t.event, t.distinct_id, ${properties}, t.groups, at, t.user_id, t.user_profile, t.automation_id, t.automation_profile, t.organization_id, t.organization_profile`;
   for (let from = 0; from < count; from += CHUNK) {
     const to = Math.min(count, from + CHUNK) - 1;
     await sql.unsafe(

@@ -7,7 +7,6 @@ import postgres from 'postgres';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../dev/embedded-postgres.ts';
 import { migrateOutbox } from '../src/index.ts';
 import { installPgBoss, PGBOSS_SCHEMA } from '../worker/queue.ts';
-import { packTemplate } from './backlog.ts';
 import { templates } from './events.ts';
 import { ROOT } from './lib/children.ts';
 
@@ -53,8 +52,7 @@ export async function startDatabase(options: { throwaway?: boolean } = {}): Prom
       CREATE INDEX IF NOT EXISTS chat_messages_thread_idx ON bench.chat_messages (thread_id, created_at);
       CREATE TABLE IF NOT EXISTS bench.templates (
         k int PRIMARY KEY, event text NOT NULL, distinct_id text NOT NULL, properties jsonb NOT NULL, groups jsonb NOT NULL,
-        user_id text, user_profile jsonb, automation_id text, automation_profile jsonb, organization_id text, organization_profile jsonb,
-        pack text NOT NULL
+        user_id text, user_profile jsonb, automation_id text, automation_profile jsonb, organization_id text, organization_profile jsonb 
       );`);
     const rows = templates().map((t, k) => ({
       k,
@@ -68,11 +66,10 @@ export async function startDatabase(options: { throwaway?: boolean } = {}): Prom
       automation_profile: t.profiles.automation?.fields ?? null,
       organization_id: t.profiles.organization?.id ?? null,
       organization_profile: t.profiles.organization?.fields ?? null,
-      pack: packTemplate(t),
     }));
     await sql.unsafe(
       `INSERT INTO bench.templates SELECT * FROM json_to_recordset($1::text::json) AS r(k int, event text, distinct_id text, properties jsonb, groups jsonb,
-         user_id text, user_profile jsonb, automation_id text, automation_profile jsonb, organization_id text, organization_profile jsonb, pack text)`,
+         user_id text, user_profile jsonb, automation_id text, automation_profile jsonb, organization_id text, organization_profile jsonb)`,
       [JSON.stringify(rows)],
     );
     const [{ version }] = (await sql`SELECT current_setting('server_version') AS version`) as unknown as [{ version: string }];

@@ -23,6 +23,9 @@ function render(s: Status): string {
   const now = Date.now();
   let out = '';
   out += `target        ${describeTarget(s.target, now)}\n`;
+  if (s.drainFailing !== null) {
+    out += `drain runs    FAILING since ${s.drainFailing.since} (${duration(now - Date.parse(s.drainFailing.since))}): ${oneLine(s.drainFailing.reason, 300)}\n`;
+  }
   out += `backlog       ${s.backlog} event(s): ${s.due} due now (those being sent included), ${s.retrying} waiting to retry\n`;
   out += `oldest        ${s.oldestAgeMs === null ? '-' : `${duration(s.oldestAgeMs)} old`}\n`;
   out += `next retry    ${s.nextRetryAt === null ? '-' : `in ${duration(Date.parse(s.nextRetryAt) - now)} (${s.nextRetryAt})`}\n`;

@@ -82,10 +82,10 @@ describe('migrateOutbox', () => {
   it('upgrading with rows queued (0010): the claim index holds only rows that failed, and every due row is claimed, never-tried ones first', async () => {
     await migrateBefore('queued_outbox', '0010');
     // rows as record() and the worker left them before 0010: due from their write, or after a backoff
-    await db.sql.unsafe(`INSERT INTO queued_outbox.outbox (uuid, events, attempts, next_attempt_at) VALUES
-      ('00000000-0000-7000-8000-000000000001', '[]', 2, now() - interval '1 second'),
-      ('00000000-0000-7000-8000-000000000002', '[]', 0, now() - interval '1 minute'),
-      ('00000000-0000-7000-8000-000000000003', '[]', 1, now() + interval '1 hour')`);
+    await db.sql.unsafe(`INSERT INTO queued_outbox.outbox (uuid, event, distinct_id, properties, groups, "timestamp", attempts, next_attempt_at) VALUES
+      ('00000000-0000-7000-8000-000000000001', 'e', 'u', '{}', '{}', now(), 2, now() - interval '1 second'),
+      ('00000000-0000-7000-8000-000000000002', 'e', 'u', '{}', '{}', now(), 0, now() - interval '1 minute'),
+      ('00000000-0000-7000-8000-000000000003', 'e', 'u', '{}', '{}', now(), 1, now() + interval '1 hour')`);
     await migrateOutbox(db.sql, { schema: 'queued_outbox' });
     const indexes = await db.sql`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'queued_outbox' AND tablename = 'outbox' ORDER BY 1`;
     expect(indexes.map((i) => i.indexname)).toEqual(['outbox_pkey', 'outbox_retry_idx']);
@@ -104,6 +104,60 @@ describe('migrateOutbox', () => {
     expect(previousClaim.map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001']);
     const [probe] = await db.sql.unsafe(`SELECT EXISTS (SELECT 1 FROM queued_outbox."outbox" WHERE "next_attempt_at" <= now()) AS "due"`);
     expect(probe!.due).toBe(true);
+  });
+
+  it("upgrading with packs queued (0011): each event becomes a row with its pack's history; a pack jsonb cannot hold, and a row that is neither, are dead-lettered", async () => {
+    await migrateBefore('packed_outbox', '0011');
+    const event = (uuid: string, name: string, extra: Record<string, unknown> = {}) => ({
+      uuid,
+      event: name,
+      distinct_id: 'user_1',
+      properties: { n: name },
+      groups: { organization: 'org_1' },
+      timestamp: '2026-01-01T00:00:00.000Z',
+      user_id: 'user_1',
+      user_profile: { email: 'a@example.com' },
+      automation_id: null,
+      automation_profile: null,
+      organization_id: 'org_1',
+      organization_profile: null,
+      ...extra,
+    });
+    const good = JSON.stringify([event('00000000-0000-7000-8000-00000000000a', 'a'), event('00000000-0000-7000-8000-00000000000b', 'b')]);
+    // json takes a NUL escape that jsonb refuses: the whole pack goes to the dead letters, as its text
+    const bad = JSON.stringify([event('00000000-0000-7000-8000-00000000000c', 'c', { properties: { text: 'a\u0000b' } })]);
+    await db.sql.unsafe(
+      `INSERT INTO packed_outbox.outbox (uuid, events, attempts, last_error, next_attempt_at) VALUES
+        ('00000000-0000-7000-8000-000000000001', $1, 2, 'HTTP 503', now() + interval '1 minute'),
+        ('00000000-0000-7000-8000-000000000002', $2, 0, NULL, now());
+       INSERT INTO packed_outbox.outbox (uuid, attempts) VALUES ('00000000-0000-7000-8000-000000000003', 0);
+       INSERT INTO packed_outbox.outbox (uuid, event, distinct_id, properties, groups, "timestamp") VALUES ('00000000-0000-7000-8000-000000000004', 'single', 'u', '{}', '{}', now());`.replace(
+        /\$(\d)/g,
+        (_, i) => `'${[good, bad][Number(i) - 1]!.replaceAll("'", "''")}'`,
+      ),
+    );
+    await migrateOutbox(db.sql, { schema: 'packed_outbox' });
+    const rows = await db.sql.unsafe(
+      'SELECT uuid, event, properties, user_profile, attempts, last_error, next_attempt_at > now() AS waiting FROM packed_outbox.outbox ORDER BY uuid',
+    );
+    expect(rows.map((r) => [r.uuid.slice(-2), r.event, r.properties, r.user_profile, r.attempts, r.last_error, r.waiting])).toEqual([
+      ['04', 'single', {}, null, 0, null, false],
+      ['0a', 'a', { n: 'a' }, { email: 'a@example.com' }, 2, 'HTTP 503', true],
+      ['0b', 'b', { n: 'b' }, { email: 'a@example.com' }, 2, 'HTTP 503', true],
+    ]);
+    const dead = await db.sql.unsafe('SELECT uuid, event, properties, reason FROM packed_outbox.dead_letters ORDER BY uuid');
+    expect(dead.map((d) => [d.uuid.slice(-2), d.event])).toEqual([
+      ['02', '(pack)'],
+      ['03', ''],
+    ]);
+    expect(dead[0]!.properties.pack).toContain('a\\u0000b');
+    expect(dead[0]!.reason).toMatch(/^migration 0011: a queued pack holds a value PostgreSQL cannot store as jsonb\/timestamptz, not sent: /);
+    expect(dead[1]!.reason).toBe('migration 0011: a queued row held neither one event nor a pack, not sent');
+    const [columns] = await db.sql.unsafe(
+      `SELECT count(*) FILTER (WHERE column_name = 'events')::int AS events, count(*) FILTER (WHERE is_nullable = 'NO' AND column_name IN ('event', 'distinct_id', 'properties', 'groups', 'timestamp'))::int AS required
+       FROM information_schema.columns WHERE table_schema = 'packed_outbox' AND table_name = 'outbox'`,
+    );
+    expect(columns).toEqual({ events: 0, required: 5 });
   });
 
   it("never waits long for a table lock (which would block the application's writes behind it): gives up, says so, tries again, succeeds once the table is free", async () => {

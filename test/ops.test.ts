@@ -16,7 +16,7 @@ import {
   withConnection,
 } from '../src/ops/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
-import { queuedEvents, splitPacks } from './support/queued.ts';
+import { queuedEvents } from './support/queued.ts';
 import { until } from './support/worker.ts';
 
 let db: TestDatabase;
@@ -33,7 +33,6 @@ const context = (user: string) => ({ organization: { id: 'org_1', name: 'Acme' }
 async function events(n: number, user = 'u1'): Promise<string[]> {
   const uuids: string[] = [];
   for (let i = 0; i < n; i++) uuids.push(...(await record(db.sql, attributedEvent(context(user), 'chat_started', { i }))));
-  await splitPacks(db.sql);
   return uuids;
 }
 async function kill(uuids: string[], diedAt = new Date()): Promise<void> {
@@ -126,7 +125,6 @@ describe('posthog-outbox/ops', () => {
         ([blocked]) => blocked!.n > 0,
         { what: 'forget to wait for the worker’s lock', timeoutMs: 10_000 },
       );
-      await splitPacks(worker as unknown as typeof db.sql);
       await worker`UPDATE posthog_outbox.outbox SET attempts = attempts + 1, next_attempt_at = now() + interval '1 minute'`;
       await worker`COMMIT`;
       expect(await forgetting).toEqual([{ kind: 'user', id: 'gone', queued: 1, deadLetters: 0, profile: false }]);

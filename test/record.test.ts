@@ -1,4 +1,4 @@
-import { eq, getTableColumns, sql as dsql } from 'drizzle-orm';
+import { getTableColumns, sql as dsql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { drizzle as drizzleProxy } from 'drizzle-orm/pg-proxy';
 import { pgTable, serial, text } from 'drizzle-orm/pg-core';
@@ -10,7 +10,7 @@ import { migrateOutbox } from '../src/outbox/migrate.ts';
 import { record, recordIdentifies } from '../src/outbox/record.ts';
 import { outbox, outboxSchema } from '../src/outbox/schema.ts';
 import { MAX_EVENT_BYTES } from '../src/outbox/validate.ts';
-import { IDENTITY_COLUMNS, PACK_EVENTS_LIMIT, RECORD_COLUMNS, VALUES_ROWS_LIMIT } from '../src/sql/index.ts';
+import { IDENTITY_COLUMNS, RECORD_COLUMNS, VALUES_ROWS_LIMIT } from '../src/sql/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { queuedEvents } from './support/queued.ts';
 
@@ -56,7 +56,7 @@ beforeEach(async () => {
   await db.sql`TRUNCATE messages, posthog_outbox.outbox`;
 });
 
-/** What the outbox holds, as events (a pack's events each on its own). */
+/** What the outbox holds, a row per event. */
 function outboxRows() {
   return queuedEvents(db.sql);
 }
@@ -237,7 +237,7 @@ describe('batching and concurrency', () => {
     ).toEqual([0, 0, 1]);
   });
 
-  it(`stores the same events whether they go as packs (one or several per call) or as identify rows (VALUES, or one JSON parameter above ${VALUES_ROWS_LIMIT})`, async () => {
+  it(`stores the same events whether they go one or several per call, as events or as identify rows (VALUES, or one JSON parameter above ${VALUES_ROWS_LIMIT})`, async () => {
     const odd = (i: number) =>
       event({
         event: `e'"\\${i}`,
@@ -255,12 +255,12 @@ describe('batching and concurrency', () => {
     const writes: [string, string, (tx: postgres.Sql) => Promise<unknown>][] = [
       [
         'one per call',
-        '("uuid", "events")',
+        'VALUES',
         async (tx) => {
           for (const e of events) await record(tx, e);
         },
       ],
-      ['all in one call', '("uuid", "events")', (tx) => record(tx, events)],
+      ['all in one call', 'json_to_recordset', (tx) => record(tx, events)],
       [
         'identify rows, a few per call',
         'VALUES',
@@ -279,7 +279,7 @@ describe('batching and concurrency', () => {
       await watched.end();
       const inserts = statements.filter((t) => t.includes('"outbox"'));
       expect(inserts.every((t) => t.includes(shape))).toBe(true);
-      const rows = (await outboxRows()).map(({ uuid: _u, createdAt: _c, nextAttemptAt: _n, pack: _p, ...rest }) => rest);
+      const rows = (await outboxRows()).map(({ uuid: _u, createdAt: _c, nextAttemptAt: _n, ...rest }) => rest);
       expect(rows).toHaveLength(count);
       stored.push(rows.sort((a, b) => (a.properties as { i: number }).i - (b.properties as { i: number }).i));
     }
@@ -300,23 +300,19 @@ describe('batching and concurrency', () => {
     );
   });
 
-  it(`stores several events of one call as packs of at most ${PACK_EVENTS_LIMIT}, one row each, returning the events' uuids in order`, async () => {
+  it("stores several events of one call as a row each, in one statement, returning the events' uuids in order", async () => {
+    const start = queries;
     const uuids = await record(
       client,
-      Array.from({ length: 2 * PACK_EVENTS_LIMIT + 1 }, (_, i) => event({ properties: { i } })),
+      Array.from({ length: 101 }, (_, i) => event({ properties: { i } })),
     );
+    expect(queries - start).toBe(1);
     const rows = await db.sql<
-      { n: number | null; event: string | null }[]
-    >`SELECT json_array_length(events) AS n, event FROM posthog_outbox.outbox ORDER BY uuid`;
-    expect(rows).toEqual([
-      { n: PACK_EVENTS_LIMIT, event: null },
-      { n: PACK_EVENTS_LIMIT, event: null },
-      { n: 1, event: null },
-    ]);
-    const queued = await outboxRows();
-    expect(queued.map((e) => e.uuid)).toEqual(uuids);
-    expect(queued.map((e) => (e.properties as { i: number }).i)).toEqual(uuids.map((_, i) => i));
-    expect(new Set(queued.map((e) => e.pack)).size).toBe(3);
+      { uuid: string; event: string; i: number }[]
+    >`SELECT uuid, event, (properties->>'i')::int AS i FROM posthog_outbox.outbox ORDER BY uuid`;
+    expect(rows.map((r) => r.uuid)).toEqual(uuids);
+    expect(rows.map((r) => r.i)).toEqual(uuids.map((_, i) => i));
+    expect(new Set(rows.map((r) => r.event))).toEqual(new Set([event().event]));
   });
 
   it('skips null entries (an abort the contract wants no event for) and writes nothing for none', async () => {

@@ -14,7 +14,7 @@
 import type postgres from 'postgres';
 import { redactForStorage } from '../src/redact.ts';
 import type { DrainSettings, TargetMemory } from './drain.ts';
-import type { Committed, Ledger } from './ledger.ts';
+import type { Committed, Ledger, Settlement } from './ledger.ts';
 import { decide, judgePinned, rejectsBroadly, type BisectionState } from './outcome.ts';
 import { type ClaimedRow, triage } from './rows.ts';
 import { sendBatch, type Failure, type WireEvent, type WireRequest } from './sender.ts';
@@ -32,24 +32,42 @@ export interface BatchRun {
   accepted(): void;
   /** Something of the run moved (a PostHog answer): it has not stalled. */
   progressed(): void;
+  /**
+   * Uuids PostHog accepted whose settling has not committed (a batch transaction lost after sending): claimed
+   * again, they are settled as delivered, not sent again. The worker's, across runs (worker/worker.ts).
+   */
+  readonly unsettled: Set<string>;
 }
 
 type Sendable = [ClaimedRow, WireEvent];
 
 /**
- * Settles a claimed batch in `tx`: every row is deleted, scheduled again, dead-lettered or released. Returns
- * what the run learns once `tx` commits (worker/ledger.ts, `deleteDelivered`), if anything.
+ * Sends a claimed batch and settles it in `tx`: every row is deleted, scheduled again, dead-lettered or
+ * released. Nothing is written while requests are out; what PostHog's answers decide is queued and written at
+ * the end, in one savepoint (worker/ledger.ts `settle`), so that a write PostgreSQL refuses never rolls back
+ * the deletion of what PostHog accepted. Uuids PostHog accepted are kept in `run.unsettled` until the caller
+ * has committed (the returned function removes them). Returns what the run learns once `tx` commits.
  */
 export async function settleBatch(tx: postgres.TransactionSql, rows: ClaimedRow[], run: BatchRun): Promise<Committed | undefined> {
   run.ledger.adoptSnapshots(rows);
   const { superseded, unsendable, sendable } = triage(rows, run.settings.maxAgeMs);
   await run.ledger.deleteSuperseded(tx, superseded);
-  await run.ledger.deadLetter(tx, unsendable);
-  if (sendable.length === 0) return undefined;
-  const batch = new Batch(tx, run, sendable.length);
-  await batch.deliver(sendable);
-  await batch.judge();
-  return run.ledger.deleteDelivered(tx, batch.accepted);
+  await run.ledger.deadLetter(unsendable)(tx);
+  const batch = new Batch(run, sendable.length);
+  // Accepted by PostHog in an earlier batch whose transaction was lost: settled as delivered, not sent again.
+  batch.delivered(
+    sendable.filter(([row]) => run.unsettled.has(row.uuid)),
+    false,
+  );
+  await batch.deliver(sendable.filter(([row]) => !run.unsettled.has(row.uuid)));
+  batch.judge();
+  if (batch.accepted.length === 0 && batch.writes.length === 0) return undefined;
+  for (const row of batch.accepted) run.unsettled.add(row.uuid);
+  const learned = await run.ledger.settle(tx, batch.writes, batch.accepted);
+  return () => {
+    for (const row of batch.accepted) run.unsettled.delete(row.uuid);
+    learned?.();
+  };
 }
 
 /** One batch being sent: its size, how its bisection went, and the events rejections were pinned on. */
@@ -61,12 +79,12 @@ class Batch {
   private readonly pinned: [ClaimedRow, string, Date][] = [];
   /** Its events PostHog accepted: deleted, and their profiles re-identified, when the batch is settled. */
   readonly accepted: ClaimedRow[] = [];
-  private readonly tx: postgres.TransactionSql;
+  /** What PostHog's answers decided for the other rows (retries, dead letters), written when the batch is settled. */
+  readonly writes: Settlement[] = [];
   private readonly run: BatchRun;
   private readonly size: number;
 
-  constructor(tx: postgres.TransactionSql, run: BatchRun, size: number) {
-    this.tx = tx;
+  constructor(run: BatchRun, size: number) {
     this.run = run;
     this.size = size;
   }
@@ -119,8 +137,10 @@ class Batch {
     }
   }
 
-  private delivered(batch: Sendable[]): void {
+  /** PostHog accepted `batch` (`fresh`: in this batch, not in an earlier one whose settling was lost). */
+  delivered(batch: Sendable[], fresh = true): void {
     for (const [row] of batch) this.accepted.push(row);
+    if (!fresh || batch.length === 0) return;
     this.ledger.stats.delivered += batch.length;
     this.run.accepted();
   }
@@ -145,12 +165,13 @@ class Batch {
         break;
       case 'retry': {
         const error = this.redact(decision.error);
-        await this.ledger.retry(
-          this.tx,
-          failed.map(([row]) => row),
-          error,
-          decision.retryAfterMs,
-          null,
+        this.writes.push(
+          this.ledger.retry(
+            failed.map(([row]) => row),
+            error,
+            decision.retryAfterMs,
+            null,
+          ),
         );
         break;
       }
@@ -158,7 +179,7 @@ class Batch {
   }
 
   /** Dead-letters the events a rejection was pinned on if they are confirmed poison; keeps the others. */
-  async judge(): Promise<void> {
+  judge(): void {
     const broad = this.broad || rejectsBroadly(this.size, this.state);
     if (this.pinned.length === 0 && !broad) return;
     const poison: [ClaimedRow, string, number][] = [];
@@ -168,7 +189,7 @@ class Batch {
       if (verdict === 'poison') poison.push([row, this.redact(reason), row.attempts + 1]);
       else kept.push([row, reason, at]);
     }
-    await this.ledger.deadLetter(this.tx, poison);
+    this.writes.push(this.ledger.deadLetter(poison));
     if (broad) this.ledger.stats.rejectedBroadly++;
     if (kept.length === 0 && !broad) return;
     const firstReason = kept[0]?.[1] ?? this.pinned[0]?.[1] ?? 'every request refused';
@@ -177,13 +198,8 @@ class Batch {
       // PostHog took the rest of the batch: most likely poison, confirmed (and dead-lettered) if it is refused
       // again alone after its backoff. Not a target failure: the run goes on.
       const error = this.redact(`PostHog refused the event alone once (dead-lettered if refused again): ${firstReason}`);
-      await this.ledger.schedule(
-        this.tx,
-        kept.map(([row]) => row),
-        error,
-        undefined,
-        rejectedAt,
-      );
+      const rows = kept.map(([row]) => row);
+      this.writes.push(this.ledger.schedule(rows, error, this.ledger.delays(rows, undefined), rejectedAt));
       this.ledger.stats.held += kept.length;
       return;
     }
@@ -192,12 +208,13 @@ class Batch {
         ? `PostHog rejects broadly: ${this.state.pinned} of the ${this.state.pinned + this.state.accepted} event(s) it answered in a batch of ${this.size} were refused (${this.state.rejectedRequests} requests refused): not dead-lettered, kept and retried: ${firstReason}`
         : `PostHog refused the event, with no other event accepted since to confirm it is the event's fault: kept and retried: ${firstReason}`,
     );
-    await this.ledger.retry(
-      this.tx,
-      kept.map(([row]) => row),
-      error,
-      undefined,
-      rejectedAt,
+    this.writes.push(
+      this.ledger.retry(
+        kept.map(([row]) => row),
+        error,
+        undefined,
+        rejectedAt,
+      ),
     );
     this.ledger.stats.held += kept.length;
   }

@@ -29,15 +29,14 @@ import type { BackoffPolicy } from './backoff.ts';
 import { type BatchRun, settleBatch } from './batch.ts';
 import { watchProgress } from './deadline.ts';
 import { type Committed, Ledger, type RunStats } from './ledger.ts';
-import { type ClaimedRow, NIL_UUID, nextClaimStart, openPacks, type StoredRow, takeBatch } from './rows.ts';
-import { uuidv7 } from '../src/uuid.ts';
+import { type ClaimedRow, NIL_UUID, nextClaimStart } from './rows.ts';
 import type { PostHogTarget } from './sender.ts';
 import { WORKER_DEFAULTS } from './settings.ts';
 
 export interface DrainSettings {
   schema: string;
   target: PostHogTarget;
-  /** Events per claim and per PostHog request (a claim takes whole packs, so it may exceed this by a pack's events). */
+  /** Events (rows) per claim and per PostHog request; a claim also stops at a byte budget (src/sql/drain.ts CLAIM_BYTES). */
   batchSize: number;
   /** Batches in flight at once in this process. */
   concurrency: number;
@@ -77,12 +76,7 @@ export class DrainRun implements BatchRun {
   private lastProgress = Date.now();
   /** Where the next claim starts among rows never tried (worker/rows.ts, `nextClaimStart`). */
   private claimFrom = NIL_UUID;
-  /**
-   * Events per row among the rows the last claim locked (packs hold several): how many rows the next claim
-   * locks. A run's first claim assumes rows of one event: on a backlog of packs it locks up to a batch's rows
-   * and sends a batch's events of them, the others staying locked (skipped by other lanes) until it commits.
-   */
-  private eventsPerRow = 1;
+  readonly unsettled: Set<string>;
   /** Resolved when PostHog first accepts a batch in this run (a probe run then opens its other lanes). */
   private firstAcceptance!: () => void;
   private readonly firstAccepted = new Promise<void>((resolve) => (this.firstAcceptance = resolve));
@@ -96,7 +90,7 @@ export class DrainRun implements BatchRun {
     sql: postgres.Sql,
     settings: DrainSettings,
     signal?: AbortSignal,
-    options: { probe?: boolean; onBacklog?: () => void; memory?: TargetMemory } = {},
+    options: { probe?: boolean; onBacklog?: () => void; memory?: TargetMemory; unsettled?: Set<string> } = {},
   ) {
     this.sql = sql;
     this.settings = settings;
@@ -105,6 +99,7 @@ export class DrainRun implements BatchRun {
     this.probe = options.probe ?? false;
     this.memory = options.memory ?? { lastAcceptedAt: null };
     this.onBacklog = options.onBacklog;
+    this.unsettled = options.unsettled ?? new Set();
   }
 
   get stats(): RunStats {
@@ -118,9 +113,9 @@ export class DrainRun implements BatchRun {
     call();
   }
 
-  /** The run met a target failure (settled or not yet): nothing more is claimed or sent. */
+  /** The run met a target failure (settled or not yet), or PostgreSQL refused to settle a batch: nothing more is claimed or sent. */
   private get failed(): boolean {
-    return this.stats.pauseMs !== undefined || this.targetFailing;
+    return this.stats.pauseMs !== undefined || this.targetFailing || this.stats.settleError !== undefined;
   }
 
   halted(): boolean {
@@ -170,47 +165,38 @@ export class DrainRun implements BatchRun {
     }
   }
 
-  /**
-   * Claims up to `limit` rows in `tx` and opens the batch taken of them. The claimed rows (postgres.js's
-   * objects, a pack's JSON parsed) end with this call: only the events the batch holds stay alive while it is out.
-   */
-  private async claim(tx: postgres.TransactionSql, limit: number): Promise<{ events: ClaimedRow[]; full: boolean }> {
+  /** Claims up to a batch of rows in `tx` (fewer past the claim's byte budget). */
+  private async claim(tx: postgres.TransactionSql): Promise<{ rows: ClaimedRow[]; full: boolean }> {
     const { schema, batchSize, leaseSeconds } = this.settings;
     // pipelined: one round trip
     const [[begun], rows] = await Promise.all([
       tx.unsafe<{ newest: string | null }[]>(q.beginClaim(schema), [leaseSeconds * 1000], { prepare: true }),
-      tx.unsafe<StoredRow[]>(q.claimBatch(schema), [limit, this.settings.maxAgeMs, this.claimFrom], { prepare: true }),
+      tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, this.settings.maxAgeMs, this.claimFrom], { prepare: true }),
     ]);
     this.progressed();
-    const { batch, claimedEvents } = takeBatch(rows, batchSize);
-    this.claimFrom = nextClaimStart(this.claimFrom, { limit, rows, batch, newest: begun?.newest ?? null });
-    if (rows.length > 0) this.eventsPerRow = claimedEvents / rows.length;
-    // Full: as many rows as asked for were due, or they held more than a batch (the rest is left for the next claim).
-    const full = rows.length === limit || batch.length < rows.length;
+    this.claimFrom = nextClaimStart(this.claimFrom, { limit: batchSize, rows, newest: begun?.newest ?? null });
+    // Full: as many rows as asked for were due, or the byte budget held some back.
+    const full = rows.length > 0 && (rows.length === batchSize || rows[0]!.locked > rows.length);
     if (full) {
       this.claimedFull = true;
       this.noteBacklog();
     }
-    const events = openPacks(batch, uuidv7);
-    this.stats.claimed += events.length;
-    return { events, full };
+    this.stats.claimed += rows.length;
+    return { rows: [...rows], full };
   }
 
   /** Claims batch after batch, each in a transaction of its own, until a claim comes back short or the run ends. */
   private async lane(deadline: number): Promise<void> {
-    const { batchSize } = this.settings;
     for (;;) {
       if (this.failed || this.abandoned) return;
       if (this.signal?.aborted || Date.now() >= deadline) {
         this.stats.more = true;
         return;
       }
-      // Rows to claim: a pack holds several events, so as many rows as make a batch at the last claim's events per row.
-      const limit = Math.max(1, Math.round(batchSize / this.eventsPerRow));
       let committed: Committed | undefined;
       const full = await this.sql.begin(async (tx) => {
-        const { events, full } = await this.claim(tx, limit);
-        committed = await settleBatch(tx, events, this);
+        const { rows, full } = await this.claim(tx);
+        committed = await settleBatch(tx, rows, this);
         return full;
       });
       committed?.();

@@ -50,7 +50,9 @@ import { abandonStart, checkInstalled, connect, createBoss, type Opened, serveHe
 import { createMetrics } from './metrics.ts';
 import { drainQueueName } from './queue.ts';
 import { resolveSettings, type SettingsInput } from './settings.ts';
-import { TargetHealth } from './target.ts';
+import { DrainHealth, type DrainState, TargetHealth } from './target.ts';
+
+export type { DrainState };
 import { Worker } from './worker.ts';
 
 /** The subset of a pino logger the worker uses. */
@@ -85,11 +87,13 @@ export interface TargetState {
   reason: string | null;
 }
 
-export interface OutboxWorker extends EventEmitter<{ run: [RunStats] }> {
+export interface OutboxWorker extends EventEmitter<{ run: [RunStats]; failedRun: [string] }> {
   /** Sums over every run so far. */
-  readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs' | 'error'> & { runs: number };
+  readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs' | 'error' | 'settleError'> & { runs: number };
   /** Whether PostHog is failing, as of this worker's last run. */
   readonly target: TargetState;
+  /** Whether this worker's drain runs fail for another reason (the database refused), since when and why. */
+  readonly drainState: DrainState;
   /** Asks for a drain run now (e.g. right after your own commit, to skip the wait for the next probe). */
   kick(): void;
   /** Where `/healthz` and `/metrics` are served, when `metrics` was given. */
@@ -124,10 +128,12 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     await step(boss.start());
     const queue = drainQueueName(settings.schema);
     const target = new TargetHealth(sql, settings.schema, log);
+    const drainHealth = new DrainHealth(sql, settings.schema, log);
     const metrics = options.metrics ? createMetrics(sql, settings.schema, target.state) : undefined;
     let health: HealthServer | undefined;
     if (metrics && options.metrics) {
-      const server = await step(serveHealth(options.metrics, metrics, { sql, boss, queue, log }));
+      const drain = async () => drainHealth.check(settings.unhealthyAfterMs);
+      const server = await step(serveHealth(options.metrics, metrics, { sql, boss, queue, log, drain }));
       opened.closeHealth = () => server.close();
       health = server;
     }
@@ -138,10 +144,14 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
       observeRequest: metrics?.observeRequest,
       log,
       target,
+      drainHealth,
       healthUrl: health?.url,
       closers: opened.closeHealth ? [opened.closeHealth] : [],
     });
-    if (metrics) worker.on('run', metrics.observeRun);
+    if (metrics) {
+      worker.on('run', metrics.observeRun);
+      worker.on('failedRun', metrics.observeFailedRun);
+    }
     await step(boss.schedule(queue, settings.safetyNetCron, null));
     await step(boss.work(queue, { localConcurrency: 1, pollingIntervalSeconds: 2 }, () => worker.drainJob()));
     options.signal?.throwIfAborted();

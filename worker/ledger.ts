@@ -12,7 +12,8 @@ import type { DrainSettings } from './drain.ts';
 import type { ProfileKind } from '../src/attribution/profiles.ts';
 import { entityKey } from '../src/identify/events.ts';
 import { deleteDeliveredAndIdentify } from '../src/identify/memory.ts';
-import type { ClaimedRow, Pack } from './rows.ts';
+import type { ClaimedRow } from './rows.ts';
+import { isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 import { type DeliveredEvent, RunIdentities, type Touch } from './run-identities.ts';
 
 export interface RunStats {
@@ -39,6 +40,8 @@ export interface RunStats {
   pauseMs?: number;
   /** The run's last passing failure (redacted), e.g. `PostHog answered HTTP 503: ...`. */
   error?: string;
+  /** PostgreSQL refused to settle a batch (worker/ledger.ts `settle`): the run ended, the worker backs off. */
+  settleError?: string;
 }
 
 /** The counters of a run, which a worker sums over its runs (`totals`). */
@@ -59,30 +62,19 @@ export function zeroCounters(): Record<(typeof RUN_COUNTERS)[number], number> {
   return Object.fromEntries(RUN_COUNTERS.map((key) => [key, 0])) as Record<(typeof RUN_COUNTERS)[number], number>;
 }
 
-/** Each kind of entity an event touches, the claimed row's column holding its id, and its snapshot's field in a pack. */
+/** Each kind of entity an event touches: the claimed row's column holding its id, and the one holding its snapshot. */
 const ENTITY_COLUMNS = [
   ['user', 'user_id', 'user_profile'],
   ['automation', 'automation_id', 'automation_profile'],
   ['organization', 'organization_id', 'organization_profile'],
-] as const satisfies readonly (readonly [ProfileKind, keyof ClaimedRow, string])[];
+] as const satisfies readonly (readonly [ProfileKind, keyof ClaimedRow, keyof ClaimedRow])[];
 
-/**
- * The snapshot of an entity a delivered event touched: the one its pack stored (none, `null`: the entity is not
- * re-identified from this event, as in SQL), or unknown (`undefined`) for a row of one event or one that is not an object.
- */
-function snapshotOf(row: ClaimedRow, profile: (typeof ENTITY_COLUMNS)[number][2]): Touch['fields'] | null {
-  if (row.source === null) return undefined;
-  const fields = row.source[profile];
-  if (fields === null || fields === undefined) return null;
-  return typeof fields === 'object' && !Array.isArray(fields) ? (fields as Record<string, unknown>) : undefined;
-}
-
-/** A delivered event as the run's memory of identities sees it: the entities it touched, with their snapshots. */
+/** A delivered event as the run's memory of identities sees it: the entities it touched, with their snapshots (none: not re-identified, as in SQL). */
 function delivered(row: ClaimedRow): DeliveredEvent {
   const touches: Touch[] = [];
   for (const [kind, column, profile] of ENTITY_COLUMNS) {
     const id = row[column];
-    const fields = id === null ? null : snapshotOf(row, profile);
+    const fields = row[profile];
     if (id !== null && fields !== null) touches.push({ kind, id, fields });
   }
   return { uuid: row.uuid, at: row.timestamp.getTime(), touches };
@@ -92,20 +84,20 @@ function delivered(row: ClaimedRow): DeliveredEvent {
 function settledBy(identities: RunIdentities, row: ClaimedRow): boolean {
   for (const [kind, column, profile] of ENTITY_COLUMNS) {
     const id = row[column];
-    if (id === null) continue;
-    const fields = snapshotOf(row, profile);
-    if (fields !== null && !identities.settled(kind, id, fields)) return false;
+    const fields = row[profile];
+    if (id !== null && fields !== null && !identities.settled(kind, id, fields)) return false;
   }
   return true;
 }
 
-/** The outbox row holding an event: its pack (while still packed) or its own. */
-function rowOf(row: ClaimedRow): string {
-  return row.pack && !row.pack.unpacked ? row.pack.uuid : row.uuid;
-}
-
 /** What a batch's transaction did that the run may only count on once it has committed. */
 export type Committed = () => void;
+
+/** A write that settles rows of a batch once it has been sent (worker/batch.ts queues them; `settle` runs them). */
+export type Settlement = (tx: postgres.TransactionSql) => Promise<void>;
+
+/** The counters a batch's settling writes move: put back when the writes are rolled back. */
+const SETTLED_COUNTERS = ['retried', 'deadLettered'] as const;
 
 export class Ledger {
   readonly stats: RunStats = {
@@ -125,14 +117,12 @@ export class Ledger {
    * Swaps the profile snapshots of claimed events for the equal ones the run remembers (`RunIdentities.canonical`):
    * once profiles are known, most events of a run repeat them, and their own copies then die young.
    */
-  adoptSnapshots(rows: readonly ClaimedRow[]): void {
+  adoptSnapshots(rows: ClaimedRow[]): void {
     for (const row of rows) {
-      if (row.source === null) continue;
-      const source = row.source as Record<string, unknown>;
       for (const [kind, column, profile] of ENTITY_COLUMNS) {
         const id = row[column];
-        const fields = id === null ? null : snapshotOf(row, profile);
-        if (id !== null && fields) source[profile] = this.identities.canonical(kind, id, fields);
+        const fields = row[profile];
+        if (id !== null && fields !== null) row[profile] = this.identities.canonical(kind, id, fields);
       }
     }
   }
@@ -145,6 +135,33 @@ export class Ledger {
   }
 
   /**
+   * Settles a sent batch in `tx`: the queued writes (retries, dead letters), then the delivered rows `accepted`
+   * deleted and what they touched re-identified, all in a savepoint. If PostgreSQL refuses any of it (a
+   * statement timeout, a missing grant, a lock, a value), the savepoint is rolled back and only the accepted
+   * rows are deleted, by the plainest statement there is: PostHog has them, and sending them again because
+   * the database said no would duplicate them. The other rows are left untouched (free at the commit, no
+   * attempt counted), the run records the database's reason (`stats.settleError`) and ends, and the worker
+   * backs off before the next (worker/worker.ts). If even that delete fails, the error propagates: the
+   * transaction is rolled back and the worker remembers the accepted uuids, so that it settles them unsent
+   * when they are claimed again (`DrainRun.unsent`). Returns what the run learns once `tx` commits.
+   */
+  async settle(tx: postgres.TransactionSql, writes: readonly Settlement[], accepted: readonly ClaimedRow[]): Promise<Committed | undefined> {
+    const before = SETTLED_COUNTERS.map((key) => this.stats[key]);
+    try {
+      return await tx.savepoint(async (sp) => {
+        for (const write of writes) await write(sp);
+        return this.deleteDelivered(sp, accepted);
+      });
+    } catch (error) {
+      if (isPostgresConnectionLoss(error)) throw error;
+      for (const [i, key] of SETTLED_COUNTERS.entries()) this.stats[key] = before[i]!;
+      this.stats.settleError = `settling a batch failed, ${accepted.length} delivered event(s) deleted without re-identification, the other rows left for a later run: ${databaseReason(error)}`;
+      if (accepted.length > 0) await tx.unsafe(q.deleteRows(this.settings.schema), [accepted.map((row) => row.uuid)], { prepare: true });
+      return undefined;
+    }
+  }
+
+  /**
    * Deletes the batch's delivered rows and re-identifies what their events touched, in one statement at the
    * end of the batch transaction (the identifies commit with the deletes): the `identities` rows it locks are
    * held only until the commit. An entity is identified at most once per run, and looked at again in the run only
@@ -152,9 +169,9 @@ export class Ledger {
    * Returns what the run learns from it, to be called once `tx` has committed: a batch whose commit fails identified
    * nothing, and the run's other lanes must not leave its entities out meanwhile.
    */
-  async deleteDelivered(tx: postgres.TransactionSql, accepted: readonly ClaimedRow[]): Promise<Committed | undefined> {
+  private async deleteDelivered(tx: postgres.TransactionSql, accepted: readonly ClaimedRow[]): Promise<Committed | undefined> {
     if (accepted.length === 0) return undefined;
-    const uuids = await this.deletable(tx, accepted);
+    const uuids = accepted.map((row) => row.uuid);
     // Most batches of a run: every entity identified or repeating its snapshot, checked without building anything.
     const events = accepted.every((row) => settledBy(this.identities, row)) ? [] : accepted.map(delivered);
     const { read, exclude } = this.identities.toRead(events);
@@ -166,91 +183,62 @@ export class Ledger {
       schema: this.settings.schema,
       refreshMs: this.settings.identifyRefreshMs,
       exclude,
-      read: [...new Set(read.map((i) => rowOf(accepted[i]!)))],
+      read: read.map((i) => events[i]!.uuid),
     });
     return () => {
+      this.stats.identified += enqueued;
       this.identities.learn(
         read.map((i) => events[i]!),
         identified.map((e) => entityKey(e.kind, e.id)),
       );
-      this.stats.identified += enqueued;
     };
-  }
-
-  /**
-   * The uuids whose deletion settles `accepted`: an event's own, or its pack's when every event of the pack is
-   * among them. A pack delivered in part (or stored unlike `record()` writes it) is unpacked first.
-   */
-  private async deletable(tx: postgres.TransactionSql, accepted: readonly ClaimedRow[]): Promise<string[]> {
-    const delivered = new Map<Pack, number>();
-    for (const { pack } of accepted) if (pack && !pack.unpacked) delivered.set(pack, (delivered.get(pack) ?? 0) + 1);
-    await this.unpack(
-      tx,
-      [...delivered].filter(([pack, count]) => !pack.clean || count !== pack.events.length).map(([pack]) => pack),
-    );
-    return [...new Set(accepted.map(rowOf))];
-  }
-
-  /** Unpacks `packs` (those not unpacked yet) into rows of one event each, so that their events can be settled apart. */
-  private async unpack(tx: postgres.TransactionSql, packs: Iterable<Pack>): Promise<void> {
-    const pending = [...new Set(packs)].filter((pack) => !pack.unpacked);
-    if (pending.length === 0) return;
-    const events = pending.flatMap((pack) => pack.events.map((event) => ({ ...event, pack: pack.uuid })));
-    await tx.unsafe(q.unpack(this.settings.schema), [pending.map((pack) => pack.uuid), JSON.stringify(events)]);
-    for (const pack of pending) pack.unpacked = true;
-  }
-
-  /** The packs `rows` came in. */
-  private static packsOf(rows: readonly ClaimedRow[]): Pack[] {
-    return rows.flatMap((row) => (row.pack ? [row.pack] : []));
   }
 
   /**
    * A target failure (or an unconfirmed rejection, `rejectedAt` set): the rows wait out their backoff (the
    * attempt is counted, but never leads to a dead letter) and the run ends: the worker pauses before the next.
    */
-  async retry(
-    tx: postgres.TransactionSql,
-    rows: ClaimedRow[],
-    error: string,
-    retryAfterMs: number | undefined,
-    rejectedAt: (Date | null)[] | null,
-  ): Promise<void> {
+  retry(rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: (Date | null)[] | null): Settlement {
     this.stats.error = error;
-    const delays = await this.schedule(tx, rows, error, retryAfterMs, rejectedAt);
+    const delays = this.delays(rows, retryAfterMs);
     this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, rows.length > 0 ? Math.min(...delays) : this.settings.backoff.baseMs);
+    return this.schedule(rows, error, delays, rejectedAt);
+  }
+
+  /** Each row's backoff before its next attempt. */
+  delays(rows: readonly ClaimedRow[], retryAfterMs: number | undefined): number[] {
+    return rows.map((row) => retryDelayMs(row.attempts + 1, this.settings.backoff, retryAfterMs));
   }
 
   /**
-   * Counts a failed attempt of `rows` and schedules each one's next after its backoff; `rejectedAt` (per row)
-   * records when PostHog refused the row's event alone. Returns the delays.
+   * Counts a failed attempt of `rows` and schedules each one's next after its delay; `rejectedAt` (per row)
+   * records when PostHog refused the row's event alone.
    */
-  async schedule(
-    tx: postgres.TransactionSql,
-    rows: ClaimedRow[],
-    error: string,
-    retryAfterMs: number | undefined,
-    rejectedAt: (Date | null)[] | null,
-  ): Promise<number[]> {
-    const delays = rows.map((row) => retryDelayMs(row.attempts + 1, this.settings.backoff, retryAfterMs));
-    if (rows.length > 0) {
-      await this.unpack(tx, Ledger.packsOf(rows));
+  schedule(rows: ClaimedRow[], error: string, delays: readonly number[], rejectedAt: (Date | null)[] | null): Settlement {
+    return async (tx) => {
+      if (rows.length === 0) return;
       const at = rows.map((_, i) => rejectedAt?.[i]?.toISOString() ?? null);
-      await tx.unsafe(q.scheduleRetry(this.settings.schema), [rows.map((row) => row.uuid), delays, error, at as never]);
+      await tx.unsafe(q.scheduleRetry(this.settings.schema), [rows.map((row) => row.uuid), delays as number[], error, at as never]);
       this.stats.retried += rows.length;
-    }
-    return delays;
+    };
   }
 
   /** Moves rows to the dead-letter table: [row, reason, attempts made]. */
-  async deadLetter(tx: postgres.TransactionSql, rows: [ClaimedRow, string, number][]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.unpack(tx, Ledger.packsOf(rows.map(([row]) => row)));
-    await tx.unsafe(q.deadLetter(this.settings.schema), [
-      rows.map(([row]) => row.uuid),
-      rows.map(([, reason]) => reason),
-      rows.map(([, , attempts]) => attempts),
-    ]);
-    this.stats.deadLettered += rows.length;
+  deadLetter(rows: [ClaimedRow, string, number][]): Settlement {
+    return async (tx) => {
+      if (rows.length === 0) return;
+      await tx.unsafe(q.deadLetter(this.settings.schema), [
+        rows.map(([row]) => row.uuid),
+        rows.map(([, reason]) => reason),
+        rows.map(([, , attempts]) => attempts),
+      ]);
+      this.stats.deadLettered += rows.length;
+    };
   }
+}
+
+/** PostgreSQL's reason for refusing a statement: its SQLSTATE and message. */
+export function databaseReason(error: unknown): string {
+  const e = error as { code?: string; message?: string };
+  return e?.code ? `${e.code} ${e.message ?? ''}`.trim() : String(e?.message ?? error);
 }

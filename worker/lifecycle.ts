@@ -56,14 +56,14 @@ export function createBoss(databaseUrl: string, log: Logger): PgBoss {
 export function serveHealth(
   where: NonNullable<WorkerOptions['metrics']>,
   metrics: WorkerMetrics,
-  deps: { sql: postgres.Sql; boss: PgBoss; queue: string; log: Logger },
+  deps: { sql: postgres.Sql; boss: PgBoss; queue: string; log: Logger; drain: () => Promise<void> },
 ): Promise<HealthServer> {
-  const { sql, boss, queue, log } = deps;
+  const { sql, boss, queue, log, drain } = deps;
   return startHealthServer({
     port: where.port,
     host: where.host ?? '0.0.0.0',
     registry: metrics.registry,
-    checks: { database: () => sql.unsafe(q.ping()), pgboss: () => boss.getQueue(queue) },
+    checks: { database: () => sql.unsafe(q.ping()), pgboss: () => boss.getQueue(queue), drain },
     onCheckFailed: (check, error) => log.warn({ check, err: String((error as Error)?.message ?? error) }, 'health check failed'),
   });
 }

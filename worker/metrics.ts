@@ -23,6 +23,8 @@ export interface WorkerMetrics {
   observeRequest(seconds: number, outcome: string): void;
   /** One finished drain run. */
   observeRun(stats: RunStats): void;
+  /** One drain run that failed for a reason other than PostHog (the worker backs off). */
+  observeFailedRun(reason: string): void;
 }
 
 /** Below this many rows, the backlog and dead-letter gauges are exact counts (of events). */
@@ -117,7 +119,7 @@ function tableGauges(registry: Registry, sql: postgres.Sql, schema: string): voi
   gauge(
     registry,
     'posthog_outbox_backlog',
-    `Events waiting in the outbox: an exact count while the outbox holds fewer than ${COUNT_CAP} rows, above it PostgreSQL's planner estimate of its rows (pg_class.reltuples, as of the table's last vacuum or analyze; a pack of several events of one record() call is one row); posthog_outbox_backlog_exact says which`,
+    `Events waiting in the outbox: an exact count while the outbox holds fewer than ${COUNT_CAP} rows, above it PostgreSQL's planner estimate of its rows (pg_class.reltuples, as of the table's last vacuum or analyze); posthog_outbox_backlog_exact says which`,
     async () => (await snapshot()).backlog.value,
   );
   gauge(
@@ -158,11 +160,19 @@ export function createMetrics(sql: postgres.Sql, schema: string, target: TargetV
     registers: [registry],
   });
   tableGauges(registry, sql, schema);
+  const failedRuns = new Counter({
+    name: 'posthog_outbox_failed_runs_total',
+    help: 'Drain runs that failed for a reason other than PostHog (PostgreSQL refused to claim or settle, a connection was lost); the worker backs off after each',
+    registers: [registry],
+  });
   return {
     registry,
     observeRequest(seconds, outcome) {
       requests.observe({ outcome }, seconds);
     },
     observeRun,
+    observeFailedRun() {
+      failedRuns.inc();
+    },
   };
 }

@@ -31,6 +31,8 @@ export const WORKER_DEFAULTS = {
   backoff: DEFAULT_BACKOFF,
   /** The safety-net drain run. */
   safetyNetCron: '* * * * *',
+  /** `/healthz` says unavailable once every drain run has failed (the database refusing) for this long. */
+  unhealthyAfterMs: 5 * 60_000,
 } as const;
 
 /** What a worker is asked for (`WorkerOptions` has these and its connection and hooks); unset means the default. */
@@ -71,11 +73,17 @@ export interface SettingsInput {
   backoff?: BackoffPolicy;
   /** Cron of the safety-net run. Default every minute. */
   safetyNetCron?: string;
+  /**
+   * `/healthz` answers 503 once every drain run of this worker has failed for this long (PostgreSQL refusing
+   * to settle, a lost connection: not PostHog failing, which the worker waits out). Default 5 minutes.
+   */
+  unhealthyAfterMs?: number;
 }
 
 export interface WorkerSettings extends Omit<DrainSettings, 'observeRequest'> {
   deadLetterRetentionMs: number;
   safetyNetCron: string;
+  unhealthyAfterMs: number;
 }
 
 /** The CLI flag of each setting, for errors in the CLI's terms. */
@@ -139,5 +147,6 @@ export function resolveSettings(input: SettingsInput): Readonly<WorkerSettings> 
     deadLetterRetentionMs: milliseconds(input.deadLetterRetentionMs ?? d.deadLetterRetentionMs, 'deadLetterRetentionMs', { zero: 'keep forever' }),
     backoff: Object.freeze({ ...backoff }),
     safetyNetCron: input.safetyNetCron ?? d.safetyNetCron,
+    unhealthyAfterMs: milliseconds(input.unhealthyAfterMs ?? d.unhealthyAfterMs, 'unhealthyAfterMs'),
   });
 }

@@ -57,3 +57,66 @@ export class TargetHealth {
     });
   }
 }
+
+/** Whether this worker's drain runs fail for a reason other than PostHog (the database refused, a connection was lost). */
+export interface DrainState {
+  /** Since when every drain run has failed; null while they succeed. */
+  failingSince: Date | null;
+  /** The last failure's reason (PostgreSQL's SQLSTATE and message), while failing. */
+  reason: string | null;
+  /** Drain runs failed in a row: the worker's pause before the next grows with it. */
+  failedRuns: number;
+}
+
+/**
+ * Drain runs that fail (not on PostHog: on the database, or on anything unexpected). Each is counted and the
+ * worker backs off before the next (worker/worker.ts); the first of a streak, and a change of reason, is logged
+ * at error level (not every run: a failure that lasts would flood the log), the end of a streak at info. The
+ * state goes to target_health (`drain_failing_since`, `drain_error`) for `posthog-outbox status`, as far as the
+ * database takes the write, and to `/healthz`, which says unavailable once runs have failed for `unhealthyAfterMs`.
+ */
+export class DrainHealth {
+  readonly state: DrainState = { failingSince: null, reason: null, failedRuns: 0 };
+  private readonly sql: postgres.Sql;
+  private readonly schema: string;
+  private readonly log: Logger;
+
+  constructor(sql: postgres.Sql, schema: string, log: Logger) {
+    this.sql = sql;
+    this.schema = schema;
+    this.log = log;
+  }
+
+  async failed(reason: string): Promise<void> {
+    const first = this.state.failingSince === null;
+    this.state.failedRuns++;
+    this.state.failingSince ??= new Date();
+    if (first || reason !== this.state.reason) {
+      this.log.error(
+        { reason, since: this.state.failingSince.toISOString(), failedRuns: this.state.failedRuns },
+        'drain runs failing: the worker backs off between runs until one succeeds',
+      );
+    }
+    this.state.reason = reason;
+    await within(this.sql.unsafe(q.markDrainFailing(this.schema), [reason]), 'recording the failed drain run').catch(() => undefined);
+  }
+
+  async succeeded(): Promise<void> {
+    if (this.state.failingSince === null) return;
+    this.log.info({ since: this.state.failingSince.toISOString(), failedRuns: this.state.failedRuns, reason: this.state.reason }, 'drain runs succeed again');
+    const recorded = await within(this.sql.unsafe(q.markDrainWorking(this.schema)), 'recording the drain recovery').then(
+      () => true,
+      () => false,
+    );
+    if (!recorded) return; // said again after the next run
+    Object.assign(this.state, { failingSince: null, reason: null, failedRuns: 0 });
+  }
+
+  /** Throws (for `/healthz`) once every drain run has failed for `afterMs`. */
+  check(afterMs: number, now = Date.now()): void {
+    const since = this.state.failingSince;
+    if (since !== null && now - since.getTime() >= afterMs) {
+      throw new Error(`every drain run has failed since ${since.toISOString()} (${this.state.failedRuns} runs): ${this.state.reason}`);
+    }
+  }
+}

@@ -15,12 +15,19 @@ import { NoAnswer, within } from './deadline.ts';
 import { DrainRun, type DrainSettings } from './drain.ts';
 import { IdleProbe } from './idle-probe.ts';
 import type { Logger, OutboxWorker, TargetState } from './index.ts';
-import { RUN_COUNTERS, type RunStats, zeroCounters } from './ledger.ts';
+import { databaseReason, RUN_COUNTERS, type RunStats, zeroCounters } from './ledger.ts';
 import { closeAll, finishOrRelease } from './lifecycle.ts';
 import { drainQueueName } from './queue.ts';
 import { DeadLetterRetention } from './retention.ts';
 import type { WorkerSettings } from './settings.ts';
-import type { TargetHealth } from './target.ts';
+import type { DrainHealth, DrainState, TargetHealth } from './target.ts';
+import { BoundedSet } from './bounded-set.ts';
+
+/**
+ * Accepted-but-unsettled uuids a worker remembers at most (about 100 bytes each): a batch lost after sending
+ * leaves up to a batch's worth, and the next claim of those rows settles them.
+ */
+const UNSETTLED_LIMIT = 100_000;
 
 /** What a worker is built from, all of it ready before it is constructed (nothing is set on it afterwards). */
 export interface WorkerParts {
@@ -32,14 +39,17 @@ export interface WorkerParts {
   observeRequest?: DrainSettings['observeRequest'];
   log: Logger;
   target: TargetHealth;
+  /** Whether drain runs fail for a reason other than PostHog (shared with `/healthz`). */
+  drainHealth: DrainHealth;
   healthUrl?: string;
   /** Closed by stop(), after the last run. */
   closers: (() => Promise<void>)[];
 }
 
-export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxWorker {
+export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] }> implements OutboxWorker {
   readonly totals = { runs: 0, ...zeroCounters() };
   readonly target: TargetState;
+  readonly drainState: DrainState;
   private readonly abort = new AbortController();
   /** The drain loop, while one runs. */
   private running: Promise<void> | undefined;
@@ -50,6 +60,12 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
   private pausedUntil = 0;
   /** Runs in a row that ended on a passing PostHog failure: the pause before the next run grows with it. */
   private failedRuns = 0;
+  /**
+   * Uuids PostHog accepted whose batch transaction was lost before it committed (worker/batch.ts): settled as
+   * delivered when claimed again, not sent again. Bounded: past UNSETTLED_LIMIT the oldest are forgotten.
+   */
+  private readonly unsettled = new BoundedSet(UNSETTLED_LIMIT);
+  private readonly drainHealth: DrainHealth;
   /** The next-due (or end-of-pause) timer. */
   private timer: NodeJS.Timeout | undefined;
   private readonly idleProbe: IdleProbe;
@@ -77,6 +93,8 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
     this.log = parts.log;
     this.targetHealth = parts.target;
     this.target = parts.target.state;
+    this.drainHealth = parts.drainHealth;
+    this.drainState = parts.drainHealth.state;
     this.healthUrl = parts.healthUrl;
     this.closers = parts.closers;
     this.retention = new DeadLetterRetention(this.sql, parts.settings, this.abort.signal, parts.log);
@@ -117,22 +135,28 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
 
   /**
    * A drain loop failed (its run, or a statement between runs). Its rows are safe: each batch's transaction
-   * commits what it settled or is rolled back, and pg-boss is told the job failed. A lost connection or a
-   * stalled run may have left the pool broken (worker/database.ts): it is replaced before the next run.
+   * commits what it settled or is rolled back (what PostHog accepted of it is remembered: `unsettled`), and
+   * pg-boss is told the job failed. The worker backs off before the next run (`drainFailed`): without it the
+   * idle probe would start one within milliseconds, which would claim and send the same rows again. A lost
+   * connection or a stalled run may have left the pool broken (worker/database.ts): it is replaced first.
    */
-  private failed(error: unknown): never {
+  private async failed(error: unknown): Promise<never> {
     if (this.abort.signal.aborted) throw error; // stopping: stop() gives the rows back and says so
-    const message = String((error as Error)?.message ?? error);
-    if (error instanceof NoAnswer || isPostgresConnectionLoss(error)) {
-      this.renewPool();
-      this.log.error(
-        { err: message, code: (error as { code?: string }).code },
-        'drain run failed: the database connection was lost or stopped answering; reconnecting with a fresh pool',
-      );
-    } else {
-      this.log.error({ err: message }, 'drain run failed');
-    }
+    const lost = error instanceof NoAnswer || isPostgresConnectionLoss(error);
+    if (lost) this.renewPool();
+    const reason = `${lost ? 'the database connection was lost or stopped answering (reconnecting with a fresh pool): ' : ''}${databaseReason(error)}`;
+    await this.drainFailed(reason);
     throw error;
+  }
+
+  /**
+   * A drain run failed for a reason other than PostHog: counted, the worker pauses (exponential backoff with
+   * jitter, capped, growing with the failed runs in a row), and said once per streak (worker/target.ts).
+   */
+  private async drainFailed(reason: string): Promise<void> {
+    await this.drainHealth.failed(reason);
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + retryDelayMs(this.drainHealth.state.failedRuns, this.settings.backoff));
+    this.emit('failedRun', reason);
   }
 
   /** Replaces the pool (worker/database.ts), unless the worker is stopping: stop() closes it. */
@@ -151,10 +175,25 @@ export class Worker extends EventEmitter<{ run: [RunStats] }> implements OutboxW
     let stats: RunStats;
     do {
       this.pending = false;
-      const run = new DrainRun(this.sql, this.drain, this.abort.signal, { probe: this.failedRuns > 0, onBacklog, memory: this.targetHealth.memory });
-      stats = await run.run();
+      const run = new DrainRun(this.sql, this.drain, this.abort.signal, {
+        probe: this.failedRuns > 0,
+        onBacklog,
+        memory: this.targetHealth.memory,
+        unsettled: this.unsettled,
+      });
+      try {
+        stats = await run.run();
+      } catch (error) {
+        this.account(run.stats); // what it did before it failed happened (PostHog accepted what it counts as delivered)
+        throw error;
+      }
       claimed += stats.claimed;
       this.account(stats);
+      if (stats.settleError !== undefined) {
+        await this.drainFailed(stats.settleError);
+        break;
+      }
+      await this.drainHealth.succeeded();
       if (stats.pauseMs !== undefined) {
         await this.pause(stats.pauseMs, stats.error ?? 'unknown target failure');
         break;

@@ -55,7 +55,7 @@ async function drainPhase(bench: BenchSession, database: BenchDatabase): Promise
   const drain: DrainResults = { events, bare: [], reference: [], rawDelete: [], jobPerEvent: [], worker: [] };
   bench.results.drain = drain;
   // The reference designs read rows of one event in their columns (the design anyone would write).
-  const fillOutboxBacklog = () => fillOutbox(database.sql, events, { rows: true });
+  const fillOutboxBacklog = () => fillOutbox(database.sql, events);
   // The three that the main ratios compare take turns, round after round.
   for (let round = 0; round < config.drainRounds; round++) {
     await drainDesign(bench, database, drain.bare, { name: 'bare-posthog', count: events, params: { events }, until: 'capture' });

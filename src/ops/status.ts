@@ -6,6 +6,11 @@ import * as q from '../sql/index.ts';
 export interface OutboxStatus {
   /** The PostHog target as the workers last reported it; null before any worker reported. */
   target: { failingSince: string | null; reason: string | null; updatedAt: string } | null;
+  /**
+   * Drain runs failing for a reason other than PostHog (PostgreSQL refusing to settle a batch, a lost
+   * connection), as a worker last reported it: since when and why; null while they succeed.
+   */
+  drainFailing: { since: string; reason: string | null } | null;
   backlog: number;
   due: number;
   retrying: number;
@@ -28,6 +33,7 @@ export async function readStatus(sql: postgres.Sql, options: { schema?: string; 
   const [profiles] = await sql.unsafe(q.identitiesStatus(schema));
   return {
     target: health ? { failingSince: health.failing_since?.toISOString() ?? null, reason: health.reason, updatedAt: health.updated_at.toISOString() } : null,
+    drainFailing: health?.drain_failing_since ? { since: health.drain_failing_since.toISOString(), reason: health.drain_error } : null,
     backlog: summary!.backlog,
     due: summary!.due,
     retrying: summary!.retrying,

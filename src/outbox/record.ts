@@ -4,7 +4,7 @@
  */
 import { uuidv7 } from '../uuid.ts';
 import type { OutboxEvent } from '../event.ts';
-import { IDENTITY_COLUMNS, insertEvents, insertPacks, PACK_EVENTS_LIMIT, RECORD_COLUMNS, VALUES_ROWS_LIMIT, type RecordColumn } from '../sql/index.ts';
+import { IDENTITY_COLUMNS, insertEvents, RECORD_COLUMNS, VALUES_ROWS_LIMIT, type RecordColumn } from '../sql/index.ts';
 import { executorFor, type Connection } from './executor.ts';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import { checkEvent, checkSize } from './validate.ts';
@@ -17,7 +17,7 @@ export interface RecordOptions {
 /** `null`/`undefined` entries are skipped: `run.abort(reason)` returns null when the contract wants no event. */
 export type Recordable = OutboxEvent | null | undefined;
 
-/** An event as `record()` stores it: a pack holds `JSON.stringify` of these (exported for the bench's backlog, bench/database.ts). */
+/** An event as `record()` stores it, one row of the outbox (exported for the bench's backlog, bench/database.ts). */
 export function toRow(event: OutboxEvent, now: Date): Record<RecordColumn, unknown> {
   const { user, automation, organization } = event.profiles;
   return {
@@ -37,11 +37,11 @@ export function toRow(event: OutboxEvent, now: Date): Record<RecordColumn, unkno
 }
 
 /**
- * Records `events` in the outbox through `tx`, in one statement, and returns their uuids (UUIDv7, assigned
- * now, and sent to PostHog as the event uuid). The events are stored as one row, a pack (up to
- * PACK_EVENTS_LIMIT events per row; see the `events` column). `tx` is a transaction (or, for a one-off write, a database,
- * pool or client) of drizzle, postgres.js, Kysely, Knex, PGlite or node-postgres (`./executor.ts`). Throws `OutboxError` before any SQL runs when an event is
- * invalid; a database error propagates as is (and aborts your transaction, as any failed statement does).
+ * Records `events` in the outbox through `tx`, in one statement (a row per event), and returns their uuids
+ * (UUIDv7, assigned now, and sent to PostHog as the event uuid). `tx` is a transaction (or, for a one-off
+ * write, a database, pool or client) of drizzle, postgres.js, Kysely, Knex, PGlite or node-postgres
+ * (`./executor.ts`). Throws `OutboxError` before any SQL runs when an event is invalid; a database error
+ * propagates as is (and aborts your transaction, as any failed statement does).
  *
  * @example
  * await db.transaction(async (tx) => {
@@ -100,8 +100,7 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
       row.identity_id = identity.id;
       row.identity_version = identity.version;
     }
-    // The row as JSON: its size is checked, and it is what a pack holds (or, for more than VALUES_ROWS_LIMIT
-    // identify rows, what the statement gets).
+    // The row as JSON: its size is checked, and above VALUES_ROWS_LIMIT rows it is what the statement gets.
     const text = JSON.stringify(row);
     checkSize(text, field);
     uuids.push(row.uuid as string);
@@ -109,13 +108,6 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
     json.push(text);
   }
   if (rows.length === 0) return uuids;
-  if (!tagged) {
-    // Packs: the handler's transaction pays one row per call (two parameters, JSON checked, not converted), not one per event.
-    const params: string[] = [];
-    for (let i = 0; i < json.length; i += PACK_EVENTS_LIMIT) params.push(uuidv7(), `[${json.slice(i, i + PACK_EVENTS_LIMIT).join(',')}]`);
-    await execute(insertPacks(schema, params.length / 2), params);
-    return uuids;
-  }
   await execute(insertEvents(schema, rows.length, tagged), rows.length > VALUES_ROWS_LIMIT ? [`[${json.join(',')}]`] : valueParams(rows, tagged));
   return uuids;
 }

@@ -4,7 +4,7 @@
  * with application tables; `outboxSchema(name)` builds the same tables in another schema.
  */
 import { sql } from 'drizzle-orm';
-import { bigint, check, index, integer, json, jsonb, type PgSchema, pgSchema, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, index, integer, jsonb, type PgSchema, pgSchema, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { DEFAULT_SCHEMA } from '../config.ts';
 import type { ProfileFields } from '../event.ts';
 
@@ -35,29 +35,15 @@ function eventColumns() {
   };
 }
 
-/** Events waiting to be delivered. */
+/**
+ * Events waiting to be delivered, one row each, every value in the type the worker settles it as (jsonb,
+ * timestamptz): PostgreSQL refuses at `record()` whatever it could not settle later (migration 0011).
+ */
 function outboxTable(schema: PgSchema) {
   return schema.table(
     'outbox',
     {
       ...eventColumns(),
-      // A row holds one event in the columns above, or (a pack) several in `events`: the event columns are
-      // then null. No check constraint says so: PostgreSQL sets one up for every insert, a measurable share of
-      // the handler's statement (migration 0009), and the worker dead-letters a row that is neither.
-      event: text('event'),
-      distinctId: text('distinct_id'),
-      properties: jsonb('properties').$type<Record<string, unknown>>(),
-      groups: jsonb('groups').$type<Record<string, string>>(),
-      timestamp: timestamp('timestamp', { withTimezone: true, mode: 'date' }),
-      /**
-       * A pack: the events of one `record()` call of several events, as a JSON array of objects keyed by the
-       * event columns (`uuid`, `event`, `distinct_id`, `properties`, ...; src/sql/columns.ts RECORD_COLUMNS).
-       * One row instead of one per event keeps the handler's transaction cheap (one heap tuple and two index
-       * entries, JSON checked but not converted). The row's own `uuid` is the pack's, not an event's. The
-       * worker sends the events and deletes the pack; when their outcomes differ (one retried, one
-       * dead-lettered) it first unpacks them into rows of one event each, keeping the pack's delivery history.
-       */
-      events: json('events').$type<Record<string, unknown>[]>(),
       /**
        * When the row may next be claimed: when it was written, then after each failed attempt the backoff
        * time. A worker holds the rows it is sending with a row lock in its transaction, not by writing them.
@@ -156,6 +142,9 @@ function targetHealthTable(schema: PgSchema) {
       id: smallint('id').primaryKey().default(1),
       failingSince: timestamp('failing_since', { withTimezone: true, mode: 'date' }),
       reason: text('reason'),
+      /** Since when every drain run of a worker has failed on the database (or anything but PostHog), and why. */
+      drainFailingSince: timestamp('drain_failing_since', { withTimezone: true, mode: 'date' }),
+      drainError: text('drain_error'),
       updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     },
     (t) => [check('target_health_one_row', sql`${t.id} = 1`)],

@@ -3,15 +3,23 @@
  * batch (unsent identify rows deleted, retries scheduled, dead letters moved); the idle worker's probes.
  * Deleting delivered rows re-identifies what they touched: identities.ts.
  */
-import { EVENT_COLUMNS, quoteSchema, RECORD_COLUMNS, recordColumnList } from './columns.ts';
+import { EVENT_COLUMNS, quoteSchema, recordColumnList } from './columns.ts';
 
 /**
- * The columns a worker reads from a claimed row: what it sends, and the ids of the entities it touched (whether
- * its run identified them all already: then settling it needs no re-identification). Profile snapshots stay
- * in the database: `deleteDeliveredAndRemember`. A pack's events come whole in `events` (the event columns null).
+ * The columns a worker reads from a claimed row: what it sends, and the entities it touched with the profile
+ * snapshots it carries (worker/run-identities.ts compares them, so that most batches of a run are simply
+ * deleted without PostgreSQL reading their snapshots again).
  */
 const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."attempts", o."rejected_at",
-  o."user_id", o."automation_id", o."organization_id", o."events"`;
+  o."user_id", o."user_profile", o."automation_id", o."automation_profile", o."organization_id", o."organization_profile"`;
+
+/**
+ * Bytes of stored properties a claim returns at most, beyond its first row: a batch's memory is bounded by its
+ * events (the claim's LIMIT) and by this. `pg_column_size` is the stored size, compressed when PostgreSQL
+ * compressed the value (values over ~2 KB): a batch of large, very repetitive events may hold a few times this
+ * once parsed. PostHog refuses events over 1 MB, so a batch of 1,000 such events would otherwise be a gigabyte.
+ */
+export const CLAIM_BYTES = 16 * 1024 * 1024;
 
 /**
  * Rows that have failed: the predicate of the partial `next_attempt_at` index (migration 0010), written once
@@ -28,8 +36,8 @@ const UNTRIED = `"attempts" = 0`;
  * index, which holds only rows that have failed). Retries wait only while PostHog fails, so putting them second
  * delays little, and a row that keeps failing cannot crowd out rows never tried. The second part is read only if
  * the first leaves room, so the claim locks no row it does not return. The rows stay locked by the claiming
- * transaction until it settles them (delete, retry, dead letter) and commits; rows it leaves untouched (a
- * batch's worth of events taken from the first of them: worker/drain.ts) are free again at the commit. The
+ * transaction until it settles them (delete, retry, dead letter) and commits; rows it locks but does not return
+ * (past the byte budget, below) are free again at the commit. The
  * claim writes nothing, so it costs what a plain SELECT costs; a worker that dies holding rows loses them as
  * soon as PostgreSQL sees its connection go, and a hung one when the lease (`beginClaim`) ends its session.
  * `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age); `superseded` flags identify
@@ -51,59 +59,37 @@ export function claimBatch(schema: string): string {
   ORDER BY o."uuid" LIMIT $1 FOR UPDATE SKIP LOCKED`;
   const retries = `SELECT ${columns} FROM ${s}."outbox" o WHERE o.${FAILED} AND o."next_attempt_at" <= now()
   ORDER BY o."next_attempt_at" LIMIT $1 FOR UPDATE SKIP LOCKED`;
-  return `SELECT ${CLAIMED}, o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
+  // The rows past the byte budget (CLAIM_BYTES, counted in claim order, the first row always taken) stay locked
+  // but unread until the batch's transaction commits: free again then. `locked` says how many rows the claim
+  // locked, so the worker knows that more were due than it read.
+  return `SELECT ${CLAIMED}, o."locked"::int AS "locked", o."created_at" < now() - make_interval(secs => $2::float8 / 1000) AS "expired",
   CASE WHEN o."identity_kind" IS NULL THEN false ELSE COALESCE(o."identity_version" <
     (SELECT i."version" FROM ${s}."identities" i WHERE i."kind" = o."identity_kind" AND i."entity_id" = o."identity_id"), false) END AS "superseded"
-FROM (SELECT * FROM (${untried}) u UNION ALL SELECT * FROM (${retries}) r LIMIT $1) o`;
+FROM (
+  SELECT c.*, COALESCE(sum(pg_column_size(c."properties")) OVER (ROWS UNBOUNDED PRECEDING) - pg_column_size(c."properties"), 0) AS "before", count(*) OVER () AS "locked"
+  FROM (SELECT * FROM (${untried}) u UNION ALL SELECT * FROM (${retries}) r LIMIT $1) c
+) o WHERE o."before" < ${CLAIM_BYTES}`;
 }
 
 /**
  * Sent before each claim, in the same round trip. The lease of the calling transaction: PostgreSQL ends the
  * session if it sits idle in the transaction (a request to PostHog outstanding) for more than `$1`
- * milliseconds, which frees the rows it holds. And `newest`, the greatest uuid in the outbox (one lookup at
+ * milliseconds, which frees the rows it holds. The same bound on each of its statements (`statement_timeout`,
+ * for this transaction only): a role's or database's own timeout (hosted platforms set short ones) would
+ * otherwise cut the claim or the settling of a batch PostHog has already accepted. And `newest`, the greatest uuid in the outbox (one lookup at
  * the end of the primary key), read before the claim's own snapshot: where a claim whose scan of rows never
  * tried reached the end may let the next one start (worker/rows.ts, `nextClaimStart`).
  */
 export function beginClaim(schema: string): string {
-  return `SELECT set_config('idle_in_transaction_session_timeout', $1::text, true), (SELECT "uuid" FROM ${quoteSchema(schema)}."outbox" ORDER BY "uuid" DESC LIMIT 1) AS "newest"`;
+  return `SELECT set_config('idle_in_transaction_session_timeout', $1::text, true), set_config('statement_timeout', $1::text, true), (SELECT "uuid" FROM ${quoteSchema(schema)}."outbox" ORDER BY "uuid" DESC LIMIT 1) AS "newest"`;
 }
 
 /**
  * Deletes rows `$1` (held by the calling claim's transaction): identify rows superseded by a newer one (unsent),
- * or delivered rows and packs with nothing to re-identify (their entities identified, or looked at with the same snapshot, by the run).
+ * or delivered rows with nothing to re-identify (their entities identified, or looked at with the same snapshot, by the run).
  */
 export function deleteRows(schema: string): string {
   return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[])`;
-}
-
-/**
- * The record columns of `alias`, an event missing its name, distinct id, properties, groups or timestamp given
- * an empty one (the timestamp `createdAt`), so that it can be stored where they are required (a row of one
- * event, a dead letter) rather than lost: such an event was edited or written by hand, and is dead-lettered.
- */
-function eventOrEmpty(alias: string, createdAt: string): string {
-  const empty: Record<string, string> = { event: "''", distinct_id: "''", properties: "'{}'", groups: "'{}'", timestamp: createdAt };
-  return RECORD_COLUMNS.map(([name]) => (name in empty ? `COALESCE(${alias}."${name}", ${empty[name]})` : `${alias}."${name}"`)).join(', ');
-}
-
-/**
- * Unpacks packs `$1` (held by the calling claim's transaction) into rows of one event each, before their events
- * are settled apart (one retried, another dead-lettered): `$2` is a JSON array of the packs' events as the
- * worker read them (objects keyed by the event columns, uuid and timestamp checked), each with `pack`, its
- * pack's uuid. Each event keeps its pack's delivery history; an event stored without a name, distinct id,
- * properties, groups or timestamp gets an empty one (it is dead-lettered as invalid), so no event is lost.
- */
-export function unpack(schema: string): string {
-  const s = quoteSchema(schema);
-  const typed = RECORD_COLUMNS.map(([name, type]) => `"${name}" ${type}`).join(', ');
-  return `WITH packs AS (
-  DELETE FROM ${s}."outbox" WHERE "uuid" = ANY($1::uuid[]) AND "events" IS NOT NULL
-  RETURNING "uuid", "attempts", "last_error", "created_at", "next_attempt_at", "rejected_at"
-)
-INSERT INTO ${s}."outbox" (${recordColumnList()}, "attempts", "last_error", "created_at", "next_attempt_at", "rejected_at")
-SELECT ${eventOrEmpty('e', 'p."created_at"')}, p."attempts", p."last_error", p."created_at", p."next_attempt_at", p."rejected_at"
-FROM packs p JOIN json_to_recordset($2::text::json) AS e("pack" uuid, ${typed}) ON e."pack" = p."uuid"
-ON CONFLICT ("uuid") DO NOTHING`;
 }
 
 /**
@@ -127,7 +113,7 @@ export function deadLetter(schema: string): string {
   RETURNING o.*, x.reason, x.attempts AS counted
 )
 INSERT INTO ${s}."dead_letters" (${EVENT_COLUMNS}, "reason")
-SELECT ${eventOrEmpty('dead', 'dead."created_at"')}, counted, "last_error", "created_at", reason FROM dead`;
+SELECT ${recordColumnList('dead')}, counted, "last_error", "created_at", reason FROM dead`;
 }
 
 /**

@@ -4,42 +4,23 @@
  */
 import { quoteSchema } from './columns.ts';
 
-/**
- * What an entity kind matches on, in `outbox` and `dead_letters` rows (`$1` = id); `field(name)` reads a
- * field as text (a column, or a key of a pack's event).
- */
-function touches(kind: 'user' | 'automation' | 'organization', field: (name: string) => string = (name) => `"${name}"`): string {
+/** What an entity kind matches on, in `outbox` and `dead_letters` rows (`$1` = id). */
+function touches(kind: 'user' | 'automation' | 'organization'): string {
   switch (kind) {
     case 'user':
-      return `(${field('user_id')} = $1 OR ${field('distinct_id')} = $1)`;
+      return `("user_id" = $1 OR "distinct_id" = $1)`;
     case 'automation':
-      return `(${field('automation_id')} = $1 OR ${field('distinct_id')} = 'automation_' || $1)`;
+      return `("automation_id" = $1 OR "distinct_id" = 'automation_' || $1)`;
     case 'organization':
-      return `(${field('organization_id')} = $1 OR (${field('event')} = '$groupidentify' AND ${field('properties')}::json->>'$group_key' = $1))`;
+      return `("organization_id" = $1 OR ("event" = '$groupidentify' AND "properties"->>'$group_key' = $1))`;
   }
 }
 
-/**
- * Deletes the queued events, dead letters and remembered profile of one entity; returns the three counts.
- * A pack (several events of one `record()` call) loses the entity's events and keeps the others; a pack left
- * with none is deleted.
- */
+/** Deletes the queued events, dead letters and remembered profile of one entity; returns the three counts. */
 export function forgetEntity(schema: string, kind: 'user' | 'automation' | 'organization'): string {
   const s = quoteSchema(schema);
-  const inPack = (name: string) => (name === 'properties' ? `(e."value"->'properties')::text` : `(e."value"->>'${name}')`);
-  return `WITH queued AS (DELETE FROM ${s}."outbox" WHERE "events" IS NULL AND (${touches(kind)} OR ("identity_kind" = '${kind}' AND "identity_id" = $1)) RETURNING 1),
-packs AS (
-  SELECT o."uuid", count(*) FILTER (WHERE e."touched") AS "gone", json_agg(e."value" ORDER BY e."n") FILTER (WHERE NOT e."touched") AS "kept"
-  FROM ${s}."outbox" o CROSS JOIN LATERAL (
-    SELECT e."value", e."n", COALESCE(${touches(kind, inPack)}, false) AS "touched"
-    FROM json_array_elements(CASE WHEN json_typeof(o."events") = 'array' THEN o."events" ELSE '[]' END) WITH ORDINALITY AS e("value", "n")
-  ) e
-  WHERE o."events" IS NOT NULL GROUP BY o."uuid"
-),
-emptied AS (DELETE FROM ${s}."outbox" o USING packs p WHERE o."uuid" = p."uuid" AND p."gone" > 0 AND p."kept" IS NULL RETURNING p."gone"),
-thinned AS (UPDATE ${s}."outbox" o SET "events" = p."kept" FROM packs p WHERE o."uuid" = p."uuid" AND p."gone" > 0 AND p."kept" IS NOT NULL RETURNING p."gone"),
+  return `WITH queued AS (DELETE FROM ${s}."outbox" WHERE ${touches(kind)} OR ("identity_kind" = '${kind}' AND "identity_id" = $1) RETURNING 1),
 dead AS (DELETE FROM ${s}."dead_letters" WHERE ${touches(kind)} RETURNING 1),
 known AS (DELETE FROM ${s}."identities" WHERE "kind" = '${kind}' AND "entity_id" = $1 RETURNING 1)
-SELECT ((SELECT count(*) FROM queued) + (SELECT COALESCE(sum("gone"), 0) FROM emptied) + (SELECT COALESCE(sum("gone"), 0) FROM thinned))::int AS "queued",
-  (SELECT count(*) FROM dead)::int AS "dead", (SELECT count(*) FROM known)::int AS "known"`;
+SELECT (SELECT count(*) FROM queued)::int AS "queued", (SELECT count(*) FROM dead)::int AS "dead", (SELECT count(*) FROM known)::int AS "known"`;
 }

@@ -53,14 +53,12 @@ export function rememberIdentities(schema: string): string {
 
 /**
  * Settles a batch's delivered rows in one statement: deletes rows `$1` (held by the calling claim's
- * transaction; rows of one event, and packs whose every event was delivered) and, from the profile snapshots
- * the events of rows `$5` (some of `$1`) carried, re-identifies what they touched
+ * transaction) and, from the profile snapshots of rows `$5` (some of `$1`), re-identifies what they touched
  * (`rememberFrom`, `$2` the refresh interval, `$3` false): each user, automation persona and organization
  * once, each field at its newest non-null value (the newest event's, the later-written row on a tie), the
  * entity's time the newest event's. Entities named in `$4` (`kind:id`, already identified by this run) are
  * left out. The other rows of `$1` are only deleted: the worker passes over the rows whose every entity its
- * run has identified, or looked at with the same snapshot (worker/run-identities.ts), since reading a pack's
- * snapshots means parsing the pack here.
+ * run has identified, or looked at with the same snapshot (worker/run-identities.ts).
  */
 export function deleteDeliveredAndRemember(schema: string): string {
   const s = quoteSchema(schema);
@@ -73,12 +71,9 @@ export function deleteDeliveredAndRemember(schema: string): string {
     s,
     `deleted AS (
   DELETE FROM ${s}."outbox" WHERE "uuid" = ANY($1::uuid[])
-  RETURNING ${SNAPSHOT_COLUMNS.map(([name]) => `"${name}"`).join(', ')}, "events"
+  RETURNING ${SNAPSHOT_COLUMNS.map(([name]) => `"${name}"`).join(', ')}
 ), gone AS (
-  SELECT ${SNAPSHOT_COLUMNS.map(([name]) => `"${name}"`).join(', ')} FROM deleted WHERE "events" IS NULL AND "uuid" = ANY($5::uuid[])
-  UNION ALL
-  SELECT e.* FROM deleted d CROSS JOIN LATERAL json_to_recordset(d."events") AS e(${SNAPSHOT_COLUMNS.map(([name, type]) => `"${name}" ${type}`).join(', ')})
-  WHERE d."events" IS NOT NULL AND d."uuid" = ANY($5::uuid[])
+  SELECT * FROM deleted WHERE "uuid" = ANY($5::uuid[])
 ), touched AS (
   ${(['user', 'automation', 'organization'] as const)
     .map(

@@ -37,10 +37,10 @@ export {
   retryDeadLetters,
   retryDeadLettersBatch,
 } from './dead-letters.ts';
-export { anyDue, beginClaim, claimBatch, deadLetter, deleteRows, nextDue, resumeWaitingRows, scheduleRetry, unpack } from './drain.ts';
+export { anyDue, beginClaim, claimBatch, deadLetter, deleteRows, nextDue, resumeWaitingRows, scheduleRetry, CLAIM_BYTES } from './drain.ts';
 export { forgetEntity } from './forget.ts';
-export { backendPid, installed, markTargetFailing, markTargetWorking, ping, targetHealth } from './health.ts';
+export { backendPid, installed, markDrainFailing, markDrainWorking, markTargetFailing, markTargetWorking, ping, targetHealth } from './health.ts';
 export { deleteDeliveredAndRemember, identitiesStatus, rememberIdentities } from './identities.ts';
 export { appliedMigrations, createJournal, insertJournalEntry, journalExists, lockMigrations, setLockTimeout } from './migrations.ts';
-export { insertEvents, insertPacks, PACK_EVENTS_LIMIT, VALUES_ROWS_LIMIT } from './record.ts';
+export { insertEvents, VALUES_ROWS_LIMIT } from './record.ts';
 export { cappedCount, deadLettersByReason, oldestEventAge, outboxStatus, retryingRows } from './status.ts';

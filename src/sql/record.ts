@@ -16,6 +16,20 @@ export const VALUES_ROWS_LIMIT = 64;
  * array of objects keyed by those columns.
  */
 export function insertEvents(schema: string, rows: number, withIdentity = false): string {
+  // Built once per shape: the handler's path runs it for every record() call, and the same string each time
+  // is also what the client's prepared-statement cache looks up.
+  const key = `${schema}\n${rows > VALUES_ROWS_LIMIT ? 0 : rows}\n${withIdentity}`;
+  let text = statements.get(key);
+  if (text === undefined) {
+    text = buildInsert(schema, rows, withIdentity);
+    if (statements.size < 1000) statements.set(key, text);
+  }
+  return text;
+}
+
+const statements = new Map<string, string>();
+
+function buildInsert(schema: string, rows: number, withIdentity: boolean): string {
   const all = withIdentity ? [...RECORD_COLUMNS, ...IDENTITY_COLUMNS] : RECORD_COLUMNS;
   const columns = all.map(([name]) => `"${name}"`).join(', ');
   const into = `INSERT INTO ${quoteSchema(schema)}."outbox" (${columns})`;
@@ -26,29 +40,3 @@ export function insertEvents(schema: string, rows: number, withIdentity = false)
   const tuple = (row: number) => `(${all.map(([, type], i) => `$${row * all.length + i + 1}::text${type === 'text' ? '' : `::${type}`}`).join(', ')})`;
   return `${into} VALUES ${Array.from({ length: rows }, (_, row) => tuple(row)).join(', ')}`;
 }
-
-/**
- * Events per pack: `record()` of more events writes several packs. Bounds a pack's size (PostHog's per-event
- * limit times this) and how far a claim of whole packs can overshoot the batch size (worker/drain.ts).
- */
-export const PACK_EVENTS_LIMIT = 50;
-
-/**
- * Inserts `packs` packs (one row each, several events of one `record()` call): `$1, $2` are the first pack's
- * uuid and its events as a JSON array (objects keyed by `RECORD_COLUMNS`, timestamps as ISO strings), then the
- * next pack's. `json`, not jsonb: PostgreSQL checks the text and stores it as is.
- */
-export function insertPacks(schema: string, packs: number): string {
-  // Built once per schema and pack count: the handler's path runs it for every record() call, and the same
-  // string each time is also what the client's prepared-statement cache looks up.
-  const key = `${schema}\n${packs}`;
-  let text = packStatements.get(key);
-  if (text === undefined) {
-    const tuples = Array.from({ length: packs }, (_, i) => `($${2 * i + 1}::uuid, $${2 * i + 2}::text::json)`);
-    text = `INSERT INTO ${quoteSchema(schema)}."outbox" ("uuid", "events") VALUES ${tuples.join(', ')}`;
-    if (packStatements.size < 1000) packStatements.set(key, text);
-  }
-  return text;
-}
-
-const packStatements = new Map<string, string>();

@@ -1,14 +1,11 @@
 /** `status` and the worker's metrics: backlog, retries, dead letters by reason, bounded counts for big backlogs. */
 import { quoteSchema } from './columns.ts';
 
-/** Events a row holds: one, or a pack's (`json_array_length` of its array; a pack stored as no array counts one). */
-const EVENTS = `COALESCE(json_array_length(CASE WHEN json_typeof("events") = 'array' THEN "events" END), 1)`;
-
 /** One row: backlog, events due now (those being sent included), events waiting for a retry, the oldest row's age. */
 export function outboxStatus(schema: string): string {
-  return `SELECT COALESCE(sum(${EVENTS}), 0)::int AS "backlog",
-  COALESCE(sum(${EVENTS}) FILTER (WHERE "next_attempt_at" <= now()), 0)::int AS "due",
-  COALESCE(sum(${EVENTS}) FILTER (WHERE "next_attempt_at" > now()), 0)::int AS "retrying",
+  return `SELECT count(*)::int AS "backlog",
+  (count(*) FILTER (WHERE "next_attempt_at" <= now()))::int AS "due",
+  (count(*) FILTER (WHERE "next_attempt_at" > now()))::int AS "retrying",
   (extract(epoch FROM now() - min("created_at")) * 1000)::float8 AS "oldest_age_ms",
   min("next_attempt_at") FILTER (WHERE "next_attempt_at" > now()) AS "next_retry_at"
 FROM ${quoteSchema(schema)}."outbox"`;
@@ -28,16 +25,14 @@ GROUP BY "reason" ORDER BY count(*) DESC, "reason" LIMIT 100`;
 }
 
 /**
- * How many rows `table` holds, counted only up to `$1` (reads at most `$1` rows), and the events they hold
- * (a pack's several); with the planner's estimate of rows (`pg_class.reltuples`, as of the last VACUUM or
+ * How many rows `table` holds (one event each), counted only up to `$1` (reads at most `$1` rows); with the planner's estimate of rows (`pg_class.reltuples`, as of the last VACUUM or
  * ANALYZE; -1 when never analysed) for above it.
  */
 export function cappedCount(schema: string, table: 'outbox' | 'dead_letters'): string {
   const s = quoteSchema(schema);
-  const events = table === 'outbox' ? EVENTS : '1';
-  return `SELECT count(*)::int AS "counted", COALESCE(sum(${events}), 0)::int AS "events",
+  return `SELECT count(*)::int AS "counted", count(*)::int AS "events",
   (SELECT reltuples FROM pg_class WHERE oid = '${s}."${table}"'::regclass)::float8 AS "estimate"
-FROM (SELECT ${table === 'outbox' ? '"events"' : '1'} FROM ${s}."${table}" LIMIT $1) AS capped`;
+FROM (SELECT 1 FROM ${s}."${table}" LIMIT $1) AS capped`;
 }
 
 /**

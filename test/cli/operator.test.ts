@@ -6,7 +6,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { attributedEvent, type OutboxEvent, record } from '../../src/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { runCli } from '../support/cli.ts';
-import { splitPacks } from '../support/queued.ts';
 import { createWorkerDatabase } from '../support/worker.ts';
 
 let db: TestDatabase;
@@ -27,7 +26,6 @@ beforeEach(async () => {
 async function recordEach(list: OutboxEvent[]): Promise<string[]> {
   const uuids: string[] = [];
   for (const event of list) uuids.push(...(await record(db.sql, event)));
-  await splitPacks(db.sql);
   return uuids;
 }
 

@@ -6,6 +6,7 @@ import knexFactory, { type Knex } from 'knex';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OutboxError } from '../../src/errors.ts';
 import { toKnexRaw } from '../../src/outbox/clients/knex.ts';
+import { RECORD_COLUMNS } from '../../src/sql/index.ts';
 import { record } from '../../src/outbox/record.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { badEvent, committed, CREATE_MESSAGES, event } from './support.ts';
@@ -32,7 +33,7 @@ beforeEach(async () => {
 });
 
 describe('record in a Knex transaction', () => {
-  it('commits the events with the caller’s rows, in one statement (a pack: its uuid and its events)', async () => {
+  it('commits the events with the caller’s rows, in one statement (a row per event)', async () => {
     await knex.transaction(async (trx) => {
       await trx('messages').insert({ body: 'hello' });
       await record(trx, [event('a'), event('b')]);
@@ -40,7 +41,7 @@ describe('record in a Knex transaction', () => {
     expect(await committed(db.sql)).toEqual({ events: ['a', 'b'], messages: ['hello'] });
     const inserts = sent.filter((q) => q.sql.includes('posthog_outbox'));
     expect(inserts).toHaveLength(1);
-    expect(inserts[0]!.bindings).toHaveLength(2);
+    expect(inserts[0]!.bindings).toHaveLength(2 * RECORD_COLUMNS.length);
   });
 
   it('writes nothing when the transaction rolls back', async () => {

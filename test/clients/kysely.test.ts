@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OutboxError } from '../../src/errors.ts';
 import { record } from '../../src/outbox/record.ts';
+import { RECORD_COLUMNS } from '../../src/sql/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { queuedEvents } from '../support/queued.ts';
 import { badEvent, committed, CREATE_MESSAGES, event } from './support.ts';
@@ -47,8 +48,8 @@ describe('record in a Kysely transaction (pg dialect)', () => {
     expect(await committed(db.sql)).toEqual({ events: ['a', 'b', 'c'], messages: ['hello'] });
     const inserts = log.filter((e) => e.query.sql.includes('posthog_outbox'));
     expect(inserts).toHaveLength(1);
-    expect(inserts[0]!.query.sql).toMatch(/^INSERT INTO "posthog_outbox"\."outbox" \("uuid", "events"\) VALUES \(\$1::uuid, \$2::text::json\)$/);
-    expect(inserts[0]!.query.parameters).toHaveLength(2);
+    expect(inserts[0]!.query.sql).toMatch(/^INSERT INTO "posthog_outbox"\."outbox" \("uuid", "event", .*\) VALUES \(.*\), \(.*\), \(.*\)$/);
+    expect(inserts[0]!.query.parameters).toHaveLength(3 * RECORD_COLUMNS.length);
     const rows = await queuedEvents(db.sql);
     expect(rows.map((r) => r.uuid).sort()).toEqual([...uuids].sort());
   });

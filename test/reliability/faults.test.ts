@@ -13,7 +13,6 @@ import type { TestDatabase } from '../support/db.ts';
 import { notPostHogHosts, type Reply } from '../support/hosts.ts';
 import { summarize, workerProcesses } from '../support/processes.ts';
 import { heldRows, outboxCount, until } from '../support/worker.ts';
-import { splitPacks } from '../support/queued.ts';
 
 const SOAK = process.env.SOAK === '1';
 const KEY = 'phc_faults';
@@ -201,7 +200,6 @@ describe('fault suite', () => {
     const started = Date.now();
     const good = await commit(500);
     const [bad] = await commit(1, 1, 9_999_999);
-    await splitPacks(db.sql); // rows of one event, changed by uuid
     await db.sql`UPDATE posthog_outbox.outbox SET properties = '"not an object"'::jsonb, distinct_id = '' WHERE uuid = ${bad!}`;
     const w = spawnWorker(['--batch-size', '100']);
     await drained();

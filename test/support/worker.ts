@@ -23,9 +23,9 @@ export async function until<T>(probe: () => Promise<T> | T, done: (value: T) => 
   return value;
 }
 
-/** Events in the outbox: a row of one event counts one, a pack (several events of one `record()` call) its events. */
+/** Events in the outbox (a row each). */
 export async function outboxCount(sql: postgres.Sql): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`SELECT COALESCE(sum(COALESCE(json_array_length(events), 1)), 0)::int AS n FROM posthog_outbox.outbox`;
+  const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM posthog_outbox.outbox`;
   return row!.n;
 }
 
@@ -38,8 +38,8 @@ export async function deadLetterRows(sql: postgres.Sql) {
 export function heldRows(sql: postgres.Sql): Promise<number> {
   return sql.begin(async (tx) => {
     const [row] = await tx<{ n: number }[]>`
-      SELECT ((SELECT COALESCE(sum(COALESCE(json_array_length(events), 1)), 0) FROM posthog_outbox.outbox)
-        - (SELECT COALESCE(sum(COALESCE(json_array_length(events), 1)), 0) FROM (SELECT events FROM posthog_outbox.outbox FOR KEY SHARE SKIP LOCKED) AS free))::int AS n`;
+      SELECT ((SELECT count(*) FROM posthog_outbox.outbox)
+        - (SELECT count(*) FROM (SELECT 1 FROM posthog_outbox.outbox FOR KEY SHARE SKIP LOCKED) AS free))::int AS n`;
     return row!.n;
   });
 }

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { attributedEvent, record } from '../../src/index.ts';
 import * as q from '../../src/sql/index.ts';
-import { NIL_UUID as NIL, type StoredRow } from '../../worker/rows.ts';
+import { NIL_UUID as NIL, type ClaimedRow } from '../../worker/rows.ts';
 import { WORKER_DEFAULTS } from '../../worker/settings.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
@@ -39,7 +39,7 @@ async function backoff(uuid: string, inSeconds: number, attempts = 1): Promise<v
   await db.sql`UPDATE posthog_outbox.outbox SET attempts = ${attempts}, next_attempt_at = now() + make_interval(secs => ${inSeconds}) WHERE uuid = ${uuid}`;
 }
 
-const claimed = (list: StoredRow[]) => list.map((r) => r.uuid);
+const claimed = (list: ClaimedRow[]) => list.map((r) => r.uuid);
 
 describe('claimBatch', () => {
   it('claims rows never tried in write order, then retries whose backoff is over (soonest first), never rows still waiting', async () => {
@@ -47,7 +47,7 @@ describe('claimBatch', () => {
     await backoff(b!, -2);
     await backoff(d!, -5);
     await backoff(e!, 3600);
-    const got = await db.sql.begin((tx) => tx.unsafe<StoredRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
+    const got = await db.sql.begin((tx) => tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
     expect(claimed(got)).toEqual([a, c, d, b]);
     expect(got.map((r) => r.attempts)).toEqual([0, 0, 1, 1]);
   });
@@ -56,7 +56,7 @@ describe('claimBatch', () => {
     const [first] = await rows(1);
     await backoff(first!, -60, 7);
     const fresh = await rows(3, 1);
-    const got = await db.sql.begin((tx) => tx.unsafe<StoredRow[]>(q.claimBatch(schema), [3, maxAgeMs, NIL]));
+    const got = await db.sql.begin((tx) => tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [3, maxAgeMs, NIL]));
     expect(claimed(got)).toEqual(fresh);
   });
 
@@ -65,9 +65,9 @@ describe('claimBatch', () => {
     const retried = await rows(2, 3);
     for (const uuid of retried) await backoff(uuid, -1);
     await db.sql.begin(async (tx) => {
-      expect(claimed(await tx.unsafe<StoredRow[]>(q.claimBatch(schema), [3, maxAgeMs, NIL]))).toEqual(fresh);
+      expect(claimed(await tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [3, maxAgeMs, NIL]))).toEqual(fresh);
       // another lane, while the first holds its claim
-      const other = await db.sql.begin((tx2) => tx2.unsafe<StoredRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
+      const other = await db.sql.begin((tx2) => tx2.unsafe<ClaimedRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
       expect(claimed(other)).toEqual(retried);
     });
   });
@@ -76,7 +76,7 @@ describe('claimBatch', () => {
     const uuids = await rows(6);
     await db.sql.begin(async (tx) => {
       await tx`SELECT 1 FROM posthog_outbox.outbox WHERE uuid = ${uuids[3]!} FOR UPDATE`;
-      const got = await db.sql.begin((tx2) => tx2.unsafe<StoredRow[]>(q.claimBatch(schema), [10, maxAgeMs, uuids[2]!]));
+      const got = await db.sql.begin((tx2) => tx2.unsafe<ClaimedRow[]>(q.claimBatch(schema), [10, maxAgeMs, uuids[2]!]));
       expect(claimed(got)).toEqual([uuids[2], uuids[4], uuids[5]]);
     });
   });
@@ -113,7 +113,7 @@ describe('the idle probe and the next-due time', () => {
     const [a] = await rows(1);
     await backoff(a!, 60, 0);
     expect(await due()).toBe(false);
-    const got = await db.sql.begin((tx) => tx.unsafe<StoredRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
+    const got = await db.sql.begin((tx) => tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
     expect(got).toEqual([]);
     await backoff(a!, -1, 0);
     expect(await due()).toBe(true);
@@ -178,7 +178,7 @@ describe('after an outage: 100,000 failed rows ahead of every fresh one in uuid 
     const next = await reads<{ at: Date }>(q.nextDue(schema));
     expect(Math.abs(Date.now() - next.result[0]!.at.getTime())).toBeLessThan(5_000);
     expect(next.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
-    const claim = await reads<StoredRow>(q.claimBatch(schema), [2, maxAgeMs, NIL]);
+    const claim = await reads<ClaimedRow>(q.claimBatch(schema), [2, maxAgeMs, NIL]);
     expect(claimed(claim.result)).toEqual(fresh.slice(0, 2));
     expect(claim.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
   });
@@ -190,7 +190,7 @@ describe('after an outage: 100,000 failed rows ahead of every fresh one in uuid 
     const next = await reads<{ at: Date }>(q.nextDue(schema));
     expect(next.result[0]!.at.getTime() - Date.now()).toBeGreaterThan(30_000);
     expect(next.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
-    const claim = await reads<StoredRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
+    const claim = await reads<ClaimedRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
     expect(claim.result).toEqual([]);
     expect(claim.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
   });
@@ -204,7 +204,7 @@ describe('after an outage: 100,000 failed rows ahead of every fresh one in uuid 
     const probe = await reads<{ due: boolean }>(q.anyDue(schema));
     expect(probe.result[0]!.due).toBe(false);
     expect(probe.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
-    const claim = await reads<StoredRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
+    const claim = await reads<ClaimedRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
     expect(claim.result).toEqual([]);
     expect(claim.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
   });
@@ -212,7 +212,7 @@ describe('after an outage: 100,000 failed rows ahead of every fresh one in uuid 
   it('PostHog accepts again: the failed rows are made due and claimed after the fresh ones, reading each once', async () => {
     const fresh = await rows(2);
     await db.sql.unsafe(q.resumeWaitingRows(schema));
-    const claim = await reads<StoredRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
+    const claim = await reads<ClaimedRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
     expect(claimed(claim.result.slice(0, 2))).toEqual(fresh);
     expect(claim.result).toHaveLength(1000);
     expect(claim.result.slice(2).every((r) => r.attempts > 0)).toBe(true);

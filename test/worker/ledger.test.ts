@@ -7,9 +7,8 @@ import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attributedEvent, record } from '../../src/index.ts';
 import * as q from '../../src/sql/index.ts';
-import { uuidv7 } from '../../src/uuid.ts';
 import { Ledger } from '../../worker/ledger.ts';
-import { NIL_UUID, openPacks, type StoredRow } from '../../worker/rows.ts';
+import { type ClaimedRow, NIL_UUID } from '../../worker/rows.ts';
 import { WORKER_DEFAULTS } from '../../worker/settings.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
@@ -22,15 +21,14 @@ afterAll(() => db.drop());
 const { schema, maxAgeMs } = WORKER_DEFAULTS;
 const chat = (i: number) =>
   attributedEvent({ organization: { id: 'org_l', name: 'Ledger Co' }, user: { id: 'user_l', email: 'l@example.com' } }, 'chat_message_sent', { i });
-/** Claims every due row in `tx` as the worker does, packs opened. */
-async function claim(tx: postgres.TransactionSql) {
-  const rows = await tx.unsafe<StoredRow[]>(q.claimBatch(schema), [100, maxAgeMs, NIL_UUID]);
-  return openPacks(rows, uuidv7);
+/** Claims every due row in `tx` as the worker does. */
+async function claim(tx: postgres.TransactionSql): Promise<ClaimedRow[]> {
+  return [...(await tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [100, maxAgeMs, NIL_UUID]))];
 }
 const identifyRows = async () =>
   (await db.sql<{ kind: string }[]>`SELECT identity_kind AS kind FROM posthog_outbox.outbox WHERE identity_kind IS NOT NULL ORDER BY 1`).map((r) => r.kind);
 
-describe('Ledger.deleteDelivered', () => {
+describe('Ledger.settle', () => {
   it('a batch whose transaction rolls back teaches the run nothing: the same events settled again identify their entities, once', async () => {
     const ledger = new Ledger(WORKER_DEFAULTS);
     await record(db.sql, chat(1));
@@ -38,7 +36,7 @@ describe('Ledger.deleteDelivered', () => {
     const rolledBack = new Error('the commit failed');
     await expect(
       db.sql.begin(async (tx) => {
-        const committed = await ledger.deleteDelivered(tx, await claim(tx));
+        const committed = await ledger.settle(tx, [], await claim(tx));
         expect(committed).toBeTypeOf('function'); // it identified the user and the organization, pending the commit
         throw rolledBack;
       }),
@@ -46,7 +44,7 @@ describe('Ledger.deleteDelivered', () => {
     expect(await identifyRows()).toEqual([]);
     expect(ledger.stats.identified).toBe(0);
 
-    const committed = await db.sql.begin(async (tx) => ledger.deleteDelivered(tx, await claim(tx)));
+    const committed = await db.sql.begin(async (tx) => ledger.settle(tx, [], await claim(tx)));
     committed?.();
     expect(await identifyRows()).toEqual(['organization', 'user']);
     expect(ledger.stats.identified).toBe(2);
@@ -55,7 +53,7 @@ describe('Ledger.deleteDelivered', () => {
     await record(db.sql, chat(2));
     const again = await db.sql.begin(async (tx) => {
       const events = (await claim(tx)).filter((e) => e.event === 'chat_message_sent');
-      return ledger.deleteDelivered(tx, events);
+      return ledger.settle(tx, [], events);
     });
     expect(again).toBeUndefined();
     expect(await identifyRows()).toEqual(['organization', 'user']);

@@ -84,8 +84,8 @@ it('an idle worker costs a few cheap queries a second', async () => {
 it('a starting worker finds out with the probe whether anything is due: with only rows held for later, it runs no claim', async () => {
   const held = await createWorkerDatabase();
   try {
-    await held.sql.unsafe(`INSERT INTO posthog_outbox.outbox (uuid, events, next_attempt_at)
-      SELECT uuidv7(), '[]', now() + interval '1 day' FROM generate_series(1, 1000)`);
+    await held.sql.unsafe(`INSERT INTO posthog_outbox.outbox (uuid, event, distinct_id, properties, groups, "timestamp", next_attempt_at)
+      SELECT uuidv7(), 'held', 'user_1', '{}', '{}', now(), now() + interval '1 day' FROM generate_series(1, 1000)`);
     await held.sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
     const calls = (like: string) => statementCalls(held.sql, like);
     const started = await startWorker({

@@ -12,7 +12,6 @@ import { DEFAULT_BACKOFF } from '../../worker/backoff.ts';
 import { bisectionBudget } from '../../worker/outcome.ts';
 import type { OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { splitPacks } from '../support/queued.ts';
 import { notPostHogHosts, type Reply } from '../support/hosts.ts';
 import { deadLetterRows, inProcessWorkers, outboxCount, until } from '../support/worker.ts';
 
@@ -269,7 +268,6 @@ describe('maximum age', () => {
   it('an event older than --max-age is dead-lettered, not sent, with a reason that says so', async () => {
     const [old] = await record(db.sql, event(1, { event: 'ancient' }));
     const [fresh] = await record(db.sql, event(2));
-    await splitPacks(db.sql); // rows of one event, changed by uuid
     await db.sql`UPDATE posthog_outbox.outbox SET created_at = now() - interval '8 days' WHERE uuid = ${old!}`;
     worker = await start();
     await capture.waitFor(1, { timeoutMs: 10_000 });

@@ -13,6 +13,7 @@ import { MAX_EVENT_BYTES } from '../src/outbox/validate.ts';
 import { IDENTITY_COLUMNS, RECORD_COLUMNS, VALUES_ROWS_LIMIT } from '../src/sql/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { queuedEvents } from './support/queued.ts';
+import { outsideMessage, TIMESTAMP_EDGES } from './support/timestamps.ts';
 
 const messages = pgTable('messages', { id: serial('id').primaryKey(), body: text('body').notNull() });
 
@@ -403,6 +404,46 @@ describe('bad input throws OutboxError before any SQL, and writes nothing', () =
     ['profile field null', { profiles: { user: { id: 'u', fields: { email: null } } } }, 'invalid', 'event.profiles.user.fields.email'],
     ['larger than PostHog accepts', { properties: { blob: 'x'.repeat(MAX_EVENT_BYTES) } }, 'too_large', 'event.properties'],
     ['larger than PostHog accepts in UTF-8 bytes', { properties: { blob: 'é'.repeat(MAX_EVENT_BYTES / 2) } }, 'too_large', 'event.properties'],
+    // What jsonb (and text) cannot hold, wherever it is: the worker could not settle the stored event.
+    ['NUL in a nested property key', { properties: { a: { list: [{ ['k\u0000']: 1 }] } } }, 'not_serializable', 'event.properties.a.list[0]["k\\u0000"] (key)'],
+    ['lone surrogate in a nested property key', { properties: { a: { ['\ud800x']: 1 } } }, 'not_serializable', 'event.properties.a["\\ud800x"] (key)'],
+    ['NUL in a group type (a key of groups)', { groups: { ['org\u0000']: 'o' } }, 'not_serializable', 'event.groups["org\\u0000"] (key)'],
+    ['lone surrogate in a group type', { groups: { ['\udc00']: 'o' } }, 'not_serializable', 'event.groups["\\udc00"] (key)'],
+    ['NUL in a group key (a value of groups)', { groups: { organization: 'o\u0000' } }, 'not_serializable', 'event.groups.organization'],
+    ['lone surrogate in a group key', { groups: { organization: 'o\ud800' } }, 'not_serializable', 'event.groups.organization'],
+    [
+      'NUL in a user profile field key',
+      { profiles: { user: { id: 'u', fields: { ['e\u0000mail']: 'x' } } } },
+      'not_serializable',
+      'event.profiles.user.fields["e\\u0000mail"] (key)',
+    ],
+    [
+      'lone surrogate in an organization profile field key',
+      { profiles: { organization: { id: 'o', fields: { ['\udfffname']: 'x' } } } },
+      'not_serializable',
+      'event.profiles.organization.fields["\\udfffname"] (key)',
+    ],
+    [
+      'lone surrogate in an automation profile field key',
+      { profiles: { automation: { id: 'a', fields: { ['n\ud83d']: 'x' } } } },
+      'not_serializable',
+      'event.profiles.automation.fields["n\\ud83d"] (key)',
+    ],
+    ['NUL in a profile field value', { profiles: { user: { id: 'u', fields: { name: 'a\u0000' } } } }, 'not_serializable', 'event.profiles.user.fields.name'],
+    ['lone surrogate in a profile id', { profiles: { organization: { id: 'o\udc00', fields: {} } } }, 'not_serializable', 'event.profiles.organization.id'],
+    ['NUL in the event name', { event: 'a\u0000b' }, 'not_serializable', 'event.event'],
+    ['NUL in the distinct id', { distinctId: 'u\u0000' }, 'not_serializable', 'event.distinctId'],
+    // The worker identifies the persona as automation_<id>: over 200 characters, its identify would be refused.
+    [
+      'an automation profile id too long for its persona distinct id',
+      { profiles: { automation: { id: 'a'.repeat(190), fields: { name: 'x' } } } },
+      'too_long',
+      'event.profiles.automation.id',
+    ],
+    ['a timestamp that is not a Date', { timestamp: '2026-01-01T00:00:00.000Z' as unknown as Date }, 'invalid', 'event.timestamp'],
+    ...TIMESTAMP_EDGES.filter(([, , outcome]) => outcome === 'refused').map(
+      ([name, timestamp]) => [`timestamp: ${name}`, { timestamp }, 'invalid', 'event.timestamp'] as (typeof cases)[number],
+    ),
   ];
 
   it.each(cases)('%s', async (_name, overrides, code, field) => {
@@ -422,6 +463,25 @@ describe('bad input throws OutboxError before any SQL, and writes nothing', () =
     });
     expect(await outboxRows()).toEqual([]);
     expect(await orm.select().from(messages)).toHaveLength(1);
+  });
+
+  it('names a timestamp out of range and its value, e.g. events[1].timestamp: +010000-01-01T00:00:00.000Z is outside ...', async () => {
+    for (const [, timestamp, outcome] of TIMESTAMP_EDGES) {
+      if (outcome === 'accepted') continue;
+      await expect(record(client, [event(), event({ timestamp })])).rejects.toThrow(outsideMessage('events[1].timestamp', timestamp));
+    }
+    expect(await outboxRows()).toEqual([]);
+  });
+
+  it('accepts the timestamp range’s bounds and stores them exactly', async () => {
+    const accepted = TIMESTAMP_EDGES.filter(([, , outcome]) => outcome === 'accepted').map(([, timestamp]) => timestamp);
+    expect(accepted.map((at) => at.toISOString())).toEqual(expect.arrayContaining(['1970-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z']));
+    await record(
+      client,
+      accepted.map((timestamp) => event({ timestamp })),
+    );
+    const stored = (await outboxRows()).map((row) => row.timestamp.toISOString()).sort();
+    expect(stored).toEqual(accepted.map((at) => at.toISOString()).sort());
   });
 
   it('reports a single event’s field without an index', async () => {

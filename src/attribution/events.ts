@@ -5,7 +5,7 @@
  */
 import { OutboxError } from '../errors.ts';
 import type { OutboxEvent } from '../event.ts';
-import { checkId } from '../limits.ts';
+import { checkId, checkTimestamp } from '../limits.ts';
 import { ATTRIBUTION_KEYS, attribution, type Attribution, type RunContext } from './context.ts';
 
 /** The events whose shape the contract fixes; only the run tracker and `toolCalled` build them. */
@@ -19,8 +19,13 @@ export function attributionOf(source: ContextOrAttribution): Attribution {
   return 'distinctId' in source && 'profiles' in source ? (source as Attribution) : attribution(source as RunContext);
 }
 
-/** Assembles an attributed event: the attribution's properties first, then the event's own. */
-export function buildEvent(attr: Attribution, event: string, own: Record<string, unknown>, timestamp?: Date): OutboxEvent {
+/**
+ * Assembles an attributed event: the attribution's properties first, then the event's own. A `timestamp` is
+ * checked as `record()` checks it (src/limits.ts `checkTimestamp`: a valid Date in 1970..9999), the error naming
+ * `timestampField`.
+ */
+export function buildEvent(attr: Attribution, event: string, own: Record<string, unknown>, timestamp?: Date, timestampField = 'timestamp'): OutboxEvent {
+  if (timestamp !== undefined) checkTimestamp(timestamp, timestampField);
   return {
     event,
     distinctId: attr.distinctId,
@@ -100,7 +105,10 @@ export function checkDuration(value: unknown, field: string): number {
   return Math.round(value);
 }
 
-/** A `tool_called` event: every tool execution, success or not. */
+/**
+ * A `tool_called` event: every tool execution, success or not. `timestamp` (when the call happened; `record()`
+ * uses the write time without one) must be a valid Date in 1970..9999 UTC (src/limits.ts `checkTimestamp`).
+ */
 export function toolCalled(context: ContextOrAttribution, call: ToolCall, timestamp?: Date): OutboxEvent {
   if (call === null || typeof call !== 'object') throw new OutboxError('required', 'call', 'is required');
   checkId(call.toolName, 'call.toolName');

@@ -4,6 +4,7 @@
  * event), the worker (re-identify once per run) and `backfill-profiles`. Pure.
  */
 import type { OutboxEvent, ProfileFields } from '../event.ts';
+import { checkTimestamp, MAX_ID_LENGTH } from '../limits.ts';
 
 export type ProfileKind = 'user' | 'automation' | 'organization';
 
@@ -38,18 +39,28 @@ export function personDistinctId(kind: 'user' | 'automation', id: string): strin
   return kind === 'automation' ? `automation_${id}` : id;
 }
 
+/** `text` cut to at most `max` UTF-16 units, never between the two halves of a surrogate pair (jsonb refuses a lone one). */
+function cutWhole(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const last = text.charCodeAt(max - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}
+
 /**
  * The event that sets a profile: `$identify` with `$set` for users and automation personas,
  * `$groupidentify` (group type `organization`) with `$group_set` for organizations. `null` when no field
- * is known: there is nothing to set.
+ * is known: there is nothing to set. A `timestamp` must be a valid Date in 1970..9999 UTC (src/limits.ts
+ * `checkTimestamp`).
  */
 export function identifyEvent(kind: ProfileKind, id: string, fields: ProfileFields, timestamp?: Date): OutboxEvent | null {
+  if (timestamp !== undefined) checkTimestamp(timestamp, 'timestamp');
   if (Object.keys(fields).length === 0) return null;
   if (kind === 'organization') {
     return {
       event: '$groupidentify',
-      // PostHog ignores a group-identify's distinct id but caps its length at 200.
-      distinctId: `$organization_${id}`.slice(0, 200),
+      // PostHog ignores a group-identify's distinct id but caps its length at 200; an id ending in an emoji is
+      // not cut in the middle of it (the worker would queue an identify record() refuses).
+      distinctId: cutWhole(`$organization_${id}`, MAX_ID_LENGTH),
       properties: { $group_type: 'organization', $group_key: id, $group_set: fields },
       groups: {},
       ...(timestamp ? { timestamp } : {}),

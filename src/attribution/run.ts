@@ -6,6 +6,7 @@
  */
 import { OutboxError } from '../errors.ts';
 import type { OutboxEvent } from '../event.ts';
+import { checkTimestamp } from '../limits.ts';
 import { abortReason, emitsAbortEvent } from './abort.ts';
 import { attribution, optionalString, type Attribution, type RunContext } from './context.ts';
 import { errorCategory, errorMessage } from './error-category.ts';
@@ -39,8 +40,11 @@ export interface RunCompletion {
   modelTitle?: string | null;
 }
 
+/** The error field of a time read from the run's clock that is no event time (src/limits.ts `checkTimestamp`). */
+const CLOCK = 'options.now';
+
 export interface RunOptions {
-  /** Clock in epoch milliseconds. Default `Date.now`. */
+  /** Clock in epoch milliseconds. Default `Date.now`. Each reading must be an event time `record()` accepts (1970..9999 UTC). */
   now?: () => number;
 }
 
@@ -83,6 +87,7 @@ export class Run {
       'chat_message_started',
       { agent_id: this.agentId, mode: this.mode, credential_id: optionalString(s.credentialId, 'start.credentialId'), is_resume: this.isResume },
       new Date(this.startedAt),
+      CLOCK,
     );
   }
 
@@ -106,7 +111,7 @@ export class Run {
 
   /** A `tool_called` event for a tool this run executed. */
   toolCalled(call: ToolCall): OutboxEvent {
-    return toolCalled(this.attr, call, new Date(this.now()));
+    return toolCalled(this.attr, call, checkTimestamp(new Date(this.now()), CLOCK));
   }
 
   /** An application event with this run's attribution. */
@@ -114,11 +119,13 @@ export class Run {
     return attributedEvent(this.attr, name, properties);
   }
 
-  private end(as: 'completed' | 'aborted' | 'failed'): { at: number; duration: number } {
+  /** Ends the run as `as` at the clock's time, which is checked first: a clock that fails leaves the run running. */
+  private end(as: 'completed' | 'aborted' | 'failed'): { at: Date; duration: number } {
     if (this.endedAs !== null) throw new OutboxError('run_ended', 'run', `already ended as ${this.endedAs}; a run ends exactly once`);
+    const at = checkTimestamp(new Date(this.now()), CLOCK);
+    const duration = checkDuration(Math.max(0, at.getTime() - this.startedAt), 'run.duration');
     this.endedAs = as;
-    const at = this.now();
-    return { at, duration: checkDuration(Math.max(0, at - this.startedAt), 'run.duration') };
+    return { at, duration };
   }
 
   /** The run finished normally: `chat_message_completed`. */
@@ -145,7 +152,7 @@ export class Run {
         total_tokens: this.usage?.total ?? null,
         is_resume: this.isResume,
       },
-      new Date(at),
+      at,
     );
   }
 
@@ -162,7 +169,7 @@ export class Run {
       this.attr,
       'chat_message_aborted',
       { agent_id: this.agentId, model_id: this.modelId, mode: this.mode, duration_ms: duration, is_resume: this.isResume, abort_reason: mapped },
-      new Date(at),
+      at,
     );
   }
 
@@ -181,7 +188,7 @@ export class Run {
         error_category: errorCategory(error),
         error_message: errorMessage(error),
       },
-      new Date(at),
+      at,
     );
   }
 }

@@ -1,10 +1,13 @@
 /**
- * Checks an event before it is written, so nothing that PostHog (or Postgres' jsonb) would reject ever
- * reaches the outbox: a bad event throws `OutboxError` naming the field, before any SQL runs.
- * Pure: no I/O.
+ * Checks an event before it is written, so nothing that PostHog would reject, or that the worker could not
+ * settle, ever reaches the outbox: every key and string at any depth is one jsonb and text hold (no NUL, no
+ * lone surrogate), the timestamp is one timestamptz and PostHog keep, the identify the worker will queue for a
+ * profile fits PostHog's limits. A bad event throws `OutboxError` naming the field, before any SQL runs.
+ * test/reliability/settle.property.test.ts checks that whatever passes is settled by the worker. Pure: no I/O.
  */
 import { OutboxError } from '../errors.ts';
-import { checkId, checkString, describe, isId } from '../limits.ts';
+import { personDistinctId } from '../attribution/profiles.ts';
+import { checkId, checkKey, checkString, checkTimestamp, describe, isId, isStorable, MAX_ID_LENGTH } from '../limits.ts';
 import type { OutboxEvent, ProfileFields } from '../event.ts';
 
 /**
@@ -42,7 +45,7 @@ function fieldPath(field: string, path: readonly (string | number)[]): string {
 function walkJson(value: unknown, field: string, ancestors: object[], path: (string | number)[]): void {
   switch (typeof value) {
     case 'string':
-      if (!value.isWellFormed() || value.includes('\u0000')) checkString(value, fieldPath(field, path));
+      if (!isStorable(value)) checkString(value, fieldPath(field, path));
       return;
     case 'boolean':
       return;
@@ -77,7 +80,7 @@ function walkJson(value: unknown, field: string, ancestors: object[], path: (str
           throw new OutboxError('not_serializable', fieldPath(field, path), 'has a toJSON method; pass the plain value instead');
         for (const key of Object.keys(value)) {
           path.push(key);
-          if (!key.isWellFormed() || key.includes('\u0000')) checkString(key, `${fieldPath(field, path)} (key)`);
+          if (!isStorable(key)) checkKey(key, fieldPath(field, path));
           const item = (value as Record<string, unknown>)[key];
           if (item !== undefined) walkJson(item, field, ancestors, path);
           path.pop();
@@ -106,6 +109,8 @@ function checkProfile(profile: unknown, field: string): { id: string; fields: Pr
   checkObject(profile.fields, `${field}.fields`);
   for (const [key, value] of Object.entries(profile.fields)) {
     const f = childField(`${field}.fields`, key);
+    // The fields become jsonb (the stored snapshot, the `identities` memory) and the identify's `$set`.
+    checkKey(key, f);
     if (typeof value === 'string') checkString(value, f);
     else if (typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) continue;
     else throw new OutboxError('invalid', f, `must be a string, finite number or boolean, got ${describe(value)}`);
@@ -113,15 +118,29 @@ function checkProfile(profile: unknown, field: string): { id: string; fields: Pr
   return { id, fields: profile.fields as ProfileFields };
 }
 
+/**
+ * The worker identifies an automation persona as `automation_<id>` (src/attribution/profiles.ts): that distinct
+ * id must fit PostHog's 200 characters, or the identify the worker queues when it settles the event would be
+ * refused inside its batch transaction (as `attribution()` refuses such a context).
+ */
+function checkAutomationId(id: string, field: string): void {
+  const distinctId = personDistinctId('automation', id);
+  if (distinctId.length > MAX_ID_LENGTH) {
+    throw new OutboxError('too_long', field, `is ${id.length} characters; the persona's distinct id "automation_<id>" must fit PostHog's ${MAX_ID_LENGTH}`);
+  }
+}
+
 /** Validates one event for `record()`; `field` prefixes the error's field (e.g. `events[3]`). */
 export function checkEvent(event: unknown, field: string): OutboxEvent {
   checkObject(event, field);
   const fields = fieldsUnder(field);
   checkSendable(event.event, event.distinctId, event.properties, event.groups, fields);
-  if (event.timestamp !== undefined) checkDate(event.timestamp, fields.timestamp);
+  // Within the range PostgreSQL's timestamptz and PostHog both keep (src/limits.ts, MIN_TIMESTAMP_MS).
+  if (event.timestamp !== undefined) checkTimestamp(event.timestamp, fields.timestamp);
   checkObject(event.profiles, `${field}.profiles`);
   checkProfile(event.profiles.user, `${field}.profiles.user`);
-  checkProfile(event.profiles.automation, `${field}.profiles.automation`);
+  const automation = checkProfile(event.profiles.automation, `${field}.profiles.automation`);
+  if (automation) checkAutomationId(automation.id, `${field}.profiles.automation.id`);
   checkProfile(event.profiles.organization, `${field}.profiles.organization`);
   checkJson(event.properties, `${field}.properties`);
   return event as unknown as OutboxEvent;
@@ -152,8 +171,12 @@ function checkSendable(event: unknown, distinctId: unknown, properties: unknown,
   checkId(distinctId, fields.distinctId);
   checkObject(properties, fields.properties);
   checkObject(groups, fields.groups);
-  // The field is only spelled out for a group at fault: the worker checks every row it sends.
-  for (const type in groups) if (!isId(groups[type])) checkId(groups[type], childField(fields.groups, type));
+  // The field is only spelled out for a group at fault: the worker checks every row it sends. The group type
+  // (the key) is checked as a string is: jsonb cannot hold it otherwise.
+  for (const type in groups) {
+    if (!isStorable(type)) checkKey(type, childField(fields.groups, type));
+    if (!isId(groups[type])) checkId(groups[type], childField(fields.groups, type));
+  }
 }
 
 function checkDate(value: unknown, field: string): void {

@@ -6,6 +6,7 @@
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
 import { redactUrl } from '../src/config.ts';
+import { checkSchemaKnown } from '../src/outbox/journal.ts';
 import * as q from '../src/sql/index.ts';
 import { startHealthServer, type HealthServer } from './http.ts';
 import type { Logger, WorkerOptions } from './index.ts';
@@ -23,10 +24,14 @@ export function connect(databaseUrl: string, settings: Pick<WorkerSettings, 'con
   });
 }
 
-/** Throws unless `migrate` has installed the outbox schema and pg-boss's. */
+/**
+ * Throws unless `migrate` has installed the outbox schema and pg-boss's, and throws OutboxError (`schema`)
+ * if a newer release migrated the schema: this worker could misread the rows it holds.
+ */
 export async function checkInstalled(sql: postgres.Sql, schema: string): Promise<void> {
   const [migrated] = await sql.unsafe<{ ok: boolean }[]>(q.installed(), [`${schema}.outbox`, PGBOSS_SCHEMA]);
   if (!migrated?.ok) throw new Error(`the outbox schema "${schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` first`);
+  await checkSchemaKnown(sql, schema);
 }
 
 /** How long one of pg-boss's statements may wait for its answer (passed to node-postgres: not in pg-boss's types). */

@@ -20,7 +20,8 @@ function touches(kind: 'user' | 'automation' | 'organization', field: (name: str
 }
 
 /**
- * Deletes the queued events, dead letters and remembered profile of one entity; returns the three counts.
+ * Deletes the queued events and dead letters of one entity; returns the two counts (its remembered profile
+ * is `forgetProfiles`, afterwards).
  * A pack (several events of one `record()` call) loses the entity's events and keeps the others; a pack left
  * with none is deleted.
  */
@@ -38,8 +39,23 @@ packs AS (
 ),
 emptied AS (DELETE FROM ${s}."outbox" o USING packs p WHERE o."uuid" = p."uuid" AND p."gone" > 0 AND p."kept" IS NULL RETURNING p."gone"),
 thinned AS (UPDATE ${s}."outbox" o SET "events" = p."kept" FROM packs p WHERE o."uuid" = p."uuid" AND p."gone" > 0 AND p."kept" IS NOT NULL RETURNING p."gone"),
-dead AS (DELETE FROM ${s}."dead_letters" WHERE ${touches(kind)} RETURNING 1),
-known AS (DELETE FROM ${s}."identities" WHERE "kind" = '${kind}' AND "entity_id" = $1 RETURNING 1)
+dead AS (DELETE FROM ${s}."dead_letters" WHERE ${touches(kind)} RETURNING 1)
 SELECT ((SELECT count(*) FROM queued) + (SELECT COALESCE(sum("gone"), 0) FROM emptied) + (SELECT COALESCE(sum("gone"), 0) FROM thinned))::int AS "queued",
-  (SELECT count(*) FROM dead)::int AS "dead", (SELECT count(*) FROM known)::int AS "known"`;
+  (SELECT count(*) FROM dead)::int AS "dead"`;
+}
+
+/**
+ * Deletes the remembered profiles of entities `$1` (kinds) / `$2` (ids), locking them first in (kind,
+ * entity_id) byte order, the order a worker's re-identification locks them in; returns the deleted keys.
+ * Run after every outbox row of the entities is dealt with (src/ops/forget.ts says why).
+ */
+export function forgetProfiles(schema: string): string {
+  const s = quoteSchema(schema);
+  return `WITH locked AS (
+  SELECT i."kind", i."entity_id" FROM ${s}."identities" i JOIN unnest($1::text[], $2::text[]) AS t("kind", "entity_id") USING ("kind", "entity_id")
+  ORDER BY i."kind" COLLATE "C", i."entity_id" COLLATE "C"
+  FOR UPDATE OF i
+)
+DELETE FROM ${s}."identities" i USING locked l WHERE i."kind" = l."kind" AND i."entity_id" = l."entity_id"
+RETURNING i."kind", i."entity_id"`;
 }

@@ -38,7 +38,7 @@ export {
   retryDeadLettersBatch,
 } from './dead-letters.ts';
 export { anyDue, beginClaim, claimBatch, deadLetter, deleteRows, nextDue, resumeWaitingRows, scheduleRetry, unpack } from './drain.ts';
-export { forgetEntity } from './forget.ts';
+export { forgetEntity, forgetProfiles } from './forget.ts';
 export { backendPid, installed, markTargetFailing, markTargetWorking, ping, targetHealth } from './health.ts';
 export { deleteDeliveredAndRemember, identitiesStatus, rememberIdentities } from './identities.ts';
 export { appliedMigrations, createJournal, insertJournalEntry, journalExists, lockMigrations, setLockTimeout } from './migrations.ts';

@@ -127,7 +127,7 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     const metrics = options.metrics ? createMetrics(sql, settings.schema, target.state) : undefined;
     let health: HealthServer | undefined;
     if (metrics && options.metrics) {
-      const server = await step(serveHealth(options.metrics, metrics, { sql, boss, queue, log }));
+      const server = await step(serveHealth(options.metrics, metrics, { sql, schema: settings.schema, boss, queue, log }));
       opened.closeHealth = () => server.close();
       health = server;
     }

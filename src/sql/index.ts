@@ -39,7 +39,7 @@ export {
 } from './dead-letters.ts';
 export { anyDue, beginClaim, claimBatch, deadLetter, deleteRows, nextDue, resumeWaitingRows, scheduleRetry, unpack } from './drain.ts';
 export { forgetEntity, forgetProfiles } from './forget.ts';
-export { backendPid, installed, markTargetFailing, markTargetWorking, ping, targetHealth } from './health.ts';
+export { backendPid, boundStatements, installed, markTargetFailing, markTargetWorking, ping, probeOutbox, targetHealth } from './health.ts';
 export { deleteDeliveredAndRemember, identitiesStatus, rememberIdentities } from './identities.ts';
 export { appliedMigrations, createJournal, insertJournalEntry, journalExists, lockMigrations, setLockTimeout } from './migrations.ts';
 export { insertEvents, insertPacks, PACK_EVENTS_LIMIT, VALUES_ROWS_LIMIT } from './record.ts';

@@ -1,7 +1,8 @@
 /** Option parsers shared by the subcommands: bad values fail with commander's one-line usage error. */
 import { InvalidArgumentError, Option } from 'commander';
-import { checkDatabaseUrl } from '../src/config.ts';
+import { checkDatabaseUrl, refuseUrlCredentials } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
+import { redactSecrets } from '../src/redact.ts';
 
 export function integer(min: number, max: number) {
   return (value: string): number => {
@@ -51,14 +52,16 @@ export function schemaOption(): Option {
   return new Option('--schema <name>', 'Postgres schema of the outbox tables').env('POSTHOG_OUTBOX_SCHEMA').default('posthog_outbox');
 }
 
-/** A PostHog host: an http(s) URL, returned without trailing slashes. */
+/** A PostHog host: an http(s) URL without credentials, returned without trailing slashes. */
 export function checkHost(value: string): string {
   let u: URL;
   try {
     u = new URL(value);
   } catch {
-    throw new OutboxError('invalid', 'POSTHOG_HOST', `is not a URL: ${JSON.stringify(value)}; expected e.g. https://us.i.posthog.com`);
+    // Shown with any credentials masked: a host that is refused is still someone's secret.
+    throw new OutboxError('invalid', 'POSTHOG_HOST', `is not a URL: ${JSON.stringify(redactSecrets(value))}; expected e.g. https://us.i.posthog.com`);
   }
+  refuseUrlCredentials(value, 'POSTHOG_HOST');
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new OutboxError('invalid', 'POSTHOG_HOST', `must be an http(s) URL, got ${u.protocol}//`);
   return value.replace(/\/+$/, '');
 }

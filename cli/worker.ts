@@ -2,6 +2,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
+import { redactUrl } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
 import { isPostgresClosedSocketWrite, isPostgresStrayRejection } from '../src/postgres-workaround.ts';
 import { startWorker, type Logger, type OutboxWorker, type WorkerOptions } from '../worker/index.ts';
@@ -130,7 +131,8 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
   if (!worker) return; // stopped while starting: exit 0
   // The heap this process may use (cli/heap.ts sizes it for a sidecar unless told otherwise).
   const heapLimitMb = Math.round(getHeapStatistics().heap_size_limit / 2 ** 20);
-  const { host } = settings.posthog;
+  // (a host with credentials is refused at start; masked anyway, as every URL this process prints)
+  const host = redactUrl(settings.posthog.host);
   logger.info(
     { schema: flags.schema, batchSize: flags.batchSize, concurrency: flags.concurrency, host, health: worker.healthUrl, heapLimitMb },
     'worker started',

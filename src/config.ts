@@ -4,6 +4,7 @@
  */
 import postgres from 'postgres';
 import { OutboxError } from './errors.ts';
+import { redactSecrets } from './redact.ts';
 import { ping } from './sql/index.ts';
 
 /** The Postgres schema the outbox tables live in unless told otherwise. */
@@ -17,6 +18,28 @@ export function redactUrl(url: string): string {
     return u.toString();
   } catch {
     return '<unparseable URL>';
+  }
+}
+
+/**
+ * Refuses an http(s) URL for `field` (the PostHog host) that carries a user name or password: fetch refuses
+ * such a URL, so no request could ever go out, and the password would be printed and stored with every
+ * failure. The message shows the URL with its credentials masked. An unparseable URL is checked by its text.
+ */
+export function refuseUrlCredentials(value: string, field: string): void {
+  let credentials: boolean;
+  try {
+    const u = new URL(value);
+    credentials = u.username !== '' || u.password !== '';
+  } catch {
+    credentials = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value.trim());
+  }
+  if (credentials) {
+    throw new OutboxError(
+      'invalid',
+      field,
+      `must not contain a user name or password (${redactSecrets(value)}): fetch refuses credentials in URLs, so no request could go out (PostHog authenticates with the project API key); give the host alone, e.g. https://us.i.posthog.com`,
+    );
   }
 }
 

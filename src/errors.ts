@@ -19,7 +19,9 @@ export type OutboxErrorCode =
   /** a run tracker was ended twice */
   | 'run_ended'
   /** the transaction argument is not a connection of a client `record()` accepts */
-  | 'invalid_transaction';
+  | 'invalid_transaction'
+  /** the database's outbox schema was migrated by a newer release than this one (upgrade the package) */
+  | 'schema_too_new';
 
 export class OutboxError extends Error {
   override readonly name = 'OutboxError';

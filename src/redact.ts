@@ -7,6 +7,9 @@ export const REDACTED = '[redacted]';
 
 /** What looks like a secret. Each match is replaced by `[redacted]` (a scheme word such as `Bearer` is kept). */
 const SECRET_PATTERNS: readonly [RegExp, string][] = [
+  // Credentials in a URL ("https://user:secret@host", "https://token@host"): the whole user part, up to the
+  // last "@" before the path (a password may hold an unencoded "@"). Fetch errors quote the URL they refused.
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#"'<>\\]*@/gi, `$1${REDACTED}@`],
   // Authorization schemes: "Bearer abc.def", "Basic dXNlcjpwYXNz"
   [/\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*/gi, `$1 ${REDACTED}`],
   // sk-..., sk_live_..., sk-ant-api03-..., sk-proj-..., also pk_/rk_ (Stripe-style) and PostHog phc_/phx_ keys

@@ -113,7 +113,7 @@ describe('backfillProfiles', () => {
     expect(restarted.outcomes[0]).toMatchObject({ enqueued: 90, resumedAfter: null, previously: 0 });
   });
 
-  it('a query that fails or returns a column its kind does not have throws OutboxError naming the query; a query cannot write', async () => {
+  it('a query that fails or returns a column its kind does not have throws OutboxError naming the query; a query cannot write tables', async () => {
     await db.sql.unsafe(`CREATE OR REPLACE FUNCTION app.sneaky() RETURNS int LANGUAGE sql AS $$ INSERT INTO app.orgs VALUES ('x', 'X') RETURNING 1 $$`);
     for (const [queries, field, message] of [
       [{ users: 'SELECT id, email AS mail FROM app.users' }, 'users query', /"mail"; it may return only id, email, name/],

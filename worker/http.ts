@@ -1,7 +1,8 @@
 /**
- * The worker's HTTP endpoint: `/healthz` (ready only when the database and pg-boss answer) and `/metrics`.
- * `/healthz` says which check failed and never why (a database's error text names hosts, roles, databases);
- * the reason goes to the worker's log through `onCheckFailed`.
+ * The worker's HTTP endpoint: `/healthz` (ready only when the database, the outbox table and pg-boss answer)
+ * and `/metrics`. `/healthz` says which check failed, and why only in the check's own words (`Unready`):
+ * never a database's error text, which names hosts, roles, databases; that goes to the worker's log through
+ * `onCheckFailed`.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,16 @@ export interface HealthServer {
 }
 
 class CheckTimeout extends Error {}
+
+/** A check's failure with a reason fit for `/healthz`'s body (e.g. `locked: ...`), written by the check itself. */
+export class Unready extends Error {
+  readonly reason: string;
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(reason, options);
+    this.name = 'Unready';
+    this.reason = reason;
+  }
+}
 
 /** Runs `check` with a time limit: a database that hangs is as unready as one that refuses. */
 async function within<T>(ms: number, check: () => Promise<T>): Promise<T> {
@@ -52,8 +63,8 @@ export async function startHealthServer(options: {
               await within(2_000, check);
               results[name] = 'ok';
             } catch (error) {
-              results[name] = error instanceof CheckTimeout ? 'timeout' : 'down';
-              options.onCheckFailed?.(name, error);
+              results[name] = error instanceof CheckTimeout ? 'timeout' : error instanceof Unready ? error.reason : 'down';
+              options.onCheckFailed?.(name, error instanceof Unready ? (error.cause ?? error) : error);
             }
           }),
         );

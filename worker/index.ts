@@ -133,7 +133,7 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     let health: HealthServer | undefined;
     if (metrics && options.metrics) {
       const drain = async () => drainHealth.check(settings.unhealthyAfterMs);
-      const server = await step(serveHealth(options.metrics, metrics, { sql, boss, queue, log, drain }));
+      const server = await step(serveHealth(options.metrics, metrics, { sql, schema: settings.schema, boss, queue, log, drain }));
       opened.closeHealth = () => server.close();
       health = server;
     }

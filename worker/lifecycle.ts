@@ -6,8 +6,10 @@
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
 import { redactUrl } from '../src/config.ts';
+import { checkSchemaKnown } from '../src/outbox/journal.ts';
 import * as q from '../src/sql/index.ts';
-import { startHealthServer, type HealthServer } from './http.ts';
+import { boundedRead, PROBE_BOUNDS, unreadableReason } from './bounded-read.ts';
+import { startHealthServer, type HealthServer, Unready } from './http.ts';
 import type { Logger, WorkerOptions } from './index.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { PGBOSS_SCHEMA } from './queue.ts';
@@ -23,10 +25,14 @@ export function connect(databaseUrl: string, settings: Pick<WorkerSettings, 'con
   });
 }
 
-/** Throws unless `migrate` has installed the outbox schema and pg-boss's. */
+/**
+ * Throws unless `migrate` has installed the outbox schema and pg-boss's, and throws OutboxError (`schema`)
+ * if a newer release migrated the schema: this worker could misread the rows it holds.
+ */
 export async function checkInstalled(sql: postgres.Sql, schema: string): Promise<void> {
   const [migrated] = await sql.unsafe<{ ok: boolean }[]>(q.installed(), [`${schema}.outbox`, PGBOSS_SCHEMA]);
   if (!migrated?.ok) throw new Error(`the outbox schema "${schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` first`);
+  await checkSchemaKnown(sql, schema);
 }
 
 /** How long one of pg-boss's statements may wait for its answer (passed to node-postgres: not in pg-boss's types). */
@@ -52,18 +58,31 @@ export function createBoss(databaseUrl: string, log: Logger): PgBoss {
   return boss;
 }
 
-/** Serves `/healthz` (ready while the database and the drain queue answer) and the metrics. */
+/**
+ * `/healthz`'s outbox check: the outbox table itself can be read, within `PROBE_BOUNDS`. The database may
+ * answer while the outbox cannot be worked (its table locked, its schema dropped): not ready then, and the
+ * body says which.
+ */
+async function outboxReadable(sql: postgres.Sql, schema: string): Promise<void> {
+  try {
+    await boundedRead(sql, PROBE_BOUNDS, (tx) => tx.unsafe(q.probeOutbox(schema)));
+  } catch (error) {
+    throw new Unready(unreadableReason(error, `${schema}.outbox`), { cause: error });
+  }
+}
+
+/** Serves `/healthz` (ready while the database, the outbox table and the drain queue answer) and the metrics. */
 export function serveHealth(
   where: NonNullable<WorkerOptions['metrics']>,
   metrics: WorkerMetrics,
-  deps: { sql: postgres.Sql; boss: PgBoss; queue: string; log: Logger; drain: () => Promise<void> },
+  deps: { sql: postgres.Sql; schema: string; boss: PgBoss; queue: string; log: Logger; drain: () => Promise<void> },
 ): Promise<HealthServer> {
-  const { sql, boss, queue, log, drain } = deps;
+  const { sql, schema, boss, queue, log, drain } = deps;
   return startHealthServer({
     port: where.port,
     host: where.host ?? '0.0.0.0',
     registry: metrics.registry,
-    checks: { database: () => sql.unsafe(q.ping()), pgboss: () => boss.getQueue(queue), drain },
+    checks: { database: () => sql.unsafe(q.ping()), outbox: () => outboxReadable(sql, schema), pgboss: () => boss.getQueue(queue), drain },
     onCheckFailed: (check, error) => log.warn({ check, err: String((error as Error)?.message ?? error) }, 'health check failed'),
   });
 }

@@ -5,11 +5,15 @@
  *
  * A scrape stays cheap however big the backlog (every worker is scraped, every 15-60 s): the tables are
  * counted only up to `COUNT_CAP` rows, above which the gauges show PostgreSQL's planner estimate (and
- * `..._exact` says 0); the oldest event is one primary-key lookup.
+ * `..._exact` says 0); the oldest event is one primary-key lookup. And it answers within ~2 s whatever the
+ * database does: each read is bounded (worker/bounded-read.ts), and a gauge whose read failed (its table
+ * locked, its schema dropped, no answer in time) is left out of that scrape, `posthog_outbox_tables_up 0`
+ * saying so, rather than the scrape hanging or failing as a whole.
  */
 import type postgres from 'postgres';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { cappedCount, oldestEventAge } from '../src/sql/index.ts';
+import { boundedRead, PROBE_BOUNDS } from './bounded-read.ts';
 import type { RUN_COUNTERS, RunStats } from './ledger.ts';
 
 /** The part of the worker's target state the metrics read. */
@@ -37,7 +41,9 @@ interface Count {
 
 /** An exact count up to the cap; above it the planner's estimate (never below the cap). */
 async function boundedCount(sql: postgres.Sql, schema: string, table: 'outbox' | 'dead_letters'): Promise<Count> {
-  const [row] = await sql.unsafe<{ counted: number; events: number; estimate: number }[]>(cappedCount(schema, table), [COUNT_CAP]);
+  const [row] = await boundedRead(sql, PROBE_BOUNDS, (tx) =>
+    tx.unsafe<{ counted: number; events: number; estimate: number }[]>(cappedCount(schema, table), [COUNT_CAP]),
+  );
   if (row!.counted < COUNT_CAP) return { value: row!.events, exact: true };
   return { value: Math.max(COUNT_CAP, Math.round(row!.estimate)), exact: false };
 }
@@ -98,53 +104,89 @@ function targetGauges(registry: Registry, target: TargetView): void {
 }
 
 /**
+ * A gauge read from the database at each scrape. When the read failed it has no sample in that scrape at
+ * all: a 0 would read as an empty outbox.
+ */
+class ReadGauge extends Gauge {
+  private readonly read: () => Promise<number | undefined>;
+
+  constructor(registry: Registry, name: string, help: string, read: () => Promise<number | undefined>) {
+    super({ name, help, registers: [registry] });
+    this.read = read;
+  }
+
+  override async get() {
+    const value = await this.read();
+    if (value !== undefined) this.set(value);
+    const metric = await super.get();
+    return value === undefined ? { ...metric, values: [] } : metric;
+  }
+}
+
+/** What a scrape read of the tables; `undefined` where the read failed. */
+interface TableSnapshot {
+  backlog: Count | undefined;
+  oldest: number | undefined;
+  dead: Count | undefined;
+}
+
+/**
  * Read from the database at scrape time: the same numbers as `posthog-outbox status`, for every worker. One
- * read serves all five gauges of a scrape (and any other scrape within a second).
+ * read serves all the gauges of a scrape (and any other scrape within a second); each of its three reads
+ * may fail on its own (the dead letters are still counted while the outbox is locked).
  */
 function tableGauges(registry: Registry, sql: postgres.Sql, schema: string): void {
-  let scrape: Promise<{ backlog: Count; oldest: number; dead: Count }> | undefined;
+  let scrape: Promise<TableSnapshot> | undefined;
+  const failed = () => undefined;
   const snapshot = () =>
     (scrape ??= (async () => {
       try {
-        const [backlog, [oldest], dead] = await Promise.all([
-          boundedCount(sql, schema, 'outbox'),
-          sql.unsafe<{ age_ms: number }[]>(oldestEventAge(schema)),
-          boundedCount(sql, schema, 'dead_letters'),
+        const [backlog, oldest, dead] = await Promise.all([
+          boundedCount(sql, schema, 'outbox').catch(failed),
+          boundedRead(sql, PROBE_BOUNDS, (tx) => tx.unsafe<{ age_ms: number }[]>(oldestEventAge(schema))).then(([row]) => (row?.age_ms ?? 0) / 1000, failed),
+          boundedCount(sql, schema, 'dead_letters').catch(failed),
         ]);
-        return { backlog, oldest: (oldest?.age_ms ?? 0) / 1000, dead };
+        return { backlog, oldest, dead };
       } finally {
         setTimeout(() => (scrape = undefined), 1_000).unref();
       }
     })());
-  gauge(
+  const read = (pick: (s: TableSnapshot) => number | undefined) => async () => pick(await snapshot());
+  new ReadGauge(
+    registry,
+    'posthog_outbox_tables_up',
+    `1 when this scrape read the outbox tables, 0 when a read failed (a table locked or missing, no answer within ${PROBE_BOUNDS.totalMs} ms): the gauges it could not read are left out of the scrape`,
+    read((s) => (s.backlog && s.oldest !== undefined && s.dead ? 1 : 0)),
+  );
+  new ReadGauge(
     registry,
     'posthog_outbox_backlog',
     `Events waiting in the outbox: an exact count while the outbox holds fewer than ${COUNT_CAP} rows, above it PostgreSQL's planner estimate of its rows (pg_class.reltuples, as of the table's last vacuum or analyze); posthog_outbox_backlog_exact says which`,
-    async () => (await snapshot()).backlog.value,
+    read((s) => s.backlog?.value),
   );
-  gauge(
+  new ReadGauge(
     registry,
     'posthog_outbox_backlog_exact',
     `1 when posthog_outbox_backlog is an exact count (at most ${COUNT_CAP}), 0 when it is the planner's estimate`,
-    async () => ((await snapshot()).backlog.exact ? 1 : 0),
+    read((s) => (s.backlog === undefined ? undefined : s.backlog.exact ? 1 : 0)),
   );
-  gauge(
+  new ReadGauge(
     registry,
     'posthog_outbox_oldest_event_age_seconds',
     'Age of the oldest undelivered event, by its UUIDv7 (0 when the outbox is empty)',
-    async () => (await snapshot()).oldest,
+    read((s) => s.oldest),
   );
-  gauge(
+  new ReadGauge(
     registry,
     'posthog_outbox_dead_letters',
     `Events in the dead-letter table: an exact count up to ${COUNT_CAP}, above it the planner's estimate; posthog_outbox_dead_letters_exact says which`,
-    async () => (await snapshot()).dead.value,
+    read((s) => s.dead?.value),
   );
-  gauge(
+  new ReadGauge(
     registry,
     'posthog_outbox_dead_letters_exact',
     `1 when posthog_outbox_dead_letters is an exact count (at most ${COUNT_CAP}), 0 when it is the planner's estimate`,
-    async () => ((await snapshot()).dead.exact ? 1 : 0),
+    read((s) => (s.dead === undefined ? undefined : s.dead.exact ? 1 : 0)),
   );
 }
 

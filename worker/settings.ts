@@ -3,7 +3,7 @@
  * options here; `posthog-outbox worker` only parses flags and environment, shows these defaults in its help
  * and names its flags in the errors (`SETTING_FLAGS`). Pure: no I/O.
  */
-import { DEFAULT_SCHEMA } from '../src/config.ts';
+import { DEFAULT_SCHEMA, refuseUrlCredentials } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
 import { quoteSchema } from '../src/sql/index.ts';
 import { DEFAULT_IDENTIFY_REFRESH_MS } from '../src/identify/events.ts';
@@ -89,6 +89,7 @@ export interface WorkerSettings extends Omit<DrainSettings, 'observeRequest'> {
 /** The CLI flag of each setting, for errors in the CLI's terms. */
 export const SETTING_FLAGS: Readonly<Record<string, string>> = {
   schema: '--schema',
+  'posthog.host': '--posthog-host',
   batchSize: '--batch-size',
   concurrency: '--concurrency',
   maxAgeMs: '--max-age',
@@ -123,6 +124,8 @@ export function resolveSettings(input: SettingsInput): Readonly<WorkerSettings> 
     if (!(error instanceof OutboxError)) throw error;
     throw new OutboxError('invalid', 'schema', error.message.slice(error.field.length + 2), { cause: error });
   }
+  // Before anything connects: such a host could never be sent to, and its password would reach the logs.
+  refuseUrlCredentials(input.posthog.host, 'posthog.host');
   const requestTimeoutMs = milliseconds(input.posthog.requestTimeoutMs ?? d.requestTimeoutMs, 'posthog.requestTimeoutMs');
   // A lease shorter than a request lets another worker resend rows still in flight.
   const leaseSeconds = input.leaseSeconds ?? Math.max(d.minLeaseSeconds, Math.ceil((requestTimeoutMs * 3) / 1000));

@@ -4,6 +4,7 @@
  * `posthog-outbox status` (and the other workers' operators) the same. Read by `/metrics` too.
  */
 import type postgres from 'postgres';
+import { redactSecrets } from '../src/redact.ts';
 import * as q from '../src/sql/index.ts';
 import { within } from './deadline.ts';
 import type { TargetMemory } from './drain.ts';
@@ -27,7 +28,10 @@ export class TargetHealth {
   }
 
   /** A run ended on a target failure: logged when it is the first in a row, and recorded in target_health. */
-  async failing(reason: string): Promise<void> {
+  async failing(text: string): Promise<void> {
+    // Masked again here, whoever wrote it: the reason is logged, stored and shown by `status` (a URL a fetch
+    // error quotes may carry credentials).
+    const reason = redactSecrets(text);
     const first = this.state.failingSince === null;
     this.state.failingSince ??= new Date();
     this.state.reason = reason;

@@ -1,6 +1,7 @@
 /** What is waiting, what is failing, what died: the figures behind `posthog-outbox status`. Read-only. */
 import type postgres from 'postgres';
 import { DEFAULT_SCHEMA } from '../config.ts';
+import { redactSecrets } from '../redact.ts';
 import * as q from '../sql/index.ts';
 
 export interface OutboxStatus {
@@ -23,6 +24,9 @@ export interface OutboxStatus {
   retryingRows: { uuid: string; event: string; distinctId: string; attempts: number; nextAttemptAt: string; lastError: string | null }[];
 }
 
+/** Text a worker stored (masked again: rows written by an older version may hold a URL's password). */
+const masked = <T extends string | null>(text: T): T => (text === null ? text : (redactSecrets(text) as T));
+
 /** Reads the outbox's status; `limit` caps the retrying rows listed. Counts every row (a full scan of the outbox). */
 export async function readStatus(sql: postgres.Sql, options: { schema?: string; limit?: number } = {}): Promise<OutboxStatus> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
@@ -32,8 +36,10 @@ export async function readStatus(sql: postgres.Sql, options: { schema?: string; 
   const [health] = await sql.unsafe(q.targetHealth(schema));
   const [profiles] = await sql.unsafe(q.identitiesStatus(schema));
   return {
-    target: health ? { failingSince: health.failing_since?.toISOString() ?? null, reason: health.reason, updatedAt: health.updated_at.toISOString() } : null,
-    drainFailing: health?.drain_failing_since ? { since: health.drain_failing_since.toISOString(), reason: health.drain_error } : null,
+    target: health
+      ? { failingSince: health.failing_since?.toISOString() ?? null, reason: masked(health.reason), updatedAt: health.updated_at.toISOString() }
+      : null,
+    drainFailing: health?.drain_failing_since ? { since: health.drain_failing_since.toISOString(), reason: masked(health.drain_error) } : null,
     backlog: summary!.backlog,
     due: summary!.due,
     retrying: summary!.retrying,
@@ -41,14 +47,14 @@ export async function readStatus(sql: postgres.Sql, options: { schema?: string; 
     nextRetryAt: summary!.next_retry_at?.toISOString() ?? null,
     deadLetters: reasons.reduce((n, r) => n + r.count, 0),
     profiles: { known: profiles!.known, oldestSentAt: profiles!.oldest_sent_at?.toISOString() ?? null },
-    deadLettersByReason: reasons.map((r) => ({ reason: r.reason, count: r.count, lastDiedAt: r.last_died_at.toISOString() })),
+    deadLettersByReason: reasons.map((r) => ({ reason: masked(r.reason), count: r.count, lastDiedAt: r.last_died_at.toISOString() })),
     retryingRows: retrying.map((r) => ({
       uuid: r.uuid,
       event: r.event,
       distinctId: r.distinct_id,
       attempts: r.attempts,
       nextAttemptAt: r.next_attempt_at.toISOString(),
-      lastError: r.last_error,
+      lastError: masked(r.last_error),
     })),
   };
 }

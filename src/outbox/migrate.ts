@@ -1,21 +1,18 @@
 /**
  * Applies the committed drizzle-kit migrations (`migrations/`) to a database: idempotent, and safe when
  * several processes run it at once (they queue on an advisory lock and the later ones find nothing to do).
- * The migrations are written for the default schema name; another schema name is substituted in.
+ * The migrations are written for the default schema name; another schema name is substituted in. A database
+ * migrated by a newer release (its journal holds a migration this version does not know) is refused with an
+ * OutboxError (`schema`, `schema_too_new`), never reported up to date.
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type postgres from 'postgres';
 import * as q from '../sql/index.ts';
 import { DEFAULT_SCHEMA } from '../config.ts';
+import { appliedMigrations, knownMigrations, MIGRATIONS_FOLDER, refuseUnknownMigrations } from './journal.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** The `migrations/` folder shipped with the package (beside `src/`, or beside `dist/` once built). */
-export const MIGRATIONS_FOLDER =
-  [path.resolve(here, '../../migrations'), path.resolve(here, '../../../migrations')].find((dir) => existsSync(path.join(dir, 'meta', '_journal.json'))) ??
-  path.resolve(here, '../../migrations');
+/** The `migrations/` folder shipped with the package (src/outbox/journal.ts finds it). */
+export { MIGRATIONS_FOLDER };
 
 export interface MigrateResult {
   /** Creation times (drizzle-kit's `when`) of the migrations applied by this call; empty when up to date. */
@@ -61,15 +58,18 @@ export async function migrateOutbox(sql: postgres.Sql, options: MigrateOptions =
 async function migrateOnce(sql: postgres.Sql, options: MigrateOptions): Promise<MigrateResult> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   const quoted = q.quoteSchema(schema);
-  const migrations = readMigrationFiles({ migrationsFolder: options.migrationsFolder ?? MIGRATIONS_FOLDER });
+  const folder = options.migrationsFolder ?? MIGRATIONS_FOLDER;
+  const migrations = readMigrationFiles({ migrationsFolder: folder });
   return sql.begin(async (tx) => {
     await tx.unsafe(q.lockMigrations(), [schema]);
     await tx.unsafe(q.setLockTimeout(), [options.lockTimeoutMs ?? 2_000]);
-    const [{ exists } = { exists: false }] = await tx.unsafe<{ exists: boolean }[]>(q.journalExists(), [schema]);
     // A migration is identified by its creation time, as drizzle's own migrator does, so reformatting an
     // applied file does not apply it again.
-    const done = new Set(exists ? (await tx.unsafe<{ created_at: string }[]>(q.appliedMigrations(schema))).map((r) => Number(r.created_at)) : []);
-    const applied: number[] = [];
+    const applied = await appliedMigrations(tx, schema);
+    // Before anything is applied: a schema newer than this version must not be changed by it, nor called up to date.
+    refuseUnknownMigrations(applied, knownMigrations(folder));
+    const done = new Set(applied);
+    const appliedNow: number[] = [];
     for (const migration of migrations) {
       if (done.has(migration.folderMillis)) continue;
       for (const statement of migration.sql) {
@@ -78,8 +78,8 @@ async function migrateOnce(sql: postgres.Sql, options: MigrateOptions): Promise<
       }
       await tx.unsafe(q.createJournal(schema));
       await tx.unsafe(q.insertJournalEntry(schema), [migration.hash, migration.folderMillis]);
-      applied.push(migration.folderMillis);
+      appliedNow.push(migration.folderMillis);
     }
-    return { applied };
+    return { applied: appliedNow };
   });
 }

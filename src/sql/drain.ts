@@ -17,9 +17,11 @@ const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups
  * Bytes of stored properties a claim returns at most, beyond its first row: a batch's memory is bounded by its
  * events (the claim's LIMIT) and by this. `pg_column_size` is the stored size, compressed when PostgreSQL
  * compressed the value (values over ~2 KB): a batch of large, very repetitive events may hold a few times this
- * once parsed. PostHog refuses events over 1 MB, so a batch of 1,000 such events would otherwise be a gigabyte.
+ * once parsed. PostHog refuses events over 1 MB, so a batch of 1,000 such events would otherwise be a gigabyte;
+ * with the CLI worker's sidecar heap (cli/heap.ts, 160 MB old space) and two lanes, 4 MB each leaves room. Events
+ * of a few KB fill a batch of 1,000 long before it.
  */
-export const CLAIM_BYTES = 16 * 1024 * 1024;
+export const CLAIM_BYTES = 4 * 1024 * 1024;
 
 /**
  * Rows that have failed: the predicate of the partial `next_attempt_at` index (migration 0010), written once

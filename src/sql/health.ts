@@ -37,6 +37,22 @@ export function installed(): string {
   return `SELECT to_regclass($1) IS NOT NULL AND to_regnamespace($2) IS NOT NULL AS ok`;
 }
 
+/**
+ * Bounds the calling transaction's statements (set for it only): each waits at most `$1` milliseconds for a
+ * lock (then 55P03) and runs at most `$2` milliseconds (then 57014). `/healthz` and `/metrics` reads.
+ */
+export function boundStatements(): string {
+  return `SELECT set_config('lock_timeout', $1::text, true), set_config('statement_timeout', $2::text, true)`;
+}
+
+/**
+ * `/healthz`: the outbox table can be read. One primary-key index probe for a uuid no row has: it needs the
+ * table's lock and its index, reads one index page, and returns nothing.
+ */
+export function probeOutbox(schema: string): string {
+  return `SELECT 1 FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = '00000000-0000-0000-0000-000000000000'`;
+}
+
 /** The database answers (connection checks, `/healthz`). */
 export function ping(): string {
   return 'SELECT 1';

@@ -38,8 +38,19 @@ export {
   retryDeadLettersBatch,
 } from './dead-letters.ts';
 export { anyDue, beginClaim, claimBatch, deadLetter, deleteRows, nextDue, resumeWaitingRows, scheduleRetry, CLAIM_BYTES } from './drain.ts';
-export { forgetEntity } from './forget.ts';
-export { backendPid, installed, markDrainFailing, markDrainWorking, markTargetFailing, markTargetWorking, ping, targetHealth } from './health.ts';
+export { forgetEntity, forgetProfiles } from './forget.ts';
+export {
+  backendPid,
+  boundStatements,
+  installed,
+  markDrainFailing,
+  markDrainWorking,
+  markTargetFailing,
+  markTargetWorking,
+  ping,
+  probeOutbox,
+  targetHealth,
+} from './health.ts';
 export { deleteDeliveredAndRemember, identitiesStatus, rememberIdentities } from './identities.ts';
 export { appliedMigrations, createJournal, insertJournalEntry, journalExists, lockMigrations, setLockTimeout } from './migrations.ts';
 export { insertEvents, VALUES_ROWS_LIMIT } from './record.ts';

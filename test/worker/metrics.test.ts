@@ -33,10 +33,10 @@ function metric(text: string, name: string): number {
   return Number(line.split(' ').at(-1));
 }
 
-it('serves /healthz as ready while the database and pg-boss answer and drain runs succeed', async () => {
+it('serves /healthz as ready while the database, the outbox table and pg-boss answer and drain runs succeed', async () => {
   const res = await fetch(`${worker.healthUrl}/healthz`);
   expect(res.status).toBe(200);
-  expect(await res.json()).toEqual({ status: 'ok', checks: { database: 'ok', pgboss: 'ok', drain: 'ok' } });
+  expect(await res.json()).toEqual({ status: 'ok', checks: { database: 'ok', outbox: 'ok', pgboss: 'ok', drain: 'ok' } });
   expect((await fetch(`${worker.healthUrl}/nope`)).status).toBe(404);
 });
 

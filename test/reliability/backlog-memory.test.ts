@@ -13,16 +13,20 @@ import { outboxCount, until, type WorkerFixture } from '../support/worker.ts';
 let fixture: WorkerFixture;
 const spawn = workerProcesses('phc_memory', (f) => (fixture = f));
 
-/** Peak resident set of a live process, in MB (Linux: VmHWM). */
+/** Peak resident set of a process, in MB (Linux: VmHWM); 0 once it has exited. */
 function peakRssMb(pid: number): number {
-  const kb = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Number(kb) / 1024;
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return Number(kb) / 1024;
+  } catch {
+    return 0;
+  }
 }
 
 const CALLS = 1_000;
 const PER_CALL = 50;
 /** ~3 KB of properties per event, different per event (nothing for compression to fold). */
-const text = (i: number) => Array.from({ length: 60 }, (_, k) => `${i}-${k}-${(i * 7919 + k * 104729) % 1000003}`).join(' ');
+const text = (i: number) => Array.from({ length: 200 }, (_, k) => `${i}-${k}-${(i * 7919 + k * 104729) % 1000003}`).join(' ');
 
 it(`drains ${CALLS} record() calls of ${PER_CALL} events of ~3 KB each under the worker's default heap, each event once`, async () => {
   const { sql } = fixture.db;
@@ -36,9 +40,7 @@ it(`drains ${CALLS} record() calls of ${PER_CALL} events of ~3 KB each under the
 
   const worker = spawn();
   let peak = 0;
-  const sample = setInterval(() => {
-    if (worker.child.exitCode === null) peak = Math.max(peak, peakRssMb(worker.pid));
-  }, 200);
+  const sample = setInterval(() => (peak = Math.max(peak, peakRssMb(worker.pid))), 200);
   try {
     await until(
       async () => (worker.child.exitCode !== null ? -1 : outboxCount(sql)),

@@ -50,16 +50,16 @@ type Sendable = [ClaimedRow, WireEvent];
  */
 export async function settleBatch(tx: postgres.TransactionSql, rows: ClaimedRow[], run: BatchRun): Promise<Committed | undefined> {
   run.ledger.adoptSnapshots(rows);
-  const { superseded, unsendable, sendable } = triage(rows, run.settings.maxAgeMs);
+  // Accepted by PostHog in an earlier batch whose transaction was lost: settled as delivered, whatever their
+  // age or shape now, and not sent again.
+  const known = rows.filter((row) => run.unsettled.has(row.uuid));
+  const rest = known.length === 0 ? rows : rows.filter((row) => !run.unsettled.has(row.uuid));
+  const { superseded, unsendable, sendable } = triage(rest, run.settings.maxAgeMs);
   await run.ledger.deleteSuperseded(tx, superseded);
   await run.ledger.deadLetter(unsendable)(tx);
   const batch = new Batch(run, sendable.length);
-  // Accepted by PostHog in an earlier batch whose transaction was lost: settled as delivered, not sent again.
-  batch.delivered(
-    sendable.filter(([row]) => run.unsettled.has(row.uuid)),
-    false,
-  );
-  await batch.deliver(sendable.filter(([row]) => !run.unsettled.has(row.uuid)));
+  batch.delivered(known, false);
+  await batch.deliver(sendable);
   batch.judge();
   if (batch.accepted.length === 0 && batch.writes.length === 0) return undefined;
   for (const row of batch.accepted) run.unsettled.add(row.uuid);
@@ -137,9 +137,9 @@ class Batch {
     }
   }
 
-  /** PostHog accepted `batch` (`fresh`: in this batch, not in an earlier one whose settling was lost). */
-  delivered(batch: Sendable[], fresh = true): void {
-    for (const [row] of batch) this.accepted.push(row);
+  /** PostHog accepted these (`fresh`: in this batch, not in an earlier one whose settling was lost). */
+  delivered(batch: readonly (Sendable | ClaimedRow)[], fresh = true): void {
+    for (const entry of batch) this.accepted.push(Array.isArray(entry) ? entry[0] : entry);
     if (!fresh || batch.length === 0) return;
     this.ledger.stats.delivered += batch.length;
     this.run.accepted();

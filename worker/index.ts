@@ -6,7 +6,9 @@
  * - The low-latency kick: while idle, the worker probes "is anything due?" (one index lookup) every 20 ms
  *   after work was found, easing to every 500 ms when there is none (worker/idle-probe.ts, worker/poll.ts),
  *   and sends a drain job when there is (pg-boss wakes a worker through its own LISTEN/NOTIFY). Handlers'
- *   transactions send no NOTIFY: PostgreSQL serialises the commits of transactions that notify.
+ *   transactions send no NOTIFY: PostgreSQL serialises the commits of transactions that notify. A job that
+ *   has not started a second later was missed (pg-boss's LISTEN connection reconnecting after a PostgreSQL
+ *   restart): the worker wakes pg-boss's fetch rather than wait for its 30 s poll.
  * - A scheduled safety-net run every minute, and a timer for the next row that comes due after a backoff.
  * - A backlog is shared: when a drain loop claims a full batch and PostHog accepts a batch, it queues one
  *   more drain job, which an idle worker picks up (and passes on the same way), so N workers drain a
@@ -18,7 +20,8 @@
  * The worker's states (fields of `Worker`, worker/worker.ts), and what moves it between them:
  *
  *   idle      no run, not paused. The idle probe (`IdleProbe`, worker/idle-probe.ts) and the next-due timer
- *             (`armTimer`) call `kick()`, which sends a drain job (`kicking` while the send is out).
+ *             (`armTimer`) call `kick()`, which sends a drain job (`kicking` while the send is out), then
+ *             wakes pg-boss's fetch if no run has started a second later (`expectJob`).
  *   running   pg-boss called `drainJob()`: `running` holds the drain loop, which runs `DrainRun`s back to
  *             back while rows are due (`pending`: a kick arrived meanwhile, so loop once more). A run that
  *             claims a full batch calls `onBacklog` once, which sends one more drain job for another worker.

@@ -20,9 +20,22 @@ export function connect(databaseUrl: string, settings: Pick<WorkerSettings, 'con
   return postgres(databaseUrl, {
     max: settings.concurrency + 2,
     connect_timeout: 10,
+    backoff: reconnectDelaySeconds,
     onnotice: () => {},
     connection: { application_name: 'posthog-outbox worker' },
   });
+}
+
+/**
+ * How long the pool waits before it reconnects a closed connection, after `retries` failed attempts in a row
+ * (counted across the pool, reset by a connection that succeeds): 0.1 s, doubling, at most 1 s. postgres.js's
+ * default grows to 10-20 s within a few refused attempts, so after PostgreSQL had been down for a few
+ * seconds the idle probe and the drain runs waited that long once it was back (the probe gave up after its
+ * 10 s bound). Attempts stay few while the database is down: only a waiting query reconnects, and the idle
+ * probe, failing, asks twice a second.
+ */
+export function reconnectDelaySeconds(retries: number): number {
+  return Math.min(0.05 * 2 ** retries, 1);
 }
 
 /**

@@ -46,6 +46,12 @@ export interface WorkerParts {
   closers: (() => Promise<void>)[];
 }
 
+/**
+ * How soon a queued drain job starts when pg-boss hears of it (NOTIFY): milliseconds, a few hundred on a
+ * loaded machine. A job not started by then was missed (`Worker.expectJob`).
+ */
+export const JOB_START_MS = 1_000;
+
 export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] }> implements OutboxWorker {
   readonly totals = { runs: 0, ...zeroCounters() };
   readonly target: TargetState;
@@ -68,6 +74,8 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   private readonly drainHealth: DrainHealth;
   /** The next-due (or end-of-pause) timer. */
   private timer: NodeJS.Timeout | undefined;
+  /** Set from a queued drain job until `JOB_START_MS` later (`expectJob`). */
+  private jobWait: NodeJS.Timeout | undefined;
   private readonly idleProbe: IdleProbe;
   private readonly retention: DeadLetterRetention;
   private readonly targetHealth: TargetHealth;
@@ -118,8 +126,27 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
     this.kicking = true;
     // bounded: a send that never settles (pg-boss's connection gone silent) would leave `kicking` set for good
     within(this.boss.send(this.queue, null), 'queuing a drain run')
+      .then(() => this.expectJob())
       .catch((error: unknown) => this.log.error({ err: String(error) }, 'could not queue a drain run'))
       .finally(() => (this.kicking = false));
+  }
+
+  /**
+   * A drain job was queued: if no run has started by `JOB_START_MS` later, pg-boss's worker missed the job's
+   * NOTIFY and would fetch it only at its next poll, which is every 30 s while pg-boss counts on LISTEN. Its
+   * LISTEN connection misses NOTIFYs while it reconnects after a PostgreSQL restart, with a backoff that
+   * grows to 30 s (an event committed after a restart waited up to 27 s: test/reliability/restart-wakeup.test.ts).
+   * Waking pg-boss's worker makes it fetch now; the job stays the only way a run starts, so workers still
+   * share a backlog through it. Armed once per wait: the idle probe kicks again while rows stay due.
+   */
+  private expectJob(): void {
+    if (this.jobWait !== undefined || this.abort.signal.aborted) return;
+    const runs = this.totals.runs;
+    this.jobWait = setTimeout(() => {
+      this.jobWait = undefined;
+      if (this.abort.signal.aborted || this.running || this.totals.runs !== runs) return; // a run started
+      for (const worker of this.boss.getWipData()) if (worker.name === this.queue) this.boss.notifyWorker(worker.id);
+    }, JOB_START_MS);
   }
 
   /** The pg-boss job handler: runs until nothing is due (or PostHog fails), then arms the next-due timer. */
@@ -288,6 +315,7 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
     if (this.abort.signal.aborted) return;
     this.abort.abort();
     clearTimeout(this.timer);
+    clearTimeout(this.jobWait);
     this.idleProbe.stop();
     this.timer = undefined;
     await finishOrRelease(this.running, () => this.running !== undefined, timeoutMs, this.sql, this.log);

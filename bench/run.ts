@@ -4,7 +4,8 @@
  *
  * One throwaway PostgreSQL and one capture endpoint (a child process) serve every phase; every drain design
  * runs in a child process of its own. Prints a table on stdout (progress goes to stderr) and writes the same
- * figures as JSON to bench/results/<timestamp>.json. Timing never fails the run: missed targets are
+ * figures as JSON to .data/bench-results/<timestamp>.json (git-ignored); a full run of every phase without errors
+ * also replaces bench/results/latest.json, the committed figures docs/performance.md quotes. Timing never fails the run: missed targets are
  * reported; the exit code is 1 only when a phase crashed.
  *
  * Flags: --quick; --only=write,drain,latency,scaling; --throwaway (PostgreSQL with fsync, synchronous_commit
@@ -16,7 +17,7 @@
  */
 import path from 'node:path';
 import { builtCli } from './drain.ts';
-import { BENCH_DIR } from './lib/children.ts';
+import { BENCH_DIR, ROOT } from './lib/children.ts';
 import { writeResults } from './report/results.ts';
 import { renderTable } from './report/table.ts';
 import { evaluateTargets } from './report/targets.ts';
@@ -52,7 +53,8 @@ if (!bench.interrupted) {
   results.durationSeconds = Math.round((Date.now() - bench.started) / 1000);
   results.targets = evaluateTargets(results);
   process.stdout.write(`${renderTable(results)}\n`);
-  const file = await writeResults(path.join(BENCH_DIR, 'results'), results);
-  process.stdout.write(`\nJSON: ${path.relative(process.cwd(), file)} (${results.durationSeconds} s)\n`);
+  const everyPhase = PHASES.every((phase) => options.phases.has(phase));
+  const files = await writeResults(path.join(ROOT, '.data', 'bench-results'), path.join(BENCH_DIR, 'results', 'latest.json'), results, everyPhase);
+  process.stdout.write(`\nJSON: ${files.map((f) => path.relative(process.cwd(), f)).join(', ')} (${results.durationSeconds} s)\n`);
   process.exitCode = crashed || results.errors.length > 0 ? 1 : 0;
 }

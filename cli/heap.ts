@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
  * 256 MB "small heap" bound on 64-bit) V8 lets the old generation grow only ~1.3x its live size before the
  * next full collection: the batches in flight get promoted, so a worker draining a backlog ran a full
  * collection every ~180 ms, most of the sidecar heap's CPU. Measured on a 1M backlog (built command, variants
- * taking turns, two rounds, README "Performance"): 38.6-39.6 us/event of process CPU and 180-183 MB peak RSS, against
+ * taking turns, two rounds): 38.6-39.6 us/event of process CPU and 180-183 MB peak RSS, against
  * 44.0-45.7 us and 176-180 MB with 16 MB semi-spaces and V8's factor, and 32.7-33.1 us and 359-363 MB with
  * Node's own sizing; 16 MB semi-spaces with the doubling peaked at 194-210 MB. An old generation this size
  * still holds a batch of 1,000 events of 100 KB each; raise it with NODE_OPTIONS for larger batches of large

@@ -1,6 +1,6 @@
 /**
  * The bench's results: the figures of every phase, the machine they were measured on, and the JSON file
- * written to bench/results/ (the table on stdout is table.ts, the issue-5 targets targets.ts).
+ * written to .data/bench-results/ and, for a complete full run, bench/results/latest.json (the table on stdout is table.ts, the issue-5 targets targets.ts).
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem, type } from 'node:os';
@@ -96,12 +96,23 @@ export function writeCostRatios(rows: readonly WriteCostRow[], durable: boolean)
   return { durable, variants };
 }
 
-/** Writes the results to bench/results/<timestamp>.json (through a .tmp file) and returns the path. */
-export async function writeResults(dir: string, results: Results): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  const name = `${results.startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`;
-  const file = path.join(dir, name);
+/** Writes `results` to `file` as JSON (through a .tmp file, so a reader never sees half of it). */
+async function writeJson(file: string, results: Results): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
   await writeFile(`${file}.tmp`, `${JSON.stringify(results, (_key, value: unknown) => (typeof value === 'number' ? round(value, 5) : value), 2)}\n`);
   await rename(`${file}.tmp`, file);
-  return file;
+}
+
+/**
+ * Writes the results to `<runs>/<timestamp>.json` (git-ignored: every run, quick or partial ones included) and
+ * returns the path. A full run of every phase without errors also replaces `latest`, the one committed file
+ * (bench/results/latest.json) that docs/performance.md quotes: the figures are summarised there, not accumulated.
+ */
+export async function writeResults(runs: string, latest: string, results: Results, everyPhase: boolean): Promise<string[]> {
+  const name = `${results.startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`;
+  const file = path.join(runs, name);
+  await writeJson(file, results);
+  if (results.mode !== 'full' || !everyPhase || results.errors.length > 0) return [file];
+  await writeJson(latest, results);
+  return [file, latest];
 }

@@ -261,7 +261,7 @@ const DRY_RUN = Symbol('dry run');
  * Runs an operator query in a transaction of its own that cannot write tables (READ ONLY: no INSERT, UPDATE,
  * DELETE or DDL, also not in a function it calls) and cannot run away (`queryTimeoutMs`). READ ONLY does not
  * stop a function's effects outside the tables (dblink_exec, pg_terminate_backend, advisory locks, ...): the
- * role the backfill runs as bounds those (the README's backfill role).
+ * role the backfill runs as bounds those (the backfill role in docs/hosted-postgres.md).
  */
 function readOnly<T>(sql: postgres.Sql, run: Run, body: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
   return sql.begin(async (tx) => {

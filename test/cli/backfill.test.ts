@@ -177,7 +177,7 @@ describe('backfill-profiles', () => {
     expect(restarted.stdout).toMatch(/^users: enqueued 2250 /m);
   });
 
-  describe('your queries cannot write tables (READ ONLY; the README says what it does not stop)', () => {
+  describe('your queries cannot write tables (READ ONLY; docs/hosted-postgres.md says what it does not stop)', () => {
     const tables = () => db.sql`SELECT table_name FROM information_schema.tables WHERE table_schema = 'app' ORDER BY 1`.then((r) => r.map((t) => t.table_name));
     it.each([
       // balanced so that, sent as one simple-protocol string, it would be three valid statements

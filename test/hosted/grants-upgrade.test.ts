@@ -1,15 +1,15 @@
 /**
- * The README's worker grants keep working after pg-boss creates new objects in its schema (an upgrade run
+ * The worker grants of docs/hosted-postgres.md keep working after pg-boss creates new objects in its schema (an upgrade run
  * by `migrate`, or a partitioned queue, which gets a table of its own): the ```sql grants block, run
  * verbatim with unique role names, includes ALTER DEFAULT PRIVILEGES. Without those lines the same new
  * table is out of the worker role's reach (the control).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TestDatabase } from '../support/db.ts';
+import { docBlock } from '../support/docs.ts';
 import { createWorkerDatabase } from '../support/worker.ts';
 
 const suffix = randomBytes(4).toString('hex');
@@ -21,9 +21,7 @@ const roles = {
 };
 
 function grantsBlock(): string {
-  const block = /```sql grants\n([\s\S]*?)```/.exec(readFileSync(new URL('../../README.md', import.meta.url), 'utf8'));
-  if (!block) throw new Error('README.md has no ```sql grants block');
-  return block[1]!;
+  return docBlock('docs/hosted-postgres.md', 'sql grants');
 }
 
 function as(db: TestDatabase, role: string): string {

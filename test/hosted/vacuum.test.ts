@@ -1,6 +1,6 @@
 /**
  * Vacuum of the outbox, a high-churn queue table: migration 0007 sets its autovacuum storage parameters
- * (checked after every migrate, in any schema). The 1M-event drain that the README's size figures come from
+ * (checked after every migrate, in any schema). The 1M-event drain that docs/hosted-postgres.md (Autovacuum) describes
  * runs only when asked (`VACUUM_1M=1`, a few minutes): it records a million events, drains them through a
  * real worker to the capture server, and prints the table and index sizes along the way;
  * `VACUUM_1M=defaults` does the same with PostgreSQL's default autovacuum settings, for comparison.

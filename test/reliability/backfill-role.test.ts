@@ -1,31 +1,28 @@
 /**
- * The dedicated backfill role documented in the README (the ```sql backfill-role block, run verbatim with a
+ * The dedicated backfill role documented in docs/hosted-postgres.md (the ```sql backfill-role block, run verbatim with a
  * unique role name). `READ ONLY` stops the backfill's queries from writing tables, not from everything a
  * function can do; the role is what bounds them: it can read the profile tables and write what the backfill
  * itself writes, and nothing else of the application.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OutboxError } from '../../src/errors.ts';
 import { backfillProfiles } from '../../src/ops/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { docBlock } from '../support/docs.ts';
 
 const role = `posthog_outbox_backfill_${randomBytes(4).toString('hex')}`;
 
-function roleFromReadme(): string {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const block = /```sql backfill-role\n([\s\S]*?)```/.exec(readme);
-  if (!block) throw new Error('README.md has no ```sql backfill-role block');
-  return block[1]!.replaceAll('posthog_outbox_backfill', role);
+function roleFromDocs(): string {
+  return docBlock('docs/hosted-postgres.md', 'sql backfill-role').replaceAll('posthog_outbox_backfill', role);
 }
 
 let db: TestDatabase;
 let asRole: postgres.Sql;
 beforeAll(async () => {
   db = await createTestDatabase();
-  // the application's tables, as the README's backfill example names them, and one the backfill has no business reading
+  // the application's tables, as the backfill example in docs/operating.md names them, and one the backfill has no business reading
   await db.sql.unsafe(`
     CREATE TABLE users (id bigint PRIMARY KEY, email text, name text);
     CREATE TABLE organizations (id text PRIMARY KEY, name text, slug text);
@@ -36,7 +33,7 @@ beforeAll(async () => {
     INSERT INTO automations VALUES ('auto_1', 'Digest', 1, 'org_1');
     INSERT INTO payment_cards VALUES (1, '4111111111111111');
   `);
-  await db.sql.unsafe(roleFromReadme());
+  await db.sql.unsafe(roleFromDocs());
   const url = new URL(db.url);
   url.username = role;
   url.password = 'change-me';
@@ -53,7 +50,7 @@ afterAll(async () => {
   }
 });
 
-it('the backfill runs as the README role: every profile enqueued, its position recorded', async () => {
+it('the backfill runs as the documented role: every profile enqueued, its position recorded', async () => {
   const result = await backfillProfiles(asRole, {
     queries: {
       users: 'SELECT id, email, name FROM users',

@@ -33,7 +33,9 @@ it(`drains ${CALLS} record() calls of ${PER_CALL} events of ~3 KB each under the
   const context = { organization: { id: 'org_m', name: 'Memory Co' }, user: { id: 'user_m', email: 'm@example.com' } };
   const uuids: string[] = [];
   for (let call = 0; call < CALLS; call++) {
-    const events = Array.from({ length: PER_CALL }, (_, k) => attributedEvent(context, 'tool_output', { n: call * PER_CALL + k, text: text(call * PER_CALL + k) }));
+    const events = Array.from({ length: PER_CALL }, (_, k) =>
+      attributedEvent(context, 'tool_output', { n: call * PER_CALL + k, text: text(call * PER_CALL + k) }),
+    );
     uuids.push(...(await record(sql, events)));
   }
   expect(await outboxCount(sql)).toBe(CALLS * PER_CALL);

@@ -1,27 +1,24 @@
 /**
- * The least-privilege grants documented in the README (the ```sql grants block, run verbatim with unique
+ * The least-privilege grants documented in docs/hosted-postgres.md (the ```sql grants block, run verbatim with unique
  * role names): the writer role can record events and nothing else; a worker connected as the worker role
  * drains them to PostHog.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import { attributedEvent, record } from '../../src/index.ts';
 import { startWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
+import { docBlock } from '../support/docs.ts';
 import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';
 
 const suffix = randomBytes(4).toString('hex');
 const writer = `posthog_outbox_writer_${suffix}`;
 const workerRole = `posthog_outbox_worker_${suffix}`;
 
-function grantsFromReadme(): string {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const block = /```sql grants\n([\s\S]*?)```/.exec(readme);
-  if (!block) throw new Error('README.md has no ```sql grants block');
-  return block[1]!.replaceAll('posthog_outbox_writer', writer).replaceAll('posthog_outbox_worker', workerRole);
+function grantsFromDocs(): string {
+  return docBlock('docs/hosted-postgres.md', 'sql grants').replaceAll('posthog_outbox_writer', writer).replaceAll('posthog_outbox_worker', workerRole);
 }
 
 function as(db: TestDatabase, role: string): string {
@@ -37,7 +34,7 @@ let writerSql: postgres.Sql;
 beforeAll(async () => {
   db = await createWorkerDatabase();
   capture = await startCaptureServer({ apiKey: 'phc_grants' });
-  await db.sql.unsafe(grantsFromReadme());
+  await db.sql.unsafe(grantsFromDocs());
   writerSql = postgres(as(db, writer), { max: 1, onnotice: () => {} });
 });
 afterAll(async () => {

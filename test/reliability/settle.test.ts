@@ -5,12 +5,12 @@
  * that nothing is left queued without a visible reason, and that the failing runs back off rather than loop.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attributedEvent, record } from '../../src/index.ts';
 import { readStatus } from '../../src/ops/status.ts';
 import type { OutboxWorker } from '../../worker/index.ts';
+import { docBlock } from '../support/docs.ts';
 import { inProcessWorkers, outboxCount, until, type WorkerFixture } from '../support/worker.ts';
 
 let fixture: WorkerFixture;
@@ -156,8 +156,7 @@ describe('a missing grant (the worker role without write access to identities)',
 
   it('each event is sent once and deleted; the failed runs are counted, back off, and show in status and /healthz', async () => {
     const { sql } = fixture.db;
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const grants = /```sql grants\n([\s\S]*?)```/.exec(readme)![1]!.replaceAll('posthog_outbox_worker', role);
+    const grants = docBlock('docs/hosted-postgres.md', 'sql grants').replaceAll('posthog_outbox_worker', role);
     await sql.unsafe(grants.replace(/CREATE ROLE posthog_outbox_writer[\s\S]*?-- The worker/, '-- The worker'));
     await sql.unsafe(`REVOKE INSERT, UPDATE ON posthog_outbox.identities FROM ${role}`);
     const url = new URL(fixture.db.url);

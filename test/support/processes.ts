@@ -84,7 +84,7 @@ export interface Summary {
 /**
  * What happened to the committed events: delivered (distinct uuids that arrived), duplicates (extra copies,
  * each with its uuid), dead-lettered, lost (committed, neither arrived nor dead-lettered nor still queued).
- * Prints the summary line and appends it to `.data/reliability.jsonl` for the README.
+ * Prints the summary line and appends it to `.data/reliability.jsonl` (the figures of docs/reliability.md).
  */
 export async function summarize(
   scenario: string,

@@ -21,7 +21,9 @@ export type OutboxErrorCode =
   /** the transaction argument is not a connection of a client `record()` accepts */
   | 'invalid_transaction'
   /** the database's outbox schema was migrated by a newer release than this one (upgrade the package) */
-  | 'schema_too_new';
+  | 'schema_too_new'
+  /** the database's outbox schema lacks migrations this release needs (run `migrate`) */
+  | 'schema_too_old';
 
 export class OutboxError extends Error {
   override readonly name = 'OutboxError';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OutboxError } from '../src/errors.ts';
-import { refuseUnknownMigrations } from '../src/outbox/journal.ts';
+import { refuseMissingMigrations, refuseUnknownMigrations } from '../src/outbox/journal.ts';
 import { MIGRATIONS_FOLDER, migrateOutbox } from '../src/outbox/migrate.ts';
 import { type OutboxWorker, startWorker } from '../worker/index.ts';
 import { runCli } from './support/cli.ts';
@@ -96,5 +96,61 @@ describe('refuseUnknownMigrations', () => {
     expect((error as OutboxError).message).toMatch(
       /^schema: the database holds a migration this version of posthog-outbox does not know \(migration 2000, created 1970-01-01T00:00:02.000Z\); it knows up to 0001_b \(3000\): the schema was migrated by another release/,
     );
+  });
+});
+
+describe('a schema not yet migrated to this release', () => {
+  it('startWorker and posthog-outbox worker refuse it (run migrate first); after migrate the worker starts', async () => {
+    const behind = await createWorkerDatabase();
+    try {
+      // as if the last migration (0011: one row per event) had not run yet
+      await behind.sql`DELETE FROM posthog_outbox.__migrations WHERE created_at = ${newest.when}`;
+      const options = { databaseUrl: behind.url, posthog: { apiKey: 'phc_behind', host: 'http://127.0.0.1:1' } };
+      const started: unknown = await startWorker(options).catch((e: unknown) => e);
+      if (!(started instanceof Error)) await (started as OutboxWorker).stop(1_000);
+      expect(started).toBeInstanceOf(OutboxError);
+      expect((started as OutboxError).code).toBe('schema_too_old');
+      expect((started as OutboxError).message).toBe(
+        `schema: the database lacks 1 migration(s) this version of posthog-outbox needs (${newest.tag}): run \`posthog-outbox migrate\` first`,
+      );
+      const cli = await runCli(['worker'], {
+        env: { DATABASE_URL: behind.url, POSTHOG_API_KEY: 'phc_behind', POSTHOG_HOST: 'http://127.0.0.1:1', POSTHOG_OUTBOX_METRICS_PORT: undefined },
+        timeoutMs: 20_000,
+      });
+      expect(cli.code).toBe(2);
+      expect(cli.stderr).toContain(`(${newest.tag}): run \`posthog-outbox migrate\` first`);
+      // the migration's own statements are idempotent only through the journal: put the entry back as migrate would
+      await behind.sql`INSERT INTO posthog_outbox.__migrations (hash, created_at) VALUES ('restored', ${newest.when})`;
+      const worker = await startWorker(options);
+      await worker.stop(1_000);
+    } finally {
+      await behind.drop();
+    }
+  });
+});
+
+describe('refuseMissingMigrations', () => {
+  const known = [
+    { when: 1_000, tag: '0000_a' },
+    { when: 2_000, tag: '0001_b' },
+  ];
+  it.each([
+    ['every known migration applied', [1_000, 2_000], null],
+    ['the last one missing', [1_000], 'lacks 1 migration(s) this version of posthog-outbox needs (0001_b)'],
+    ['none applied', [], 'lacks 2 migration(s) this version of posthog-outbox needs (0000_a, 0001_b)'],
+  ])('%s', (_name, applied, refusal) => {
+    const error = (() => {
+      try {
+        refuseMissingMigrations(applied, known);
+        return null;
+      } catch (e) {
+        return e as OutboxError;
+      }
+    })();
+    if (refusal === null) expect(error).toBeNull();
+    else {
+      expect(error?.code).toBe('schema_too_old');
+      expect(error?.message).toContain(refusal);
+    }
   });
 });

@@ -64,7 +64,26 @@ export async function appliedMigrations(sql: postgres.Sql | postgres.Transaction
   return (await sql.unsafe<{ created_at: string }[]>(q.appliedMigrations(schema))).map((r) => Number(r.created_at));
 }
 
-/** The worker's start-up check: refuses (OutboxError `schema`) a schema migrated by a newer release. */
+/**
+ * Throws OutboxError (`schema`, `schema_too_old`) when `known` holds a migration `applied` lacks: a worker of
+ * this release on a schema not yet migrated to it would misread the rows (before 0011, a pack's events look
+ * like a row with no event, and would be dead-lettered as corrupt).
+ */
+export function refuseMissingMigrations(applied: readonly number[], known: readonly KnownMigration[]): void {
+  const done = new Set(applied);
+  const missing = known.filter((m) => !done.has(m.when));
+  if (missing.length === 0) return;
+  throw new OutboxError(
+    'schema_too_old',
+    'schema',
+    `the database lacks ${missing.length} migration(s) this version of posthog-outbox needs (${missing.map((m) => m.tag).join(', ')}): run \`posthog-outbox migrate\` first`,
+  );
+}
+
+/** The worker's start-up check: refuses (OutboxError `schema`) a schema migrated by a newer release, or not yet migrated to this one. */
 export async function checkSchemaKnown(sql: postgres.Sql, schema: string): Promise<void> {
-  refuseUnknownMigrations(await appliedMigrations(sql, schema), knownMigrations());
+  const applied = await appliedMigrations(sql, schema);
+  const known = knownMigrations();
+  refuseUnknownMigrations(applied, known);
+  refuseMissingMigrations(applied, known);
 }

@@ -57,7 +57,7 @@ describe('worker process', () => {
     const committed = await commit(2_000);
     // The first two requests (one per lane) are held at the capture server: the kill lands mid-batch.
     capture.delayNext(2, 60_000);
-    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '3000', '--lease-seconds', '4'];
+    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '3s', '--lease', '4s'];
     const first = spawnWorker(args);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     expect(await claimed()).toBe(1_000); // two claims of 500 held, nothing deleted yet
@@ -85,7 +85,7 @@ describe('worker process', () => {
   it('SIGTERM while batches are in flight: they finish, the process exits 0, no row is left claimed, the next worker delivers the rest once', async () => {
     const committed = await commit(2_000);
     capture.delayNext(2, 1_000); // answered well within the shutdown timeout
-    const first = spawnWorker(['--batch-size', '500', '--concurrency', '2', '--shutdown-timeout', '20000']);
+    const first = spawnWorker(['--batch-size', '500', '--concurrency', '2', '--shutdown-timeout', '20s']);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     expect(await first.stop()).toBe(0);
     expect(first.output()).toContain('worker stopped');
@@ -109,7 +109,7 @@ describe('worker process', () => {
   it('hung (SIGSTOP) with batches in flight: PostgreSQL ends its sessions after the lease, and another worker delivers its rows', async () => {
     const committed = await commit(1_000);
     capture.delayNext(2, 60_000);
-    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '1000', '--lease-seconds', '3'];
+    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '1s', '--lease', '3s'];
     const hung = spawnWorker(args);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     hung.child.kill('SIGSTOP'); // alive, connections open, silent: only the lease can free its rows
@@ -136,11 +136,11 @@ describe('worker process', () => {
       '--concurrency',
       '2',
       '--request-timeout',
-      '30000',
-      '--lease-seconds',
-      '600',
+      '30s',
+      '--lease',
+      '10m',
       '--shutdown-timeout',
-      '1000',
+      '1s',
     ]);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     expect(await claimed()).toBe(1_000);

@@ -9,12 +9,12 @@ import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
 import { OutboxError } from '../src/errors.ts';
-import { BACKFILL_ENTITIES, type BackfillEntity, type BackfillOutcome, type BackfillProgress, backfillProfiles, RESTART_HINT } from '../src/ops/backfill.ts';
+import { BACKFILL_ENTITIES, type BackfillEntity, type BackfillOutcome, type BackfillProgress, backfillProfiles } from '../src/ops/backfill.ts';
 import { withConnection } from '../src/ops/connection.ts';
 import { refuseTransactionPooler } from '../src/pooler.ts';
-import { WORKER_DEFAULTS } from '../worker/settings.ts';
 import { duration as formatDuration } from './format.ts';
 import { databaseUrlOption, directUrlOption, duration, integer, schemaOption, sessionUrl } from './options.ts';
+import { parseSetting, settingOption } from './settings.ts';
 
 interface Options {
   databaseUrl?: string;
@@ -28,7 +28,7 @@ interface Options {
   dryRun?: boolean;
   restart?: boolean;
   force?: boolean;
-  identifyRefresh: number;
+  identifyRefresh?: string;
   queryTimeout: number;
   progress: boolean;
 }
@@ -112,10 +112,10 @@ function describe(outcome: BackfillOutcome, dryRun: boolean): string {
   return `${outcome.entity}: ${verb} ${outcome.enqueued} identify event(s), ${outcome.unchanged} unchanged and sent within the refresh interval (--force sends them), skipped ${outcome.skipped} with nothing to set${resumed} in ${formatDuration(outcome.ms)}\n`;
 }
 
-/** The library's refusal to resume a changed query, naming the flag instead of the option. */
+/** The library's refusal to resume a changed query, with this command's way to start over. */
 function inFlagTerms(error: unknown): unknown {
-  if (error instanceof OutboxError && error.message.endsWith(RESTART_HINT))
-    return new OutboxError(error.code, error.field, error.message.slice(error.field.length + 2).replace(RESTART_HINT, 'pass --restart to start over'), {
+  if (error instanceof OutboxError && error.code === 'cannot_resume')
+    return new OutboxError(error.code, error.field, 'changed since the interrupted backfill, so it cannot be resumed: pass --restart to start over', {
       cause: error,
     });
   return error;
@@ -145,20 +145,23 @@ export function backfillCommand(): Command {
     )
     .option('--force', 'send every profile, even those PostHog was already told unchanged within the refresh interval')
     .addOption(
-      new Option('--identify-refresh <duration>', "a profile sent unchanged less than this long ago is skipped (the worker's setting; 0: send all)")
-        .env('POSTHOG_OUTBOX_IDENTIFY_REFRESH')
-        .argParser(duration(0, 365 * 86_400_000))
-        .default(WORKER_DEFAULTS.identifyRefreshMs, '24h'),
+      settingOption('identifyRefreshMs', { description: "a profile sent unchanged less than this long ago is skipped (the worker's setting; 0: send all)" }),
     )
     .option('--restart', 'start a new pass even if an interrupted one could be resumed')
     .option('--no-progress', 'no progress bar (it is drawn only on a terminal anyway)')
     .action(runBackfill);
 }
 
+/** The worker's setting, when given (the library's default otherwise). */
+function identifyRefreshMs(text: string | undefined): number | undefined {
+  return text === undefined || text.trim() === '' ? undefined : (parseSetting('identifyRefreshMs', text) as number);
+}
+
 async function runBackfill(options: Options): Promise<void> {
   // A session-level advisory lock: a session of its own, not a transaction pooler.
   const { url, field } = sessionUrl(options);
   const queries = queriesFrom(options);
+  const refreshMs = identifyRefreshMs(options.identifyRefresh);
   await refuseTransactionPooler(url, field);
   const bar = progressBar(options.progress && process.stderr.isTTY === true);
   const stop = new AbortController();
@@ -179,7 +182,7 @@ async function runBackfill(options: Options): Promise<void> {
           dryRun: options.dryRun ?? false,
           restart: options.restart ?? false,
           force: options.force ?? false,
-          identifyRefreshMs: options.identifyRefresh,
+          identifyRefreshMs: refreshMs,
           queryTimeoutMs: options.queryTimeout,
           signal: stop.signal,
           onProgress: bar.update,

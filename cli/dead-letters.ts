@@ -82,9 +82,10 @@ function addRetry(parent: Command): void {
     .option('--all', 'retry every dead letter, in batches of --batch-size (each its own transaction), with progress on stderr')
     .addOption(new Option('--batch-size <n>', 'dead letters moved per transaction with --all').argParser(integer(1, 100_000)).default(10_000))
     .action(async (options: { databaseUrl?: string; schema: string; id?: string[]; all?: boolean; batchSize: number }) => {
-      if (!options.all && (!options.id || options.id.length === 0)) throw new OutboxError('required', '--id', 'give --id <uuid> (one or more) or --all');
+      if (!options.all && (!options.id || options.id.length === 0)) throw new OutboxError('required', 'ids', 'give --id <uuid> (one or more) or --all');
       const moved = await withConnection(checkDatabaseUrl(options.databaseUrl), (sql) =>
-        options.all ? retryAllSaying(sql, options) : retrySome(sql, options.id ?? [], options.schema),
+        // An unknown id is the OutboxError `ids`: cli/errors.ts names it --id.
+        options.all ? retryAllSaying(sql, options) : retryDeadLetters(sql, options.id ?? [], { schema: options.schema }),
       );
       process.stdout.write(`moved ${moved} dead letter(s) back to the outbox\n`);
     });
@@ -107,16 +108,6 @@ async function retryAllSaying(sql: postgres.Sql, options: { schema: string; batc
   });
   say();
   return queued;
-}
-
-/** The dead letters `ids` back, all or nothing; an unknown one is reported as the flag's fault. */
-async function retrySome(sql: postgres.Sql, ids: string[], schema: string): Promise<number> {
-  try {
-    return await retryDeadLetters(sql, ids, { schema });
-  } catch (error) {
-    if (error instanceof OutboxError && error.field === 'ids') throw new OutboxError(error.code, '--id', error.message.slice('ids: '.length), { cause: error });
-    throw error;
-  }
 }
 
 /** `dead-letters purge --before <date>` */

@@ -14,16 +14,20 @@
  */
 import { Command, Option } from 'commander';
 import { DEMO_SCHEMA_ON_YOUR_SERVER, runDemo, type DemoConfig } from '../dev/demo/run.ts';
-import { checkDatabaseUrl, DEFAULT_SCHEMA } from '../src/config.ts';
+import { checkDatabaseUrl } from '../src/config.ts';
 import { OutboxError } from '../src/errors.ts';
 import { quoteSchema } from '../src/sql/index.ts';
-import { checkHost, databaseUrlOption, integer } from './options.ts';
+import { checkPostHogHost } from '../worker/settings.ts';
+import { defaultOf } from '../worker/settings-schema.ts';
+import { databaseUrlOption, duration } from './options.ts';
+import { settingOption } from './settings.ts';
 
 interface DemoFlags {
   databaseUrl?: string;
   posthogApiKey?: string;
   posthogHost?: string;
   schema?: string;
+  /** Milliseconds. */
   timeout: number;
   verbose?: boolean;
 }
@@ -37,15 +41,13 @@ export function demoCommand(): Command {
     )
     .addOption(databaseUrlOption())
     .addOption(
-      new Option('--posthog-api-key <key>', 'deliver to this PostHog project instead of the local capture server (prefer the environment variable)').env(
-        'POSTHOG_API_KEY',
-      ),
+      settingOption('posthog.apiKey', { description: 'deliver to this PostHog project instead of the local capture server (prefer the environment variable)' }),
     )
-    .addOption(new Option('--posthog-host <url>', 'PostHog host, with --posthog-api-key (default https://us.i.posthog.com)').env('POSTHOG_HOST'))
+    .addOption(settingOption('posthog.host', { description: 'PostHog host, with --posthog-api-key' }))
     .addOption(
-      new Option('--schema <name>', `outbox schema (default: ${DEFAULT_SCHEMA} on the embedded server, ${DEMO_SCHEMA_ON_YOUR_SERVER} on DATABASE_URL's)`),
+      new Option('--schema <name>', `outbox schema (default: ${defaultOf('schema')} on the embedded server, ${DEMO_SCHEMA_ON_YOUR_SERVER} on DATABASE_URL's)`),
     )
-    .addOption(new Option('--timeout <seconds>', 'how long to wait for the outbox to empty').argParser(integer(1, 3600)).default(60))
+    .addOption(new Option('--timeout <duration>', 'how long to wait for the outbox to empty').argParser(duration(1_000, 3_600_000)).default(60_000, '1m'))
     .option('--verbose', "the worker's JSON logs on stderr")
     .action(async (flags: DemoFlags) => {
       await runDemo(demoConfig(flags));
@@ -64,18 +66,18 @@ function demoConfig(flags: DemoFlags): DemoConfig {
   if (host !== undefined && apiKey === undefined) {
     throw new OutboxError(
       'required',
-      'POSTHOG_API_KEY',
+      'posthog.apiKey',
       'is not set but POSTHOG_HOST is; give the project API key too, or unset POSTHOG_HOST to use the local capture server',
     );
   }
-  const posthog = apiKey === undefined ? undefined : { apiKey, host: checkHost(host ?? 'https://us.i.posthog.com') };
-  const schema = flags.schema ?? (databaseUrl ? DEMO_SCHEMA_ON_YOUR_SERVER : DEFAULT_SCHEMA);
+  const posthog = apiKey === undefined ? undefined : { apiKey, host: checkPostHogHost(host ?? defaultOf('posthog.host')) };
+  const schema = flags.schema ?? (databaseUrl ? DEMO_SCHEMA_ON_YOUR_SERVER : defaultOf('schema'));
   quoteSchema(schema);
   return {
     databaseUrl,
     posthog,
     schema,
-    timeoutMs: flags.timeout * 1000,
+    timeoutMs: flags.timeout,
     verbose: flags.verbose === true,
   };
 }

@@ -1,8 +1,8 @@
 /** Option parsers shared by the subcommands: bad values fail with commander's one-line usage error. */
 import { InvalidArgumentError, Option } from 'commander';
-import { checkDatabaseUrl, refuseUrlCredentials } from '../src/config.ts';
-import { OutboxError } from '../src/errors.ts';
-import { redactSecrets } from '../src/redact.ts';
+import { checkDatabaseUrl } from '../src/config.ts';
+import { DURATION_UNITS, formatDuration, parseDuration } from '../src/duration.ts';
+import { settingOption } from './settings.ts';
 
 export function integer(min: number, max: number) {
   return (value: string): number => {
@@ -13,18 +13,14 @@ export function integer(min: number, max: number) {
   };
 }
 
-const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** A duration such as `7d`, `36h`, `90m` or `600s`, in milliseconds, between `min` and `max`. */
+/** A duration such as `7d`, `36h`, `90m` or `600s` (src/duration.ts), in milliseconds, between `min` and `max`. */
 export function duration(min: number, max: number) {
   return (value: string): number => {
-    const match = /^(\d+)\s*([smhd])$/.exec(value.trim());
-    const ms = value.trim() === '0' ? 0 : match ? Number(match[1]) * UNITS[match[2]!]! : NaN;
-    if (!(ms >= min && ms <= max)) {
+    const ms = parseDuration(value);
+    if (ms === undefined || ms < min || ms > max)
       throw new InvalidArgumentError(
-        `must be a duration with a unit (s, m, h, d), e.g. 7d or 36h, from ${min === 0 ? '0' : `${min / 1000} s`} to ${max / 86_400_000} days.`,
+        `must be a duration with a unit (${DURATION_UNITS}), e.g. 30s or 7d, from ${formatDuration(min)} to ${formatDuration(max)}.`,
       );
-    }
     return ms;
   };
 }
@@ -41,27 +37,13 @@ export function directUrlOption(): Option {
   ).env('DIRECT_DATABASE_URL');
 }
 
-/** The session URL: DIRECT_DATABASE_URL when given, else DATABASE_URL; checked, with the name it came from. */
-export function sessionUrl(flags: { databaseUrl?: string; directUrl?: string }): { url: string; field: string } {
-  if (flags.directUrl !== undefined && flags.directUrl.trim() !== '')
-    return { url: checkDatabaseUrl(flags.directUrl, 'DIRECT_DATABASE_URL'), field: 'DIRECT_DATABASE_URL' };
-  return { url: checkDatabaseUrl(flags.databaseUrl), field: 'DATABASE_URL' };
+/** The session URL: DIRECT_DATABASE_URL when given, else DATABASE_URL; checked, with the field it came from. */
+export function sessionUrl(flags: { databaseUrl?: string; directUrl?: string }): { url: string; field: 'databaseUrl' | 'directUrl' } {
+  if (flags.directUrl !== undefined && flags.directUrl.trim() !== '') return { url: checkDatabaseUrl(flags.directUrl, 'directUrl'), field: 'directUrl' };
+  return { url: checkDatabaseUrl(flags.databaseUrl, 'databaseUrl'), field: 'databaseUrl' };
 }
 
+/** `--schema`, as the worker's setting declares it, its default filled in for the commands that read it directly. */
 export function schemaOption(): Option {
-  return new Option('--schema <name>', 'Postgres schema of the outbox tables').env('POSTHOG_OUTBOX_SCHEMA').default('posthog_outbox');
-}
-
-/** A PostHog host: an http(s) URL without credentials, returned without trailing slashes. */
-export function checkHost(value: string): string {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    // Shown with any credentials masked: a host that is refused is still someone's secret.
-    throw new OutboxError('invalid', 'POSTHOG_HOST', `is not a URL: ${JSON.stringify(redactSecrets(value))}; expected e.g. https://us.i.posthog.com`);
-  }
-  refuseUrlCredentials(value, 'POSTHOG_HOST');
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new OutboxError('invalid', 'POSTHOG_HOST', `must be an http(s) URL, got ${u.protocol}//`);
-  return value.replace(/\/+$/, '');
+  return settingOption('schema', { valued: true });
 }

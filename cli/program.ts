@@ -3,17 +3,20 @@
  * failed (database unreachable, ...), 2 bad usage or configuration.
  */
 import { Command, CommanderError } from 'commander';
-import { OutboxError } from '../src/errors.ts';
+import { EXIT_USAGE, formatError } from './errors.ts';
 
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+/** The subcommand that runs, once parsed: its flags name the fields of its errors. */
+let acting: Command | undefined;
 
 const program = new Command('posthog-outbox')
   .description(
     'Transactional outbox for PostHog analytics: migrations, the delivery worker, operator commands (status, dead letters, profile backfill) and a local demo.',
   )
   .showHelpAfterError('(run with --help for usage)')
-  .exitOverride();
+  .exitOverride()
+  .hook('preAction', (_program, command) => {
+    acting = command;
+  });
 
 /** Subcommands (and theirs, e.g. `dead-letters list`) share the program's error handling and exit codes. */
 function inherit(command: Command, parent: Command): Command {
@@ -49,12 +52,10 @@ export async function run(): Promise<void> {
     if (error instanceof CommanderError) {
       // commander already printed the message (or the help / version text).
       process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
-    } else if (error instanceof OutboxError) {
-      process.stderr.write(`posthog-outbox: ${error.message}\n`);
-      process.exitCode = EXIT_USAGE;
-    } else {
-      process.stderr.write(`posthog-outbox: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exitCode = EXIT_FAILURE;
+      return;
     }
+    const { line, exitCode } = formatError(error, acting);
+    process.stderr.write(`posthog-outbox: ${line}\n`);
+    process.exitCode = exitCode;
   }
 }

@@ -43,8 +43,8 @@ export function refuseUrlCredentials(value: string, field: string): void {
   }
 }
 
-/** Checks a DATABASE_URL and returns it; throws OutboxError naming `field` (never echoing the password). */
-export function checkDatabaseUrl(value: string | undefined, field = 'DATABASE_URL'): string {
+/** Checks a PostgreSQL connection URL and returns it; throws OutboxError naming `field` (never echoing the password). */
+export function checkDatabaseUrl(value: string | undefined, field = 'databaseUrl'): string {
   if (value === undefined || value.trim() === '') throw new OutboxError('required', field, 'is not set; give a postgres:// connection URL');
   let u: URL;
   try {

@@ -55,17 +55,17 @@ export async function behindTransactionPooler(url: string, rounds = 3): Promise<
 }
 
 /**
- * Throws OutboxError (`field`: where the URL came from) when `url` leads to a transaction-mode pooler.
+ * Throws OutboxError `transaction_pooler` (`field`: where the URL came from) when `url` leads to a transaction-mode pooler.
  * Connection errors propagate as they are.
  */
 export async function refuseTransactionPooler(url: string, field: string): Promise<void> {
   if (!(await behindTransactionPooler(url))) return;
   throw new OutboxError(
-    'invalid',
+    'transaction_pooler',
     field,
     `${redactUrl(url)} leads to a transaction-mode connection pooler (two client connections were served by one server session): ` +
       'the worker, migrate and backfill-profiles need a session of their own (prepared statements, the LISTEN connection of pg-boss, session-level advisory locks). ' +
-      'Give them a direct connection, or a session-mode pooler, in DIRECT_DATABASE_URL (--direct-url); ' +
+      'Give them a direct connection, or a session-mode pooler; ' +
       'your application keeps the pooled URL, with prepare: false on its postgres.js client.',
   );
 }

@@ -268,10 +268,15 @@ describe('posthog-outbox migrate', () => {
   });
 
   const bad: [string, string[], Record<string, string | undefined>, RegExp][] = [
-    ['no DATABASE_URL', ['migrate'], { DATABASE_URL: undefined }, /DATABASE_URL: is not set/],
-    ['a malformed URL', ['migrate'], { DATABASE_URL: 'not a url' }, /DATABASE_URL: is not a URL/],
+    ['no DATABASE_URL', ['migrate'], { DATABASE_URL: undefined }, /--database-url \(DATABASE_URL\): is not set/],
+    ['a malformed URL', ['migrate'], { DATABASE_URL: 'not a url' }, /--database-url \(DATABASE_URL\): is not a URL/],
     ['a non-postgres URL', ['migrate'], { DATABASE_URL: 'mysql://u:secretpw@localhost/db' }, /must start with postgres:\/\//],
-    ['a bad schema name', ['migrate', '--schema', 'Bad-Name'], { DATABASE_URL: 'postgres://u:secretpw@localhost/db' }, /schema: must match/],
+    [
+      'a bad schema name',
+      ['migrate', '--schema', 'Bad-Name'],
+      { DATABASE_URL: 'postgres://u:secretpw@localhost/db' },
+      /--schema \(POSTHOG_OUTBOX_SCHEMA\): must match/,
+    ],
     ['an unknown flag', ['migrate', '--nope'], {}, /unknown option '--nope'/],
     ['an unknown subcommand', ['migrat'], {}, /unknown command 'migrat'/],
   ];

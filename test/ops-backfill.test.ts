@@ -106,7 +106,7 @@ describe('backfillProfiles', () => {
     await db.sql`INSERT INTO posthog_outbox.backfills (entity, query_hash, last_id, enqueued) VALUES ('users', 'other-query', '50', 45)`;
     const refused = await backfillProfiles(db.sql, { queries: { users: USERS } }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OutboxError);
-    expect((refused as OutboxError).field).toBe('users query');
+    expect(refused).toMatchObject({ code: 'cannot_resume', field: 'users query' });
     expect((refused as OutboxError).message).toMatch(/cannot be resumed: pass restart: true to start over$/);
     expect(await outboxRows()).toBe(0);
     const restarted = await backfillProfiles(db.sql, { queries: { users: USERS }, restart: true });

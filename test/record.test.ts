@@ -458,6 +458,9 @@ describe('bad input throws OutboxError before any SQL, and writes nothing', () =
       expect(thrown).toBeInstanceOf(OutboxError);
       expect((thrown as OutboxError).code).toBe(code);
       expect((thrown as OutboxError).field).toBe(field.replace(/^event\./, 'events[1].'));
+      // Structured: the message is the field and the detail, once; the detail does not name the field again.
+      expect((thrown as OutboxError).message).toBe(`${(thrown as OutboxError).field}: ${(thrown as OutboxError).detail}`);
+      expect((thrown as OutboxError).detail.startsWith(`${(thrown as OutboxError).field}:`)).toBe(false);
       expect(queries).toBe(start); // no SQL ran: the caller's transaction is still usable
       await sql`INSERT INTO messages (body) VALUES ('still fine')`;
     });

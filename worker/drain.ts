@@ -31,11 +31,10 @@ import { watchProgress } from './deadline.ts';
 import { type Committed, Ledger, type RunStats } from './ledger.ts';
 import { type ClaimedRow, NIL_UUID, nextClaimStart } from './rows.ts';
 import type { PostHogTarget } from './sender.ts';
-import { WORKER_DEFAULTS } from './settings.ts';
 
 export interface DrainSettings {
   schema: string;
-  target: PostHogTarget;
+  target: Required<PostHogTarget>;
   /** Events (rows) per claim and per PostHog request; a claim also stops at a byte budget (src/sql/drain.ts CLAIM_BYTES). */
   batchSize: number;
   /** Batches in flight at once in this process. */
@@ -43,7 +42,7 @@ export interface DrainSettings {
   /** A row older than this (since it was recorded) is dead-lettered when claimed instead of being sent. */
   maxAgeMs: number;
   /** How long a batch's transaction may sit idle (a request out) before PostgreSQL ends it and frees its rows. */
-  leaseSeconds: number;
+  leaseMs: number;
   /** A run stops claiming after this long; the worker starts another if work is left. */
   maxRunMs: number;
   /** An unchanged profile is identified again once its last identify is this old (0: once per run). */
@@ -139,8 +138,8 @@ export class DrainRun implements BatchRun {
 
   async run(): Promise<RunStats> {
     const started = Date.now();
-    const { leaseSeconds, target } = this.settings;
-    const stallMs = leaseSeconds * 1000 + (target.requestTimeoutMs ?? WORKER_DEFAULTS.requestTimeoutMs);
+    const { leaseMs, target } = this.settings;
+    const stallMs = leaseMs + target.requestTimeoutMs;
     const watch = watchProgress(() => Date.now() - this.lastProgress, stallMs, 'the drain run (no claim, PostHog answer or batch settled)');
     try {
       await Promise.race([this.lanes(started + this.settings.maxRunMs), watch.stalled]);
@@ -167,10 +166,10 @@ export class DrainRun implements BatchRun {
 
   /** Claims up to a batch of rows in `tx` (fewer past the claim's byte budget). */
   private async claim(tx: postgres.TransactionSql): Promise<{ rows: ClaimedRow[]; full: boolean }> {
-    const { schema, batchSize, leaseSeconds } = this.settings;
+    const { schema, batchSize, leaseMs } = this.settings;
     // pipelined: one round trip
     const [[begun], rows] = await Promise.all([
-      tx.unsafe<{ newest: string | null }[]>(q.beginClaim(schema), [leaseSeconds * 1000], { prepare: true }),
+      tx.unsafe<{ newest: string | null }[]>(q.beginClaim(schema), [leaseMs], { prepare: true }),
       tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, this.settings.maxAgeMs, this.claimFrom], { prepare: true }),
     ]);
     this.progressed();

@@ -65,7 +65,7 @@ export interface Logger {
   error(object: object, message?: string): void;
 }
 
-/** What a worker is started with: its settings (worker/settings.ts has their defaults and rules), its database and hooks. */
+/** What a worker is started with: its settings (worker/settings.ts declares them: defaults, units, rules), its database and hooks. */
 export interface WorkerOptions extends SettingsInput {
   /**
    * A direct connection, or a session-mode pooler: the worker holds row locks across a PostHog request and
@@ -77,8 +77,6 @@ export interface WorkerOptions extends SettingsInput {
    * has started and makes `startWorker` reject with an `AbortError`.
    */
   signal?: AbortSignal;
-  /** Serve `/healthz` and `/metrics` (Prometheus) on this port (0: any free port). Default: not served. */
-  metrics?: { port: number; host?: string };
   logger?: Logger;
 }
 
@@ -103,7 +101,7 @@ export interface OutboxWorker extends EventEmitter<{ run: [RunStats]; failedRun:
   readonly healthUrl: string | undefined;
   /**
    * Stops claiming, lets the batches in flight finish (giving them back if they take longer than
-   * `timeoutMs`), stops pg-boss and closes the connections.
+   * `timeoutMs`, default the `shutdownTimeoutMs` setting), stops pg-boss and closes the connections.
    */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -132,11 +130,11 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
     const queue = drainQueueName(settings.schema);
     const target = new TargetHealth(sql, settings.schema, log);
     const drainHealth = new DrainHealth(sql, settings.schema, log);
-    const metrics = options.metrics ? createMetrics(sql, settings.schema, target.state) : undefined;
+    const metrics = settings.metrics ? createMetrics(sql, settings.schema, target.state) : undefined;
     let health: HealthServer | undefined;
-    if (metrics && options.metrics) {
+    if (metrics && settings.metrics) {
       const drain = async () => drainHealth.check(settings.unhealthyAfterMs);
-      const server = await step(serveHealth(options.metrics, metrics, { sql, schema: settings.schema, boss, queue, log, drain }));
+      const server = await step(serveHealth(settings.metrics, metrics, { sql, schema: settings.schema, boss, queue, log, drain }));
       opened.closeHealth = () => server.close();
       health = server;
     }

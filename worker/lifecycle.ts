@@ -86,14 +86,14 @@ async function outboxReadable(sql: postgres.Sql, schema: string): Promise<void> 
 
 /** Serves `/healthz` (ready while the database, the outbox table and the drain queue answer) and the metrics. */
 export function serveHealth(
-  where: NonNullable<WorkerOptions['metrics']>,
+  where: NonNullable<WorkerSettings['metrics']>,
   metrics: WorkerMetrics,
   deps: { sql: postgres.Sql; schema: string; boss: PgBoss; queue: string; log: Logger; drain: () => Promise<void> },
 ): Promise<HealthServer> {
   const { sql, schema, boss, queue, log, drain } = deps;
   return startHealthServer({
     port: where.port,
-    host: where.host ?? '0.0.0.0',
+    host: where.host,
     registry: metrics.registry,
     checks: { database: () => sql.unsafe(q.ping()), outbox: () => outboxReadable(sql, schema), pgboss: () => boss.getQueue(queue), drain },
     onCheckFailed: (check, error) => log.warn({ check, err: String((error as Error)?.message ?? error) }, 'health check failed'),

@@ -83,7 +83,7 @@ export function triage(rows: readonly ClaimedRow[], maxAgeMs: number): Triage {
   for (const row of rows) {
     if (row.superseded) continue;
     if (row.expired) {
-      sorted.unsendable.push([row, `older than the maximum age (${describeAge(maxAgeMs)}, --max-age) when it was claimed: not sent`, row.attempts]);
+      sorted.unsendable.push([row, `older than the maximum age (${describeAge(maxAgeMs)}) when it was claimed: not sent`, row.attempts]);
       continue;
     }
     try {

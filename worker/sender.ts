@@ -18,7 +18,7 @@ import { PostHog } from 'posthog-node';
 import { parseRetryAfter } from './backoff.ts';
 import { uuidsInBody } from './body.ts';
 import { classifyAnswer, type Verdict } from './outcome.ts';
-import { WORKER_DEFAULTS } from './settings.ts';
+import { defaultOf } from './settings-schema.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -275,7 +275,7 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
       maxQueueSize: events.length + 1,
       flushInterval: 0,
       fetchRetryCount: 0,
-      requestTimeout: target.requestTimeoutMs ?? WORKER_DEFAULTS.requestTimeoutMs,
+      requestTimeout: target.requestTimeoutMs ?? defaultOf('posthog.requestTimeoutMs'),
       // (no background flush timer either: flushInterval 0)
       disableGeoip: true,
       // The body is gzipped by our fetch instead: posthog-node's own gzip (CompressionStream, then a CRC check

@@ -311,7 +311,7 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
     }, delay);
   }
 
-  async stop(timeoutMs = 20_000): Promise<void> {
+  async stop(timeoutMs = this.settings.shutdownTimeoutMs): Promise<void> {
     if (this.abort.signal.aborted) return;
     this.abort.abort();
     clearTimeout(this.timer);

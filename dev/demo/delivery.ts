@@ -27,7 +27,7 @@ export async function startDemoWorker(
   const errors: string[] = [];
   const worker = await startWorker({
     databaseUrl: target.databaseUrl,
-    posthog: { ...target.posthog, requestTimeoutMs: 10_000 },
+    posthog: target.posthog,
     schema: target.schema,
     logger: await workerLogger(target.verbose, session.signal),
   });

@@ -2,11 +2,10 @@
  * The demo's report: what PostHog received (the local capture server), or, when the events went to a
  * PostHog project of the user's, what the demo committed. test/demo.test.ts reads these lines.
  */
-import { duration, table } from '../../cli/format.ts';
 import { CATALOGUE_EVENTS } from '../../src/attribution/events.ts';
 import type { CaptureServer, ReceivedEvent } from '../capture-server.ts';
 import { DEMO_PLAN } from './plan.ts';
-import { out, say } from './print.ts';
+import { elapsed, out, say, table } from './print.ts';
 import type { TrafficResult } from './traffic.ts';
 
 /** Events by name: the catalogue first, then the application's events, then PostHog's own. */
@@ -121,7 +120,7 @@ function latency(firsts: ReceivedEvent[], traffic: TrafficResult): void {
   say(
     'latency',
     `commit to delivery (receivedAt at the capture server), ${latencies.length} events: ` +
-      `p50 ${duration(percentile(latencies, 50))} · p95 ${duration(percentile(latencies, 95))} · max ${duration(latencies.at(-1)!)}`,
+      `p50 ${elapsed(percentile(latencies, 50))} · p95 ${elapsed(percentile(latencies, 95))} · max ${elapsed(latencies.at(-1)!)}`,
   );
 }
 

@@ -8,7 +8,6 @@
  */
 import path from 'node:path';
 import type postgres from 'postgres';
-import { duration } from '../../cli/format.ts';
 import { connect, redactUrl } from '../../src/config.ts';
 import { OutboxError } from '../../src/errors.ts';
 import { migrateOutbox } from '../../src/outbox/migrate.ts';
@@ -17,7 +16,7 @@ import type { CaptureServer } from '../capture-server.ts';
 import { createDemoTables, DEMO_APP_SCHEMA } from './app.ts';
 import { backlog, startDemoWorker, waitForDelivery } from './delivery.ts';
 import { DEMO_PLAN } from './plan.ts';
-import { out, say } from './print.ts';
+import { elapsed, out, say } from './print.ts';
 import { reportReceived, reportSent } from './report.ts';
 import { DemoSession, Interrupted } from './session.ts';
 import { simulateTraffic } from './traffic.ts';
@@ -110,7 +109,7 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
   const lastCommit = traffic.committed.length > 0 ? Math.max(...traffic.committed.map((c) => c.committedAt)) : Date.now();
   const settled = await waitForDelivery(sql, config.schema, worker, config.timeoutMs, session.signal);
   session.check();
-  if (settled.empty) say('delivery', `outbox empty ${duration(Math.max(0, settled.at - lastCommit))} after the last commit`);
+  if (settled.empty) say('delivery', `outbox empty ${elapsed(settled.at - lastCommit)} after the last commit`);
   else
     say(
       'delivery',

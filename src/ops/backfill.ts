@@ -91,7 +91,7 @@ type Run = Required<Pick<BackfillOptions, 'schema' | 'batchSize' | 'dryRun' | 'r
  * pooler, not a transaction-mode one) and hold at least two connections: one keeps the backfill's lock, e.g.
  * `withConnection(url, (sql) => backfillProfiles(sql, options), { max: 2 })`. Bad options throw OutboxError
  * before any SQL; a query that fails, changed since an interrupted pass (without `restart`), or returns a
- * column its kind does not have throws OutboxError (field `<entity> query`).
+ * column its kind does not have throws OutboxError (field `<entity> query`; code `cannot_resume` for a changed query).
  */
 export async function backfillProfiles(sql: postgres.Sql, options: BackfillOptions): Promise<BackfillResult> {
   const run = settings(options);
@@ -194,16 +194,17 @@ async function resumePoint(sql: postgres.Sql, run: Run, entity: BackfillEntity, 
   const [state] = await sql.unsafe(q.backfillState(run.schema), [entity]);
   if (state && state.finished_at === null && !run.restart) {
     if (state.query_hash !== hash) {
-      throw new OutboxError('invalid', `${entity} query`, `changed since the interrupted backfill, so it cannot be resumed: ${RESTART_HINT}`);
+      throw new OutboxError(
+        'cannot_resume',
+        `${entity} query`,
+        'changed since the interrupted backfill, so it cannot be resumed: pass restart: true to start over',
+      );
     }
     return { resumedAfter: state.last_id, previously: state.enqueued };
   }
   await sql.unsafe(q.startBackfill(run.schema), [entity, hash]);
   return { resumedAfter: null, previously: 0 };
 }
-
-/** How the refusal to resume a changed query ends (the CLI names its flag instead). */
-export const RESTART_HINT = 'pass restart: true to start over';
 
 /** A page's rows as profiles to identify; a row with nothing to set, or an id PostHog cannot take, is skipped. */
 function profilesOf(

@@ -59,7 +59,7 @@ describe.skipIf(!runPoolerTests())('behind PgBouncer', () => {
   it('a worker whose DATABASE_URL is a transaction-mode pooler exits 2 saying to set DIRECT_DATABASE_URL, password masked', async () => {
     const w = worker(transactionPool.url(db.url));
     expect(await w.exited).toBe(2);
-    expect(w.output()).toMatch(/DATABASE_URL: .* leads to a transaction-mode connection pooler/);
+    expect(w.output()).toMatch(/--database-url \(DATABASE_URL\): .* leads to a transaction-mode connection pooler/);
     expect(w.output()).toContain('DIRECT_DATABASE_URL (--direct-url)');
     expect(w.output()).not.toContain(':postgres@');
   });
@@ -67,7 +67,7 @@ describe.skipIf(!runPoolerTests())('behind PgBouncer', () => {
   it('the same pooled URL in --direct-url is refused as DIRECT_DATABASE_URL', async () => {
     const w = worker(db.url, ['--direct-url', transactionPool.url(db.url)]);
     expect(await w.exited).toBe(2);
-    expect(w.output()).toMatch(/DIRECT_DATABASE_URL: .* transaction-mode connection pooler/);
+    expect(w.output()).toMatch(/--direct-url \(DIRECT_DATABASE_URL\): .* transaction-mode connection pooler/);
   });
 
   it('DATABASE_URL pooled, --direct-url direct: the worker delivers what the application recorded through the pooler', async () => {
@@ -99,14 +99,14 @@ describe.skipIf(!runPoolerTests())('behind PgBouncer', () => {
       env: { DATABASE_URL: transactionPool.url(db.url), DIRECT_DATABASE_URL: undefined },
     });
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/^posthog-outbox: DATABASE_URL: .* transaction-mode connection pooler/);
+    expect(result.stderr).toMatch(/^posthog-outbox: --database-url \(DATABASE_URL\): .* transaction-mode connection pooler/);
     expect(await outboxCount(db.sql)).toBe(0);
   });
 
   it('migrate refuses a transaction-mode pooler (exit 2) and runs with DIRECT_DATABASE_URL', async () => {
     const pooled = await runCli(['migrate'], { env: { DATABASE_URL: transactionPool.url(db.url), DIRECT_DATABASE_URL: undefined } });
     expect(pooled.code).toBe(2);
-    expect(pooled.stderr).toContain('DATABASE_URL: ');
+    expect(pooled.stderr).toContain('--database-url (DATABASE_URL): ');
     expect(pooled.stderr).toContain('transaction-mode connection pooler');
     const direct = await runCli(['migrate'], { env: { DATABASE_URL: transactionPool.url(db.url), DIRECT_DATABASE_URL: db.url } });
     expect(direct.stderr).toBe('');

@@ -71,7 +71,7 @@ async function deliversPromptly(healthUrl: string, from: number): Promise<void> 
 
 it('the connection is closed while the batch settles: the pool is replaced, every later query works', async () => {
   const logger = recordingLogger();
-  const worker = await start({ metrics: { port: 0, host: '127.0.0.1' }, logger, posthog: posthog(5_000), leaseSeconds: 30 });
+  const worker = await start({ metrics: { port: 0, host: '127.0.0.1' }, logger, posthog: posthog(5_000), leaseMs: 30_000 });
   // The batch's settle statement (delete the delivered rows, remember the profiles) waits on a lock this test
   // holds; its connection is ended while it waits, so the statement fails under postgres.js's transaction.
   const blocker = await db.sql.reserve();
@@ -105,7 +105,7 @@ it('the connection goes silent while a batch is out (network partition): the run
   await throughProxy(async (proxy, databaseUrl) => {
     const logger = recordingLogger();
     // stall bound: lease (3 s) + request timeout (1 s)
-    const worker = await start({ databaseUrl, metrics: { port: 0, host: '127.0.0.1' }, logger, posthog: posthog(1_000), leaseSeconds: 3 });
+    const worker = await start({ databaseUrl, metrics: { port: 0, host: '127.0.0.1' }, logger, posthog: posthog(1_000), leaseMs: 3_000 });
     capture.delayNext(1, 500);
     const [lost] = await one(0);
     await until(
@@ -137,7 +137,7 @@ it('an idle worker is cut off from the database for 2 s: the probe gives up, the
   await throughProxy(async (proxy, databaseUrl) => {
     const logger = recordingLogger();
     // a run on a silent connection is given up after lease + request timeout (31 s): longer than this test waits
-    await start({ databaseUrl, logger, posthog: posthog(1_000), leaseSeconds: 30 });
+    await start({ databaseUrl, logger, posthog: posthog(1_000), leaseMs: 30_000 });
     await new Promise((r) => setTimeout(r, 1_000)); // the worker's connections are open and it probes
     // its own connections, not pg-boss's ('posthog-outbox worker (pg-boss)')
     cutOffFor2s(proxy, 'posthog-outbox worker');
@@ -153,7 +153,7 @@ it('an idle worker is cut off from the database for 2 s: the probe gives up, the
 it("pg-boss's connections are cut off for 2 s: its statements give up, the drain job is queued and run, the event arrives", async () => {
   await throughProxy(async (proxy, databaseUrl) => {
     const logger = recordingLogger();
-    await start({ databaseUrl, logger, posthog: posthog(1_000), leaseSeconds: 30 });
+    await start({ databaseUrl, logger, posthog: posthog(1_000), leaseMs: 30_000 });
     await new Promise((r) => setTimeout(r, 1_000));
     cutOffFor2s(proxy, 'posthog-outbox worker (pg-boss)');
     const [uuid] = await one(0);

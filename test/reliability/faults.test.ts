@@ -17,7 +17,7 @@ import { heldRows, outboxCount, until } from '../support/worker.ts';
 const SOAK = process.env.SOAK === '1';
 const KEY = 'phc_faults';
 /** Short leases so a killed worker's rows come back quickly. */
-const FAST = ['--lease-seconds', '2', '--request-timeout', '1000', '--batch-size', '500'];
+const FAST = ['--lease', '2s', '--request-timeout', '1s', '--batch-size', '500'];
 
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -91,7 +91,7 @@ describe('fault suite', () => {
     const committed = await commit(2_000);
     capture.failFor(outageMs, 503);
     const outageStart = Date.now();
-    spawnWorker(['--request-timeout', '1000', '--batch-size', '500']);
+    spawnWorker(['--request-timeout', '1s', '--batch-size', '500']);
     // writers keep writing through the outage
     let i = 0;
     while (Date.now() - outageStart < outageMs) {
@@ -118,7 +118,7 @@ describe('fault suite', () => {
       const started = Date.now();
       const committed = await commit(3_000);
       capture.failNext(6, 429, options);
-      spawnWorker(['--request-timeout', '1000', '--batch-size', '500']);
+      spawnWorker(['--request-timeout', '1s', '--batch-size', '500']);
       await drained();
       await arrived(committed);
       const requests = capture.requests;
@@ -220,7 +220,7 @@ describe('fault suite', () => {
     const started = Date.now();
     const committed = await commit(10_000);
     capture.delayNext(50, 300); // keep batches in flight
-    const w = spawnWorker(['--batch-size', '200', '--shutdown-timeout', '3000']);
+    const w = spawnWorker(['--batch-size', '200', '--shutdown-timeout', '3s']);
     await capture.waitForRequests(3, { timeoutMs: 20_000 });
     const stopAt = Date.now();
     const code = await w.stop();
@@ -260,8 +260,8 @@ describe('the delivery promise, against real worker processes', () => {
       const thirtyMinutes = 7 + Math.ceil((30 * 60_000 - 64_000) / DEFAULT_BACKOFF.maxMs);
       const committed = await commit(SOAK ? 2_000 : 500);
       capture.failFor(SOAK ? 630_000 : 3_600_000, 503);
-      const policy = SOAK ? [] : ['--retry-max-delay', '300'];
-      const w = spawnWorker(['--request-timeout', '1000', '--batch-size', '500', '--max-attempts', '10', ...policy]);
+      const policy = SOAK ? [] : ['--retry-max-delay', '300ms'];
+      const w = spawnWorker(['--request-timeout', '1s', '--batch-size', '500', '--max-attempts', '10', ...policy]);
       let i = 0;
       const outageStart = Date.now();
       for (;;) {
@@ -323,7 +323,7 @@ describe('the delivery promise, against real worker processes', () => {
     async (label, makeHost, reason) => {
       const started = Date.now();
       const committed = await commit(500);
-      spawnWorker(['--request-timeout', '1000', '--batch-size', '100', '--retry-max-delay', '500'], await makeHost());
+      spawnWorker(['--request-timeout', '1s', '--batch-size', '100', '--retry-max-delay', '500ms'], await makeHost());
       await sleep(6_000);
       const st = await status();
       expect(st.backlog).toBe(500);
@@ -346,7 +346,7 @@ describe('the delivery promise, against real worker processes', () => {
     const started = Date.now();
     const committed = await commit(2_000);
     capture.rejectEventsWhere(() => true, { status: 400, message: 'failed to decode request: gzip: invalid header' });
-    spawnWorker(['--request-timeout', '1000', '--batch-size', '500', '--retry-max-delay', '500']);
+    spawnWorker(['--request-timeout', '1s', '--batch-size', '500', '--retry-max-delay', '500ms']);
     await sleep(6_000);
     const st = await status();
     expect(st.deadLetters).toBe(0);

@@ -81,10 +81,10 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
   worker = startWorkerProcess({ databaseUrl: server.url, apiKey: KEY, host: capture.url }, [
     '--batch-size',
     '200',
-    '--lease-seconds',
-    '10',
+    '--lease',
+    '10s',
     '--request-timeout',
-    '5000',
+    '5s',
     '--metrics-port',
     healthUrl.split(':').at(-1)!,
     '--metrics-host',

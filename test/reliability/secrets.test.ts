@@ -50,7 +50,7 @@ function expectNoSecrets(text: string, where: string) {
 }
 
 function startWorkerProcess(key: string): { child: ChildProcess; output: () => string; stop: () => Promise<void> } {
-  const child = spawn(process.execPath, [CLI, 'worker', '--request-timeout', '2000'], {
+  const child = spawn(process.execPath, [CLI, 'worker', '--request-timeout', '2s'], {
     env: { ...process.env, DATABASE_URL: url, POSTHOG_API_KEY: key, POSTHOG_HOST: capture.url },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { attributedEvent, record } from '../../src/index.ts';
 import * as q from '../../src/sql/index.ts';
 import { NIL_UUID as NIL, type ClaimedRow } from '../../worker/rows.ts';
-import { WORKER_DEFAULTS } from '../../worker/settings.ts';
+import { resolveSettings } from '../../worker/settings.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 let db: TestDatabase;
@@ -20,7 +20,9 @@ beforeEach(async () => {
   await db.sql`TRUNCATE posthog_outbox.outbox`;
 });
 
-const { schema, maxAgeMs } = WORKER_DEFAULTS;
+/** The worker's default settings. */
+const DEFAULTS = resolveSettings({ posthog: { apiKey: 'phc_defaults' } });
+const { schema, maxAgeMs } = DEFAULTS;
 const chat = (i: number) => attributedEvent({ organization: { id: 'org_c' }, user: { id: `user_${i}` } }, 'chat_message_sent', { i });
 
 /** Records one event per row (a pack of one each), in order; returns the rows' uuids. */

@@ -55,13 +55,13 @@ describe('delivery', () => {
     expect(first.properties).toMatchObject({ i: 1, $groups: { organization: 'org_1' } });
   });
 
-  it.each([0, 1.5, -3])('refuses leaseSeconds %s with an OutboxError naming it, before connecting', async (leaseSeconds) => {
-    const refused = await start({ leaseSeconds }).then(
+  it.each([0, 1_500.5, -3_000])('refuses leaseMs %s with an OutboxError naming it, before connecting', async (leaseMs) => {
+    const refused = await start({ leaseMs }).then(
       () => null,
       (error: unknown) => error,
     );
     expect(refused).toBeInstanceOf(OutboxError);
-    expect((refused as OutboxError).field).toBe('leaseSeconds');
+    expect((refused as OutboxError).field).toBe('leaseMs');
   });
 
   it('delivers nothing for a rolled-back transaction', async () => {

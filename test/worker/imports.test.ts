@@ -42,7 +42,7 @@ describe('the worker process import graph', () => {
     delete env.DATABASE_URL;
     delete env.POSTHOG_API_KEY;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });
-    expect(child.stderr).toContain('DATABASE_URL: is not set');
+    expect(child.stderr).toContain('--database-url (DATABASE_URL): is not set');
     expect(child.status).toBe(2);
     const urls: string[] = JSON.parse(child.stdout);
     expect(urls.some((u) => u.endsWith('/cli/worker.ts'))).toBe(true);

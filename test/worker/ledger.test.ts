@@ -9,7 +9,7 @@ import { attributedEvent, record } from '../../src/index.ts';
 import * as q from '../../src/sql/index.ts';
 import { Ledger } from '../../worker/ledger.ts';
 import { type ClaimedRow, NIL_UUID } from '../../worker/rows.ts';
-import { WORKER_DEFAULTS } from '../../worker/settings.ts';
+import { resolveSettings } from '../../worker/settings.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 let db: TestDatabase;
@@ -18,7 +18,9 @@ beforeAll(async () => {
 });
 afterAll(() => db.drop());
 
-const { schema, maxAgeMs } = WORKER_DEFAULTS;
+/** The worker's default settings. */
+const DEFAULTS = resolveSettings({ posthog: { apiKey: 'phc_defaults' } });
+const { schema, maxAgeMs } = DEFAULTS;
 const chat = (i: number) =>
   attributedEvent({ organization: { id: 'org_l', name: 'Ledger Co' }, user: { id: 'user_l', email: 'l@example.com' } }, 'chat_message_sent', { i });
 /** Claims every due row in `tx` as the worker does. */
@@ -30,7 +32,7 @@ const identifyRows = async () =>
 
 describe('Ledger.settle', () => {
   it('a batch whose transaction rolls back teaches the run nothing: the same events settled again identify their entities, once', async () => {
-    const ledger = new Ledger(WORKER_DEFAULTS);
+    const ledger = new Ledger(DEFAULTS);
     await record(db.sql, chat(1));
 
     const rolledBack = new Error('the commit failed');

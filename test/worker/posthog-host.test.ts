@@ -71,15 +71,20 @@ describe('a PostHog host with credentials', () => {
       'POSTHOG_HOST',
       { POSTHOG_HOST: `https://ops:${PASSWORD}@posthog.example` },
       [],
-      /^posthog-outbox: POSTHOG_HOST: must not contain a user name or password/,
+      /^posthog-outbox: --posthog-host \(POSTHOG_HOST\): must not contain a user name or password/,
     ],
     [
       '--posthog-host',
       {},
       ['--posthog-host', `http://ops:${PASSWORD}@127.0.0.1:8010`],
-      /^posthog-outbox: POSTHOG_HOST: must not contain a user name or password/,
+      /^posthog-outbox: --posthog-host \(POSTHOG_HOST\): must not contain a user name or password/,
     ],
-    ['an unparseable POSTHOG_HOST', { POSTHOG_HOST: `https://ops:${PASSWORD}@posthog.example:notaport` }, [], /^posthog-outbox: POSTHOG_HOST: is not a URL/],
+    [
+      'an unparseable POSTHOG_HOST',
+      { POSTHOG_HOST: `https://ops:${PASSWORD}@posthog.example:notaport` },
+      [],
+      /^posthog-outbox: --posthog-host \(POSTHOG_HOST\): is not a URL/,
+    ],
   ])(
     'posthog-outbox worker with credentials in %s: exits 2 naming the setting, the password in neither stdout nor stderr',
     async (_label, extra, args, message) => {

@@ -57,7 +57,7 @@ describe('worker process', () => {
     const committed = await commit(2_000);
     // The first two requests (one per lane) are held at the capture server: the kill lands mid-batch.
     capture.delayNext(2, 60_000);
-    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '3000', '--lease-seconds', '4'];
+    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '3s', '--lease', '4s'];
     const first = spawnWorker(args);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     expect(await claimed()).toBe(1_000); // two claims of 500 held, nothing deleted yet
@@ -85,7 +85,7 @@ describe('worker process', () => {
   it('SIGTERM while batches are in flight: they finish, the process exits 0, no row is left claimed, the next worker delivers the rest once', async () => {
     const committed = await commit(2_000);
     capture.delayNext(2, 1_000); // answered well within the shutdown timeout
-    const first = spawnWorker(['--batch-size', '500', '--concurrency', '2', '--shutdown-timeout', '20000']);
+    const first = spawnWorker(['--batch-size', '500', '--concurrency', '2', '--shutdown-timeout', '20s']);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     expect(await first.stop()).toBe(0);
     expect(first.output()).toContain('worker stopped');
@@ -109,7 +109,7 @@ describe('worker process', () => {
   it('hung (SIGSTOP) with batches in flight: PostgreSQL ends its sessions after the lease, and another worker delivers its rows', async () => {
     const committed = await commit(1_000);
     capture.delayNext(2, 60_000);
-    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '1000', '--lease-seconds', '3'];
+    const args = ['--batch-size', '500', '--concurrency', '2', '--request-timeout', '1s', '--lease', '3s'];
     const hung = spawnWorker(args);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     hung.child.kill('SIGSTOP'); // alive, connections open, silent: only the lease can free its rows
@@ -130,18 +130,7 @@ describe('worker process', () => {
     const committed = await commit(1_000);
     capture.delayNext(2, 60_000); // held far longer than the shutdown timeout
     // A long request timeout and lease: only ending the claims' transactions lets the next worker have the rows soon.
-    const first = spawnWorker([
-      '--batch-size',
-      '500',
-      '--concurrency',
-      '2',
-      '--request-timeout',
-      '30000',
-      '--lease-seconds',
-      '600',
-      '--shutdown-timeout',
-      '1000',
-    ]);
+    const first = spawnWorker(['--batch-size', '500', '--concurrency', '2', '--request-timeout', '30s', '--lease', '10m', '--shutdown-timeout', '1s']);
     await capture.waitForRequests(2, { timeoutMs: 30_000, what: 'two batches in flight' });
     expect(await claimed()).toBe(1_000);
     const stoppedAt = Date.now();
@@ -173,42 +162,73 @@ describe('worker configuration errors', () => {
   const env = (extra: Record<string, string>) => ({ DATABASE_URL: DB, POSTHOG_API_KEY: KEY, POSTHOG_HOST: undefined, ...extra });
 
   it.each<[string, string[], Record<string, string | undefined>, RegExp]>([
-    ['no API key', [], { POSTHOG_API_KEY: undefined }, /POSTHOG_API_KEY: is not set/],
-    ['an empty API key', [], { POSTHOG_API_KEY: '  ' }, /POSTHOG_API_KEY: is not set/],
-    ['no DATABASE_URL', [], { DATABASE_URL: undefined }, /DATABASE_URL: is not set/],
-    ['a non-http POSTHOG_HOST', [], { POSTHOG_HOST: 'ftp://posthog.example' }, /POSTHOG_HOST: must be an http\(s\) URL/],
-    ['a negative --batch-size', ['--batch-size', '-5'], {}, /--batch-size.*whole number from 1/],
+    ['no API key', [], { POSTHOG_API_KEY: undefined }, /^posthog-outbox: --posthog-api-key \(POSTHOG_API_KEY\): is not set/],
+    ['an empty API key', [], { POSTHOG_API_KEY: '  ' }, /--posthog-api-key \(POSTHOG_API_KEY\): is not set/],
+    ['no DATABASE_URL', [], { DATABASE_URL: undefined }, /--database-url \(DATABASE_URL\): is not set/],
+    ['a non-http POSTHOG_HOST', [], { POSTHOG_HOST: 'ftp://posthog.example' }, /--posthog-host \(POSTHOG_HOST\): must be an http\(s\) URL/],
+    ['a negative --batch-size', ['--batch-size', '-5'], {}, /--batch-size \(POSTHOG_OUTBOX_BATCH_SIZE\): must be a whole number from 1 to 10000, got "-5"$/],
     [
       'a lease shorter than a request',
-      ['--lease-seconds', '5', '--request-timeout', '10000'],
+      ['--lease', '5s', '--request-timeout', '10s'],
       {},
-      /--lease-seconds: \(5 s\) must be longer than --request-timeout/,
+      /--lease \(POSTHOG_OUTBOX_LEASE\): must be longer than the request timeout \(10s\), got 5s$/,
     ],
     ['an unknown flag', ['--batchsize', '10'], {}, /unknown option '--batchsize'/],
-    ['a host with no scheme', [], { POSTHOG_HOST: 'eu.i.posthog.com' }, /POSTHOG_HOST: is not a URL/],
-    ['a host that is only a scheme', ['--posthog-host', 'https://'], {}, /POSTHOG_HOST: is not a URL/],
-    ['a non-integer --batch-size', ['--batch-size', '12abc'], {}, /--batch-size.*'12abc' is invalid.*whole number/],
-    ['a --max-age without a unit', ['--max-age', '7'], {}, /--max-age.*'7' is invalid.*duration with a unit/],
-    ['a --max-age under a minute', ['--max-age', '30s'], {}, /--max-age.*duration/],
-    ['a zero --retry-max-delay', ['--retry-max-delay', '0'], {}, /--retry-max-delay.*whole number from 10/],
-    ['an exponent --request-timeout', ['--request-timeout', '1e4'], {}, /--request-timeout.*whole number/],
-    ['a --metrics-port out of range', ['--metrics-port', '70000'], {}, /--metrics-port.*whole number from 0 to 65535/],
-    ['a negative --shutdown-timeout', ['--shutdown-timeout', '-1'], {}, /--shutdown-timeout.*whole number/],
+    ['a host with no scheme', [], { POSTHOG_HOST: 'eu.i.posthog.com' }, /--posthog-host \(POSTHOG_HOST\): is not a URL/],
+    ['a host that is only a scheme', ['--posthog-host', 'https://'], {}, /--posthog-host \(POSTHOG_HOST\): is not a URL/],
     [
-      'a non-integer POSTHOG_OUTBOX_LEASE_SECONDS',
-      [],
-      { POSTHOG_OUTBOX_LEASE_SECONDS: 'ten' },
-      /--lease-seconds.*from env 'POSTHOG_OUTBOX_LEASE_SECONDS' is invalid/,
+      'a non-integer --batch-size',
+      ['--batch-size', '12abc'],
+      {},
+      /--batch-size \(POSTHOG_OUTBOX_BATCH_SIZE\): must be a whole number from 1 to 10000, got "12abc"$/,
     ],
-    ['zero POSTHOG_OUTBOX_CONCURRENCY', [], { POSTHOG_OUTBOX_CONCURRENCY: '0' }, /--concurrency.*from env 'POSTHOG_OUTBOX_CONCURRENCY' is invalid/],
-    ['an invalid --schema', ['--schema', 'Bad-Schema'], {}, /--schema.*must match/],
+    ['a --max-age without a unit', ['--max-age', '7'], {}, /--max-age \(POSTHOG_OUTBOX_MAX_AGE\): must be a duration from 1m to 3650d, with a unit .*got "7"$/],
+    ['a --max-age under a minute', ['--max-age', '30s'], {}, /--max-age \(POSTHOG_OUTBOX_MAX_AGE\): must be a duration from 1m to 3650d, got 30s$/],
+    [
+      'a zero --retry-max-delay',
+      ['--retry-max-delay', '0'],
+      {},
+      /--retry-max-delay \(POSTHOG_OUTBOX_RETRY_MAX_DELAY\): must be a duration from 10ms to 1h, got 0$/,
+    ],
+    [
+      'a --request-timeout in bare milliseconds',
+      ['--request-timeout', '10000'],
+      {},
+      /--request-timeout \(POSTHOG_OUTBOX_REQUEST_TIMEOUT\): .*with a unit .*got "10000"$/,
+    ],
+    ['an exponent --request-timeout', ['--request-timeout', '1e4'], {}, /--request-timeout \(POSTHOG_OUTBOX_REQUEST_TIMEOUT\): .*got "1e4"$/],
+    [
+      'a --metrics-port out of range',
+      ['--metrics-port', '70000'],
+      {},
+      /--metrics-port \(POSTHOG_OUTBOX_METRICS_PORT\): must be a whole number from 0 to 65535, got 70000$/,
+    ],
+    ['a negative --shutdown-timeout', ['--shutdown-timeout', '-1'], {}, /--shutdown-timeout \(POSTHOG_OUTBOX_SHUTDOWN_TIMEOUT\): .*got "-1"$/],
+    [
+      'a non-duration POSTHOG_OUTBOX_LEASE',
+      [],
+      { POSTHOG_OUTBOX_LEASE: 'ten' },
+      /--lease \(POSTHOG_OUTBOX_LEASE\): must be a duration from 1s to 1d, .*got "ten"$/,
+    ],
+    [
+      'zero POSTHOG_OUTBOX_CONCURRENCY',
+      [],
+      { POSTHOG_OUTBOX_CONCURRENCY: '0' },
+      /--concurrency \(POSTHOG_OUTBOX_CONCURRENCY\): must be a whole number from 1 to 64, got 0$/,
+    ],
+    ['an invalid --schema', ['--schema', 'Bad-Schema'], {}, /--schema \(POSTHOG_OUTBOX_SCHEMA\): must match/],
     [
       'a DATABASE_URL with a bad port (the password in it)',
       [],
       { DATABASE_URL: `postgres://ops:${PASSWORD}@db.internal:notaport/app` },
-      /DATABASE_URL: is not a URL/,
+      /--database-url \(DATABASE_URL\): is not a URL/,
     ],
-    ['a DATABASE_URL of another database', [], { DATABASE_URL: `mysql://ops:${PASSWORD}@db.internal/app` }, /DATABASE_URL: must start with postgres:\/\//],
+    [
+      'a DATABASE_URL of another database',
+      [],
+      { DATABASE_URL: `mysql://ops:${PASSWORD}@db.internal/app` },
+      /--database-url \(DATABASE_URL\): must start with postgres:\/\//,
+    ],
   ])('%s: exits 2 with one line naming the setting, never the password or the key', async (_label, args, extra, message) => {
     const result = await runCli(['worker', ...args], { env: env(extra as Record<string, string>) });
     expect(result.code).toBe(2);

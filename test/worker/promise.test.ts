@@ -274,7 +274,7 @@ describe('maximum age', () => {
     await settled();
     const dead = await deadLetterRows(db.sql);
     expect(dead.map((d) => d.uuid)).toEqual([old]);
-    expect(dead[0]!.reason).toBe('older than the maximum age (7 days, --max-age) when it was claimed: not sent');
+    expect(dead[0]!.reason).toBe('older than the maximum age (7 days) when it was claimed: not sent');
     expect(capture.events.map((e) => e.uuid)).toEqual([fresh]);
   });
 });

@@ -66,7 +66,7 @@ describe('triage', () => {
     const superseded = row({ uuid: 's', superseded: true, properties: [] as never });
     const sorted = triage([expired, superseded], 2 * DAY);
     expect(sorted.superseded).toEqual([superseded]);
-    expect(sorted.unsendable).toEqual([[expired, 'older than the maximum age (2 days, --max-age) when it was claimed: not sent', 3]]);
+    expect(sorted.unsendable).toEqual([[expired, 'older than the maximum age (2 days) when it was claimed: not sent', 3]]);
     expect(sorted.sendable).toEqual([]);
   });
 });

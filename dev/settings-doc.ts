@@ -1,0 +1,70 @@
+/**
+ * docs/settings.md, generated from the settings' one declaration (worker/settings-schema.ts).
+ * `npm run docs:settings` writes it; test/worker/settings-doc.test.ts fails when the committed page differs.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { DURATION_UNITS, formatDuration } from '../src/duration.ts';
+import { defaultText, SETTINGS, type SettingKind, type SettingSpec } from '../worker/settings-schema.ts';
+
+export const SETTINGS_DOC = path.resolve(import.meta.dirname, '../docs/settings.md');
+
+const UNIT: Readonly<Record<SettingKind, string>> = {
+  count: 'whole number',
+  port: 'TCP port',
+  duration: 'duration',
+  secret: 'text (secret)',
+  url: 'URL',
+  name: 'schema name',
+  host: 'host name or address',
+  cron: 'cron expression',
+};
+
+function range(spec: SettingSpec): string {
+  if (spec.min === undefined || spec.max === undefined) return '';
+  const show = spec.kind === 'duration' ? formatDuration : String;
+  return `${spec.zero ? '0, or ' : ''}${show(spec.min)} to ${show(spec.max)}`;
+}
+
+function cell(text: string | undefined): string {
+  return text ? text.replaceAll('|', '\\|') : '';
+}
+
+const code = (text: string | undefined) => (text ? `\`${text}\`` : '');
+
+/** The page. */
+export function settingsMarkdown(): string {
+  const rows = Object.entries(SETTINGS as Record<string, SettingSpec>).map(([name, spec]) => {
+    const byDefault = spec.required ? 'required' : spec.defaultText !== undefined ? defaultText(spec) : code(defaultText(spec));
+    const what = `${spec.description}${spec.zero ? `; 0: ${spec.zero}` : ''}`;
+    return `| ${code(name)} | ${code(spec.flag)} | ${code(spec.env)} | ${UNIT[spec.kind]} | ${range(spec)} | ${cell(byDefault)} | ${cell(what)} |`;
+  });
+  return [
+    '# Worker settings',
+    '',
+    '<!-- Generated from worker/settings-schema.ts by `npm run docs:settings`: edit the schema, not this page. test/worker/settings-doc.test.ts fails when it is out of date. -->',
+    '',
+    'Every setting of the delivery worker: its name in `startWorker(options)`, the flag and environment variable of',
+    '`posthog-outbox worker` (a flag wins over its variable), its unit, range and default. A setting without a flag is an',
+    'option of `startWorker` only.',
+    '',
+    `**Units.** A duration is milliseconds in \`startWorker\`'s options (named \`...Ms\`) and, on the command line and in the`,
+    `environment, a whole number with a unit (${DURATION_UNITS}), e.g. \`500ms\`, \`30s\`, \`10m\`, \`36h\`, \`7d\`, or \`0\` alone. A bare`,
+    'number is refused: `10000` could be seconds or milliseconds. A count is a whole number.',
+    '',
+    '**Errors.** A value out of range or that does not parse stops the worker before it starts. `startWorker` throws an',
+    '`OutboxError` whose `field` is the setting (`batchSize`); `posthog-outbox worker` prints one line naming the flag and',
+    'its variable and exits 2: `posthog-outbox: --batch-size (POSTHOG_OUTBOX_BATCH_SIZE): must be a whole number from 1 to',
+    '10000, got 0`.',
+    '',
+    '| Setting | Flag | Environment variable | Unit | Range | Default | What it does |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+if (import.meta.main) {
+  writeFileSync(SETTINGS_DOC, settingsMarkdown());
+  process.stdout.write(`wrote ${path.relative(process.cwd(), SETTINGS_DOC)}\n`);
+}

@@ -64,4 +64,12 @@ ALTER TABLE "posthog_outbox"."outbox" ALTER COLUMN "groups" SET NOT NULL;--> sta
 ALTER TABLE "posthog_outbox"."outbox" ALTER COLUMN "timestamp" SET NOT NULL;--> statement-breakpoint
 ALTER TABLE "posthog_outbox"."target_health" ADD COLUMN "drain_failing_since" timestamp with time zone;--> statement-breakpoint
 ALTER TABLE "posthog_outbox"."target_health" ADD COLUMN "drain_error" text;--> statement-breakpoint
-ALTER TABLE "posthog_outbox"."outbox" DROP COLUMN "events";
+ALTER TABLE "posthog_outbox"."outbox" DROP COLUMN "events";--> statement-breakpoint
+-- One readable line per queued event, for operators (`SELECT * FROM posthog_outbox.pending ORDER BY queued_at LIMIT 20`):
+-- whether it is due or waiting out a backoff after failed attempts, for how long it has waited, and whom it is about.
+CREATE VIEW "posthog_outbox"."pending" AS
+SELECT "uuid", "event", "distinct_id",
+  CASE WHEN "next_attempt_at" > now() THEN 'waiting to retry' WHEN "attempts" > 0 THEN 'due (retry)' ELSE 'due' END AS "state",
+  "attempts", "next_attempt_at", "last_error", "created_at" AS "queued_at", now() - "created_at" AS "waited", "timestamp" AS "event_time",
+  "user_id", "organization_id", "automation_id", "identity_kind"
+FROM "posthog_outbox"."outbox";

@@ -52,7 +52,7 @@ describe('migrateOutbox', () => {
   it('creates the tables, then finds nothing to do', async () => {
     const first = await migrateOutbox(db.sql);
     expect(first.applied.length).toBeGreaterThan(0);
-    expect(await tables('posthog_outbox')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'target_health']);
+    expect(await tables('posthog_outbox')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'pending', 'target_health']);
     const before = await shape('posthog_outbox');
     expect(await migrateOutbox(db.sql)).toEqual({ applied: [] });
     expect(await shape('posthog_outbox')).toEqual(before);
@@ -61,7 +61,7 @@ describe('migrateOutbox', () => {
   it('is safe when several processes migrate at once: one applies, the others wait and find nothing', async () => {
     const results = await Promise.all(Array.from({ length: 4 }, () => migrateOutbox(db.sql, { schema: 'concurrent_outbox' })));
     expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
-    expect(await tables('concurrent_outbox')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'target_health']);
+    expect(await tables('concurrent_outbox')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'pending', 'target_health']);
   });
 
   it("leaves no trigger on the outbox (handlers' commits send no NOTIFY), also when upgrading from the version that had one", async () => {
@@ -158,6 +158,13 @@ describe('migrateOutbox', () => {
        FROM information_schema.columns WHERE table_schema = 'packed_outbox' AND table_name = 'outbox'`,
     );
     expect(columns).toEqual({ events: 0, required: 5 });
+    // and the operators' view: one readable line per queued event
+    const pending = await db.sql.unsafe('SELECT uuid, event, state, attempts, user_id FROM packed_outbox.pending ORDER BY uuid');
+    expect(pending.map((p) => [p.uuid.slice(-2), p.event, p.state, p.attempts, p.user_id])).toEqual([
+      ['04', 'single', 'due', 0, null],
+      ['0a', 'a', 'waiting to retry', 2, 'user_1'],
+      ['0b', 'b', 'waiting to retry', 2, 'user_1'],
+    ]);
   });
 
   it("never waits long for a table lock (which would block the application's writes behind it): gives up, says so, tries again, succeeds once the table is free", async () => {
@@ -210,7 +217,7 @@ describe('migrateOutbox', () => {
 
   it('puts the tables in another schema when asked', async () => {
     await migrateOutbox(db.sql, { schema: 'other_schema' });
-    expect(await tables('other_schema')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'target_health']);
+    expect(await tables('other_schema')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'pending', 'target_health']);
   });
 });
 

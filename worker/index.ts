@@ -116,6 +116,14 @@ const silent: Logger = { info() {}, warn() {}, error() {} };
 export async function startWorker(options: WorkerOptions): Promise<OutboxWorker> {
   const settings = resolveSettings(options);
   const log = options.logger ?? silent;
+  const captureMode = process.env.POSTHOG_CAPTURE_MODE;
+  if (captureMode !== undefined && captureMode !== 'v0') {
+    // posthog-node would switch to Capture V1 (worker/sender.ts `withCaptureV0` keeps it on v0): said once.
+    log.warn(
+      { POSTHOG_CAPTURE_MODE: captureMode },
+      "POSTHOG_CAPTURE_MODE is ignored by the worker: it delivers through Capture v0 (/batch/), whose answer it reads; Capture V1's per-event verdicts are not supported yet",
+    );
+  }
   const database = new WorkerDatabase(() => connect(options.databaseUrl, settings));
   const sql = database.sql;
   const opened: Opened = { sql };

@@ -261,11 +261,29 @@ class BatchClient extends PostHog {
   }
 }
 
+/**
+ * Builds a posthog-node client in Capture v0 mode (`/batch/`, one answer per request) whatever
+ * `POSTHOG_CAPTURE_MODE` says: posthog-node reads that variable when a client is constructed and, set to `v1`,
+ * sends to Capture V1, whose per-event verdicts this worker does not read yet: it would take every answer for
+ * a failure and send the batch again, and again. The variable is hidden only for the synchronous constructor
+ * call, so nothing else in the process sees it change.
+ */
+export function withCaptureV0<T>(construct: () => T): T {
+  const mode = process.env.POSTHOG_CAPTURE_MODE;
+  if (mode === undefined) return construct();
+  delete process.env.POSTHOG_CAPTURE_MODE;
+  try {
+    return construct();
+  } finally {
+    process.env.POSTHOG_CAPTURE_MODE = mode;
+  }
+}
+
 export async function sendBatch(target: PostHogTarget, events: readonly WireEvent[], options: SendOptions = {}): Promise<SendReport> {
   const batch = events.map((e) => e.uuid);
   if (events.length === 0) return { requests: [], accepted: [], unsent: [] };
   const watch: Watch = { requests: [], inFlight: [], stopped: false };
-  const client = new BatchClient(
+  const client = withCaptureV0(() => new BatchClient(
     target.apiKey,
     {
       host: target.host,
@@ -286,7 +304,7 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
       fetch: observingFetch(watch, options) as never,
     },
     watch,
-  );
+  ));
   // posthog-node reports errors through an emitter too; the requests we saw are what we act on.
   client.on('error', () => {});
   for (const e of events) client.add(e);

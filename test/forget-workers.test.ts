@@ -38,7 +38,10 @@ it('two workers settling the same person and organization while forget erases bo
   for (let round = 0; round < 10; round++) {
     // wait until the workers are settling again, then erase in the middle of it
     await until(
-      () => sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'posthog-outbox worker' AND state = 'idle in transaction'`,
+      () =>
+        sql<
+          { n: number }[]
+        >`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'posthog-outbox worker' AND state = 'idle in transaction'`,
       ([row]) => row!.n > 0,
       { what: 'a batch in flight', timeoutMs: 10_000 },
     );

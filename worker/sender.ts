@@ -283,28 +283,31 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
   const batch = events.map((e) => e.uuid);
   if (events.length === 0) return { requests: [], accepted: [], unsent: [] };
   const watch: Watch = { requests: [], inFlight: [], stopped: false };
-  const client = withCaptureV0(() => new BatchClient(
-    target.apiKey,
-    {
-      host: target.host,
-      // The whole batch is one request; nothing is ever dropped or sent in the background.
-      flushAt: events.length + 1,
-      maxBatchSize: events.length + 1,
-      maxQueueSize: events.length + 1,
-      flushInterval: 0,
-      fetchRetryCount: 0,
-      requestTimeout: target.requestTimeoutMs ?? defaultOf('posthog.requestTimeoutMs'),
-      // (no background flush timer either: flushInterval 0)
-      disableGeoip: true,
-      // The body is gzipped by our fetch instead: posthog-node's own gzip (CompressionStream, then a CRC check
-      // in JavaScript) runs on the main thread, and its output would have to be gunzipped again to read the uuids.
-      disableCompression: true,
-      // Feature flags are not this client's business: no polling, no /flags calls.
-      personalApiKey: undefined,
-      fetch: observingFetch(watch, options) as never,
-    },
-    watch,
-  ));
+  const client = withCaptureV0(
+    () =>
+      new BatchClient(
+        target.apiKey,
+        {
+          host: target.host,
+          // The whole batch is one request; nothing is ever dropped or sent in the background.
+          flushAt: events.length + 1,
+          maxBatchSize: events.length + 1,
+          maxQueueSize: events.length + 1,
+          flushInterval: 0,
+          fetchRetryCount: 0,
+          requestTimeout: target.requestTimeoutMs ?? defaultOf('posthog.requestTimeoutMs'),
+          // (no background flush timer either: flushInterval 0)
+          disableGeoip: true,
+          // The body is gzipped by our fetch instead: posthog-node's own gzip (CompressionStream, then a CRC check
+          // in JavaScript) runs on the main thread, and its output would have to be gunzipped again to read the uuids.
+          disableCompression: true,
+          // Feature flags are not this client's business: no polling, no /flags calls.
+          personalApiKey: undefined,
+          fetch: observingFetch(watch, options) as never,
+        },
+        watch,
+      ),
+  );
   // posthog-node reports errors through an emitter too; the requests we saw are what we act on.
   client.on('error', () => {});
   for (const e of events) client.add(e);

@@ -26,7 +26,11 @@ it('POSTHOG_CAPTURE_MODE=v1: delivered through /batch/ once each, the variable l
     Array.from({ length: 20 }, (_, i) => attributedEvent(context, 'chat_message_sent', { i })),
   );
   await start({ logger });
-  await until(() => outboxCount(fixture.db.sql), (n) => n === 0, { what: 'the outbox to empty' });
+  await until(
+    () => outboxCount(fixture.db.sql),
+    (n) => n === 0,
+    { what: 'the outbox to empty' },
+  );
   const counts = fixture.capture.countsByUuid();
   expect(uuids.map((uuid) => counts.get(uuid))).toEqual(uuids.map(() => 1));
   expect(new Set(fixture.capture.requests.map((r) => r.path))).toEqual(new Set(['/batch/']));

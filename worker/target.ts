@@ -91,7 +91,9 @@ export class DrainHealth {
     this.log = log;
   }
 
-  async failed(reason: string): Promise<void> {
+  async failed(text: string): Promise<void> {
+    // Masked as the target's reasons are: a connection error may quote a URL with its credentials.
+    const reason = redactSecrets(text);
     const first = this.state.failingSince === null;
     this.state.failedRuns++;
     this.state.failingSince ??= new Date();

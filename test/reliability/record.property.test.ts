@@ -12,6 +12,7 @@ import { attributedEvent, OutboxError, record, type RunContext } from '../../src
 import { startWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { createWorkerDatabase, deadLetterRows, outboxCount, until } from '../support/worker.ts';
+import { canonical } from '../support/json.ts';
 
 const CASES = 10_000;
 
@@ -25,19 +26,6 @@ afterAll(async () => {
   await capture?.close();
   await db?.drop();
 });
-
-/** JSON with object keys sorted: jsonb does not keep key order, JSON semantics do not need it. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.keys(v)
-            .sort()
-            .map((k) => [k, (v as Record<string, unknown>)[k]]),
-        )
-      : v,
-  );
-}
 
 function cyclic(): object {
   const a: Record<string, unknown> = { name: 'a' };

@@ -38,6 +38,7 @@ import type { TestDatabase } from '../support/db.ts';
 import { queuedEvents } from '../support/queued.ts';
 import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS } from '../support/timestamps.ts';
 import { createWorkerDatabase, deadLetterRows, until } from '../support/worker.ts';
+import { canonical } from '../support/json.ts';
 
 /** Cases (calls of record(), one to three events each) spread over the six clients. */
 const CASES = Number(process.env.SETTLE_CASES ?? 600);
@@ -337,19 +338,6 @@ async function outboxRows(client: Client): Promise<number> {
 
 /** test/support/queued.ts's reading of the outbox (each column cast to its type), on PGlite. */
 const liteSql = { unsafe: async (query: string) => (await lite.query(query)).rows } as unknown as postgres.Sql;
-
-/** JSON with object keys sorted: jsonb does not keep key order, JSON semantics do not need it. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.keys(v)
-            .sort()
-            .map((k) => [k, (v as Record<string, unknown>)[k]]),
-        )
-      : v,
-  );
-}
 
 interface Accepted {
   uuid: string;

@@ -47,7 +47,7 @@ export const VARIANTS = [
 ] as const;
 
 /**
- * The wake-up earlier versions installed (migrations 0001, dropped by 0006): a statement-level trigger that
+ * The wake-up an earlier pre-release installed (dropped since): a statement-level trigger that
  * NOTIFYs at commit. Installed only around the slices of the `NOTIFY trigger` variants.
  */
 const NOTIFY_ON = `CREATE OR REPLACE FUNCTION bench.notify_worker() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('posthog_outbox', ''); RETURN NULL; END; $$;

@@ -103,7 +103,7 @@ describe('a schema not yet migrated to this release', () => {
   it('startWorker and posthog-outbox worker refuse it (run migrate first); after migrate the worker starts', async () => {
     const behind = await createWorkerDatabase();
     try {
-      // as if the last migration (0011: one row per event) had not run yet
+      // as if the last migration had not run yet
       await behind.sql`DELETE FROM posthog_outbox.__migrations WHERE created_at = ${newest.when}`;
       const options = { databaseUrl: behind.url, posthog: { apiKey: 'phc_behind', host: 'http://127.0.0.1:1' } };
       const started: unknown = await startWorker(options).catch((e: unknown) => e);

@@ -5,8 +5,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateOutbox, MIGRATIONS_FOLDER } from '../src/outbox/migrate.ts';
-import { claimBatch } from '../src/sql/index.ts';
-import { NIL_UUID } from '../worker/rows.ts';
 import { runCli } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
@@ -34,15 +32,20 @@ async function shape(schema: string) {
     ORDER BY 1, 2`;
 }
 
-/** Migrates `schema` as an installation of an earlier version would be: the migrations before `tag` only. */
-async function migrateBefore(schema: string, tag: string): Promise<void> {
-  const folder = await mkdtemp(path.join(tmpdir(), 'posthog-outbox-upgrade-'));
+/**
+ * A copy of the package's migrations plus one more (`statements`), as the next release would ship: for
+ * tests of what happens when a migration meets a schema in use.
+ */
+async function withNextMigration(statements: string, use: (folder: string) => Promise<void>): Promise<void> {
+  const folder = await mkdtemp(path.join(tmpdir(), 'posthog-outbox-next-'));
   try {
     await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
     const journal = JSON.parse(await readFile(path.join(folder, 'meta', '_journal.json'), 'utf8'));
-    const before = { ...journal, entries: journal.entries.filter((e: { tag: string }) => e.tag < tag) };
-    await writeFile(path.join(folder, 'meta', '_journal.json'), JSON.stringify(before));
-    await migrateOutbox(db.sql, { schema, migrationsFolder: folder });
+    const last = journal.entries.at(-1);
+    journal.entries.push({ ...last, idx: last.idx + 1, when: last.when + 1, tag: '0001_next' });
+    await writeFile(path.join(folder, 'meta', '_journal.json'), JSON.stringify(journal));
+    await writeFile(path.join(folder, '0001_next.sql'), statements);
+    await use(folder);
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
@@ -64,155 +67,65 @@ describe('migrateOutbox', () => {
     expect(await tables('concurrent_outbox')).toEqual(['__migrations', 'backfills', 'dead_letters', 'identities', 'outbox', 'pending', 'target_health']);
   });
 
-  it("leaves no trigger on the outbox (handlers' commits send no NOTIFY), also when upgrading from the version that had one", async () => {
-    const triggers = (
-      schema: string,
-    ) => db.sql`SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = ${schema} AND NOT t.tgisinternal`;
+  it("leaves no trigger on the outbox (handlers' commits send no NOTIFY), creates the operators' view, tunes autovacuum", async () => {
     await migrateOutbox(db.sql);
-    expect(await triggers('posthog_outbox')).toEqual([]);
-    // an installation migrated up to 0001..0005 (trigger present), then upgraded
-    await migrateBefore('upgraded_outbox', '0006');
-    expect((await triggers('upgraded_outbox')).map((r) => r.tgname)).toEqual(['outbox_notify_worker']);
-    await migrateOutbox(db.sql, { schema: 'upgraded_outbox' });
-    expect(await triggers('upgraded_outbox')).toEqual([]);
-    expect(await db.sql`SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'upgraded_outbox'`).toEqual([]);
-  });
-
-  it('upgrading with rows queued (0010): the claim index holds only rows that failed, and every due row is claimed, never-tried ones first', async () => {
-    await migrateBefore('queued_outbox', '0010');
-    // rows as record() and the worker left them before 0010: due from their write, or after a backoff
-    await db.sql.unsafe(`INSERT INTO queued_outbox.outbox (uuid, event, distinct_id, properties, groups, "timestamp", attempts, next_attempt_at) VALUES
-      ('00000000-0000-7000-8000-000000000001', 'e', 'u', '{}', '{}', now(), 2, now() - interval '1 second'),
-      ('00000000-0000-7000-8000-000000000002', 'e', 'u', '{}', '{}', now(), 0, now() - interval '1 minute'),
-      ('00000000-0000-7000-8000-000000000003', 'e', 'u', '{}', '{}', now(), 1, now() + interval '1 hour')`);
-    await migrateOutbox(db.sql, { schema: 'queued_outbox' });
-    const indexes = await db.sql`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'queued_outbox' AND tablename = 'outbox' ORDER BY 1`;
+    const triggers = await db.sql`SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'posthog_outbox' AND NOT t.tgisinternal`;
+    expect(triggers).toEqual([]);
+    const indexes = await db.sql`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'posthog_outbox' AND tablename = 'outbox' ORDER BY 1`;
     expect(indexes.map((i) => i.indexname)).toEqual(['outbox_pkey', 'outbox_retry_idx']);
     expect(indexes[1]!.indexdef).toMatch(/\(next_attempt_at\) WHERE \(attempts > 0\)$/);
-    const claimed = await db.sql.begin((tx) => tx.unsafe(claimBatch('queued_outbox'), [10, 60_000, NIL_UUID]));
-    expect(claimed.map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001']);
-    // Workers of the previous version, until they are replaced, claim every due row in next_attempt_at order
-    // (their statement's shape; without its index now, a sort) and probe the same way: they keep delivering.
-    const previousClaim = await db.sql.begin((tx) =>
-      tx.unsafe(
-        `SELECT o."uuid" FROM queued_outbox."outbox" o WHERE o."next_attempt_at" <= now() AND o."next_attempt_at" >= $1::text::timestamptz
-         ORDER BY o."next_attempt_at" LIMIT 10 FOR UPDATE SKIP LOCKED`,
-        ['-infinity'],
-      ),
-    );
-    expect(previousClaim.map((r) => r.uuid)).toEqual(['00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001']);
-    const [probe] = await db.sql.unsafe(`SELECT EXISTS (SELECT 1 FROM queued_outbox."outbox" WHERE "next_attempt_at" <= now()) AS "due"`);
-    expect(probe!.due).toBe(true);
+    const [options] = await db.sql`SELECT reloptions FROM pg_class WHERE oid = 'posthog_outbox.outbox'::regclass`;
+    expect(options!.reloptions).toContain('autovacuum_vacuum_scale_factor=0.01');
+    await db.sql.unsafe(`INSERT INTO posthog_outbox.outbox (uuid, event, distinct_id, properties, groups, "timestamp", attempts, last_error, next_attempt_at, user_id) VALUES
+      ('00000000-0000-7000-8000-000000000001', 'a', 'u', '{}', '{}', now(), 0, NULL, now(), 'user_1'),
+      ('00000000-0000-7000-8000-000000000002', 'b', 'u', '{}', '{}', now(), 2, 'HTTP 503', now() + interval '1 minute', NULL),
+      ('00000000-0000-7000-8000-000000000003', 'c', 'u', '{}', '{}', now(), 1, 'HTTP 503', now() - interval '1 second', NULL)`);
+    const pending = await db.sql.unsafe('SELECT uuid, event, state, attempts, last_error, user_id FROM posthog_outbox.pending ORDER BY uuid');
+    expect(pending.map((p) => [p.event, p.state, p.attempts, p.last_error, p.user_id])).toEqual([
+      ['a', 'due', 0, null, 'user_1'],
+      ['b', 'waiting to retry', 2, 'HTTP 503', null],
+      ['c', 'due (retry)', 1, 'HTTP 503', null],
+    ]);
+    await db.sql`TRUNCATE posthog_outbox.outbox`;
   });
 
-  it("upgrading with packs queued (0011): each event becomes a row with its pack's history; a pack jsonb cannot hold, and a row that is neither, are dead-lettered", async () => {
-    await migrateBefore('packed_outbox', '0011');
-    const event = (uuid: string, name: string, extra: Record<string, unknown> = {}) => ({
-      uuid,
-      event: name,
-      distinct_id: 'user_1',
-      properties: { n: name },
-      groups: { organization: 'org_1' },
-      timestamp: '2026-01-01T00:00:00.000Z',
-      user_id: 'user_1',
-      user_profile: { email: 'a@example.com' },
-      automation_id: null,
-      automation_profile: null,
-      organization_id: 'org_1',
-      organization_profile: null,
-      ...extra,
-    });
-    const good = JSON.stringify([event('00000000-0000-7000-8000-00000000000a', 'a'), event('00000000-0000-7000-8000-00000000000b', 'b')]);
-    // json takes a NUL escape that jsonb refuses: the whole pack goes to the dead letters, as its text
-    const bad = JSON.stringify([event('00000000-0000-7000-8000-00000000000c', 'c', { properties: { text: 'a\u0000b' } })]);
-    await db.sql.unsafe(
-      `INSERT INTO packed_outbox.outbox (uuid, events, attempts, last_error, next_attempt_at) VALUES
-        ('00000000-0000-7000-8000-000000000001', $1, 2, 'HTTP 503', now() + interval '1 minute'),
-        ('00000000-0000-7000-8000-000000000002', $2, 0, NULL, now());
-       INSERT INTO packed_outbox.outbox (uuid, attempts) VALUES ('00000000-0000-7000-8000-000000000003', 0);
-       INSERT INTO packed_outbox.outbox (uuid, event, distinct_id, properties, groups, "timestamp") VALUES ('00000000-0000-7000-8000-000000000004', 'single', 'u', '{}', '{}', now());`.replace(
-        /\$(\d)/g,
-        (_, i) => `'${[good, bad][Number(i) - 1]!.replaceAll("'", "''")}'`,
-      ),
+  it('refuses a schema a pre-release migrated (before its migrations were squashed into the baseline): drop it and migrate again', async () => {
+    await migrateOutbox(db.sql, { schema: 'prerelease_outbox' });
+    const [baseline] = await db.sql`SELECT created_at::bigint AS at FROM prerelease_outbox.__migrations`;
+    await db.sql`INSERT INTO prerelease_outbox.__migrations (hash, created_at) VALUES ('0008_packs', ${Number(baseline!.at) - 86_400_000})`;
+    const error = await migrateOutbox(db.sql, { schema: 'prerelease_outbox' }).catch((e: unknown) => e);
+    expect(String(error)).toMatch(
+      /the schema was migrated by a pre-release of posthog-outbox .*, before its migrations were squashed into 0000_baseline: drain the outbox, then drop the schema/,
     );
-    await migrateOutbox(db.sql, { schema: 'packed_outbox' });
-    const rows = await db.sql.unsafe(
-      'SELECT uuid, event, properties, user_profile, attempts, last_error, next_attempt_at > now() AS waiting FROM packed_outbox.outbox ORDER BY uuid',
-    );
-    expect(rows.map((r) => [r.uuid.slice(-2), r.event, r.properties, r.user_profile, r.attempts, r.last_error, r.waiting])).toEqual([
-      ['04', 'single', {}, null, 0, null, false],
-      ['0a', 'a', { n: 'a' }, { email: 'a@example.com' }, 2, 'HTTP 503', true],
-      ['0b', 'b', { n: 'b' }, { email: 'a@example.com' }, 2, 'HTTP 503', true],
-    ]);
-    const dead = await db.sql.unsafe('SELECT uuid, event, properties, reason FROM packed_outbox.dead_letters ORDER BY uuid');
-    expect(dead.map((d) => [d.uuid.slice(-2), d.event])).toEqual([
-      ['02', '(pack)'],
-      ['03', ''],
-    ]);
-    expect(dead[0]!.properties.pack).toContain('a\\u0000b');
-    expect(dead[0]!.reason).toMatch(/^migration 0011: a queued pack holds a value PostgreSQL cannot store as jsonb\/timestamptz, not sent: /);
-    expect(dead[1]!.reason).toBe('migration 0011: a queued row held neither one event nor a pack, not sent');
-    const [columns] = await db.sql.unsafe(
-      `SELECT count(*) FILTER (WHERE column_name = 'events')::int AS events, count(*) FILTER (WHERE is_nullable = 'NO' AND column_name IN ('event', 'distinct_id', 'properties', 'groups', 'timestamp'))::int AS required
-       FROM information_schema.columns WHERE table_schema = 'packed_outbox' AND table_name = 'outbox'`,
-    );
-    expect(columns).toEqual({ events: 0, required: 5 });
-    // and the operators' view: one readable line per queued event
-    const pending = await db.sql.unsafe('SELECT uuid, event, state, attempts, user_id FROM packed_outbox.pending ORDER BY uuid');
-    expect(pending.map((p) => [p.uuid.slice(-2), p.event, p.state, p.attempts, p.user_id])).toEqual([
-      ['04', 'single', 'due', 0, null],
-      ['0a', 'a', 'waiting to retry', 2, 'user_1'],
-      ['0b', 'b', 'waiting to retry', 2, 'user_1'],
-    ]);
   });
 
   it("never waits long for a table lock (which would block the application's writes behind it): gives up, says so, tries again, succeeds once the table is free", async () => {
-    // an installation at 0005, upgraded while a handler's transaction holds a row lock on the outbox
-    for (const schema of ['locked_outbox', 'locked_cli']) await migrateBefore(schema, '0006');
+    // an installation at this release, upgraded (a next migration that changes the outbox) while a handler's
+    // transaction holds a row lock on the outbox
+    await migrateOutbox(db.sql, { schema: 'locked_outbox' });
     const handler = await db.sql.reserve();
     await handler`BEGIN`;
     await handler`LOCK TABLE locked_outbox.outbox IN ROW EXCLUSIVE MODE`;
     const waits: { attempt: number; message: string }[] = [];
-    const migrated = migrateOutbox(db.sql, {
-      schema: 'locked_outbox',
-      lockTimeoutMs: 100,
-      onLockTimeout: (info) => {
-        waits.push(info);
-        if (waits.length === 2) void handler`COMMIT`.then(() => undefined); // the handler's transaction ends (postgres.js runs a query once it is awaited)
-      },
+    await withNextMigration('ALTER TABLE "posthog_outbox"."outbox" ADD COLUMN "next_release" integer;', async (folder) => {
+      const migrated = migrateOutbox(db.sql, {
+        schema: 'locked_outbox',
+        migrationsFolder: folder,
+        lockTimeoutMs: 100,
+        onLockTimeout: (info) => {
+          waits.push(info);
+          if (waits.length === 2) void handler`COMMIT`.then(() => undefined); // the handler's transaction ends (postgres.js runs a query once it is awaited)
+        },
+      });
+      expect((await migrated).applied).toHaveLength(1);
     });
-    const since0006 = JSON.parse(await readFile(path.join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')).entries.filter(
-      (e: { tag: string }) => e.tag >= '0006',
-    );
-    expect((await migrated).applied).toHaveLength(since0006.length);
     expect(waits.map((w) => w.attempt)).toEqual([1, 2]);
     expect(waits[0]!.message).toMatch(/lock timeout/);
     handler.release();
-
-    // the CLI says so on stderr and succeeds
-    const cli = await db.sql.reserve();
-    await cli`BEGIN`;
-    await cli`LOCK TABLE locked_cli.outbox IN ROW EXCLUSIVE MODE`;
-    // The lock is held until the command has said it gave up once (not for a fixed time: a loaded machine may
-    // take longer than that just to start the command).
-    let saidSo: () => void;
-    const gaveUpOnce = new Promise<void>((resolve) => (saidSo = resolve));
-    const running = runCli(['migrate', '--schema', 'locked_cli'], {
-      env: { DATABASE_URL: db.url },
-      timeoutMs: 30_000,
-      onStderr: (stderr) => {
-        if (stderr.includes('(attempt 2)')) saidSo();
-      },
-    });
-    await Promise.race([gaveUpOnce, running]);
-    await cli`COMMIT`;
-    cli.release();
-    const result = await running;
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(
-      /a table the migration changes is in use \(canceling statement due to lock timeout\); rolled back so as not to block your application's writes, trying again in 1 s \(attempt 2\)/,
-    );
+    const [column] =
+      await db.sql`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'locked_outbox' AND column_name = 'next_release'`;
+    expect(column!.n).toBe(1);
   }, 60_000);
 
   it('puts the tables in another schema when asked', async () => {

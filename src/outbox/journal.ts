@@ -43,6 +43,16 @@ export function refuseUnknownMigrations(applied: readonly number[], known: reado
   const latest = known.at(-1);
   const knows = latest ? `${latest.tag} (${latest.when})` : 'no migration';
   const newest = unknown.at(-1)!;
+  const baseline = known[0];
+  if (baseline !== undefined && newest < baseline.when) {
+    // Every unknown migration predates this release's first: a pre-release schema, whose migrations were
+    // squashed into the baseline (0.1.0 had no release to upgrade from).
+    throw new OutboxError(
+      'schema_too_old',
+      'schema',
+      `the schema was migrated by a pre-release of posthog-outbox (${described(newest)}), before its migrations were squashed into ${baseline.tag}: drain the outbox, then drop the schema (DROP SCHEMA ... CASCADE) and run migrate again`,
+    );
+  }
   if (latest === undefined || newest > latest.when) {
     throw new OutboxError(
       'schema_too_new',
@@ -66,8 +76,8 @@ export async function appliedMigrations(sql: postgres.Sql | postgres.Transaction
 
 /**
  * Throws OutboxError (`schema`, `schema_too_old`) when `known` holds a migration `applied` lacks: a worker of
- * this release on a schema not yet migrated to it would misread the rows (before 0011, a pack's events look
- * like a row with no event, and would be dead-lettered as corrupt).
+ * this release on a schema not yet migrated to it could misread the rows (a migration may change what a row
+ * holds), so it is refused at start rather than dead-letter what it cannot read.
  */
 export function refuseMissingMigrations(applied: readonly number[], known: readonly KnownMigration[]): void {
   const done = new Set(applied);

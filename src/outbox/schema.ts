@@ -37,7 +37,7 @@ function eventColumns() {
 
 /**
  * Events waiting to be delivered, one row each, every value in the type the worker settles it as (jsonb,
- * timestamptz): PostgreSQL refuses at `record()` whatever it could not settle later (migration 0011).
+ * timestamptz): PostgreSQL refuses at `record()` whatever it could not settle later.
  */
 function outboxTable(schema: PgSchema) {
   return schema.table(
@@ -48,7 +48,7 @@ function outboxTable(schema: PgSchema) {
        * When the row may next be claimed: when it was written, then after each failed attempt the backoff
        * time. A worker holds the rows it is sending with a row lock in its transaction, not by writing them.
        * Only rows that have failed (`attempts` > 0) are in its index, so the handler's insert adds no entry
-       * to it: rows never tried are claimed in primary-key (UUIDv7: write) order (migration 0010).
+       * to it: rows never tried are claimed in primary-key (UUIDv7: write) order.
        */
       nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
       /**

@@ -24,7 +24,7 @@ const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups
 export const CLAIM_BYTES = 4 * 1024 * 1024;
 
 /**
- * Rows that have failed: the predicate of the partial `next_attempt_at` index (migration 0010), written once
+ * Rows that have failed: the predicate of the partial `next_attempt_at` index (`outbox_retry_idx`), written once
  * so that every statement about retries says it the same way and the planner reads that index. The other rows
  * (`UNTRIED`) are due from their write and are found in primary-key order.
  */
@@ -33,7 +33,7 @@ const UNTRIED = `"attempts" = 0`;
 
 /**
  * Claims up to `$1` due rows, skipping rows other workers hold: first rows never tried (`attempts` = 0) in
- * primary-key order (UUIDv7: write order; the handler's insert updates no other index, migration 0010), then,
+ * primary-key order (UUIDv7: write order; the handler's insert updates no other index), then,
  * as far as they leave room, rows whose retry has come due (soonest first, from the partial `next_attempt_at`
  * index, which holds only rows that have failed). Retries wait only while PostHog fails, so putting them second
  * delays little, and a row that keeps failing cannot crowd out rows never tried. The second part is read only if

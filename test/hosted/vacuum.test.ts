@@ -1,5 +1,5 @@
 /**
- * Vacuum of the outbox, a high-churn queue table: migration 0007 sets its autovacuum storage parameters
+ * Vacuum of the outbox, a high-churn queue table: the baseline migration sets its autovacuum storage parameters
  * (checked after every migrate, in any schema). The 1M-event drain that docs/hosted-postgres.md (Autovacuum) describes
  * runs only when asked (`VACUUM_1M=1`, a few minutes): it records a million events, drains them through a
  * real worker to the capture server, and prints the table and index sizes along the way;
@@ -33,7 +33,7 @@ async function reloptions(schema: string, table: string): Promise<string[]> {
   return [...(row?.options ?? [])].sort();
 }
 
-it('after migrate the outbox carries the autovacuum settings of migration 0007, in another schema too', async () => {
+it('after migrate the outbox carries the migration autovacuum settings, in another schema too', async () => {
   expect(await reloptions('posthog_outbox', 'outbox')).toEqual(EXPECTED);
   await migrateOutbox(db.sql, { schema: 'vacuum_other' });
   expect(await reloptions('vacuum_other', 'outbox')).toEqual(EXPECTED);
@@ -86,7 +86,7 @@ describe.skipIf(!process.env.VACUUM_1M)('a 1M-event drain (VACUUM_1M=1)', () => 
     });
     console.log(
       JSON.stringify({
-        settings: defaults ? 'PostgreSQL defaults' : 'migration 0007',
+        settings: defaults ? 'PostgreSQL defaults' : 'migration',
         drainSeconds,
         queued,
         drained,

@@ -1,1 +1,0 @@
-ALTER TABLE "posthog_outbox"."outbox" DROP COLUMN "lease_token";

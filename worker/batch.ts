@@ -166,7 +166,7 @@ class Batch {
       case 'retry': {
         const error = this.redact(decision.error);
         this.writes.push(
-          this.ledger.retry(
+          this.ledger.retryAndPause(
             failed.map(([row]) => row),
             error,
             decision.retryAfterMs,
@@ -199,7 +199,7 @@ class Batch {
       // again alone after its backoff. Not a target failure: the run goes on.
       const error = this.redact(`PostHog refused the event alone once (dead-lettered if refused again): ${firstReason}`);
       const rows = kept.map(([row]) => row);
-      this.writes.push(this.ledger.schedule(rows, error, this.ledger.delays(rows, undefined), rejectedAt));
+      this.writes.push(this.ledger.scheduleRetry(rows, error, this.ledger.delays(rows, undefined), rejectedAt));
       this.ledger.stats.held += kept.length;
       return;
     }
@@ -209,7 +209,7 @@ class Batch {
         : `PostHog refused the event, with no other event accepted since to confirm it is the event's fault: kept and retried: ${firstReason}`,
     );
     this.writes.push(
-      this.ledger.retry(
+      this.ledger.retryAndPause(
         kept.map(([row]) => row),
         error,
         undefined,

@@ -196,13 +196,14 @@ export class Ledger {
 
   /**
    * A target failure (or an unconfirmed rejection, `rejectedAt` set): the rows wait out their backoff (the
-   * attempt is counted, but never leads to a dead letter) and the run ends: the worker pauses before the next.
+   * attempt is counted, but never leads to a dead letter) and the run ends: the worker pauses before the next
+   * (`stats.pauseMs`, `stats.error`): `scheduleRetry`, and a pause.
    */
-  retry(rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: (Date | null)[] | null): Settlement {
+  retryAndPause(rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: (Date | null)[] | null): Settlement {
     this.stats.error = error;
     const delays = this.delays(rows, retryAfterMs);
     this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, rows.length > 0 ? Math.min(...delays) : this.settings.backoff.baseMs);
-    return this.schedule(rows, error, delays, rejectedAt);
+    return this.scheduleRetry(rows, error, delays, rejectedAt);
   }
 
   /** Each row's backoff before its next attempt. */
@@ -212,13 +213,13 @@ export class Ledger {
 
   /**
    * Counts a failed attempt of `rows` and schedules each one's next after its delay; `rejectedAt` (per row)
-   * records when PostHog refused the row's event alone.
+   * records when PostHog refused the row's event alone. The run goes on (`retryAndPause` ends it).
    */
-  schedule(rows: ClaimedRow[], error: string, delays: readonly number[], rejectedAt: (Date | null)[] | null): Settlement {
+  scheduleRetry(rows: ClaimedRow[], error: string, delays: readonly number[], rejectedAt: (Date | null)[] | null): Settlement {
     return async (tx) => {
       if (rows.length === 0) return;
-      const at = rows.map((_, i) => rejectedAt?.[i]?.toISOString() ?? null);
-      await tx.unsafe(q.scheduleRetry(this.settings.schema), [rows.map((row) => row.uuid), delays as number[], error, at as never]);
+      const parameters: q.ScheduleRetryParameters = [rows.map((row) => row.uuid), delays, error, rows.map((_, i) => rejectedAt?.[i]?.toISOString() ?? null)];
+      await tx.unsafe(q.scheduleRetry(this.settings.schema), parameters);
       this.stats.retried += rows.length;
     };
   }

@@ -1,6 +1,6 @@
 /** `posthog-outbox migrate`: creates or upgrades the outbox schema. */
 import { Command } from 'commander';
-import { connect, redactUrl } from '../src/config.ts';
+import { connectDatabase, redactUrl } from '../src/config.ts';
 import { refuseTransactionPooler } from '../src/pooler.ts';
 import { migrateOutbox } from '../src/outbox/migrate.ts';
 import { quoteSchema } from '../src/sql/index.ts';
@@ -17,7 +17,7 @@ export function migrateCommand(): Command {
       // DDL under an advisory lock and pg-boss's installer: a session of its own, not a transaction pooler.
       const { url, field } = sessionUrl(options);
       quoteSchema(options.schema);
-      const sql = await connect(url, { max: 1 });
+      const sql = await connectDatabase(url, { max: 1 });
       await refuseTransactionPooler(url, field).catch(async (error: unknown) => {
         await sql.end({ timeout: 1 });
         throw error;

@@ -49,7 +49,7 @@ import { abortable } from './abortable.ts';
 import { WorkerDatabase } from './database.ts';
 import type { HealthServer } from './http.ts';
 import type { RunStats } from './ledger.ts';
-import { abandonStart, checkInstalled, connect, createBoss, type Opened, serveHealth, startFailure } from './lifecycle.ts';
+import { abandonStart, checkInstalled, createBoss, createWorkerPool, type Opened, serveHealth, startFailure } from './lifecycle.ts';
 import { createMetrics } from './metrics.ts';
 import { drainQueueName } from './queue.ts';
 import { resolveSettings, type SettingsInput } from './settings.ts';
@@ -116,7 +116,7 @@ const silent: Logger = { info() {}, warn() {}, error() {} };
 export async function startWorker(options: WorkerOptions): Promise<OutboxWorker> {
   const settings = resolveSettings(options);
   const log = options.logger ?? silent;
-  const database = new WorkerDatabase(() => connect(options.databaseUrl, settings));
+  const database = new WorkerDatabase(() => createWorkerPool(options.databaseUrl, settings));
   const sql = database.sql;
   const opened: Opened = { sql };
   const step = <T>(work: Promise<T>) => abortable(work, options.signal);

@@ -15,8 +15,11 @@ import type { WorkerMetrics } from './metrics.ts';
 import { PGBOSS_SCHEMA } from './queue.ts';
 import type { WorkerSettings } from './settings.ts';
 
-/** The worker's pool: each lane holds a connection for its batch's transaction, plus two for the rest. */
-export function connect(databaseUrl: string, settings: Pick<WorkerSettings, 'concurrency'>): postgres.Sql {
+/**
+ * The worker's pool (postgres.js connects on its first query): each lane holds a connection for its batch's
+ * transaction, plus two for the rest.
+ */
+export function createWorkerPool(databaseUrl: string, settings: Pick<WorkerSettings, 'concurrency'>): postgres.Sql {
   return postgres(databaseUrl, {
     max: settings.concurrency + 2,
     connect_timeout: 10,

@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import type postgres from 'postgres';
-import { connect, redactUrl } from '../../src/config.ts';
+import { connectDatabase, redactUrl } from '../../src/config.ts';
 import { OutboxError } from '../../src/errors.ts';
 import { migrateOutbox } from '../../src/outbox/migrate.ts';
 import { installPgBoss } from '../../worker/queue.ts';
@@ -66,7 +66,7 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
   const url = await startPostgres(config, session);
   session.check();
 
-  const sql = await connect(url, { max: 6 });
+  const sql = await connectDatabase(url, { max: 6 });
   session.started('database connections', () => sql.end({ timeout: session.stopping ? 0 : 2 }).catch(() => undefined));
   const { applied } = await migrateOutbox(sql, { schema: config.schema });
   session.check();

@@ -13,11 +13,12 @@
  */
 import type postgres from 'postgres';
 import { redactForStorage } from '../src/redact.ts';
-import type { DrainSettings, TargetMemory } from './drain.ts';
 import type { Committed, Ledger, Settlement } from './ledger.ts';
 import { decide, judgePinned, rejectsBroadly, type BisectionState } from './outcome.ts';
 import { type ClaimedRow, triage } from './rows.ts';
 import { sendBatch, type Failure, type WireEvent, type WireRequest } from './sender.ts';
+import type { DrainSettings } from './settings.ts';
+import type { TargetMemory } from './target.ts';
 
 /** What a batch sees of its drain run. */
 export interface BatchRun {

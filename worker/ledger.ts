@@ -8,41 +8,14 @@
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
 import { retryDelayMs } from './backoff.ts';
-import type { DrainSettings } from './drain.ts';
+import type { DrainSettings } from './settings.ts';
 import type { ProfileKind } from '../src/attribution/profiles.ts';
 import { entityKey } from '../src/identify/events.ts';
 import { deleteDeliveredAndIdentify } from '../src/identify/memory.ts';
 import type { ClaimedRow } from './rows.ts';
 import { isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 import { type DeliveredEvent, RunIdentities, type Touch } from './run-identities.ts';
-
-export interface RunStats {
-  claimed: number;
-  delivered: number;
-  retried: number;
-  deadLettered: number;
-  /** `$identify` / `$groupidentify` events queued by this run. */
-  identified: number;
-  /** Identify rows deleted unsent because a newer identify of the same entity was queued since. */
-  superseded: number;
-  /** HTTP requests made to PostHog. */
-  requests: number;
-  durationMs: number;
-  /** True when the run stopped with due rows left (time limit or shutdown), so another should follow. */
-  more: boolean;
-  /** Claimed rows given back unsent (the run had already failed, or the worker is stopping): no attempt counted. */
-  released: number;
-  /** Rows a rejection was pinned on but not confirmed as poison (the target may reject everything): kept, retried. */
-  held: number;
-  /** Batches judged to be rejected broadly by the target (every event, or too many): nothing dead-lettered. */
-  rejectedBroadly: number;
-  /** Set when PostHog failed in a passing way: how long the worker should wait before the next run. */
-  pauseMs?: number;
-  /** The run's last passing failure (redacted), e.g. `PostHog answered HTTP 503: ...`. */
-  error?: string;
-  /** PostgreSQL refused to settle a batch (worker/ledger.ts `settle`): the run ended, the worker backs off. */
-  settleError?: string;
-}
+import type { RunStats } from './types.ts';
 
 /** The counters of a run, which a worker sums over its runs (`totals`). */
 export const RUN_COUNTERS = [

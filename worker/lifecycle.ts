@@ -10,7 +10,7 @@ import { checkSchemaKnown } from '../src/outbox/journal.ts';
 import * as q from '../src/sql/index.ts';
 import { boundedRead, PROBE_BOUNDS, unreadableReason } from './bounded-read.ts';
 import { startHealthServer, type HealthServer, Unready } from './http.ts';
-import type { Logger, WorkerOptions } from './index.ts';
+import type { Logger, WorkerOptions } from './types.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { PGBOSS_SCHEMA } from './queue.ts';
 import type { WorkerSettings } from './settings.ts';

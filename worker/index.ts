@@ -49,7 +49,7 @@ import { WorkerDatabase } from './database.ts';
 import type { HealthServer } from './http.ts';
 import { abandonStart, checkInstalled, createBoss, createWorkerPool, type Opened, serveHealth, startFailure } from './lifecycle.ts';
 import { createMetrics } from './metrics.ts';
-import { drainQueueName } from './queue.ts';
+import { drainQueueName } from '../src/queue.ts';
 import { resolveSettings } from './settings.ts';
 import { DrainHealth, TargetHealth } from './target.ts';
 import type { Logger, OutboxWorker, WorkerOptions } from './types.ts';

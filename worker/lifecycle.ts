@@ -12,7 +12,7 @@ import { boundedRead, PROBE_BOUNDS, unreadableReason } from './bounded-read.ts';
 import { startHealthServer, type HealthServer, Unready } from './http.ts';
 import type { Logger, WorkerOptions } from './types.ts';
 import type { WorkerMetrics } from './metrics.ts';
-import { PGBOSS_SCHEMA } from './queue.ts';
+import { PGBOSS_SCHEMA } from '../src/queue.ts';
 import type { WorkerSettings } from './settings.ts';
 
 /**

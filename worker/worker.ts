@@ -16,7 +16,7 @@ import { DrainRun } from './drain.ts';
 import { IdleProbe } from './idle-probe.ts';
 import { databaseReason, RUN_COUNTERS, zeroCounters } from './ledger.ts';
 import { closeAll, finishOrRelease } from './lifecycle.ts';
-import { drainQueueName } from './queue.ts';
+import { drainQueueName } from '../src/queue.ts';
 import { DeadLetterRetention } from './retention.ts';
 import type { DrainSettings, WorkerSettings } from './settings.ts';
 import type { DrainHealth, TargetHealth } from './target.ts';

@@ -10,8 +10,7 @@ import path from 'node:path';
 import type postgres from 'postgres';
 import { connectDatabase, redactUrl } from '../../src/config.ts';
 import { OutboxError } from '../../src/errors.ts';
-import { migrateOutbox } from '../../src/outbox/migrate.ts';
-import { installPgBoss } from '../../worker/queue.ts';
+import { migrate } from '../../src/migrate.ts';
 import type { CaptureServer } from '../capture-server.ts';
 import { createDemoTables } from './app.ts';
 import { DEMO_APP_SCHEMA } from './app-schema.ts';
@@ -69,9 +68,7 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
 
   const sql = await connectDatabase(url, { max: 6 });
   session.started('database connections', () => sql.end({ timeout: session.stopping ? 0 : 2 }).catch(() => undefined));
-  const { applied } = await migrateOutbox(sql, { schema: config.schema });
-  session.check();
-  await installPgBoss(url, config.schema);
+  const { applied } = await migrate({ databaseUrl: url, schema: config.schema });
   session.check();
   await createDemoTables(sql);
   say(

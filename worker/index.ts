@@ -55,6 +55,7 @@ import { DrainHealth, TargetHealth } from './target.ts';
 import type { Logger, OutboxWorker, WorkerOptions } from './types.ts';
 import { Worker } from './worker.ts';
 
+export { ignorePostgresStrayError } from './stray-errors.ts';
 export type { DrainState, Logger, OutboxWorker, RunStats, TargetState, WorkerOptions } from './types.ts';
 
 const silent: Logger = { info() {}, warn() {}, error() {} };

@@ -41,7 +41,8 @@
  * Everything a worker is built from (settings, connections, the metrics hook, the health server) is ready
  * before it is constructed; nothing is set on it from outside afterwards.
  *
- * Embed it with `startWorker(options)`, or run `posthog-outbox worker`.
+ * Embed it with `startWorker(options)` on a database `migrate()` (from `posthog-outbox`) or `posthog-outbox
+ * migrate` has prepared, or run `posthog-outbox worker`.
  */
 import { refuseTransactionPooler } from '../src/pooler.ts';
 import { abortable } from './abortable.ts';

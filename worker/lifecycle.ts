@@ -47,7 +47,7 @@ export function reconnectDelaySeconds(retries: number): number {
  */
 export async function checkInstalled(sql: postgres.Sql, schema: string): Promise<void> {
   const [migrated] = await sql.unsafe<{ ok: boolean }[]>(q.installed(), [`${schema}.outbox`, PGBOSS_SCHEMA]);
-  if (!migrated?.ok) throw new Error(`the outbox schema "${schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` first`);
+  if (!migrated?.ok) throw new Error(`the outbox schema "${schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` (or \`migrate()\` from posthog-outbox) first`);
   await checkSchemaKnown(sql, schema);
 }
 

@@ -5,8 +5,8 @@
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../dev/embedded-postgres.ts';
-import { migrateOutbox } from '../src/index.ts';
-import { installPgBoss, PGBOSS_SCHEMA } from '../worker/queue.ts';
+import { migrate } from '../src/index.ts';
+import { PGBOSS_SCHEMA } from '../src/queue.ts';
 import { templates } from './events.ts';
 import { ROOT } from './lib/children.ts';
 
@@ -37,8 +37,7 @@ export async function startDatabase(options: { throwaway?: boolean } = {}): Prom
   const sql = postgres(server.url, { max: 4, onnotice: () => {} });
   try {
     await sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
-    await migrateOutbox(sql);
-    await installPgBoss(server.url, 'posthog_outbox');
+    await migrate({ databaseUrl: server.url });
     await sql.unsafe(`
       CREATE SCHEMA IF NOT EXISTS bench;
       CREATE TABLE IF NOT EXISTS bench.chat_messages (

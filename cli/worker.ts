@@ -3,8 +3,7 @@ import { getHeapStatistics } from 'node:v8';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { redactUrl } from '../src/config.ts';
-import { isPostgresClosedSocketWrite, isPostgresStrayRejection } from '../src/postgres-workaround.ts';
-import { startWorker, type Logger, type OutboxWorker, type WorkerOptions } from '../worker/index.ts';
+import { ignorePostgresStrayError, startWorker, type Logger, type OutboxWorker, type WorkerOptions } from '../worker/index.ts';
 import { resolveSettings } from '../worker/settings.ts';
 import { databaseUrlOption, directUrlOption, sessionUrl } from './options.ts';
 import { CLI_SETTINGS, settingOption, settingsInput } from './settings.ts';
@@ -80,20 +79,7 @@ function stopSignals(): { starting: AbortSignal; untilStopped(stop: (signal: Nod
 
 /** An uncaught error: the known postgres.js ones are logged and survived, any other stops the process (exit 1). */
 function onUncaught(logger: Logger & { fatal: Logger['error'] }, error: Error): void {
-  if (isPostgresClosedSocketWrite(error)) {
-    logger.warn(
-      { err: error.message },
-      'ignored a write on a closed database connection (postgres.js bug, porsager/postgres#1208); its query already failed, and the worker replaces its pool after a run that lost its connection',
-    );
-    return;
-  }
-  if (isPostgresStrayRejection(error)) {
-    logger.warn(
-      { err: error.message, code: (error as { code?: string }).code },
-      'database error outside a query of ours (postgres.js internals: a lost connection or its own type query); reconnecting on the next one',
-    );
-    return;
-  }
+  if (ignorePostgresStrayError(error, logger)) return;
   logger.fatal({ err: error.stack ?? String(error) }, 'uncaught error');
   process.exit(1);
 }

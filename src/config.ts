@@ -60,10 +60,10 @@ export function checkDatabaseUrl(value: string | undefined, field = 'databaseUrl
 }
 
 /**
- * Opens a postgres.js client and checks that the database answers; throws an Error whose message names the
- * server (password masked) and the cause.
+ * Opens a postgres.js client on the database at `url` and checks that it answers (the CLI's operator commands,
+ * `migrate`, `withConnection`); throws an Error whose message names the server (password masked) and the cause.
  */
-export async function connect(url: string, options: postgres.Options<Record<string, postgres.PostgresType>> = {}): Promise<postgres.Sql> {
+export async function connectDatabase(url: string, options: postgres.Options<Record<string, postgres.PostgresType>> = {}): Promise<postgres.Sql> {
   const sql = postgres(url, { connect_timeout: 10, onnotice: () => {}, ...options });
   try {
     // As a tagged query (the statement nested in it), so it runs as before: extended protocol, prepared.

@@ -22,4 +22,4 @@ export { abortReason, ABORT_REASONS, type AbortReason } from './attribution/abor
 export { errorCategory, errorMessage, type ErrorCategory } from './attribution/error-category.ts';
 
 export { outbox, deadLetters, posthogOutbox, outboxSchema, DEFAULT_SCHEMA, type OutboxTables } from './outbox/schema.ts';
-export { migrateOutbox, type MigrateResult } from './outbox/migrate.ts';
+export { migrate, type MigrateOptions, type MigrateResult } from './migrate.ts';

@@ -9,7 +9,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEMO_PLAN, type DemoPlan, type PlannedRun } from '../dev/demo/plan.ts';
+import { DEMO_PLAN, type DemoPlan } from '../dev/demo/plan.ts';
+import type { PlannedRun } from '../dev/demo/plan-types.ts';
 import { ABORT_REASONS, CATALOGUE_EVENTS } from '../src/index.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');

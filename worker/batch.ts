@@ -13,11 +13,12 @@
  */
 import type postgres from 'postgres';
 import { redactForStorage } from '../src/redact.ts';
-import type { DrainSettings, TargetMemory } from './drain.ts';
 import type { Committed, Ledger, Settlement } from './ledger.ts';
 import { decide, judgePinned, rejectsBroadly, type BisectionState } from './outcome.ts';
 import { type ClaimedRow, triage } from './rows.ts';
 import { sendBatch, type Failure, type WireEvent, type WireRequest } from './sender.ts';
+import type { DrainSettings } from './settings.ts';
+import type { TargetMemory } from './target.ts';
 
 /** What a batch sees of its drain run. */
 export interface BatchRun {
@@ -166,7 +167,7 @@ class Batch {
       case 'retry': {
         const error = this.redact(decision.error);
         this.writes.push(
-          this.ledger.retry(
+          this.ledger.retryAndPause(
             failed.map(([row]) => row),
             error,
             decision.retryAfterMs,
@@ -199,7 +200,7 @@ class Batch {
       // again alone after its backoff. Not a target failure: the run goes on.
       const error = this.redact(`PostHog refused the event alone once (dead-lettered if refused again): ${firstReason}`);
       const rows = kept.map(([row]) => row);
-      this.writes.push(this.ledger.schedule(rows, error, this.ledger.delays(rows, undefined), rejectedAt));
+      this.writes.push(this.ledger.scheduleRetry(rows, error, this.ledger.delays(rows, undefined), rejectedAt));
       this.ledger.stats.held += kept.length;
       return;
     }
@@ -209,7 +210,7 @@ class Batch {
         : `PostHog refused the event, with no other event accepted since to confirm it is the event's fault: kept and retried: ${firstReason}`,
     );
     this.writes.push(
-      this.ledger.retry(
+      this.ledger.retryAndPause(
         kept.map(([row]) => row),
         error,
         undefined,

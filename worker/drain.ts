@@ -25,38 +25,13 @@
  */
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
-import type { BackoffPolicy } from './backoff.ts';
 import { type BatchRun, settleBatch } from './batch.ts';
 import { watchProgress } from './deadline.ts';
-import { type Committed, Ledger, type RunStats } from './ledger.ts';
+import { type Committed, Ledger } from './ledger.ts';
 import { type ClaimedRow, NIL_UUID, nextClaimStart } from './rows.ts';
-import type { PostHogTarget } from './sender.ts';
-
-export interface DrainSettings {
-  schema: string;
-  target: Required<PostHogTarget>;
-  /** Events (rows) per claim and per PostHog request; a claim also stops at a byte budget (src/sql/drain.ts CLAIM_BYTES). */
-  batchSize: number;
-  /** Batches in flight at once in this process. */
-  concurrency: number;
-  /** A row older than this (since it was recorded) is dead-lettered when claimed instead of being sent. */
-  maxAgeMs: number;
-  /** How long a batch's transaction may sit idle (a request out) before PostgreSQL ends it and frees its rows. */
-  leaseMs: number;
-  /** A run stops claiming after this long; the worker starts another if work is left. */
-  maxRunMs: number;
-  /** An unchanged profile is identified again once its last identify is this old (0: once per run). */
-  identifyRefreshMs: number;
-  backoff: BackoffPolicy;
-  /** Called after each PostHog request with its duration and outcome (`accepted`, the HTTP status, `network`). */
-  observeRequest?: (seconds: number, outcome: string) => void;
-}
-
-/** What a worker remembers about its target across runs. */
-export interface TargetMemory {
-  /** When one of this worker's requests was last accepted (null: not since it started). */
-  lastAcceptedAt: Date | null;
-}
+import type { DrainSettings } from './settings.ts';
+import type { TargetMemory } from './target.ts';
+import type { RunStats } from './types.ts';
 
 export class DrainRun implements BatchRun {
   readonly ledger: Ledger;

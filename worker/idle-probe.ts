@@ -9,7 +9,7 @@
  */
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
-import type { Logger } from './index.ts';
+import type { Logger } from './types.ts';
 import { NoAnswer, within } from './deadline.ts';
 import { DEFAULT_POLL, nextPollDelay } from './poll.ts';
 

@@ -41,70 +41,23 @@
  * Everything a worker is built from (settings, connections, the metrics hook, the health server) is ready
  * before it is constructed; nothing is set on it from outside afterwards.
  *
- * Embed it with `startWorker(options)`, or run `posthog-outbox worker`.
+ * Embed it with `startWorker(options)` on a database `migrate()` (from `posthog-outbox`) or `posthog-outbox
+ * migrate` has prepared, or run `posthog-outbox worker`.
  */
-import type { EventEmitter } from 'node:events';
 import { refuseTransactionPooler } from '../src/pooler.ts';
 import { abortable } from './abortable.ts';
 import { WorkerDatabase } from './database.ts';
 import type { HealthServer } from './http.ts';
-import type { RunStats } from './ledger.ts';
-import { abandonStart, checkInstalled, connect, createBoss, type Opened, serveHealth, startFailure } from './lifecycle.ts';
+import { abandonStart, checkInstalled, createBoss, createWorkerPool, type Opened, serveHealth, startFailure } from './lifecycle.ts';
 import { createMetrics } from './metrics.ts';
-import { drainQueueName } from './queue.ts';
-import { resolveSettings, type SettingsInput } from './settings.ts';
-import { DrainHealth, type DrainState, TargetHealth } from './target.ts';
-
-export type { DrainState };
+import { drainQueueName } from '../src/queue.ts';
+import { resolveSettings } from './settings.ts';
+import { DrainHealth, TargetHealth } from './target.ts';
+import type { Logger, OutboxWorker, WorkerOptions } from './types.ts';
 import { Worker } from './worker.ts';
 
-/** The subset of a pino logger the worker uses. */
-export interface Logger {
-  info(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-}
-
-/** What a worker is started with: its settings (worker/settings.ts declares them: defaults, units, rules), its database and hooks. */
-export interface WorkerOptions extends SettingsInput {
-  /**
-   * A direct connection, or a session-mode pooler: the worker holds row locks across a PostHog request and
-   * runs pg-boss, so a transaction-mode pooler (PgBouncer, Supavisor, Neon's pooled endpoint) is refused.
-   */
-  databaseUrl: string;
-  /**
-   * Aborting it while `startWorker` is still starting (a deploy that cancels the new process) stops what
-   * has started and makes `startWorker` reject with an `AbortError`.
-   */
-  signal?: AbortSignal;
-  logger?: Logger;
-}
-
-/** The PostHog target as this worker sees it. */
-export interface TargetState {
-  /** Since when every run has ended on a target failure; null while PostHog accepts. */
-  failingSince: Date | null;
-  /** The last failure (redacted), while failing. */
-  reason: string | null;
-}
-
-export interface OutboxWorker extends EventEmitter<{ run: [RunStats]; failedRun: [string] }> {
-  /** Sums over every run so far. */
-  readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs' | 'error' | 'settleError'> & { runs: number };
-  /** Whether PostHog is failing, as of this worker's last run. */
-  readonly target: TargetState;
-  /** Whether this worker's drain runs fail for another reason (the database refused), since when and why. */
-  readonly drainState: DrainState;
-  /** Asks for a drain run now (e.g. right after your own commit, to skip the wait for the next probe). */
-  kick(): void;
-  /** Where `/healthz` and `/metrics` are served, when `metrics` was given. */
-  readonly healthUrl: string | undefined;
-  /**
-   * Stops claiming, lets the batches in flight finish (giving them back if they take longer than
-   * `timeoutMs`, default the `shutdownTimeoutMs` setting), stops pg-boss and closes the connections.
-   */
-  stop(timeoutMs?: number): Promise<void>;
-}
+export { ignorePostgresStrayError } from './stray-errors.ts';
+export type { DrainState, Logger, OutboxWorker, RunStats, TargetState, WorkerOptions } from './types.ts';
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
@@ -124,7 +77,7 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
       "POSTHOG_CAPTURE_MODE is ignored by the worker: it delivers through Capture v0 (/batch/), whose answer it reads; Capture V1's per-event verdicts are not supported yet",
     );
   }
-  const database = new WorkerDatabase(() => connect(options.databaseUrl, settings));
+  const database = new WorkerDatabase(() => createWorkerPool(options.databaseUrl, settings));
   const sql = database.sql;
   const opened: Opened = { sql };
   const step = <T>(work: Promise<T>) => abortable(work, options.signal);

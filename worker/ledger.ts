@@ -8,41 +8,14 @@
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
 import { retryDelayMs } from './backoff.ts';
-import type { DrainSettings } from './drain.ts';
+import type { DrainSettings } from './settings.ts';
 import type { ProfileKind } from '../src/attribution/profiles.ts';
 import { entityKey } from '../src/identify/events.ts';
 import { deleteDeliveredAndIdentify } from '../src/identify/memory.ts';
 import type { ClaimedRow } from './rows.ts';
 import { isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 import { type DeliveredEvent, RunIdentities, type Touch } from './run-identities.ts';
-
-export interface RunStats {
-  claimed: number;
-  delivered: number;
-  retried: number;
-  deadLettered: number;
-  /** `$identify` / `$groupidentify` events queued by this run. */
-  identified: number;
-  /** Identify rows deleted unsent because a newer identify of the same entity was queued since. */
-  superseded: number;
-  /** HTTP requests made to PostHog. */
-  requests: number;
-  durationMs: number;
-  /** True when the run stopped with due rows left (time limit or shutdown), so another should follow. */
-  more: boolean;
-  /** Claimed rows given back unsent (the run had already failed, or the worker is stopping): no attempt counted. */
-  released: number;
-  /** Rows a rejection was pinned on but not confirmed as poison (the target may reject everything): kept, retried. */
-  held: number;
-  /** Batches judged to be rejected broadly by the target (every event, or too many): nothing dead-lettered. */
-  rejectedBroadly: number;
-  /** Set when PostHog failed in a passing way: how long the worker should wait before the next run. */
-  pauseMs?: number;
-  /** The run's last passing failure (redacted), e.g. `PostHog answered HTTP 503: ...`. */
-  error?: string;
-  /** PostgreSQL refused to settle a batch (worker/ledger.ts `settle`): the run ended, the worker backs off. */
-  settleError?: string;
-}
+import type { RunStats } from './types.ts';
 
 /** The counters of a run, which a worker sums over its runs (`totals`). */
 export const RUN_COUNTERS = [
@@ -196,13 +169,14 @@ export class Ledger {
 
   /**
    * A target failure (or an unconfirmed rejection, `rejectedAt` set): the rows wait out their backoff (the
-   * attempt is counted, but never leads to a dead letter) and the run ends: the worker pauses before the next.
+   * attempt is counted, but never leads to a dead letter) and the run ends: the worker pauses before the next
+   * (`stats.pauseMs`, `stats.error`): `scheduleRetry`, and a pause.
    */
-  retry(rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: (Date | null)[] | null): Settlement {
+  retryAndPause(rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: (Date | null)[] | null): Settlement {
     this.stats.error = error;
     const delays = this.delays(rows, retryAfterMs);
     this.stats.pauseMs = Math.max(this.stats.pauseMs ?? 0, rows.length > 0 ? Math.min(...delays) : this.settings.backoff.baseMs);
-    return this.schedule(rows, error, delays, rejectedAt);
+    return this.scheduleRetry(rows, error, delays, rejectedAt);
   }
 
   /** Each row's backoff before its next attempt. */
@@ -212,13 +186,13 @@ export class Ledger {
 
   /**
    * Counts a failed attempt of `rows` and schedules each one's next after its delay; `rejectedAt` (per row)
-   * records when PostHog refused the row's event alone.
+   * records when PostHog refused the row's event alone. The run goes on (`retryAndPause` ends it).
    */
-  schedule(rows: ClaimedRow[], error: string, delays: readonly number[], rejectedAt: (Date | null)[] | null): Settlement {
+  scheduleRetry(rows: ClaimedRow[], error: string, delays: readonly number[], rejectedAt: (Date | null)[] | null): Settlement {
     return async (tx) => {
       if (rows.length === 0) return;
-      const at = rows.map((_, i) => rejectedAt?.[i]?.toISOString() ?? null);
-      await tx.unsafe(q.scheduleRetry(this.settings.schema), [rows.map((row) => row.uuid), delays as number[], error, at as never]);
+      const parameters: q.ScheduleRetryParameters = [rows.map((row) => row.uuid), delays, error, rows.map((_, i) => rejectedAt?.[i]?.toISOString() ?? null)];
+      await tx.unsafe(q.scheduleRetry(this.settings.schema), parameters);
       this.stats.retried += rows.length;
     };
   }

@@ -10,13 +10,16 @@ import { checkSchemaKnown } from '../src/outbox/journal.ts';
 import * as q from '../src/sql/index.ts';
 import { boundedRead, PROBE_BOUNDS, unreadableReason } from './bounded-read.ts';
 import { startHealthServer, type HealthServer, Unready } from './http.ts';
-import type { Logger, WorkerOptions } from './index.ts';
+import type { Logger, WorkerOptions } from './types.ts';
 import type { WorkerMetrics } from './metrics.ts';
-import { PGBOSS_SCHEMA } from './queue.ts';
+import { PGBOSS_SCHEMA } from '../src/queue.ts';
 import type { WorkerSettings } from './settings.ts';
 
-/** The worker's pool: each lane holds a connection for its batch's transaction, plus two for the rest. */
-export function connect(databaseUrl: string, settings: Pick<WorkerSettings, 'concurrency'>): postgres.Sql {
+/**
+ * The worker's pool (postgres.js connects on its first query): each lane holds a connection for its batch's
+ * transaction, plus two for the rest.
+ */
+export function createWorkerPool(databaseUrl: string, settings: Pick<WorkerSettings, 'concurrency'>): postgres.Sql {
   return postgres(databaseUrl, {
     max: settings.concurrency + 2,
     connect_timeout: 10,
@@ -44,7 +47,10 @@ export function reconnectDelaySeconds(retries: number): number {
  */
 export async function checkInstalled(sql: postgres.Sql, schema: string): Promise<void> {
   const [migrated] = await sql.unsafe<{ ok: boolean }[]>(q.installed(), [`${schema}.outbox`, PGBOSS_SCHEMA]);
-  if (!migrated?.ok) throw new Error(`the outbox schema "${schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` first`);
+  if (!migrated?.ok)
+    throw new Error(
+      `the outbox schema "${schema}" or pg-boss's schema is missing: run \`posthog-outbox migrate\` (or \`migrate()\` from posthog-outbox) first`,
+    );
   await checkSchemaKnown(sql, schema);
 }
 

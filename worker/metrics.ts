@@ -14,7 +14,8 @@ import type postgres from 'postgres';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { cappedCount, oldestEventAge } from '../src/sql/index.ts';
 import { boundedRead, PROBE_BOUNDS } from './bounded-read.ts';
-import type { RUN_COUNTERS, RunStats } from './ledger.ts';
+import type { RUN_COUNTERS } from './ledger.ts';
+import type { RunStats } from './types.ts';
 
 /** The part of the worker's target state the metrics read. */
 interface TargetView {

@@ -5,7 +5,7 @@
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
 import { within } from './deadline.ts';
-import type { Logger } from './index.ts';
+import type { Logger } from './types.ts';
 
 /** How often a worker looks for expired dead letters. */
 const RETENTION_CHECK_MS = 3_600_000;

@@ -9,7 +9,7 @@ import { formatDuration } from '../src/duration.ts';
 import { OutboxError } from '../src/errors.ts';
 import { redactSecrets } from '../src/redact.ts';
 import { quoteSchema } from '../src/sql/index.ts';
-import type { DrainSettings } from './drain.ts';
+import type { BackoffPolicy } from './backoff.ts';
 import type { PostHogTarget } from './sender.ts';
 import { defaultOf, expected, SETTINGS, type SettingName, type SettingSpec } from './settings-schema.ts';
 
@@ -36,6 +36,27 @@ export interface SettingsInput {
   shutdownTimeoutMs?: number;
   /** Serve `/healthz` and `/metrics` (Prometheus) on this port (0: any free port). Default: not served. */
   metrics?: { port: number; host?: string };
+}
+
+/** A drain run's share of the settings (worker/drain.ts), and the hook it reports its requests to. */
+export interface DrainSettings {
+  schema: string;
+  target: Required<PostHogTarget>;
+  /** Events (rows) per claim and per PostHog request; a claim also stops at a byte budget (src/sql/drain.ts CLAIM_BYTES). */
+  batchSize: number;
+  /** Batches in flight at once in this process. */
+  concurrency: number;
+  /** A row older than this (since it was recorded) is dead-lettered when claimed instead of being sent. */
+  maxAgeMs: number;
+  /** How long a batch's transaction may sit idle (a request out) before PostgreSQL ends it and frees its rows. */
+  leaseMs: number;
+  /** A run stops claiming after this long; the worker starts another if work is left. */
+  maxRunMs: number;
+  /** An unchanged profile is identified again once its last identify is this old (0: once per run). */
+  identifyRefreshMs: number;
+  backoff: BackoffPolicy;
+  /** Called after each PostHog request with its duration and outcome (`accepted`, the HTTP status, `network`). */
+  observeRequest?: (seconds: number, outcome: string) => void;
 }
 
 export interface WorkerSettings extends Omit<DrainSettings, 'observeRequest'> {

@@ -7,8 +7,13 @@ import type postgres from 'postgres';
 import { redactSecrets } from '../src/redact.ts';
 import * as q from '../src/sql/index.ts';
 import { within } from './deadline.ts';
-import type { TargetMemory } from './drain.ts';
-import type { Logger, TargetState } from './index.ts';
+import type { DrainState, Logger, TargetState } from './types.ts';
+
+/** What a worker remembers about its target across runs. */
+export interface TargetMemory {
+  /** When one of this worker's requests was last accepted (null: not since it started). */
+  lastAcceptedAt: Date | null;
+}
 
 export class TargetHealth {
   /** What `OutboxWorker.target` and the metrics show. */
@@ -60,16 +65,6 @@ export class TargetHealth {
       this.log.warn({ err: String(error) }, 'could not record the target recovery');
     });
   }
-}
-
-/** Whether this worker's drain runs fail for a reason other than PostHog (the database refused, a connection was lost). */
-export interface DrainState {
-  /** Since when every drain run has failed; null while they succeed. */
-  failingSince: Date | null;
-  /** The last failure's reason (PostgreSQL's SQLSTATE and message), while failing. */
-  reason: string | null;
-  /** Drain runs failed in a row: the worker's pause before the next grows with it. */
-  failedRuns: number;
 }
 
 /**

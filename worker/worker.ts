@@ -12,15 +12,15 @@ import { retryDelayMs } from './backoff.ts';
 import { isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 import type { WorkerDatabase } from './database.ts';
 import { NoAnswer, within } from './deadline.ts';
-import { DrainRun, type DrainSettings } from './drain.ts';
+import { DrainRun } from './drain.ts';
 import { IdleProbe } from './idle-probe.ts';
-import type { Logger, OutboxWorker, TargetState } from './index.ts';
-import { databaseReason, RUN_COUNTERS, type RunStats, zeroCounters } from './ledger.ts';
+import { databaseReason, RUN_COUNTERS, zeroCounters } from './ledger.ts';
 import { closeAll, finishOrRelease } from './lifecycle.ts';
-import { drainQueueName } from './queue.ts';
+import { drainQueueName } from '../src/queue.ts';
 import { DeadLetterRetention } from './retention.ts';
-import type { WorkerSettings } from './settings.ts';
-import type { DrainHealth, DrainState, TargetHealth } from './target.ts';
+import type { DrainSettings, WorkerSettings } from './settings.ts';
+import type { DrainHealth, TargetHealth } from './target.ts';
+import type { DrainState, Logger, OutboxWorker, RunStats, TargetState } from './types.ts';
 import { BoundedSet } from './bounded-set.ts';
 
 /**

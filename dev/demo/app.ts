@@ -12,10 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import type postgres from 'postgres';
-import type { DemoAutomation } from './plan.ts';
-
-/** Postgres schema of the demo application's own tables (`messages`, `automations`); schema.sql and schema.ts use it too. */
-export const DEMO_APP_SCHEMA = 'posthog_demo_app';
+import type { DemoAutomation } from './plan-types.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** schema.sql: beside this file in a clone; in the package, under dev/demo/ beside dist/ (package.json `files`). */

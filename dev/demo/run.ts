@@ -8,12 +8,12 @@
  */
 import path from 'node:path';
 import type postgres from 'postgres';
-import { connect, redactUrl } from '../../src/config.ts';
+import { connectDatabase, redactUrl } from '../../src/config.ts';
 import { OutboxError } from '../../src/errors.ts';
-import { migrateOutbox } from '../../src/outbox/migrate.ts';
-import { installPgBoss } from '../../worker/queue.ts';
+import { migrate } from '../../src/migrate.ts';
 import type { CaptureServer } from '../capture-server.ts';
-import { createDemoTables, DEMO_APP_SCHEMA } from './app.ts';
+import { createDemoTables } from './app.ts';
+import { DEMO_APP_SCHEMA } from './app-schema.ts';
 import { backlog, startDemoWorker, waitForDelivery } from './delivery.ts';
 import { DEMO_PLAN } from './plan.ts';
 import { elapsed, out, say } from './print.ts';
@@ -66,11 +66,9 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
   const url = await startPostgres(config, session);
   session.check();
 
-  const sql = await connect(url, { max: 6 });
+  const sql = await connectDatabase(url, { max: 6 });
   session.started('database connections', () => sql.end({ timeout: session.stopping ? 0 : 2 }).catch(() => undefined));
-  const { applied } = await migrateOutbox(sql, { schema: config.schema });
-  session.check();
-  await installPgBoss(url, config.schema);
+  const { applied } = await migrate({ databaseUrl: url, schema: config.schema });
   session.check();
   await createDemoTables(sql);
   say(

@@ -1,5 +1,5 @@
 /** The demo plan's runs by automations: scheduled, webhook- and event-triggered, cancelled, timed out, over quota. */
-import type { PlannedRun } from './plan.ts';
+import type { PlannedRun } from './plan-types.ts';
 import { GPT, HAIKU, model, SONNET } from './runs-by-people.ts';
 
 export const AUTOMATION_RUNS: PlannedRun[] = [

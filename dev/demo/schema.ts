@@ -5,7 +5,7 @@
  * with its first write, not before (the CLI's import graphs stay without drizzle-orm).
  */
 import { bigserial, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
-import { DEMO_APP_SCHEMA } from './app.ts';
+import { DEMO_APP_SCHEMA } from './app-schema.ts';
 
 const demoApp = pgSchema(DEMO_APP_SCHEMA);
 

@@ -11,7 +11,8 @@ import { startRun, type Run } from '../../src/attribution/run.ts';
 import type { OutboxEvent } from '../../src/event.ts';
 import { record } from '../../src/outbox/record.ts';
 import { insertMessage, saveAutomation, type MessageRow } from './app.ts';
-import { DEMO_PLAN, type DemoPlan, type PlannedEnd, type PlannedRun } from './plan.ts';
+import { DEMO_PLAN, type DemoPlan } from './plan.ts';
+import type { PlannedEnd, PlannedRun } from './plan-types.ts';
 
 /** Threads played at once. */
 const LANES = 4;

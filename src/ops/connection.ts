@@ -1,13 +1,13 @@
 /** One home for "connect, do the work, close": every operation of `posthog-outbox/ops` runs through it. */
 import type postgres from 'postgres';
-import { connect } from '../config.ts';
+import { connectDatabase } from '../config.ts';
 
 /**
  * Connects to `url` (throwing an Error naming the server, password masked, if it does not answer), runs
  * `work` and closes the connection, also when `work` throws.
  */
 export async function withConnection<T>(url: string, work: (sql: postgres.Sql) => Promise<T>, options: { max?: number } = {}): Promise<T> {
-  const sql = await connect(url, { max: options.max ?? 1 });
+  const sql = await connectDatabase(url, { max: options.max ?? 1 });
   try {
     return await work(sql);
   } finally {

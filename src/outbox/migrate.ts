@@ -1,5 +1,6 @@
 /**
- * Applies the committed drizzle-kit migrations (`migrations/`) to a database: idempotent, and safe when
+ * The outbox schema's part of `migrate()` (src/migrate.ts, which installs pg-boss after it). Applies the
+ * committed drizzle-kit migrations (`migrations/`) to a database: idempotent, and safe when
  * several processes run it at once (they queue on an advisory lock and the later ones find nothing to do).
  * The migrations are written for the default schema name; another schema name is substituted in. A database
  * migrated by a newer release (its journal holds a migration this version does not know) is refused with an
@@ -19,7 +20,7 @@ export interface MigrateResult {
   applied: number[];
 }
 
-export interface MigrateOptions {
+export interface MigrateOutboxOptions {
   schema?: string;
   migrationsFolder?: string;
   /**
@@ -40,7 +41,7 @@ function lockRetryDelayMs(attempt: number): number {
   return Math.min(30_000, 1_000 * 2 ** (attempt - 1));
 }
 
-export async function migrateOutbox(sql: postgres.Sql, options: MigrateOptions = {}): Promise<MigrateResult> {
+export async function migrateOutbox(sql: postgres.Sql, options: MigrateOutboxOptions = {}): Promise<MigrateResult> {
   const attempts = options.attempts ?? 10;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -55,7 +56,7 @@ export async function migrateOutbox(sql: postgres.Sql, options: MigrateOptions =
   }
 }
 
-async function migrateOnce(sql: postgres.Sql, options: MigrateOptions): Promise<MigrateResult> {
+async function migrateOnce(sql: postgres.Sql, options: MigrateOutboxOptions): Promise<MigrateResult> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   const quoted = q.quoteSchema(schema);
   const folder = options.migrationsFolder ?? MIGRATIONS_FOLDER;

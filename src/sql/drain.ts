@@ -94,6 +94,9 @@ export function deleteRows(schema: string): string {
   return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[])`;
 }
 
+/** `scheduleRetry`'s parameters `$1`..`$4`, named and typed: a call site passes them in this order, without casts. */
+export type ScheduleRetryParameters = [uuids: readonly string[], delaysMs: readonly number[], error: string, rejectedAt: readonly (string | null)[]];
+
 /**
  * Counts a failed attempt of rows `$1` and schedules the next one after `$2` milliseconds each (per row), with
  * the error `$3`; `$4` (per row, null for none) is when PostHog rejected the row's event alone (`rejected_at`).

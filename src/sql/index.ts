@@ -37,7 +37,18 @@ export {
   retryDeadLetters,
   retryDeadLettersBatch,
 } from './dead-letters.ts';
-export { anyDue, beginClaim, claimBatch, deadLetter, deleteRows, nextDue, resumeWaitingRows, scheduleRetry, CLAIM_BYTES } from './drain.ts';
+export {
+  anyDue,
+  beginClaim,
+  claimBatch,
+  deadLetter,
+  deleteRows,
+  nextDue,
+  resumeWaitingRows,
+  scheduleRetry,
+  type ScheduleRetryParameters,
+  CLAIM_BYTES,
+} from './drain.ts';
 export { forgetEntity, forgetProfiles } from './forget.ts';
 export {
   backendPid,

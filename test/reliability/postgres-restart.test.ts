@@ -8,8 +8,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../dev/embedded-postgres.ts';
-import { attributedEvent, migrateOutbox, record } from '../../src/index.ts';
-import { installPgBoss } from '../../worker/queue.ts';
+import { attributedEvent, migrate, record } from '../../src/index.ts';
 import { startWorkerProcess, summarize, type WorkerProcess } from '../support/processes.ts';
 import { outboxCount, until } from '../support/worker.ts';
 
@@ -24,8 +23,7 @@ beforeAll(async () => {
   server = await startEmbeddedPostgres({ name: NAME, keepData: true });
   capture = await startCaptureServer({ apiKey: KEY });
   sql = postgres(server.url, { max: 4, onnotice: () => {} });
-  await migrateOutbox(sql);
-  await installPgBoss(server.url, 'posthog_outbox');
+  await migrate({ databaseUrl: server.url });
 });
 afterAll(async () => {
   await worker?.kill();

@@ -17,9 +17,8 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../dev/embedded-postgres.ts';
-import { attributedEvent, migrateOutbox, record } from '../../src/index.ts';
+import { attributedEvent, migrate, record } from '../../src/index.ts';
 import { startWorker, type Logger, type OutboxWorker } from '../../worker/index.ts';
-import { installPgBoss } from '../../worker/queue.ts';
 import { outboxCount, until } from '../support/worker.ts';
 
 const KEY = 'phc_wakeup';
@@ -45,8 +44,7 @@ beforeAll(async () => {
   server = await startEmbeddedPostgres({ name: NAME, keepData: true });
   capture = await startCaptureServer({ apiKey: KEY });
   sql = postgres(server.url, { max: 2, onnotice: () => {} });
-  await migrateOutbox(sql);
-  await installPgBoss(server.url, 'posthog_outbox');
+  await migrate({ databaseUrl: server.url });
 });
 afterAll(async () => {
   await worker?.stop(5_000);

@@ -1,6 +1,8 @@
-/** The worker's pg-boss objects: where pg-boss lives, the drain queue, and how `migrate` installs them. */
-import { PgBoss } from 'pg-boss';
-import { DEFAULT_SCHEMA } from '../src/config.ts';
+/**
+ * The worker's pg-boss objects: where pg-boss lives, the drain queue, and how `migrate` installs them.
+ * pg-boss itself is loaded only by `installPgBoss`: a handler that imports the library never loads it.
+ */
+import { DEFAULT_SCHEMA } from './config.ts';
 
 /** pg-boss's own schema (pg-boss's default name, so an application's existing pg-boss install is shared). */
 export const PGBOSS_SCHEMA = 'pgboss';
@@ -12,9 +14,12 @@ export function drainQueueName(schema: string): string {
 
 /**
  * Installs or upgrades pg-boss's schema and creates the drain queue: `short` policy (at most one run
- * queued, however many kicks), NOTIFY on send, no job retries (the outbox rows carry their own).
+ * queued, however many kicks), NOTIFY on send, no job retries (the outbox rows carry their own). Safe when
+ * several processes run it at once: pg-boss installs under its own advisory lock, and creating a queue that
+ * exists does nothing.
  */
 export async function installPgBoss(databaseUrl: string, schema: string): Promise<void> {
+  const { PgBoss } = await import('pg-boss');
   const boss = new PgBoss({ connectionString: databaseUrl, schema: PGBOSS_SCHEMA, migrate: true, schedule: false, supervise: false, max: 2 });
   boss.on('error', () => {});
   await boss.start();

@@ -1,0 +1,93 @@
+/**
+ * The worker's public types, in one module that the worker's parts and its entry (worker/index.ts) import
+ * alike: what `startWorker` is given (`WorkerOptions`, `Logger`) and what it gives back (`OutboxWorker`, its
+ * `RunStats`, `TargetState` and `DrainState`).
+ */
+import type { EventEmitter } from 'node:events';
+import type { SettingsInput } from './settings.ts';
+
+/** The subset of a pino logger the worker uses. */
+export interface Logger {
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+}
+
+/** What a worker is started with: its settings (worker/settings.ts declares them: defaults, units, rules), its database and hooks. */
+export interface WorkerOptions extends SettingsInput {
+  /**
+   * A direct connection, or a session-mode pooler: the worker holds row locks across a PostHog request and
+   * runs pg-boss, so a transaction-mode pooler (PgBouncer, Supavisor, Neon's pooled endpoint) is refused.
+   */
+  databaseUrl: string;
+  /**
+   * Aborting it while `startWorker` is still starting (a deploy that cancels the new process) stops what
+   * has started and makes `startWorker` reject with an `AbortError`.
+   */
+  signal?: AbortSignal;
+  logger?: Logger;
+}
+
+/** The PostHog target as this worker sees it. */
+export interface TargetState {
+  /** Since when every run has ended on a target failure; null while PostHog accepts. */
+  failingSince: Date | null;
+  /** The last failure (redacted), while failing. */
+  reason: string | null;
+}
+
+/** Whether this worker's drain runs fail for a reason other than PostHog (the database refused, a connection was lost). */
+export interface DrainState {
+  /** Since when every drain run has failed; null while they succeed. */
+  failingSince: Date | null;
+  /** The last failure's reason (PostgreSQL's SQLSTATE and message), while failing. */
+  reason: string | null;
+  /** Drain runs failed in a row: the worker's pause before the next grows with it. */
+  failedRuns: number;
+}
+
+export interface RunStats {
+  claimed: number;
+  delivered: number;
+  retried: number;
+  deadLettered: number;
+  /** `$identify` / `$groupidentify` events queued by this run. */
+  identified: number;
+  /** Identify rows deleted unsent because a newer identify of the same entity was queued since. */
+  superseded: number;
+  /** HTTP requests made to PostHog. */
+  requests: number;
+  durationMs: number;
+  /** True when the run stopped with due rows left (time limit or shutdown), so another should follow. */
+  more: boolean;
+  /** Claimed rows given back unsent (the run had already failed, or the worker is stopping): no attempt counted. */
+  released: number;
+  /** Rows a rejection was pinned on but not confirmed as poison (the target may reject everything): kept, retried. */
+  held: number;
+  /** Batches judged to be rejected broadly by the target (every event, or too many): nothing dead-lettered. */
+  rejectedBroadly: number;
+  /** Set when PostHog failed in a passing way: how long the worker should wait before the next run. */
+  pauseMs?: number;
+  /** The run's last passing failure (redacted), e.g. `PostHog answered HTTP 503: ...`. */
+  error?: string;
+  /** PostgreSQL refused to settle a batch (worker/ledger.ts `settle`): the run ended, the worker backs off. */
+  settleError?: string;
+}
+
+export interface OutboxWorker extends EventEmitter<{ run: [RunStats]; failedRun: [string] }> {
+  /** Sums over every run so far. */
+  readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs' | 'error' | 'settleError'> & { runs: number };
+  /** Whether PostHog is failing, as of this worker's last run. */
+  readonly target: TargetState;
+  /** Whether this worker's drain runs fail for another reason (the database refused), since when and why. */
+  readonly drainState: DrainState;
+  /** Asks for a drain run now (e.g. right after your own commit, to skip the wait for the next probe). */
+  kick(): void;
+  /** Where `/healthz` and `/metrics` are served, when `metrics` was given. */
+  readonly healthUrl: string | undefined;
+  /**
+   * Stops claiming, lets the batches in flight finish (giving them back if they take longer than
+   * `timeoutMs`, default the `shutdownTimeoutMs` setting), stops pg-boss and closes the connections.
+   */
+  stop(timeoutMs?: number): Promise<void>;
+}

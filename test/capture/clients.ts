@@ -74,7 +74,8 @@ export async function postJson(
   body: unknown,
   headers: Record<string, string>,
 ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-  const res = await fetch(url, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  const res = await fetch(url, { method: 'POST', headers, body: payload });
   const raw = await res.text();
   return { status: res.status, body: raw ? (JSON.parse(raw) as Record<string, unknown>) : {}, headers: res.headers };
 }

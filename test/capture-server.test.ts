@@ -1,6 +1,7 @@
 /**
  * The loopback capture endpoint (dev/capture-server.ts), driven by the real posthog-node client the way the
- * worker builds it, and by plain fetch for what posthog-node never sends.
+ * worker builds it, and by plain fetch for what posthog-node never sends. This file covers v0 (`/batch/`);
+ * test/capture/ covers Capture V1, the AI endpoint and historical_migration.
  */
 import { gzipSync } from 'node:zlib';
 import { PostHog, type PostHogOptions } from 'posthog-node';

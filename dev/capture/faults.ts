@@ -1,10 +1,10 @@
 /**
  * The faults a test injects into the capture server: one-shot faults consumed one per request in the order
  * they were asked (fail, delay, drop), a window in which every request fails, rules that reject batches
- * holding a matching event, and the over-quota switch.
+ * holding a matching event, rules that give matching v1 events a verdict, and the over-quota switch.
  */
 import { HttpError } from './parse.ts';
-import type { FailOptions, RejectOptions, BatchItem } from './types.ts';
+import type { BatchItem, FailOptions, RejectOptions, V1Verdict, VerdictOptions } from './types.ts';
 
 /** What decides a request's fate before its body is looked at. */
 export type Fault = { kind: 'fail' | 'failFor'; status: number; options: FailOptions } | { kind: 'delay'; ms: number } | { kind: 'drop'; ingested: boolean };
@@ -18,6 +18,12 @@ interface RejectRule {
   message: string | undefined;
 }
 
+interface VerdictRule {
+  predicate: (event: BatchItem) => boolean;
+  verdict: V1Verdict;
+  remaining: number;
+}
+
 function nonNegativeCount(n: number, name: string): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`${name}: n must be a non-negative integer, got ${n}`);
 }
@@ -26,6 +32,7 @@ export class Faults {
   #oneShot: OneShotFault[] = [];
   #failWindow: { until: number; status: number; options: FailOptions } | undefined;
   #rejectRules: RejectRule[] = [];
+  #verdictRules: VerdictRule[] = [];
   #overQuota = false;
 
   /** One-shot faults not consumed yet. */
@@ -50,6 +57,11 @@ export class Faults {
     this.#rejectRules.push({ predicate, status, remaining: times, message });
   }
 
+  verdictWhere(predicate: (event: BatchItem) => boolean, result: V1Verdict['result'], { details, times = Infinity }: VerdictOptions): void {
+    if (!['ok', 'warning', 'drop', 'retry'].includes(result)) throw new RangeError(`verdictWhere: unknown verdict ${JSON.stringify(result)}`);
+    this.#verdictRules.push({ predicate, verdict: details === undefined ? { result } : { result, details }, remaining: times });
+  }
+
   delayNext(n: number, ms: number): void {
     nonNegativeCount(n, 'delayNext');
     for (let i = 0; i < n; i++) this.#oneShot.push({ kind: 'delay', ms });
@@ -68,6 +80,7 @@ export class Faults {
     this.#oneShot = [];
     this.#failWindow = undefined;
     this.#rejectRules = [];
+    this.#verdictRules = [];
     this.#overQuota = false;
   }
 
@@ -96,5 +109,24 @@ export class Faults {
       );
     }
     return undefined;
+  }
+
+  /**
+   * The verdicts after the rules: each event PostHog would accept (`ok`, `warning`) gets the verdict of the first
+   * rule it matches (counted against the rule's `times`). `changed` when a rule decided any event.
+   */
+  applyVerdicts(events: readonly BatchItem[], verdicts: readonly V1Verdict[]): { verdicts: V1Verdict[]; changed: boolean } {
+    let changed = false;
+    const result = events.map((event, index) => {
+      const own = verdicts[index]!;
+      if (own.result !== 'ok' && own.result !== 'warning') return own;
+      const rule = this.#verdictRules.find((r) => r.predicate(event));
+      if (!rule) return own;
+      rule.remaining -= 1;
+      if (rule.remaining <= 0) this.#verdictRules = this.#verdictRules.filter((r) => r !== rule);
+      changed = true;
+      return rule.verdict;
+    });
+    return { verdicts: result, changed };
   }
 }

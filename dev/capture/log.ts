@@ -3,7 +3,7 @@
  * test on either. `reset()` starts a new generation: requests that arrived before it are still answered,
  * but what they carry is no longer recorded.
  */
-import type { CaptureServerOptions, ReceivedEvent, RequestRecord, WaitOptions, BatchItem } from './types.ts';
+import type { BatchItem, CaptureEndpoint, CaptureServerOptions, ReceivedEvent, RequestRecord, V1Verdict, WaitOptions } from './types.ts';
 
 interface Waiter {
   check(): void;
@@ -57,13 +57,14 @@ export class CaptureLog {
   }
 
   /** Logs a request whose body has been read; `current()` is false once reset() or close() ran after it. */
-  open(method: string, path: string, bytes: number): { entry: RequestRecord; current: () => boolean } {
+  open(method: string, path: string, endpoint: CaptureEndpoint | undefined, bytes: number): { entry: RequestRecord; current: () => boolean } {
     const generation = this.#generation;
     const entry: RequestRecord = {
       id: this.#nextRequestId++,
       at: Date.now(),
       method,
       path,
+      endpoint,
       status: 0,
       events: 0,
       uuids: [],
@@ -79,8 +80,11 @@ export class CaptureLog {
     return { entry, current: () => generation === this.#generation && !this.#closed };
   }
 
-  /** Records an accepted batch (`late`: its client will not see the 200). */
-  accept(entry: RequestRecord, current: boolean, batch: BatchItem[], late: boolean): void {
+  /**
+   * Records an accepted batch (`late`: its client will not see the 200); on v1 `verdicts` are the accepted
+   * events' own (`ok` or `warning`).
+   */
+  accept(entry: RequestRecord, current: boolean, batch: BatchItem[], late: boolean, verdicts?: readonly V1Verdict[]): void {
     entry.outcome = 'accepted';
     entry.late = late;
     if (!current) return;
@@ -88,12 +92,17 @@ export class CaptureLog {
     this.#accepted += batch.length;
     this.#onAccepted?.(batch, receivedAt);
     if (!this.#keepEvents) return;
-    for (const wire of batch) {
+    for (const [index, wire] of batch.entries()) {
       wire.properties ??= {};
+      const verdict = verdicts?.[index];
       Object.defineProperties(wire, {
         late: { value: late, enumerable: false },
         requestId: { value: entry.id, enumerable: false },
         receivedAt: { value: receivedAt, enumerable: false },
+        endpoint: { value: entry.endpoint, enumerable: false },
+        historicalMigration: { value: entry.historicalMigration, enumerable: false },
+        verdict: { value: verdict?.result ?? 'ok', enumerable: false },
+        details: { value: verdict?.details, enumerable: false },
       });
       this.#events.push(wire as ReceivedEvent);
     }

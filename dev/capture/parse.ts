@@ -1,29 +1,43 @@
 /**
- * Reading a capture request like PostHog's capture service does: decode the body (gzip by header, query or
- * magic bytes; JSON), find the batch in its envelope, check the api key, and validate every event. One
- * invalid event rejects the whole request: each check throws an HttpError with the status to answer.
+ * Reading a v0 or ai capture request like PostHog's capture service does: decode the body (gzip by header,
+ * query or magic bytes; JSON), find the batch in its envelope, check the api key, and validate every event.
+ * One invalid event rejects the whole request: each check throws an HttpError with the status to answer.
+ * (Capture V1 is read by v1.ts.)
  */
 import type { IncomingMessage } from 'node:http';
 import { gunzip } from 'node:zlib';
-import type { RequestRecord, BatchItem } from './types.ts';
+import type { BatchItem, CaptureEndpoint, RequestRecord } from './types.ts';
 
 /** A request the server answers with an error status and a JSON body. */
 export class HttpError extends Error {
   readonly status: number;
   readonly code: string;
   readonly index: number | undefined;
+  /** More response headers (v1's `Retry-After`). */
+  readonly headers: Record<string, string>;
 
-  constructor(status: number, code: string, message: string, index?: number) {
+  constructor(status: number, code: string, message: string, index?: number, headers: Record<string, string> = {}) {
     super(message);
     this.status = status;
     this.code = code;
     this.index = index;
+    this.headers = headers;
   }
 }
 
-const UUID_REGEX = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const UUID_REGEX = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_DISTINCT_ID_CHARS = 200;
-export const BATCH_PATHS = new Set(['/batch', '/e', '/i/v0/e', '/capture']);
+const V0_PATHS = new Set(['/batch', '/e', '/i/v0/e', '/capture']);
+const V1_PATH = '/i/v1/analytics/events';
+const AI_PATH = '/i/v0/ai/batch';
+
+/** The endpoint a path (without trailing slashes) names, if the server serves it. */
+export function endpointOf(path: string): CaptureEndpoint | undefined {
+  if (V0_PATHS.has(path)) return 'v0';
+  if (path === V1_PATH) return 'v1';
+  if (path === AI_PATH) return 'ai';
+  return undefined;
+}
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -57,7 +71,14 @@ function extractToken(envelope: Record<string, unknown> | undefined, events: unk
   return token;
 }
 
-function validateEvent(candidate: unknown, index: number, maxEventBytes: number): BatchItem {
+/** An endpoint's per-event size limit and how it answers an event over it. */
+interface EventSizeLimit {
+  bytes: number;
+  status: number;
+  code: string;
+}
+
+function validateEvent(candidate: unknown, index: number, limit: EventSizeLimit): BatchItem {
   const at = `batch[${index}]`;
   const fail = (code: string, message: string) => new HttpError(400, code, `${at}: ${message}`, index);
   if (!isPlainObject(candidate)) throw fail('invalid_event', 'event is not a JSON object');
@@ -85,8 +106,8 @@ function validateEvent(candidate: unknown, index: number, maxEventBytes: number)
     throw fail('invalid_timestamp', `timestamp must be a string, got ${typeof timestamp}`);
   }
   const size = Buffer.byteLength(JSON.stringify(candidate), 'utf8');
-  if (size > maxEventBytes) {
-    throw fail('event_too_big', `maximum event size exceeded: ${size} bytes, at most ${maxEventBytes} allowed`);
+  if (size > limit.bytes) {
+    throw new HttpError(limit.status, limit.code, `${at}: maximum event size exceeded: ${size} bytes, at most ${limit.bytes} allowed`, index);
   }
   return candidate as BatchItem;
 }
@@ -104,6 +125,7 @@ export interface ParseLimits {
   /** The project key every request must carry, if set. */
   apiKey: string | undefined;
   maxEventBytes: number;
+  maxAiEventBytes: number;
   maxBodyBytes: number;
   /** Note the events' uuids on the request record. */
   keepUuids: boolean;
@@ -120,7 +142,19 @@ export async function parseBatch(request: CaptureRequest, entry: RequestRecord, 
   if (limits.apiKey !== undefined && token !== limits.apiKey) {
     throw new HttpError(401, 'invalid_token', `API key is not valid: ${JSON.stringify(token)} is not this project's key`);
   }
-  return batch.map((event, index) => validateEvent(event, index, limits.maxEventBytes));
+  if (request.path !== AI_PATH) {
+    const limit = { bytes: limits.maxEventBytes, status: 400, code: 'event_too_big' };
+    return batch.map((event, index) => validateEvent(event, index, limit));
+  }
+  // PostHog answers an oversize AI event on this path with 413 (posthog-node then halves the batch).
+  const limit = { bytes: limits.maxAiEventBytes, status: 413, code: 'ai_event_too_big' };
+  return batch.map((candidate, index) => {
+    const event = validateEvent(candidate, index, limit);
+    if (!event.event.startsWith('$ai_')) {
+      throw new HttpError(400, 'non_ai_event', `batch[${index}]: ${JSON.stringify(event.event)} is not an $ai_* event: ${AI_PATH}/ takes only those`, index);
+    }
+    return event;
+  });
 }
 
 /** The body as text, inflated when it is gzip (by header, `?compression=`, or its magic bytes). */
@@ -147,7 +181,7 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** The events of a body: `{ batch: [...] }` (with its envelope), a bare array, or (not on /batch/) a single event. */
+/** The events of a body: `{ batch: [...] }` (with its envelope), a bare array, or (not on /batch/ or the ai path) a single event. */
 function unwrap(body: unknown, path: string, entry: RequestRecord): { envelope?: Record<string, unknown>; batch: unknown[] } {
   let envelope: Record<string, unknown> | undefined;
   let batch: unknown;
@@ -159,7 +193,7 @@ function unwrap(body: unknown, path: string, entry: RequestRecord): { envelope?:
     if (typeof body.sent_at === 'string') entry.sentAt = body.sent_at;
     entry.envelopeKeys = Object.keys(body);
     entry.historicalMigration = body.historical_migration === true;
-  } else if (isPlainObject(body) && path !== '/batch') {
+  } else if (isPlainObject(body) && path !== '/batch' && path !== AI_PATH) {
     batch = [body]; // a single event, on /e/ or /capture/
   } else {
     throw new HttpError(400, 'request_parsing_error', 'failed to parse request: expected an object with a `batch` array');

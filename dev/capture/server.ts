@@ -15,6 +15,7 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
     limits: {
       apiKey: options.apiKey,
       maxEventBytes: options.maxEventBytes ?? 1_000_000,
+      maxAiEventBytes: options.maxAiEventBytes ?? 8_388_608,
       maxBodyBytes: options.maxBodyBytes ?? 20_000_000,
       keepUuids: log.keepEvents,
     },
@@ -55,6 +56,7 @@ export async function startCaptureServer(options: CaptureServerOptions = {}): Pr
     failNext: (n, status, failOptions = {}) => faults.failNext(n, status, failOptions),
     failFor: (ms, status, failOptions = {}) => faults.failFor(ms, status, failOptions),
     rejectEventsWhere: (predicate, rejectOptions = {}) => faults.rejectEventsWhere(predicate, rejectOptions),
+    verdictWhere: (predicate, verdict, verdictOptions = {}) => faults.verdictWhere(predicate, verdict, verdictOptions),
     delayNext: (n, ms) => faults.delayNext(n, ms),
     dropNext: (n, { ingested = false } = {}) => faults.dropNext(n, ingested),
     overQuota: (enabled = true) => faults.setOverQuota(enabled),

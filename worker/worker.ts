@@ -8,7 +8,6 @@ import { EventEmitter } from 'node:events';
 import type { PgBoss } from 'pg-boss';
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
-import { retryDelayMs } from './backoff.ts';
 import { isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 import type { WorkerDatabase } from './database.ts';
 import { NoAnswer, within } from './deadline.ts';
@@ -22,6 +21,7 @@ import type { DrainSettings, WorkerSettings } from './settings.ts';
 import type { DrainHealth, TargetHealth } from './target.ts';
 import type { DrainState, Logger, OutboxWorker, RunStats, TargetState } from './types.ts';
 import { BoundedSet } from './bounded-set.ts';
+import { Pauses } from './pauses.ts';
 
 /**
  * Accepted-but-unsettled uuids a worker remembers at most (about 100 bytes each): a batch lost after sending
@@ -63,15 +63,13 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   private pending = false;
   /** A drain job is being queued. */
   private kicking = false;
-  private pausedUntil = 0;
-  /** Runs in a row that ended on a passing PostHog failure: the pause before the next run grows with it. */
-  private failedRuns = 0;
+  /** When the worker may run again after failed runs (worker/pauses.ts). */
+  private readonly pauses: Pauses;
   /**
    * Uuids PostHog accepted whose batch transaction was lost before it committed (worker/batch.ts): settled as
    * delivered when claimed again, not sent again. Bounded: past UNSETTLED_LIMIT the oldest are forgotten.
    */
   private readonly unsettled = new BoundedSet(UNSETTLED_LIMIT);
-  private readonly drainHealth: DrainHealth;
   /** The next-due (or end-of-pause) timer. */
   private timer: NodeJS.Timeout | undefined;
   /** Set from a queued drain job until `JOB_START_MS` later (`expectJob`). */
@@ -101,14 +99,14 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
     this.log = parts.log;
     this.targetHealth = parts.target;
     this.target = parts.target.state;
-    this.drainHealth = parts.drainHealth;
+    this.pauses = new Pauses(parts.settings.backoff, parts.target, parts.drainHealth);
     this.drainState = parts.drainHealth.state;
     this.healthUrl = parts.healthUrl;
     this.closers = parts.closers;
     this.retention = new DeadLetterRetention(this.sql, parts.settings, this.abort.signal, parts.log);
     this.idleProbe = new IdleProbe(this.sql, parts.settings.schema, parts.log, {
       signal: this.abort.signal,
-      idle: () => !this.running && !this.kicking && Date.now() >= this.pausedUntil,
+      idle: () => !this.running && !this.kicking && !this.pauses.paused,
       kick: () => this.kick(),
       stalled: () => this.renewPool(),
     });
@@ -117,9 +115,9 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   /** The idle probe found due rows, the next-due timer fired, or an embedding application asks. */
   kick(): void {
     if (this.abort.signal.aborted) return;
-    if (this.running || Date.now() < this.pausedUntil) {
+    if (this.running || this.pauses.paused) {
       this.pending = true; // the current run goes on, or the pause timer fires a run
-      if (!this.running && this.timer === undefined) this.wakeAt(this.pausedUntil);
+      if (!this.running && this.timer === undefined) this.wakeAt(this.pauses.until);
       return;
     }
     if (this.kicking) return;
@@ -152,7 +150,7 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   /** The pg-boss job handler: runs until nothing is due (or PostHog fails), then arms the next-due timer. */
   async drainJob(): Promise<void> {
     if (this.running || this.abort.signal.aborted) return this.running;
-    if (Date.now() < this.pausedUntil) return;
+    if (this.pauses.paused) return;
     this.running = this.drainLoop()
       .then(() => this.retention.expire())
       .catch((error: unknown) => this.failed(error))
@@ -163,8 +161,7 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   /**
    * A drain loop failed (its run, or a statement between runs). Its rows are safe: each batch's transaction
    * commits what it settled or is rolled back (what PostHog accepted of it is remembered: `unsettled`), and
-   * pg-boss is told the job failed. The worker backs off before the next run (`drainFailed`): without it the
-   * idle probe would start one within milliseconds, which would claim and send the same rows again. A lost
+   * pg-boss is told the job failed. The worker backs off before the next run (worker/pauses.ts). A lost
    * connection or a stalled run may have left the pool broken (worker/database.ts): it is replaced first.
    */
   private async failed(error: unknown): Promise<never> {
@@ -176,13 +173,9 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
     throw error;
   }
 
-  /**
-   * A drain run failed for a reason other than PostHog: counted, the worker pauses (exponential backoff with
-   * jitter, capped, growing with the failed runs in a row), and said once per streak (worker/target.ts).
-   */
+  /** A drain run failed for a reason other than PostHog: the worker pauses, and the metrics count it. */
   private async drainFailed(reason: string): Promise<void> {
-    await this.drainHealth.failed(reason);
-    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + retryDelayMs(this.drainHealth.state.failedRuns, this.settings.backoff));
+    await this.pauses.drainFailed(reason);
     this.emit('failedRun', reason);
   }
 
@@ -203,7 +196,7 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
     do {
       this.pending = false;
       const run = new DrainRun(this.sql, this.drain, this.abort.signal, {
-        probe: this.failedRuns > 0,
+        probe: this.pauses.probing,
         onBacklog,
         memory: this.targetHealth.memory,
         unsettled: this.unsettled,
@@ -220,12 +213,16 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
         await this.drainFailed(stats.settleError);
         break;
       }
-      await this.drainHealth.succeeded();
+      await this.pauses.drainWorks();
       if (stats.pauseMs !== undefined) {
-        await this.pause(stats.pauseMs, stats.error ?? 'unknown target failure');
+        await this.pauses.targetFailed(stats.pauseMs, stats.error ?? 'unknown target failure');
         break;
       }
-      if (stats.delivered > 0) await this.recovered();
+      if (stats.delivered > 0 && (await this.pauses.targetWorks())) {
+        // PostHog is back: what waited out a backoff during the failure is due now.
+        await within(this.sql.unsafe(q.resumeWaitingRows(this.settings.schema)), 'resuming the rows that waited out a backoff');
+        this.pending = true;
+      }
     } while (!this.abort.signal.aborted && (stats.more || stats.identified > 0 || this.pending));
     this.idleProbe.loopEnded(claimed > 0);
     if (!this.abort.signal.aborted) await this.armTimer();
@@ -242,28 +239,6 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
       invited = true;
       this.boss.send(this.queue, null).catch((error: unknown) => this.log.error({ err: String(error) }, 'could not queue a drain run'));
     };
-  }
-
-  /**
-   * A run ended on a passing PostHog failure. Backoff per worker, not only per row: during an outage each run
-   * meets fresh rows (first attempt, shortest delay), so without this an outage would cost a request per
-   * batch of backlog.
-   */
-  private async pause(pauseMs: number, reason: string): Promise<void> {
-    this.failedRuns++;
-    this.pausedUntil = Date.now() + Math.max(pauseMs, retryDelayMs(this.failedRuns, this.settings.backoff));
-    await this.targetHealth.failing(reason);
-  }
-
-  /** A run delivered events: PostHog works. */
-  private async recovered(): Promise<void> {
-    if (this.failedRuns > 0) {
-      // PostHog is back: what waited out a backoff during the failure is due now.
-      await within(this.sql.unsafe(q.resumeWaitingRows(this.settings.schema)), 'resuming the rows that waited out a backoff');
-      this.pending = true;
-    }
-    this.failedRuns = 0;
-    await this.targetHealth.working();
   }
 
   private account(stats: RunStats): void {
@@ -284,7 +259,7 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
     const now = Date.now();
     let wakeAt = row?.at ? row.at.getTime() : Number.POSITIVE_INFINITY;
     if (this.pending) wakeAt = now;
-    wakeAt = Math.max(wakeAt, this.pausedUntil);
+    wakeAt = Math.max(wakeAt, this.pauses.until);
     if (!Number.isFinite(wakeAt)) return; // empty outbox: the idle probe finds the next commit
     this.wakeAt(wakeAt);
   }
@@ -299,10 +274,10 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.abort.signal.aborted) return;
-      if (!this.running && Date.now() < this.pausedUntil) {
+      if (!this.running && this.pauses.paused) {
         // Still paused (a pause longer than the cap, or a timer that fired a hair early): wait on. A kick that
         // came during the pause (pending) runs after it; otherwise the next due row decides.
-        if (this.pending) this.wakeAt(this.pausedUntil);
+        if (this.pending) this.wakeAt(this.pauses.until);
         else this.armTimer().catch((error: unknown) => this.log.error({ err: String(error) }, 'could not arm the next-run timer'));
         return;
       }

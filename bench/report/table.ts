@@ -89,7 +89,7 @@ const TARGET_COLUMNS: readonly Column<Target>[] = [
 
 function targetsSection(results: Results): string[] {
   if (!results.targets) return [];
-  return ['', 'Targets of issues 5 and 11 (ratios within this run; a timing miss is reported, never fails the run)', table(TARGET_COLUMNS, results.targets)];
+  return ['', 'Targets in force (ratios within this run; a timing miss is reported, never fails the run)', table(TARGET_COLUMNS, results.targets)];
 }
 
 function errorsSection(results: Results): string[] {

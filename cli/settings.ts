@@ -19,6 +19,7 @@ const PLACEHOLDER: Readonly<Record<SettingKind, string>> = {
   name: 'name',
   host: 'host',
   cron: 'cron',
+  choice: 'mode',
 };
 
 /** The settings the CLI has a flag for, in help order. */

@@ -18,9 +18,11 @@ const UNIT: Readonly<Record<SettingKind, string>> = {
   name: 'schema name',
   host: 'host name or address',
   cron: 'cron expression',
+  choice: 'word',
 };
 
 function range(spec: SettingSpec): string {
+  if (spec.choices) return spec.choices.map(code).join(', ');
   if (spec.min === undefined || spec.max === undefined) return '';
   const show = spec.kind === 'duration' ? formatDuration : String;
   return `${spec.zero ? '0, or ' : ''}${show(spec.min)} to ${show(spec.max)}`;

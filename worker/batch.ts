@@ -10,13 +10,19 @@
  * age. A batch whose events are all rejected, or too many of them, is a target that rejects broadly (a
  * proxy mangling bodies, an API change): bisection stops early, nothing is dead-lettered, and the run ends
  * as a target failure.
+ *
+ * On Capture V1 (`posthog.captureMode: 'v1'`) PostHog answers a request it takes with a verdict per event
+ * (worker/outcome.ts `decideEvent`): `ok` and `warning` rows are deleted (the warnings counted, logged once per
+ * batch and kept in the run's stats), a `drop` row is dead-lettered with PostHog's details, a `retry` row alone
+ * is scheduled again after its backoff while the run goes on. An event with a verdict is never sent again in
+ * the batch. `$ai_*` events go in requests of their own (posthog-node sends them through v0 in V1 mode).
  */
 import type postgres from 'postgres';
 import { redactForStorage } from '../src/redact.ts';
 import type { Committed, Ledger, Settlement } from './ledger.ts';
-import { decide, judgePinned, rejectsBroadly, type BisectionState } from './outcome.ts';
+import { decide, decideEvent, judgePinned, rejectsBroadly, type BisectionState } from './outcome.ts';
 import { type ClaimedRow, triage } from './rows.ts';
-import { sendBatch, type Failure, type WireEvent, type WireRequest } from './sender.ts';
+import { type EventAnswer, isLegacyOnlyEvent, sendBatch, type Failure, type WireEvent, type WireRequest } from './sender.ts';
 import type { DrainSettings } from './settings.ts';
 import type { TargetMemory } from './target.ts';
 
@@ -62,6 +68,7 @@ export async function settleBatch(tx: postgres.TransactionSql, rows: ClaimedRow[
   batch.delivered(known, false);
   await batch.deliver(sendable);
   batch.judge();
+  batch.reportWarnings();
   if (batch.accepted.length === 0 && batch.writes.length === 0) return undefined;
   for (const row of batch.accepted) run.unsettled.add(row.uuid);
   const learned = await run.ledger.settle(tx, batch.writes, batch.accepted);
@@ -82,6 +89,8 @@ class Batch {
   readonly accepted: ClaimedRow[] = [];
   /** What PostHog's answers decided for the other rows (retries, dead letters), written when the batch is settled. */
   readonly writes: Settlement[] = [];
+  /** Capture V1: the events PostHog accepted with a warning, and its details. */
+  private readonly warnings: [string, string][] = [];
   private readonly run: BatchRun;
   private readonly size: number;
 
@@ -104,12 +113,22 @@ class Batch {
       this.ledger.stats.released += batch.length;
       return;
     }
+    if (this.run.settings.target.captureMode === 'v1' && batch.length > 1) {
+      // posthog-node sends `$ai_*` events through v0 even in V1 mode: a request of their own, read as v0.
+      const legacy = batch.filter(([, wire]) => isLegacyOnlyEvent(wire.event));
+      if (legacy.length > 0 && legacy.length < batch.length) {
+        await this.deliver(batch.filter(([, wire]) => !isLegacyOnlyEvent(wire.event)));
+        await this.deliver(legacy);
+        return;
+      }
+    }
     const report = await sendBatch(
       this.run.settings.target,
       batch.map(([, wire]) => wire),
       { stop: () => this.run.halted(), onTargetFailure: () => this.run.targetFailed(), answered: () => this.run.progressed() },
     );
     this.observe(report.requests);
+    if (report.answered) this.answered(batch, report.answered);
     if (report.accepted.length === batch.length) {
       // All of it (the common case): no lookup of each event by its uuid.
       this.delivered(batch);
@@ -144,6 +163,58 @@ class Batch {
     if (!fresh || batch.length === 0) return;
     this.ledger.stats.delivered += batch.length;
     this.run.accepted();
+  }
+
+  /**
+   * Capture V1: the events PostHog gave a verdict other than `ok` (warnings are also among the accepted).
+   * Each is settled by its own verdict; none of them is sent again in this batch.
+   */
+  private answered(batch: readonly Sendable[], answers: readonly EventAnswer[]): void {
+    const rowOf = new Map(batch.map(([row]) => [row.uuid, row]));
+    const dropped: [ClaimedRow, string, number][] = [];
+    const retries = new Map<string, { rows: ClaimedRow[]; delays: number[] }>();
+    const unanswered = new Map<string, ClaimedRow[]>();
+    for (const { uuid, verdict } of answers) {
+      const row = rowOf.get(uuid)!;
+      const decision = decideEvent(verdict);
+      switch (decision.action) {
+        case 'delivered':
+          if (decision.warning !== undefined) this.warnings.push([uuid, decision.warning]);
+          break;
+        case 'deadLetter':
+          dropped.push([row, this.redact(decision.reason), row.attempts + 1]);
+          break;
+        case 'retryEvent': {
+          const group = retries.get(decision.error) ?? { rows: [], delays: [] };
+          group.rows.push(row);
+          group.delays.push(...this.ledger.delays([row], decision.retryAfterMs));
+          retries.set(decision.error, group);
+          break;
+        }
+        case 'retry':
+          unanswered.set(decision.error, [...(unanswered.get(decision.error) ?? []), row]);
+          break;
+      }
+    }
+    if (dropped.length > 0) this.writes.push(this.ledger.deadLetter(dropped));
+    // PostHog took the rest of the request: these alone wait out their backoff, the run goes on.
+    for (const [error, { rows, delays }] of retries) this.writes.push(this.ledger.scheduleRetry(rows, this.redact(error), delays, null));
+    // No verdict to act on: not PostHog's answer for them, a target failure (the run ends, the worker pauses).
+    for (const [error, rows] of unanswered) this.writes.push(this.ledger.retryAndPause(rows, this.redact(error), undefined, null));
+  }
+
+  /** Capture V1: the batch's warnings, counted, kept as the run's last and told once (the worker logs them). */
+  reportWarnings(): void {
+    if (this.warnings.length === 0) return;
+    const details: Record<string, number> = {};
+    for (const [, said] of this.warnings) details[said] = (details[said] ?? 0) + 1;
+    const list = Object.entries(details)
+      .map(([said, n]) => `${said} (${n})`)
+      .join(', ');
+    const message = this.redact(`PostHog accepted ${this.warnings.length} event(s) of a batch with a warning (Capture V1): ${list}`);
+    this.ledger.stats.warned += this.warnings.length;
+    this.ledger.stats.warning = message;
+    this.run.settings.onWarnings?.({ message, details, uuids: this.warnings.map(([uuid]) => uuid) });
   }
 
   /** The events of the request posthog-node stopped at: bisected, pinned, or retried after a backoff. */

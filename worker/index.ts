@@ -51,6 +51,7 @@ import type { HealthServer } from './http.ts';
 import { abandonStart, checkInstalled, createBoss, createWorkerPool, type Opened, serveHealth, startFailure } from './lifecycle.ts';
 import { createMetrics } from './metrics.ts';
 import { drainQueueName } from '../src/queue.ts';
+import type { CaptureMode } from './sender.ts';
 import { resolveSettings } from './settings.ts';
 import { DrainHealth, TargetHealth } from './target.ts';
 import type { Logger, OutboxWorker, WorkerOptions } from './types.ts';
@@ -62,21 +63,24 @@ export type { DrainState, Logger, OutboxWorker, RunStats, TargetState, WorkerOpt
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
 /**
+ * `POSTHOG_CAPTURE_MODE` (posthog-node's own switch, which the CLI reads as `--capture-mode`'s variable) is the
+ * `posthog.captureMode` setting of an embedded worker too when its options leave it unset: whoever set it in
+ * the process asked for that protocol. An unknown value is refused by the resolver, naming the setting.
+ */
+function withCaptureModeFromEnv(options: WorkerOptions): WorkerOptions {
+  const fromEnv = process.env.POSTHOG_CAPTURE_MODE;
+  if (options.posthog?.captureMode !== undefined || fromEnv === undefined || fromEnv === '') return options;
+  return { ...options, posthog: { ...options.posthog, captureMode: fromEnv as CaptureMode } };
+}
+
+/**
  * Starts a worker: connects (throwing a clear error, with the password masked, if the database is
  * unreachable or not migrated, and OutboxError `databaseUrl` if it is a transaction-mode pooler), registers
  * the drain queue's handler and schedule, and starts the idle probe. `options.signal` cancels a start.
  */
 export async function startWorker(options: WorkerOptions): Promise<OutboxWorker> {
-  const settings = resolveSettings(options);
+  const settings = resolveSettings(withCaptureModeFromEnv(options));
   const log = options.logger ?? silent;
-  const captureMode = process.env.POSTHOG_CAPTURE_MODE;
-  if (captureMode !== undefined && captureMode !== 'v0') {
-    // posthog-node would switch to Capture V1 (worker/sender.ts `withCaptureV0` keeps it on v0): said once.
-    log.warn(
-      { POSTHOG_CAPTURE_MODE: captureMode },
-      "POSTHOG_CAPTURE_MODE is ignored by the worker: it delivers through Capture v0 (/batch/), whose answer it reads; Capture V1's per-event verdicts are not supported yet",
-    );
-  }
   const database = new WorkerDatabase(() => createWorkerPool(options.databaseUrl, settings));
   const sql = database.sql;
   const opened: Opened = { sql };

@@ -21,6 +21,7 @@ import type { RunStats } from './types.ts';
 export const RUN_COUNTERS = [
   'claimed',
   'delivered',
+  'warned',
   'retried',
   'deadLettered',
   'released',

@@ -52,6 +52,7 @@ async function boundedCount(sql: postgres.Sql, schema: string, table: 'outbox' |
 /** The counters of `RunStats` that are exported, each with its metric's name and help, in registration order. */
 const RUN_METRICS: readonly [(typeof RUN_COUNTERS)[number], string, string][] = [
   ['delivered', 'posthog_outbox_delivered_total', 'Events PostHog accepted'],
+  ['warned', 'posthog_outbox_warnings_total', 'Events PostHog accepted with a warning (Capture V1 verdict warning): delivered, with a note worth seeing'],
   ['retried', 'posthog_outbox_retried_total', 'Event deliveries that failed in a passing way and were scheduled again'],
   ['deadLettered', 'posthog_outbox_dead_lettered_total', 'Events moved to the dead-letter table'],
   ['released', 'posthog_outbox_released_total', 'Claimed events given back unsent (the run had failed, or the worker was stopping); no attempt counted'],

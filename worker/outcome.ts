@@ -10,6 +10,12 @@
  *   that event alone twice, with PostHog accepting other events in between. Every failure of the
  *   target itself (5xx, 408, 429, timeouts, connection errors, 401/403/404, redirects, non-PostHog answers,
  *   or rejecting every event it is sent) is retried with capped backoff for as long as it lasts.
+ *
+ * Capture V1 (`posthog.captureMode: 'v1'`) answers a request it takes with a verdict per event
+ * (`classifyV1Answer`, `decideEvent`): `ok` and `warning` are acceptance of that event, `drop` is PostHog's word
+ * that it will never ingest it (dead-lettered at once, with PostHog's details), `retry` asks for that event
+ * again later. An event PostHog gave a verdict for is never sent again unless the verdict was `retry`. The
+ * request-level rules above still hold for everything but a 200.
  */
 
 /** How PostHog answered one request. */
@@ -164,4 +170,125 @@ export function judgePinned(input: {
   if (broad) return 'unconfirmed';
   if (rejectedAt !== null && lastAcceptedAt !== null && lastAcceptedAt.getTime() > rejectedAt.getTime()) return 'poison';
   return 'unconfirmed';
+}
+
+// --- Capture V1: a verdict per event ---------------------------------------------------------------------
+
+/** PostHog's verdict on one event of a Capture V1 request it answered 200 for. */
+export type EventVerdict =
+  | { kind: 'ok' }
+  /** Accepted, with a note (`person_processing_disabled`...). */
+  | { kind: 'warning'; details: string }
+  /** PostHog will never ingest it (invalid, `billing_limit_exceeded`...). */
+  | { kind: 'drop'; details: string }
+  /** Not ingested now: send it again later (`not_persisted`...). `retryAfterMs` from the answer's Retry-After. */
+  | { kind: 'retry'; details: string; retryAfterMs?: number }
+  /**
+   * No verdict this worker can act on: none for the event, or a result it does not know. PostHog's capture
+   * gives one of the four to every event of the batch, so this is not PostHog's answer for the event.
+   */
+  | { kind: 'unanswered'; message: string };
+
+const V1_RESULTS = new Set(['ok', 'warning', 'drop', 'retry']);
+
+/** One entry of a V1 answer's `results` (undefined: none for the event), as a verdict. */
+export function eventVerdict(entry: unknown, retryAfterMs?: number): EventVerdict {
+  if (entry === undefined) return { kind: 'unanswered', message: "PostHog's Capture V1 answer had no verdict for the event" };
+  const { result, details } = (entry ?? {}) as { result?: unknown; details?: unknown };
+  const said = typeof details === 'string' && details !== '' ? details : 'no details';
+  if (typeof result !== 'string' || !V1_RESULTS.has(result)) {
+    return {
+      kind: 'unanswered',
+      message: `PostHog's Capture V1 answer had a verdict for the event this worker does not know: ${excerpt(JSON.stringify(entry) ?? '')}`,
+    };
+  }
+  if (result === 'ok') return { kind: 'ok' };
+  if (result === 'retry') return { kind: 'retry', details: said, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  return { kind: result as 'warning' | 'drop', details: said };
+}
+
+/** The `results` object of a Capture V1 answer, or undefined when `body` is not one. */
+function v1Results(body: string): Record<string, unknown> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+  const { results } = parsed as { results?: unknown };
+  if (results === null || typeof results !== 'object' || Array.isArray(results)) return undefined;
+  return results as Record<string, unknown>;
+}
+
+/** What a Capture V1 answer means: the request's verdict and, when PostHog took the request, each event's (in `uuids` order). */
+export interface V1Reading {
+  verdict: Verdict;
+  /** Set with `verdict` accepted: the verdict on each event of the request, in the order of its `uuids`. */
+  events?: EventVerdict[];
+}
+
+/**
+ * What one HTTP answer to a Capture V1 request carrying `uuids` means. Anything but a 200 is read as on v0
+ * (`classifyAnswer`: 400/413/422 rejected for its content, the rest a target failure). A 200 is PostHog's
+ * only when its body is `{"results": {...}}` with a verdict for at least one of the request's events (looked up
+ * by uuid, in PostHog's lower case); then each event has its own verdict. A 200 whose every event is `retry`
+ * is a target failure: PostHog is not ingesting now (its Kafka down...), which pauses the worker like a 503.
+ */
+export function classifyV1Answer(answer: Answer, uuids: readonly string[]): V1Reading {
+  if (answer.status !== 200) return { verdict: classifyAnswer(answer) };
+  const results = v1Results(answer.body);
+  const said = answer.body.trim() ? `: ${excerpt(answer.body)}` : '';
+  const notPostHog = (what: string): V1Reading => ({
+    verdict: {
+      kind: 'target',
+      status: 200,
+      message: `the host answered HTTP 200 ${what}${said}; it does not look like PostHog's Capture V1 endpoint: check POSTHOG_HOST`,
+    },
+  });
+  if (!results) return notPostHog('without Capture V1\'s answer ({"results": ...})');
+  const events = uuids.map((uuid) => eventVerdict(results[uuid.toLowerCase()] ?? results[uuid], answer.retryAfterMs));
+  if (events.length > 0 && events.every((e) => e.kind === 'unanswered')) return notPostHog('with no verdict for any event of the request');
+  if (events.length > 0 && events.every((e) => e.kind === 'retry')) {
+    const details = [...new Set(events.map((e) => (e as { details: string }).details))].join(', ');
+    return {
+      verdict: {
+        kind: 'target',
+        status: 200,
+        ...(answer.retryAfterMs !== undefined ? { retryAfterMs: answer.retryAfterMs } : {}),
+        message: `PostHog answered retry for every event of the request (${details}): it is not ingesting now`,
+      },
+    };
+  }
+  return { verdict: { kind: 'accepted' }, events };
+}
+
+/** What to do with one event of a request PostHog took, given its verdict. */
+export type EventDecision =
+  /** Delivered; `warning`: PostHog's note, to be kept visible. */
+  | { action: 'delivered'; warning?: string }
+  /** Dead-lettered now, with PostHog's reason: it will never ingest the event. */
+  | { action: 'deadLetter'; reason: string }
+  /** That event alone scheduled again after its backoff (at least `retryAfterMs`); the run goes on. */
+  | { action: 'retryEvent'; error: string; retryAfterMs?: number }
+  /** Not answered: retried after a backoff like a target failure (the worker pauses), never counted delivered. */
+  | { action: 'retry'; error: string };
+
+export function decideEvent(verdict: EventVerdict): EventDecision {
+  switch (verdict.kind) {
+    case 'ok':
+      return { action: 'delivered' };
+    case 'warning':
+      return { action: 'delivered', warning: verdict.details };
+    case 'drop':
+      return { action: 'deadLetter', reason: `PostHog dropped the event (Capture V1 verdict drop: ${verdict.details}): it will not ingest it` };
+    case 'retry':
+      return {
+        action: 'retryEvent',
+        error: `PostHog asked for the event again later (Capture V1 verdict retry: ${verdict.details})`,
+        ...(verdict.retryAfterMs !== undefined ? { retryAfterMs: verdict.retryAfterMs } : {}),
+      };
+    case 'unanswered':
+      return { action: 'retry', error: `${verdict.message}: kept and retried (not counted as delivered)` };
+  }
 }

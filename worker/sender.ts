@@ -8,17 +8,26 @@
  * is one `/batch/` request, retries off, thrown away afterwards), and the `fetch` it is given sees every
  * request: it checks which of the events posthog-node serialised into the request (the messages it hands its
  * `sendBatch`) the body carries, sends it without following redirects, and classifies the answer
- * (`classifyAnswer`: only PostHog's capture answer is acceptance).
- * A row counts as delivered only when its event was in a request PostHog accepted; whether posthog-node
- * thinks it succeeded is not evidence of anything.
+ * (`classifyAnswer`: only PostHog's capture answer is acceptance; on Capture V1 `classifyV1Answer` reads
+ * PostHog's verdict on each event). worker/report.ts turns the requests into what became of each event.
+ *
+ * The capture protocol is the worker's choice (`posthog.captureMode`), not the environment's: posthog-node
+ * reads `POSTHOG_CAPTURE_MODE` in its constructor, so each client is built with the variable set to the mode
+ * chosen (`withCaptureMode`). In V1 mode posthog-node's `flush()` never rejects (failures come as a
+ * `CaptureV1Error` on its 'error' event, which says nothing the requests do not) and it would re-send `retry`
+ * events by itself: with `fetchRetryCount: 0` it makes one attempt, so an event is only ever sent again by the
+ * worker, after its own backoff.
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { PostHog } from 'posthog-node';
 import { parseRetryAfter } from './backoff.ts';
 import { uuidsInBody } from './body.ts';
-import { classifyAnswer, type Verdict } from './outcome.ts';
+import { classifyAnswer, classifyV1Answer, type EventVerdict, type Verdict } from './outcome.ts';
+import { account, accountV1, describeNetworkError, type SendReport, STOPPED, type WireRequest } from './report.ts';
 import { defaultOf } from './settings-schema.ts';
+
+export { account, accountV1, type EventAnswer, type Failure, type SendReport, STOPPED, type WireRequest } from './report.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -38,34 +47,22 @@ export interface PostHogTarget {
   host: string;
   /** Per-request timeout. Default 10 s. */
   requestTimeoutMs?: number;
+  /** Capture v0 (`/batch/`, the default) or V1 (`/i/v1/analytics/events`, a verdict per event). */
+  captureMode?: CaptureMode;
 }
 
-/** One HTTP request posthog-node made for the batch. */
-export interface WireRequest {
-  /** The uuids of the events in its body, in body order (empty if the body could not be read). */
-  uuids: string[];
-  verdict: Verdict;
-  /** How long it took, in seconds. */
-  seconds: number;
-}
+/** PostHog's capture protocols, as posthog-node's `POSTHOG_CAPTURE_MODE` names them. */
+export type CaptureMode = 'v0' | 'v1';
 
-export type Failure = Exclude<Verdict, { kind: 'accepted' }>;
+/** The path posthog-node sends Capture V1 batches to: its answers are read for per-event verdicts. */
+const V1_PATH = '/i/v1/analytics/events';
 
-/** What became of a batch. Every uuid of the batch is in exactly one of `accepted`, `failed` and `unsent`. */
-export interface SendReport {
-  requests: WireRequest[];
-  /** Events that were in a request PostHog accepted. */
-  accepted: string[];
-  /** The request posthog-node stopped at (not accepted), with its events that were not accepted elsewhere. */
-  failed?: { verdict: Failure; uuids: string[] };
-  /** Events that went out in no accepted request and not in the failed one. */
-  unsent: string[];
+/** Events posthog-node sends through Capture v0 even in V1 mode (its AI route): a batch in V1 mode holds none of them (worker/batch.ts). */
+export function isLegacyOnlyEvent(event: string): boolean {
+  return event.startsWith('$ai_');
 }
 
 const ANSWER_LIMIT = 64 * 1024;
-
-/** Passed to `account` when the batch was stopped on purpose (`SendOptions.stop`). */
-export const STOPPED: unique symbol = Symbol('stopped');
 
 async function readAnswer(response: Response): Promise<string> {
   if (!response.body) return '';
@@ -83,56 +80,6 @@ async function readAnswer(response: Response): Promise<string> {
     }
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function describeNetworkError(error: unknown): string {
-  const e = error as { name?: string; message?: string; code?: string; cause?: { code?: string; message?: string } } | undefined;
-  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') return `no answer from PostHog: ${e.message ?? 'request aborted'}`;
-  const detail = [e?.name, e?.code ?? e?.cause?.code, e?.cause?.message ?? e?.message].filter(Boolean).join(' ');
-  return `network error talking to PostHog: ${detail || String(error)}`;
-}
-
-/**
- * The pure accounting: from the requests made for a batch (in order), which events were accepted, which
- * were in the failed request posthog-node stopped at, and which never went out. posthog-node sends one
- * request at a time and stops at the first failure other than a 413 it splits and re-sends, so a failure
- * is only final when it is the last request.
- */
-export function account(batch: readonly string[], requests: readonly WireRequest[], sdkError: unknown): SendReport {
-  const only = requests.length === 1 ? requests[0]! : undefined;
-  if (only?.verdict.kind === 'accepted' && only.uuids.length === batch.length && only.uuids.every((uuid, i) => uuid === batch[i])) {
-    // One request, accepted, with every event of the batch in its body (the common case).
-    return { requests: [only], accepted: [...batch], unsent: [] };
-  }
-  if (sdkError === STOPPED && requests.at(-1)?.verdict.kind !== 'target') {
-    // Stopped on purpose before a request: what was not accepted is simply unsent.
-    const accepted = new Set(requests.flatMap((r) => (r.verdict.kind === 'accepted' ? r.uuids : [])));
-    return { requests: [...requests], accepted: batch.filter((u) => accepted.has(u)), unsent: batch.filter((u) => !accepted.has(u)) };
-  }
-  const acceptedSet = new Set<string>();
-  for (const r of requests) if (r.verdict.kind === 'accepted') for (const uuid of r.uuids) acceptedSet.add(uuid);
-  const accepted = batch.filter((u) => acceptedSet.has(u));
-  const last = requests.at(-1);
-  let failed: SendReport['failed'];
-  if (last && last.verdict.kind !== 'accepted') {
-    failed = { verdict: last.verdict, uuids: last.uuids.filter((u) => !acceptedSet.has(u)) };
-  }
-  const inFailed = new Set(failed?.uuids ?? []);
-  let unsent = batch.filter((u) => !acceptedSet.has(u) && !inFailed.has(u));
-  if (unsent.length > 0 && (!failed || failed.uuids.length === 0)) {
-    // Events that went nowhere with no failed request of theirs: posthog-node threw before sending, dropped
-    // them, or built a request that could not be read. Not the events' fault, but nothing may pass as sent.
-    const verdict: Failure = failed?.verdict ?? {
-      kind: 'target',
-      message:
-        sdkError === undefined
-          ? `posthog-node did not send ${unsent.length} event(s) of the batch`
-          : `posthog-node failed before sending: ${describeNetworkError(sdkError)}`,
-    };
-    failed = { verdict, uuids: unsent };
-    unsent = [];
-  }
-  return { requests: [...requests], accepted, ...(failed ? { failed } : {}), unsent };
 }
 
 export interface SendOptions {
@@ -164,10 +111,10 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
     const started = performance.now();
     const expected = watch.serialising;
     watch.serialising = undefined;
-    const note = (uuids: string[], verdict: Verdict) => {
-      watch.requests.push({ uuids, verdict, seconds: (performance.now() - started) / 1000 });
+    const note = (uuids: string[], verdict: Verdict, events?: EventVerdict[]) => {
+      watch.requests.push({ uuids, verdict, ...(events ? { events } : {}), seconds: (performance.now() - started) / 1000 });
       options.answered?.();
-      if (verdict.kind === 'target') options.onTargetFailure?.();
+      if (verdict.kind === 'target' || events?.some((e) => e.kind === 'unanswered')) options.onTargetFailure?.();
     };
     const exchange = (async () => {
       if (options.stop?.()) {
@@ -184,12 +131,12 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
         (error: unknown) => ({ error: error as Error }),
       );
       let response: Response;
-      let answer: string;
+      let answerText: string;
       try {
         const body = compressing ? await compressing : init.body;
         const headers = compressing ? { ...(init.headers as Record<string, string>), 'Content-Encoding': 'gzip' } : init.headers;
         response = await fetch(url, { ...init, body, headers, redirect: 'manual' });
-        answer = await readAnswer(response);
+        answerText = await readAnswer(response);
       } catch (error) {
         const read = await reading;
         note('uuids' in read ? read.uuids : [], {
@@ -202,20 +149,27 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
       if ('error' in read) {
         // Which events PostHog got cannot be known: nothing of this request counts as accepted.
         note([], { kind: 'target', message: `could not read the request posthog-node built: ${read.error.message}` });
-        return new Response(answer, { status: 502 });
+        return new Response(answerText, { status: 502 });
       }
-      const verdict = classifyAnswer({
+      const answer = {
         status: response.status,
         contentType: response.headers.get('content-type'),
         location: response.headers.get('location'),
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
-        body: answer,
-      });
+        body: answerText,
+      };
+      if (new URL(url).pathname.endsWith(V1_PATH)) {
+        // Capture V1: posthog-node makes no other attempt whatever it is told (one attempt), so it gets the answer as is.
+        const { verdict, events } = classifyV1Answer(answer, read.uuids);
+        note(read.uuids, verdict, events);
+        return new Response(answerText, { status: verdict.kind === 'accepted' || response.status >= 400 ? response.status : 502, headers: response.headers });
+      }
+      const verdict = classifyAnswer(answer);
       note(read.uuids, verdict);
       // What posthog-node is told: success only for PostHog's acceptance; a non-PostHog 2xx or a redirect is a
       // failure to it too (502), so it stops there rather than sending the rest of a split batch.
       const status = verdict.kind === 'accepted' ? 200 : response.status >= 400 ? response.status : 502;
-      return new Response(answer, { status, headers: response.headers });
+      return new Response(answerText, { status, headers: response.headers });
     })();
     watch.inFlight.push(exchange.catch(() => undefined));
     return exchange;
@@ -262,28 +216,37 @@ class BatchClient extends PostHog {
 }
 
 /**
- * Builds a posthog-node client in Capture v0 mode (`/batch/`, one answer per request) whatever
- * `POSTHOG_CAPTURE_MODE` says: posthog-node reads that variable when a client is constructed and, set to `v1`,
- * sends to Capture V1, whose per-event verdicts this worker does not read yet: it would take every answer for
- * a failure and send the batch again, and again. The variable is hidden only for the synchronous constructor
- * call, so nothing else in the process sees it change.
+ * Builds a posthog-node client in capture mode `mode` whatever `POSTHOG_CAPTURE_MODE` says: posthog-node reads
+ * that variable when a client is constructed (set to `v1`: Capture V1; unset or anything else: v0). It is set to
+ * the mode (or, for v0, hidden) only for the synchronous constructor call, so nothing else in the process sees
+ * it change.
  */
-export function withCaptureV0<T>(construct: () => T): T {
-  const mode = process.env.POSTHOG_CAPTURE_MODE;
-  if (mode === undefined) return construct();
-  delete process.env.POSTHOG_CAPTURE_MODE;
+export function withCaptureMode<T>(mode: CaptureMode, construct: () => T): T {
+  const previous = process.env.POSTHOG_CAPTURE_MODE;
+  if (mode === 'v0' ? previous === undefined : previous === mode) return construct();
+  if (mode === 'v0') delete process.env.POSTHOG_CAPTURE_MODE;
+  else process.env.POSTHOG_CAPTURE_MODE = mode;
   try {
     return construct();
   } finally {
-    process.env.POSTHOG_CAPTURE_MODE = mode;
+    if (previous === undefined) delete process.env.POSTHOG_CAPTURE_MODE;
+    else process.env.POSTHOG_CAPTURE_MODE = previous;
   }
+}
+
+/** A posthog-node client in Capture v0 mode whatever `POSTHOG_CAPTURE_MODE` says (`withCaptureMode('v0', ...)`). */
+export function withCaptureV0<T>(construct: () => T): T {
+  return withCaptureMode('v0', construct);
 }
 
 export async function sendBatch(target: PostHogTarget, events: readonly WireEvent[], options: SendOptions = {}): Promise<SendReport> {
   const batch = events.map((e) => e.uuid);
   if (events.length === 0) return { requests: [], accepted: [], unsent: [] };
   const watch: Watch = { requests: [], inFlight: [], stopped: false };
-  const client = withCaptureV0(
+  // V1 for a batch of analytics events only: posthog-node would send `$ai_*` events through v0 anyway.
+  const mode: CaptureMode = target.captureMode === 'v1' && !events.some((e) => isLegacyOnlyEvent(e.event)) ? 'v1' : 'v0';
+  const client = withCaptureMode(
+    mode,
     () =>
       new BatchClient(
         target.apiKey,
@@ -294,6 +257,8 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
           maxBatchSize: events.length + 1,
           maxQueueSize: events.length + 1,
           flushInterval: 0,
+          // v0: no retry of a failed request; V1: one attempt, so no event is re-sent inside posthog-node
+          // (not a `retry` one either, nor one it already has a verdict for).
           fetchRetryCount: 0,
           requestTimeout: target.requestTimeoutMs ?? defaultOf('posthog.requestTimeoutMs'),
           // (no background flush timer either: flushInterval 0)
@@ -311,8 +276,8 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
   // posthog-node reports errors through an emitter too; the requests we saw are what we act on.
   client.on('error', () => {});
   for (const e of events) client.add(e);
-  // The requests noted above are the outcome, not whether this resolves (it rejects on a failed request,
-  // and resolves when posthog-node gave up on events by itself): test/worker/sender.test.ts pins that.
+  // The requests noted above are the outcome, not whether this resolves (v0: it rejects on a failed request,
+  // and resolves when posthog-node gave up on events by itself; V1: it always resolves): test/worker/sender.test.ts pins that.
   let sdkError: unknown;
   try {
     await client.send();
@@ -321,5 +286,5 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
   }
   // posthog-node stops waiting at its own timeout; the exchange it aborted settles (and is noted) just after.
   await Promise.all(watch.inFlight);
-  return account(batch, watch.requests, watch.stopped ? STOPPED : sdkError);
+  return (mode === 'v1' ? accountV1 : account)(batch, watch.requests, watch.stopped ? STOPPED : sdkError);
 }

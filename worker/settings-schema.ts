@@ -18,9 +18,10 @@ import { DEFAULT_BACKOFF } from './backoff.ts';
 
 /**
  * What a setting's value is. `count`, `port`: a whole number; `duration`: milliseconds (a duration string
- * on the command line); `secret`: text never shown; `url`, `name`, `host`, `cron`: text.
+ * on the command line); `secret`: text never shown; `url`, `name`, `host`, `cron`: text; `choice`: one of
+ * the words in `choices`.
  */
-export type SettingKind = 'count' | 'port' | 'duration' | 'secret' | 'url' | 'name' | 'host' | 'cron';
+export type SettingKind = 'count' | 'port' | 'duration' | 'secret' | 'url' | 'name' | 'host' | 'cron' | 'choice';
 
 export interface SettingSpec {
   readonly kind: SettingKind;
@@ -31,6 +32,8 @@ export interface SettingSpec {
   /** Inclusive bounds of a number (milliseconds for a duration). */
   readonly min?: number;
   readonly max?: number;
+  /** A `choice`: the values it takes. */
+  readonly choices?: readonly string[];
   /** 0 is accepted below `min`, meaning this. */
   readonly zero?: string;
   /** The value when unset; none: required (`required`) or off. */
@@ -61,6 +64,16 @@ export const SETTINGS = {
     env: 'POSTHOG_HOST',
     default: 'https://us.i.posthog.com',
     description: 'PostHog host: an http(s) URL without credentials',
+  },
+  'posthog.captureMode': {
+    kind: 'choice',
+    flag: '--capture-mode',
+    // posthog-node's own switch: the worker reads it as this setting and builds its clients in the mode chosen.
+    env: 'POSTHOG_CAPTURE_MODE',
+    choices: ['v0', 'v1'],
+    default: 'v0',
+    description:
+      "PostHog's capture protocol: v0 sends each batch to /batch/ and reads one answer per request; v1 sends to Capture V1 (/i/v1/analytics/events) and reads PostHog's verdict on each event (ok, warning, drop: dead-lettered with PostHog's reason, retry: that event alone scheduled again). startWorker also reads the variable when the option is not given",
   },
   schema: {
     kind: 'name',
@@ -216,9 +229,10 @@ export function defaultText(spec: SettingSpec): string | undefined {
   return spec.kind === 'duration' ? formatDuration(spec.default as number) : String(spec.default);
 }
 
-/** What `name` must be, e.g. `a whole number from 1 to 10000`, `0 (keep them forever) or a duration from 1m to 3650d`. */
+/** What `name` must be, e.g. `a whole number from 1 to 10000`, `0 (keep them forever) or a duration from 1m to 3650d`, `one of v0, v1`. */
 export function expected(name: SettingName): string {
   const spec: SettingSpec = SETTINGS[name];
+  if (spec.kind === 'choice') return `one of ${spec.choices!.join(', ')}`;
   const zero = spec.zero ? `0 (${spec.zero}) or ` : '';
   if (spec.kind === 'duration') return `${zero}a duration from ${formatDuration(spec.min!)} to ${formatDuration(spec.max!)}`;
   return `${zero}a whole number from ${spec.min} to ${spec.max}`;

@@ -10,7 +10,7 @@ import { OutboxError } from '../src/errors.ts';
 import { redactSecrets } from '../src/redact.ts';
 import { quoteSchema } from '../src/sql/index.ts';
 import type { BackoffPolicy } from './backoff.ts';
-import type { PostHogTarget } from './sender.ts';
+import type { CaptureMode, PostHogTarget } from './sender.ts';
 import { defaultOf, expected, SETTINGS, type SettingName, type SettingSpec } from './settings-schema.ts';
 
 /**
@@ -19,7 +19,8 @@ import { defaultOf, expected, SETTINGS, type SettingName, type SettingSpec } fro
  * docs/settings.md. Durations are milliseconds.
  */
 export interface SettingsInput {
-  posthog: { apiKey: string; host?: string; requestTimeoutMs?: number };
+  /** `captureMode`: Capture v0 (`/batch/`, the default) or V1 (per-event verdicts). */
+  posthog: { apiKey: string; host?: string; requestTimeoutMs?: number; captureMode?: CaptureMode };
   schema?: string;
   batchSize?: number;
   concurrency?: number;
@@ -57,9 +58,18 @@ export interface DrainSettings {
   backoff: BackoffPolicy;
   /** Called after each PostHog request with its duration and outcome (`accepted`, the HTTP status, `network`). */
   observeRequest?: (seconds: number, outcome: string) => void;
+  /** Called once per batch PostHog accepted events of with a warning (Capture V1): the worker logs it. */
+  onWarnings?: (warnings: BatchWarnings) => void;
 }
 
-export interface WorkerSettings extends Omit<DrainSettings, 'observeRequest'> {
+/** A batch's Capture V1 warnings: the summary line, how many events got each of PostHog's details, and which. */
+export interface BatchWarnings {
+  message: string;
+  details: Record<string, number>;
+  uuids: string[];
+}
+
+export interface WorkerSettings extends Omit<DrainSettings, 'observeRequest' | 'onWarnings'> {
   target: Required<PostHogTarget>;
   deadLetterRetentionMs: number;
   safetyNetCron: string;
@@ -74,6 +84,14 @@ function numeric(name: SettingName, value: number | undefined): number {
   const v = value ?? (spec.default as number);
   const ok = Number.isInteger(v) && ((v >= spec.min! && v <= spec.max!) || (v === 0 && spec.zero !== undefined));
   if (!ok) throw new OutboxError('invalid', name, `must be ${expected(name)}, got ${spec.kind === 'duration' ? formatDuration(v) : v}`);
+  return v;
+}
+
+/** `value`, or the default when unset; an OutboxError naming `name` unless it is one of the setting's choices. */
+function choice(name: SettingName, value: string | undefined): string {
+  const spec: SettingSpec = SETTINGS[name];
+  const v = value ?? (spec.default as string);
+  if (!spec.choices!.includes(v)) throw new OutboxError('invalid', name, `must be ${expected(name)}, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -100,6 +118,7 @@ export function resolveSettings(input: SettingsInput): Readonly<WorkerSettings> 
   // Before anything connects: such a host could never be sent to, and its password would reach the logs.
   const host = checkPostHogHost(input.posthog.host ?? defaultOf('posthog.host'));
   const requestTimeoutMs = numeric('posthog.requestTimeoutMs', input.posthog.requestTimeoutMs);
+  const captureMode = choice('posthog.captureMode', input.posthog.captureMode) as CaptureMode;
   // A lease no longer than a request lets another worker resend rows still in flight.
   const leaseMs = numeric('leaseMs', input.leaseMs ?? Math.max(defaultOf('leaseMs'), requestTimeoutMs * 3));
   if (leaseMs <= requestTimeoutMs)
@@ -114,7 +133,7 @@ export function resolveSettings(input: SettingsInput): Readonly<WorkerSettings> 
     throw new OutboxError('invalid', 'backoff.maxMs', `must be at least the first retry delay (${formatDuration(baseMs)}), got ${formatDuration(maxMs)}`);
   return Object.freeze({
     schema,
-    target: Object.freeze({ apiKey, host, requestTimeoutMs }),
+    target: Object.freeze({ apiKey, host, requestTimeoutMs, captureMode }),
     batchSize: numeric('batchSize', input.batchSize),
     concurrency: numeric('concurrency', input.concurrency),
     maxAgeMs: numeric('maxAgeMs', input.maxAgeMs),

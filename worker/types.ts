@@ -49,6 +49,8 @@ export interface DrainState {
 export interface RunStats {
   claimed: number;
   delivered: number;
+  /** Delivered events PostHog accepted with a warning (Capture V1 verdict `warning`). */
+  warned: number;
   retried: number;
   deadLettered: number;
   /** `$identify` / `$groupidentify` events queued by this run. */
@@ -70,13 +72,15 @@ export interface RunStats {
   pauseMs?: number;
   /** The run's last passing failure (redacted), e.g. `PostHog answered HTTP 503: ...`. */
   error?: string;
+  /** The run's last Capture V1 warning: how many events of a batch, and PostHog's details. */
+  warning?: string;
   /** PostgreSQL refused to settle a batch (worker/ledger.ts `settle`): the run ended, the worker backs off. */
   settleError?: string;
 }
 
 export interface OutboxWorker extends EventEmitter<{ run: [RunStats]; failedRun: [string] }> {
   /** Sums over every run so far. */
-  readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs' | 'error' | 'settleError'> & { runs: number };
+  readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs' | 'error' | 'settleError' | 'warning'> & { runs: number };
   /** Whether PostHog is failing, as of this worker's last run. */
   readonly target: TargetState;
   /** Whether this worker's drain runs fail for another reason (the database refused), since when and why. */

@@ -94,7 +94,12 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
     this.sql = parts.database.sql;
     this.boss = parts.boss;
     this.settings = parts.settings;
-    this.drain = { ...parts.settings, observeRequest: parts.observeRequest };
+    this.drain = {
+      ...parts.settings,
+      observeRequest: parts.observeRequest,
+      // Once per batch: PostHog kept these events, but said something about them worth seeing.
+      onWarnings: ({ message, details, uuids }) => parts.log.warn({ details, uuids: uuids.slice(0, 10), warned: uuids.length }, message),
+    };
     this.queue = drainQueueName(parts.settings.schema);
     this.log = parts.log;
     this.targetHealth = parts.target;

@@ -123,6 +123,8 @@ describe('posthog-outbox worker refuses each bad setting', () => {
   ]);
   cases.push(['a PostHog host that is no URL', ['--posthog-host', 'posthog'], {}, 'posthog.host']);
   cases.push(['a schema name', [], { POSTHOG_OUTBOX_SCHEMA: 'Bad-Name' }, 'schema']);
+  cases.push(['an unknown capture mode', ['--capture-mode', 'v2'], {}, 'posthog.captureMode']);
+  cases.push(['an unknown POSTHOG_CAPTURE_MODE', [], { POSTHOG_CAPTURE_MODE: 'V1' }, 'posthog.captureMode']);
 
   it.each(cases)('%s: exits 2 with one line naming the flag and the variable, no secret', async (_label, args, extra, name) => {
     const result = await runCli(['worker', ...args], { env: env(extra) });

@@ -2,8 +2,21 @@
 import { describe, expect, it } from 'vitest';
 import { parseRetryAfter, retryDelayMs } from '../../worker/backoff.ts';
 import { identifyEvents } from '../../src/identify/events.ts';
-import { classifyAnswer, decide, judgePinned, poisonAllowance, rejectsBroadly, type Answer, type BisectionState, type Verdict } from '../../worker/outcome.ts';
-import { account, type WireRequest } from '../../worker/sender.ts';
+import {
+  type Answer,
+  type BisectionState,
+  classifyAnswer,
+  classifyV1Answer,
+  decide,
+  decideEvent,
+  type EventVerdict,
+  eventVerdict,
+  judgePinned,
+  poisonAllowance,
+  rejectsBroadly,
+  type Verdict,
+} from '../../worker/outcome.ts';
+import { account, accountV1, STOPPED, type WireRequest } from '../../worker/sender.ts';
 import { DEFAULT_POLL, nextPollDelay } from '../../worker/poll.ts';
 
 describe('retryDelayMs', () => {
@@ -206,6 +219,170 @@ describe('account: what became of each event of a batch, from the requests on th
   it('a request whose body could not be read: its failure covers the batch', () => {
     const unreadable: Verdict = { kind: 'target', message: 'could not read' };
     expect(account(batch, [req([], unreadable)], undefined)).toMatchObject({ accepted: [], failed: { verdict: unreadable, uuids: batch }, unsent: [] });
+  });
+});
+
+describe('Capture V1: a verdict per event', () => {
+  it.each<[string, unknown, number | undefined, EventVerdict]>([
+    ['ok', { result: 'ok' }, undefined, { kind: 'ok' }],
+    ['ok with details (ignored)', { result: 'ok', details: 'x' }, undefined, { kind: 'ok' }],
+    [
+      'warning with details',
+      { result: 'warning', details: 'person_processing_disabled' },
+      undefined,
+      { kind: 'warning', details: 'person_processing_disabled' },
+    ],
+    ['warning without details', { result: 'warning' }, undefined, { kind: 'warning', details: 'no details' }],
+    ['drop with details', { result: 'drop', details: 'billing_limit_exceeded' }, undefined, { kind: 'drop', details: 'billing_limit_exceeded' }],
+    ['drop, details null', { result: 'drop', details: null }, undefined, { kind: 'drop', details: 'no details' }],
+    [
+      'retry with the answer’s Retry-After',
+      { result: 'retry', details: 'not_persisted' },
+      1_000,
+      { kind: 'retry', details: 'not_persisted', retryAfterMs: 1_000 },
+    ],
+    ['retry without Retry-After', { result: 'retry' }, undefined, { kind: 'retry', details: 'no details' }],
+  ])('%s', (_name, entry, retryAfterMs, expected) => {
+    expect(eventVerdict(entry, retryAfterMs)).toEqual(expected);
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['no verdict for the event', undefined, /had no verdict for the event/],
+    ['a result this worker does not know', { result: 'duplicate' }, /does not know: \{"result":"duplicate"\}/],
+    ['a result that is not a string', { result: 1 }, /does not know/],
+    ['null', null, /does not know/],
+  ])('%s: unanswered, never taken for acceptance', (_name, entry, message) => {
+    const verdict = eventVerdict(entry);
+    expect(verdict.kind).toBe('unanswered');
+    expect((verdict as { message: string }).message).toMatch(message);
+  });
+
+  it.each<[string, EventVerdict, ReturnType<typeof decideEvent>]>([
+    ['ok: delivered', { kind: 'ok' }, { action: 'delivered' }],
+    [
+      'warning: delivered, the warning kept',
+      { kind: 'warning', details: 'person_processing_disabled' },
+      { action: 'delivered', warning: 'person_processing_disabled' },
+    ],
+    [
+      'drop: dead-lettered with PostHog’s details',
+      { kind: 'drop', details: 'billing_limit_exceeded' },
+      { action: 'deadLetter', reason: 'PostHog dropped the event (Capture V1 verdict drop: billing_limit_exceeded): it will not ingest it' },
+    ],
+    [
+      'retry: that event alone again, Retry-After a floor',
+      { kind: 'retry', details: 'not_persisted', retryAfterMs: 1_000 },
+      { action: 'retryEvent', error: 'PostHog asked for the event again later (Capture V1 verdict retry: not_persisted)', retryAfterMs: 1_000 },
+    ],
+    [
+      'unanswered: a target failure, kept',
+      { kind: 'unanswered', message: 'no verdict' },
+      { action: 'retry', error: 'no verdict: kept and retried (not counted as delivered)' },
+    ],
+  ])('decideEvent %s', (_name, verdict, decision) => {
+    expect(decideEvent(verdict)).toEqual(decision);
+  });
+
+  const A = '0190aaaa-0000-7000-8000-00000000000a';
+  const B = '0190aaaa-0000-7000-8000-00000000000b';
+  const json = (results: unknown) => JSON.stringify({ results });
+  const answer = (status: number, body: string, retryAfterMs?: number): Answer => ({
+    status,
+    body,
+    contentType: 'application/json',
+    ...(retryAfterMs ? { retryAfterMs } : {}),
+  });
+  it.each<[string, Answer, Verdict['kind'], (EventVerdict['kind'] | undefined)[] | undefined, RegExp?]>([
+    ['all ok', answer(200, json({ [A]: { result: 'ok' }, [B]: { result: 'ok' } })), 'accepted', ['ok', 'ok']],
+    ['looked up in PostHog’s lower case', answer(200, json({ [A]: { result: 'ok' }, [B]: { result: 'drop' } })), 'accepted', ['ok', 'drop']],
+    ['a mix', answer(200, json({ [A]: { result: 'warning', details: 'w' }, [B]: { result: 'retry' } }), 1_000), 'accepted', ['warning', 'retry']],
+    ['one without a verdict', answer(200, json({ [A]: { result: 'ok' } })), 'accepted', ['ok', 'unanswered']],
+    [
+      'every event retry: PostHog not ingesting now',
+      answer(200, json({ [A]: { result: 'retry' }, [B]: { result: 'retry' } }), 1_000),
+      'target',
+      undefined,
+      /retry for every event/,
+    ],
+    ['no verdict for any event', answer(200, json({})), 'target', undefined, /no verdict for any event.*check POSTHOG_HOST/],
+    ['v0’s acceptance on the V1 path', answer(200, '{"status":1}'), 'target', undefined, /without Capture V1's answer/],
+    ['a web page', answer(200, '<html>hi</html>'), 'target', undefined, /without Capture V1's answer/],
+    ['results not an object', answer(200, '{"results":[]}'), 'target', undefined, /without Capture V1's answer/],
+    ['a 204', answer(204, ''), 'target', undefined, /HTTP 204/],
+    ['a 400 for the request (duplicate uuid): rejected, bisected as on v0', answer(400, '{"error":"duplicate_event_uuid"}'), 'rejected', undefined],
+    ['a 413', answer(413, ''), 'rejected', undefined],
+    [
+      '429 over quota (billing_limit_exceeded): a target failure, not a drop',
+      answer(429, '{"error":"billing_limit_exceeded"}', 1_000),
+      'target',
+      undefined,
+      /HTTP 429/,
+    ],
+    ['503', answer(503, ''), 'target', undefined, /HTTP 503/],
+  ])('classifyV1Answer: %s', (_name, given, kind, events, message) => {
+    const reading = classifyV1Answer(given, [A.toUpperCase(), B]);
+    expect(reading.verdict.kind).toBe(kind);
+    expect(reading.events?.map((e) => e.kind)).toEqual(events);
+    if (message) expect((reading.verdict as { message: string }).message).toMatch(message);
+  });
+
+  it('a retry event carries the answer’s Retry-After; an every-retry target failure too', () => {
+    const mixed = classifyV1Answer(answer(200, json({ [A]: { result: 'ok' }, [B]: { result: 'retry', details: 'not_persisted' } }), 1_000), [A, B]);
+    expect(mixed.events?.[1]).toEqual({ kind: 'retry', details: 'not_persisted', retryAfterMs: 1_000 });
+    const all = classifyV1Answer(answer(200, json({ [A]: { result: 'retry' } }), 1_000), [A]);
+    expect(all.verdict).toMatchObject({ kind: 'target', status: 200, retryAfterMs: 1_000 });
+  });
+});
+
+describe('accountV1: what became of each event of a batch sent through Capture V1', () => {
+  const request = (uuids: string[], verdict: Verdict, events?: EventVerdict[]): WireRequest => ({ uuids, verdict, ...(events ? { events } : {}), seconds: 0 });
+  const batch = ['a', 'b', 'c', 'd', 'e'];
+
+  it('each event by its verdict: ok and warning accepted, the others answered, nothing failed or unsent', () => {
+    const report = accountV1(
+      batch,
+      [
+        request(batch, { kind: 'accepted' }, [
+          { kind: 'ok' },
+          { kind: 'warning', details: 'w' },
+          { kind: 'drop', details: 'd' },
+          { kind: 'retry', details: 'r' },
+          { kind: 'unanswered', message: 'none' },
+        ]),
+      ],
+      undefined,
+    );
+    expect(report.accepted).toEqual(['a', 'b']);
+    expect(report.answered?.map((x) => [x.uuid, x.verdict.kind])).toEqual([
+      ['b', 'warning'],
+      ['c', 'drop'],
+      ['d', 'retry'],
+      ['e', 'unanswered'],
+    ]);
+    expect(report.failed).toBeUndefined();
+    expect(report.unsent).toEqual([]);
+  });
+
+  it('a request that failed as a whole (503, timeout): every event failed with its verdict, none answered', () => {
+    const verdict: Verdict = { kind: 'target', status: 503, message: 'PostHog answered HTTP 503' };
+    const report = accountV1(batch, [request(batch, verdict)], undefined);
+    expect(report).toMatchObject({ accepted: [], failed: { verdict, uuids: batch }, unsent: [] });
+    expect(report.answered).toBeUndefined();
+  });
+
+  it('no request (posthog-node never sent): a target failure for every event', () => {
+    const report = accountV1(batch, [], undefined);
+    expect(report.failed).toMatchObject({ verdict: { kind: 'target', message: 'posthog-node did not send 5 event(s) of the batch' }, uuids: batch });
+  });
+
+  it('stopped on purpose before the request: unsent, no failure', () => {
+    expect(accountV1(batch, [], STOPPED)).toEqual({ requests: [], accepted: [], unsent: batch });
+  });
+
+  it('events the request did not carry: never accepted, failed as the target’s', () => {
+    const report = accountV1(batch, [request(['a', 'b'], { kind: 'accepted' }, [{ kind: 'ok' }, { kind: 'ok' }])], undefined);
+    expect(report.accepted).toEqual(['a', 'b']);
+    expect(report.failed?.uuids).toEqual(['c', 'd', 'e']);
   });
 });
 

@@ -203,3 +203,36 @@ describe('reading a request body for the events posthog-node serialised into it'
     await expect(uuidsInBody(42, [a])).rejects.toThrow(/unexpected request body type/);
   });
 });
+
+describe('Capture V1 (captureMode v1): the verdicts read off the wire', () => {
+  const v1 = () => ({ ...target(), captureMode: 'v1' as const });
+
+  it('one request to /i/v1/analytics/events; each event by its verdict; posthog-node re-sends nothing (not a retry either) and its env is left alone', async () => {
+    const events = batch(5);
+    const n = (e: { properties?: Record<string, unknown> }) => Number(e.properties?.i);
+    capture.verdictWhere((e) => n(e) === 1, 'warning', { details: 'person_processing_disabled' });
+    capture.verdictWhere((e) => n(e) === 2, 'drop', { details: 'billing_limit_exceeded' });
+    capture.verdictWhere((e) => n(e) === 3, 'retry', { details: 'not_persisted' });
+    const before = process.env.POSTHOG_CAPTURE_MODE;
+    const report = await sendBatch(v1(), events);
+    expect(process.env.POSTHOG_CAPTURE_MODE).toBe(before);
+    expect(capture.requests.map((r) => [r.path, r.attempt, r.uuids.length])).toEqual([['/i/v1/analytics/events', 1, 5]]);
+    const u = events.map((e) => e.uuid);
+    expect(report.accepted).toEqual([u[0], u[1], u[4]]);
+    expect(report.answered).toEqual([
+      { uuid: u[1], verdict: { kind: 'warning', details: 'person_processing_disabled' } },
+      { uuid: u[2], verdict: { kind: 'drop', details: 'billing_limit_exceeded' } },
+      { uuid: u[3], verdict: { kind: 'retry', details: 'not_persisted', retryAfterMs: 1_000 } },
+    ]);
+    expect(report.failed).toBeUndefined();
+    expect(report.unsent).toEqual([]);
+  });
+
+  it('a 503: flush() resolves in V1 mode, yet the report fails every event with the status (no retry inside posthog-node)', async () => {
+    capture.failNext(1, 503);
+    const events = batch(3);
+    const report = await sendBatch(v1(), events);
+    expect(capture.requests).toHaveLength(1);
+    expect(report).toMatchObject({ accepted: [], failed: { verdict: { kind: 'target', status: 503 }, uuids: events.map((e) => e.uuid) }, unsent: [] });
+  });
+});

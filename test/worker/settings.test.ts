@@ -31,7 +31,7 @@ describe('resolveSettings: defaults', () => {
     const s = resolveSettings({ posthog: { apiKey: 'phc_x' } });
     expect(s).toEqual({
       schema: 'posthog_outbox',
-      target: { apiKey: 'phc_x', host: 'https://us.i.posthog.com', requestTimeoutMs: 10_000 },
+      target: { apiKey: 'phc_x', host: 'https://us.i.posthog.com', requestTimeoutMs: 10_000, captureMode: 'v0' },
       batchSize: 1000,
       concurrency: 2,
       maxAgeMs: 7 * 86_400_000,
@@ -59,10 +59,11 @@ describe('resolveSettings: defaults', () => {
     [
       'a host with trailing slashes: without them',
       { posthog: { ...posthog, host: 'https://eu.i.posthog.com//' } },
-      { target: { ...posthog, host: 'https://eu.i.posthog.com', requestTimeoutMs: 10_000 } },
+      { target: { ...posthog, host: 'https://eu.i.posthog.com', requestTimeoutMs: 10_000, captureMode: 'v0' } },
     ],
     ['identify refresh 0: once per run', { identifyRefreshMs: 0 }, { identifyRefreshMs: 0 }],
     ['retention 0: kept forever', { deadLetterRetentionMs: 0 }, { deadLetterRetentionMs: 0 }],
+    ['capture mode v1', { posthog: { ...posthog, captureMode: 'v1' } }, { target: { ...posthog, requestTimeoutMs: 10_000, captureMode: 'v1' } }],
   ])('%s', (_name, input, resolved) => {
     expect(resolveSettings({ posthog, ...input } as SettingsInput)).toMatchObject(resolved);
   });
@@ -143,6 +144,7 @@ describe('resolveSettings: rules between settings and of text settings', () => {
     ['no API key', { posthog: { apiKey: '' } }, 'required', 'posthog.apiKey', /^is not set/],
     ['a blank API key', { posthog: { apiKey: '  ' } }, 'required', 'posthog.apiKey', /^is not set/],
     ['a host that is not a URL', { posthog: { ...posthog, host: 'eu.i.posthog.com' } }, 'invalid', 'posthog.host', /^is not a URL/],
+    ['an unknown capture mode', { posthog: { ...posthog, captureMode: 'v2' as never } }, 'invalid', 'posthog.captureMode', /^must be one of v0, v1, got "v2"$/],
     ['a host that is not http(s)', { posthog: { ...posthog, host: 'ftp://posthog.example' } }, 'invalid', 'posthog.host', /^must be an http\(s\) URL/],
     [
       'a host with a password',

@@ -15,14 +15,18 @@
  * (worker/outcome.ts `decideEvent`): `ok` and `warning` rows are deleted (the warnings counted, logged once per
  * batch and kept in the run's stats), a `drop` row is dead-lettered with PostHog's details, a `retry` row alone
  * is scheduled again after its backoff while the run goes on. An event with a verdict is never sent again in
- * the batch. `$ai_*` events go in requests of their own (posthog-node sends them through v0 in V1 mode).
+ * the batch.
+ *
+ * `$ai_*` events go in requests of their own to PostHog's AI endpoint (a 413 there is bisected and pinned like a 400),
+ * events older than `historicalAfterMs` in their own, flagged `historical_migration`, after the live ones (worker/lanes.ts).
  */
 import type postgres from 'postgres';
 import { redactForStorage } from '../src/redact.ts';
 import type { Committed, Ledger, Settlement } from './ledger.ts';
 import { decide, decideEvent, judgePinned, rejectsBroadly, type BisectionState } from './outcome.ts';
 import { type ClaimedRow, triage } from './rows.ts';
-import { type EventAnswer, isLegacyOnlyEvent, sendBatch, type Failure, type WireEvent, type WireRequest } from './sender.ts';
+import { requestGroups } from './lanes.ts';
+import { type EventAnswer, sendBatch, summarizeWarnings, type Failure, type WireEvent, type WireRequest } from './sender.ts';
 import type { DrainSettings } from './settings.ts';
 import type { TargetMemory } from './target.ts';
 
@@ -103,7 +107,10 @@ class Batch {
     return this.run.ledger;
   }
 
-  /** Sends `batch` (or releases it), bisecting what PostHog rejects for its content. */
+  /**
+   * Sends `batch` (or releases it), bisecting what PostHog rejects for its content. `$ai_*` events (AI endpoint) and
+   * old events (flagged historical) go in requests of their own, one after another, live ones first.
+   */
   async deliver(batch: Sendable[]): Promise<void> {
     if (batch.length === 0) return;
     if (!this.broad && rejectsBroadly(this.size, this.state)) this.broad = true;
@@ -113,19 +120,20 @@ class Batch {
       this.ledger.stats.released += batch.length;
       return;
     }
-    if (this.run.settings.target.captureMode === 'v1' && batch.length > 1) {
-      // posthog-node sends `$ai_*` events through v0 even in V1 mode: a request of their own, read as v0.
-      const legacy = batch.filter(([, wire]) => isLegacyOnlyEvent(wire.event));
-      if (legacy.length > 0 && legacy.length < batch.length) {
-        await this.deliver(batch.filter(([, wire]) => !isLegacyOnlyEvent(wire.event)));
-        await this.deliver(legacy);
-        return;
-      }
+    const groups = requestGroups(batch, ([, wire]) => wire, Date.now(), this.run.settings.historicalAfterMs);
+    if (groups.length > 1) {
+      for (const group of groups) await this.deliver(group.items);
+      return;
     }
     const report = await sendBatch(
       this.run.settings.target,
       batch.map(([, wire]) => wire),
-      { stop: () => this.run.halted(), onTargetFailure: () => this.run.targetFailed(), answered: () => this.run.progressed() },
+      {
+        stop: () => this.run.halted(),
+        onTargetFailure: () => this.run.targetFailed(),
+        answered: () => this.run.progressed(),
+        historical: groups[0]!.historical,
+      },
     );
     this.observe(report.requests);
     if (report.answered) this.answered(batch, report.answered);
@@ -206,12 +214,8 @@ class Batch {
   /** Capture V1: the batch's warnings, counted, kept as the run's last and told once (the worker logs them). */
   reportWarnings(): void {
     if (this.warnings.length === 0) return;
-    const details: Record<string, number> = {};
-    for (const [, said] of this.warnings) details[said] = (details[said] ?? 0) + 1;
-    const list = Object.entries(details)
-      .map(([said, n]) => `${said} (${n})`)
-      .join(', ');
-    const message = this.redact(`PostHog accepted ${this.warnings.length} event(s) of a batch with a warning (Capture V1): ${list}`);
+    const { summary, details } = summarizeWarnings(this.warnings);
+    const message = this.redact(summary);
     this.ledger.stats.warned += this.warnings.length;
     this.ledger.stats.warning = message;
     this.run.settings.onWarnings?.({ message, details, uuids: this.warnings.map(([uuid]) => uuid) });
@@ -236,15 +240,8 @@ class Batch {
         for (const [row] of failed) this.pinned.push([row, decision.reason, new Date()]);
         break;
       case 'retry': {
-        const error = this.redact(decision.error);
-        this.writes.push(
-          this.ledger.retryAndPause(
-            failed.map(([row]) => row),
-            error,
-            decision.retryAfterMs,
-            null,
-          ),
-        );
+        const rows = failed.map(([row]) => row);
+        this.writes.push(this.ledger.retryAndPause(rows, this.redact(decision.error), decision.retryAfterMs, null));
         break;
       }
     }

@@ -17,6 +17,11 @@
  * committing without touching them. The lease is the transaction's `idle_in_transaction_session_timeout`:
  * a worker that hangs mid-batch cannot hold its rows longer than that (one that dies frees them at once).
  *
+ * A run whose claim comes back full with events older than `historicalAfterMs` (by their timestamp: they are sent
+ * flagged `historical_migration`, worker/lanes.ts) has found a backlog: one more lane, the live lane, claims the
+ * rows recorded after that moment (from the greatest uuid then) until the other lanes are done, so that events
+ * recorded during a long drain go out within a batch or two, not after the backlog.
+ *
  * A run ends when its first lane fails (the others claim nothing more and give back what they have not
  * sent), or with `NoAnswer` (worker/deadline.ts) when nothing of it has moved for a lease and a request
  * timeout: no claim, no PostHog answer, no batch settled. That is a connection that stopped answering
@@ -27,11 +32,15 @@ import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
 import { type BatchRun, settleBatch } from './batch.ts';
 import { watchProgress } from './deadline.ts';
+import { isHistorical } from './lanes.ts';
 import { type Committed, Ledger } from './ledger.ts';
 import { type ClaimedRow, NIL_UUID, nextClaimStart } from './rows.ts';
 import type { DrainSettings } from './settings.ts';
 import type { TargetMemory } from './target.ts';
 import type { RunStats } from './types.ts';
+
+/** How often the live lane looks for rows recorded while the other lanes drain a historical backlog. */
+const LIVE_POLL_MS = 100;
 
 export class DrainRun implements BatchRun {
   readonly ledger: Ledger;
@@ -49,7 +58,13 @@ export class DrainRun implements BatchRun {
   private abandoned = false;
   private lastProgress = Date.now();
   /** Where the next claim starts among rows never tried (worker/rows.ts, `nextClaimStart`). */
-  private claimFrom = NIL_UUID;
+  private readonly cursor = { from: NIL_UUID };
+  /** The live lane, once a claim found a backlog of historical events (`openLiveLane`). */
+  private liveLane: Promise<void> | undefined;
+  /** The other lanes are done: the live lane stops too. */
+  private lanesDone = false;
+  /** When the run's lanes stop claiming (the live lane's too). */
+  private deadline = 0;
   readonly unsettled: Set<string>;
   /** Resolved when PostHog first accepts a batch in this run (a probe run then opens its other lanes). */
   private firstAcceptance!: () => void;
@@ -129,53 +144,78 @@ export class DrainRun implements BatchRun {
   }
 
   private async lanes(deadline: number): Promise<void> {
-    const others = () => Array.from({ length: this.settings.concurrency - 1 }, () => this.lane(deadline));
-    if (!this.probe) {
-      await Promise.all([this.lane(deadline), ...others()]);
-    } else {
-      const first = this.lane(deadline);
-      const open = await Promise.race([first.then(() => false), this.firstAccepted.then(() => true)]);
-      await Promise.all([first, ...(open && !this.failed ? others() : [])]);
+    this.deadline = deadline;
+    const others = () => Array.from({ length: this.settings.concurrency - 1 }, () => this.lane(deadline, this.cursor));
+    try {
+      if (!this.probe) {
+        await Promise.all([this.lane(deadline, this.cursor), ...others()]);
+      } else {
+        const first = this.lane(deadline, this.cursor);
+        const open = await Promise.race([first.then(() => false), this.firstAccepted.then(() => true)]);
+        await Promise.all([first, ...(open && !this.failed ? others() : [])]);
+      }
+    } finally {
+      this.lanesDone = true;
+      await this.liveLane;
     }
   }
 
-  /** Claims up to a batch of rows in `tx` (fewer past the claim's byte budget). */
-  private async claim(tx: postgres.TransactionSql): Promise<{ rows: ClaimedRow[]; full: boolean }> {
+  /**
+   * A claim came back full with events older than `historicalAfterMs` (by their timestamp): a backlog the other
+   * lanes take in write order. The rows recorded from now on (after `newest`, the greatest uuid when it was
+   * found) are claimed by a lane of their own, until the other lanes are done, so that live events are not held
+   * up behind it (worker/lanes.ts). Not in a probe run before PostHog accepted a batch.
+   */
+  private openLiveLane(rows: readonly ClaimedRow[], newest: string | null): void {
+    const { historicalAfterMs } = this.settings;
+    if (this.liveLane || this.lanesDone || (this.probe && !this.acceptedOne)) return;
+    const now = Date.now();
+    if (!rows.some((row) => isHistorical(row.timestamp, now, historicalAfterMs))) return;
+    this.liveLane = this.lane(this.deadline, { from: newest ?? NIL_UUID }, true);
+  }
+
+  /** Claims up to a batch of rows in `tx` (fewer past the claim's byte budget), starting at `cursor` among rows never tried. */
+  private async claim(tx: postgres.TransactionSql, cursor: { from: string }, live: boolean): Promise<{ rows: ClaimedRow[]; full: boolean }> {
     const { schema, batchSize, leaseMs } = this.settings;
     // pipelined: one round trip
     const [[begun], rows] = await Promise.all([
       tx.unsafe<{ newest: string | null }[]>(q.beginClaim(schema), [leaseMs], { prepare: true }),
-      tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, this.settings.maxAgeMs, this.claimFrom], { prepare: true }),
+      tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [batchSize, this.settings.maxAgeMs, cursor.from], { prepare: true }),
     ]);
     this.progressed();
-    this.claimFrom = nextClaimStart(this.claimFrom, { limit: batchSize, rows, newest: begun?.newest ?? null });
+    cursor.from = nextClaimStart(cursor.from, { limit: batchSize, rows, newest: begun?.newest ?? null });
     // Full: as many rows as asked for were due, or the byte budget held some back.
     const full = rows.length > 0 && (rows.length === batchSize || rows[0]!.locked > rows.length);
     if (full) {
       this.claimedFull = true;
       this.noteBacklog();
+      if (!live && this.settings.historicalAfterMs > 0) this.openLiveLane(rows, begun?.newest ?? null);
     }
     this.stats.claimed += rows.length;
     return { rows: [...rows], full };
   }
 
-  /** Claims batch after batch, each in a transaction of its own, until a claim comes back short or the run ends. */
-  private async lane(deadline: number): Promise<void> {
+  /**
+   * Claims batch after batch, each in a transaction of its own, until a claim comes back short or the run ends.
+   * The live lane (`live`) waits LIVE_POLL_MS after a short claim and claims again, until the other lanes are done.
+   */
+  private async lane(deadline: number, cursor: { from: string }, live = false): Promise<void> {
     for (;;) {
-      if (this.failed || this.abandoned) return;
+      if (this.failed || this.abandoned || (live && this.lanesDone)) return;
       if (this.signal?.aborted || Date.now() >= deadline) {
         this.stats.more = true;
         return;
       }
       let committed: Committed | undefined;
       const full = await this.sql.begin(async (tx) => {
-        const { rows, full } = await this.claim(tx);
+        const { rows, full } = await this.claim(tx, cursor, live);
         committed = await settleBatch(tx, rows, this);
         return full;
       });
       committed?.();
       this.progressed();
-      if (!full) return;
+      if (!full && !live) return;
+      if (!full) await new Promise((resolve) => setTimeout(resolve, LIVE_POLL_MS));
     }
   }
 }

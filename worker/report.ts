@@ -136,3 +136,13 @@ export function accountV1(batch: readonly string[], requests: readonly WireReque
   }
   return { requests: [...requests], accepted, ...(answered.length > 0 ? { answered } : {}), ...(failed ? { failed } : {}), unsent };
 }
+
+/** Capture V1: a batch's warnings (`[uuid, PostHog's details]`) as one line and a count per detail. */
+export function summarizeWarnings(warnings: readonly (readonly [string, string])[]): { summary: string; details: Record<string, number> } {
+  const details: Record<string, number> = {};
+  for (const [, said] of warnings) details[said] = (details[said] ?? 0) + 1;
+  const list = Object.entries(details)
+    .map(([said, n]) => `${said} (${n})`)
+    .join(', ');
+  return { summary: `PostHog accepted ${warnings.length} event(s) of a batch with a warning (Capture V1): ${list}`, details };
+}

@@ -4,7 +4,7 @@
  * sent as they were recorded. Pure.
  */
 import { OutboxError } from '../src/errors.ts';
-import { checkStoredEvent } from '../src/outbox/validate.ts';
+import { checkStoredEvent, isAiEvent, MAX_AI_EVENT_BYTES } from '../src/outbox/validate.ts';
 import type { WireEvent } from './sender.ts';
 
 /** A claimed row (one event), as the worker sends and settles it. */
@@ -74,6 +74,10 @@ export interface Triage {
 /** The event a stored row sends, once `checkStoredEvent` passed: a row corrupted in the table is dead-lettered, not sent. */
 function toWire(row: ClaimedRow): WireEvent {
   checkStoredEvent(row);
+  // posthog-node drops an `$ai_*` event over the AI endpoint's 8 MiB without a request; record() refuses them.
+  if (isAiEvent(row.event) && Buffer.byteLength(JSON.stringify(row.properties)) > MAX_AI_EVENT_BYTES) {
+    throw new OutboxError('too_large', 'row.properties', `are over the ${MAX_AI_EVENT_BYTES} bytes PostHog's AI endpoint takes per event`);
+  }
   return { uuid: row.uuid, event: row.event, distinctId: row.distinct_id, properties: row.properties, groups: row.groups, timestamp: row.timestamp };
 }
 

@@ -25,9 +25,13 @@ import { parseRetryAfter } from './backoff.ts';
 import { uuidsInBody } from './body.ts';
 import { classifyAnswer, classifyV1Answer, type EventVerdict, type Verdict } from './outcome.ts';
 import { account, accountV1, describeNetworkError, type SendReport, STOPPED, type WireRequest } from './report.ts';
+import { isAiEvent } from '../src/outbox/validate.ts';
+import { type CaptureMode, withCaptureMode } from './capture-mode.ts';
 import { defaultOf } from './settings-schema.ts';
 
-export { account, accountV1, type EventAnswer, type Failure, type SendReport, STOPPED, type WireRequest } from './report.ts';
+export { type CaptureMode, withCaptureMode, withCaptureV0 } from './capture-mode.ts';
+
+export { account, accountV1, type EventAnswer, type Failure, type SendReport, STOPPED, summarizeWarnings, type WireRequest } from './report.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -51,16 +55,10 @@ export interface PostHogTarget {
   captureMode?: CaptureMode;
 }
 
-/** PostHog's capture protocols, as posthog-node's `POSTHOG_CAPTURE_MODE` names them. */
-export type CaptureMode = 'v0' | 'v1';
-
 /** The path posthog-node sends Capture V1 batches to: its answers are read for per-event verdicts. */
 const V1_PATH = '/i/v1/analytics/events';
-
-/** Events posthog-node sends through Capture v0 even in V1 mode (its AI route): a batch in V1 mode holds none of them (worker/batch.ts). */
-export function isLegacyOnlyEvent(event: string): boolean {
-  return event.startsWith('$ai_');
-}
+/** PostHog's AI endpoint (posthog-node's `captureAi` route), where `$ai_*` events go: v0's body and answers, 8 MiB per event. */
+export const AI_PATH = '/i/v0/ai/batch/';
 
 const ANSWER_LIMIT = 64 * 1024;
 
@@ -89,6 +87,8 @@ export interface SendOptions {
   onTargetFailure?: () => void;
   /** Told as each request is answered or fails. */
   answered?: () => void;
+  /** Send the batch with `historical_migration: true` (posthog-node's `historicalMigration`): the historical lane. */
+  historical?: boolean;
 }
 
 /** What the fetch given to posthog-node saw of a batch's requests. */
@@ -167,8 +167,11 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
       const verdict = classifyAnswer(answer);
       note(read.uuids, verdict);
       // What posthog-node is told: success only for PostHog's acceptance; a non-PostHog 2xx or a redirect is a
-      // failure to it too (502), so it stops there rather than sending the rest of a split batch.
-      const status = verdict.kind === 'accepted' ? 200 : response.status >= 400 ? response.status : 502;
+      // failure to it too (502), so it stops there rather than sending the rest of a split batch. A 413 from the
+      // AI endpoint is a 400 to it: on its AI route posthog-node would split the request by itself and drop an
+      // event refused alone, then go on; the worker's own bisection splits it and pins the event instead.
+      const status =
+        verdict.kind === 'accepted' ? 200 : response.status === 413 && url.endsWith(AI_PATH) ? 400 : response.status >= 400 ? response.status : 502;
       return new Response(answerText, { status, headers: response.headers });
     })();
     watch.inFlight.push(exchange.catch(() => undefined));
@@ -191,10 +194,13 @@ function hasKeys(object: object): boolean {
  */
 class BatchClient extends PostHog {
   private readonly watch: Watch;
+  /** Its events go to the AI endpoint (`captureAi`). */
+  private readonly ai: boolean;
 
-  constructor(apiKey: string, options: ConstructorParameters<typeof PostHog>[1], watch: Watch) {
+  constructor(apiKey: string, options: ConstructorParameters<typeof PostHog>[1], watch: Watch, ai: boolean) {
     super(apiKey, options);
     this.watch = watch;
+    this.ai = ai;
   }
 
   /** posthog-node builds each request from the messages it passes here: their uuids are what the body is checked for. */
@@ -206,6 +212,11 @@ class BatchClient extends PostHog {
   add(e: WireEvent): void {
     // capture() turns `groups` into the `$groups` property; recorded events carry it already (attribution).
     const properties = e.properties.$groups === undefined && hasKeys(e.groups) ? { ...e.properties, $groups: e.groups } : e.properties;
+    if (this.ai) {
+      // posthog-node's public AI route: prepared in its promise chain (flushWithPendingPromises waits for it).
+      this.captureAi({ distinctId: e.distinctId, event: e.event, properties, uuid: e.uuid, timestamp: e.timestamp });
+      return;
+    }
     this.captureStateless(e.distinctId, e.event, properties as Parameters<PostHog['capture']>[0]['properties'], { uuid: e.uuid, timestamp: e.timestamp });
   }
 
@@ -215,36 +226,14 @@ class BatchClient extends PostHog {
   }
 }
 
-/**
- * Builds a posthog-node client in capture mode `mode` whatever `POSTHOG_CAPTURE_MODE` says: posthog-node reads
- * that variable when a client is constructed (set to `v1`: Capture V1; unset or anything else: v0). It is set to
- * the mode (or, for v0, hidden) only for the synchronous constructor call, so nothing else in the process sees
- * it change.
- */
-export function withCaptureMode<T>(mode: CaptureMode, construct: () => T): T {
-  const previous = process.env.POSTHOG_CAPTURE_MODE;
-  if (mode === 'v0' ? previous === undefined : previous === mode) return construct();
-  if (mode === 'v0') delete process.env.POSTHOG_CAPTURE_MODE;
-  else process.env.POSTHOG_CAPTURE_MODE = mode;
-  try {
-    return construct();
-  } finally {
-    if (previous === undefined) delete process.env.POSTHOG_CAPTURE_MODE;
-    else process.env.POSTHOG_CAPTURE_MODE = previous;
-  }
-}
-
-/** A posthog-node client in Capture v0 mode whatever `POSTHOG_CAPTURE_MODE` says (`withCaptureMode('v0', ...)`). */
-export function withCaptureV0<T>(construct: () => T): T {
-  return withCaptureMode('v0', construct);
-}
-
 export async function sendBatch(target: PostHogTarget, events: readonly WireEvent[], options: SendOptions = {}): Promise<SendReport> {
   const batch = events.map((e) => e.uuid);
   if (events.length === 0) return { requests: [], accepted: [], unsent: [] };
   const watch: Watch = { requests: [], inFlight: [], stopped: false };
-  // V1 for a batch of analytics events only: posthog-node would send `$ai_*` events through v0 anyway.
-  const mode: CaptureMode = target.captureMode === 'v1' && !events.some((e) => isLegacyOnlyEvent(e.event)) ? 'v1' : 'v0';
+  // A batch of `$ai_*` events only goes to the AI endpoint (v0's answers); any other batch to `/batch/` or, for
+  // analytics events only, Capture V1. worker/batch.ts never mixes them (worker/lanes.ts).
+  const ai = events.every((e) => isAiEvent(e.event));
+  const mode: CaptureMode = target.captureMode === 'v1' && !events.some((e) => isAiEvent(e.event)) ? 'v1' : 'v0';
   const client = withCaptureMode(
     mode,
     () =>
@@ -263,6 +252,7 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
           requestTimeout: target.requestTimeoutMs ?? defaultOf('posthog.requestTimeoutMs'),
           // (no background flush timer either: flushInterval 0)
           disableGeoip: true,
+          historicalMigration: options.historical ?? false,
           // The body is gzipped by our fetch instead: posthog-node's own gzip (CompressionStream, then a CRC check
           // in JavaScript) runs on the main thread, and its output would have to be gunzipped again to read the uuids.
           disableCompression: true,
@@ -271,6 +261,7 @@ export async function sendBatch(target: PostHogTarget, events: readonly WireEven
           fetch: observingFetch(watch, options) as never,
         },
         watch,
+        ai,
       ),
   );
   // posthog-node reports errors through an emitter too; the requests we saw are what we act on.

@@ -110,6 +110,17 @@ export const SETTINGS = {
     description:
       'an event still undelivered this long after it was recorded is dead-lettered instead of sent; nothing else about time dead-letters an event (PostHog failures are retried for as long as they last)',
   },
+  historicalAfterMs: {
+    kind: 'duration',
+    flag: '--historical-after',
+    env: 'POSTHOG_OUTBOX_HISTORICAL_AFTER',
+    min: 60_000,
+    max: 3_650 * DAY,
+    zero: 'send every event as live',
+    default: 3_600_000,
+    description:
+      'an event whose timestamp is older than this when it is sent goes in requests of its own flagged historical_migration (PostHog ingests them in order, without its spike detection), after the live events of its batch; a run claiming a backlog of such rows also claims the rows recorded since in a lane of their own, so that they are not held up behind it',
+  },
   'posthog.requestTimeoutMs': {
     kind: 'duration',
     flag: '--request-timeout',

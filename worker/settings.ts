@@ -25,6 +25,7 @@ export interface SettingsInput {
   batchSize?: number;
   concurrency?: number;
   maxAgeMs?: number;
+  historicalAfterMs?: number;
   leaseMs?: number;
   maxRunMs?: number;
   identifyRefreshMs?: number;
@@ -49,6 +50,8 @@ export interface DrainSettings {
   concurrency: number;
   /** A row older than this (since it was recorded) is dead-lettered when claimed instead of being sent. */
   maxAgeMs: number;
+  /** An event whose timestamp is older than this is sent flagged `historical_migration` (0: none is); worker/lanes.ts. */
+  historicalAfterMs: number;
   /** How long a batch's transaction may sit idle (a request out) before PostgreSQL ends it and frees its rows. */
   leaseMs: number;
   /** A run stops claiming after this long; the worker starts another if work is left. */
@@ -137,6 +140,7 @@ export function resolveSettings(input: SettingsInput): Readonly<WorkerSettings> 
     batchSize: numeric('batchSize', input.batchSize),
     concurrency: numeric('concurrency', input.concurrency),
     maxAgeMs: numeric('maxAgeMs', input.maxAgeMs),
+    historicalAfterMs: numeric('historicalAfterMs', input.historicalAfterMs),
     leaseMs,
     maxRunMs: numeric('maxRunMs', input.maxRunMs),
     identifyRefreshMs: numeric('identifyRefreshMs', input.identifyRefreshMs),

@@ -102,7 +102,7 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
     }
     // The row as JSON: its size is checked, and above VALUES_ROWS_LIMIT rows it is what the statement gets.
     const text = JSON.stringify(row);
-    checkSize(text, field);
+    checkSize(text, field, row.event as string);
     uuids.push(row.uuid as string);
     rows.push(row);
     json.push(text);

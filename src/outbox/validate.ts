@@ -11,10 +11,30 @@ import { checkId, checkKey, checkString, checkTimestamp, describe, isId, isStora
 import type { OutboxEvent, ProfileFields } from '../event.ts';
 
 /**
- * PostHog drops events over 1 MB. The stored event (name, distinct id, properties, groups) must fit in
- * 1,000,000 bytes less an allowance for what posthog-node adds (`$lib`, `$lib_version`, uuid, timestamp...).
+ * PostHog refuses events over 1 MB on `/batch/` (and Capture V1). The stored event (name, distinct id, properties,
+ * groups) must fit in 1,000,000 bytes less an allowance for what posthog-node adds (`$lib`, `$lib_version`, uuid,
+ * timestamp...).
  */
 export const MAX_EVENT_BYTES = 1_000_000 - 8 * 1024;
+/**
+ * `$ai_*` events go to PostHog's AI endpoint (`/i/v0/ai/batch/`, worker/sender.ts), which takes up to 8 MiB per
+ * event (posthog-node's `AI_MAX_EVENT_BYTES`; 413 above): the same allowance kept below it.
+ */
+export const MAX_AI_EVENT_BYTES = 8 * 1024 * 1024 - 8 * 1024;
+
+/**
+ * Whether an event goes to PostHog's AI endpoint: its name starts with `$ai_` (`$ai_generation`, `$ai_span`,
+ * `$ai_trace`, `$ai_embedding`...), posthog-node's own rule for the events it routes apart (capture-v1/routing),
+ * and the only events that endpoint accepts.
+ */
+export function isAiEvent(event: string): boolean {
+  return event.startsWith('$ai_');
+}
+
+/** The most bytes a stored event named `event` may take: the AI endpoint's limit for `$ai_*` events, `/batch/`'s for the others. */
+export function maxEventBytes(event: string): number {
+  return isAiEvent(event) ? MAX_AI_EVENT_BYTES : MAX_EVENT_BYTES;
+}
 /** Deeper nesting is refused rather than risking a stack overflow in a parser downstream. */
 export const MAX_DEPTH = 64;
 
@@ -196,12 +216,18 @@ export function checkStoredEvent(row: { event: unknown; distinct_id: unknown; pr
   checkDate(row.timestamp, ROW_FIELDS.timestamp);
 }
 
-/** Throws when the stored form of an event (`json`, its outbox row as JSON) is over MAX_EVENT_BYTES. */
-export function checkSize(json: string, field: string): void {
+/**
+ * Throws when the stored form of an event named `event` (`json`, its outbox row as JSON) is over its limit
+ * (`maxEventBytes`: MAX_AI_EVENT_BYTES for `$ai_*` events, MAX_EVENT_BYTES for the others).
+ */
+export function checkSize(json: string, field: string, event: string): void {
   // Cheap upper bound first: a UTF-16 code unit is at most 3 UTF-8 bytes.
   if (json.length * 3 <= MAX_EVENT_BYTES) return;
+  const limit = maxEventBytes(event);
   const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes > MAX_EVENT_BYTES) {
-    throw new OutboxError('too_large', `${field}.properties`, `the event is ${bytes} bytes; PostHog accepts at most ${MAX_EVENT_BYTES} per event`);
-  }
+  if (bytes <= limit) return;
+  const applies = isAiEvent(event)
+    ? `PostHog's AI endpoint accepts at most ${limit} per $ai_* event`
+    : `PostHog accepts at most ${limit} per event (only $ai_* events may be larger, up to ${MAX_AI_EVENT_BYTES}, through its AI endpoint)`;
+  throw new OutboxError('too_large', `${field}.properties`, `the event is ${bytes} bytes; ${applies}`);
 }

@@ -102,13 +102,13 @@ describe('per-event verdicts', () => {
     expect(await deadLetterRows(db.sql)).toEqual([]);
   });
 
-  it('$ai_* events in V1 mode: a v0 request of their own (as posthog-node routes them), the rest through V1, each once', async () => {
+  it('$ai_* events in V1 mode: a request of their own to the AI endpoint, the rest through V1, each once', async () => {
     const uuids = await db.sql.begin((sql) => record(sql, [event(1), event(2, { event: '$ai_generation' }), event(3)]));
     await start();
     await settled();
     expect(uuids.map((u) => capture.countsByUuid().get(u))).toEqual([1, 1, 1]);
     const pathOf = (u: string) => capture.requests.find((r) => r.uuids.includes(u))?.path;
-    expect(uuids.map(pathOf)).toEqual([V1_PATH, '/batch/', V1_PATH]);
+    expect(uuids.map(pathOf)).toEqual([V1_PATH, '/i/v0/ai/batch/', V1_PATH]);
   });
 });
 

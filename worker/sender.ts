@@ -11,6 +11,11 @@
  * (`classifyAnswer`: only PostHog's capture answer is acceptance; on Capture V1 `classifyV1Answer` reads
  * PostHog's verdict on each event). worker/report.ts turns the requests into what became of each event.
  *
+ * A batch of `$ai_*` events only (worker/batch.ts never mixes them with others) goes through posthog-node's
+ * `captureAi` to PostHog's AI endpoint (`AI_PATH`, v0's answers), which posthog-node splits at ~5 MiB per request;
+ * a 413 there is passed to it as a 400, so that it stops rather than split and drop an event by itself (the
+ * worker bisects). A batch of the historical lane is sent by a client built with `historicalMigration`.
+ *
  * The capture protocol is the worker's choice (`posthog.captureMode`), not the environment's: posthog-node
  * reads `POSTHOG_CAPTURE_MODE` in its constructor, so each client is built with the variable set to the mode
  * chosen (`withCaptureMode`). In V1 mode posthog-node's `flush()` never rejects (failures come as a

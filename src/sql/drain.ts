@@ -17,7 +17,9 @@ const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups
  * Bytes of stored properties a claim returns at most, beyond its first row: a batch's memory is bounded by its
  * events (the claim's LIMIT) and by this. `pg_column_size` is the stored size, compressed when PostgreSQL
  * compressed the value (values over ~2 KB): a batch of large, very repetitive events may hold a few times this
- * once parsed. PostHog refuses events over 1 MB, so a batch of 1,000 such events would otherwise be a gigabyte;
+ * once parsed. The first row is always taken, so an `$ai_*` event of up to 8 MiB (the AI endpoint's limit, which
+ * record() allows it) is claimed, alone: a batch holds at most this plus one event. PostHog refuses other events
+ * over 1 MB, so a batch of 1,000 such events would otherwise be a gigabyte;
  * with the CLI worker's sidecar heap (cli/heap.ts, 160 MB old space) and two lanes, 4 MB each leaves room. Events
  * of a few KB fill a batch of 1,000 long before it.
  */

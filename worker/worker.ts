@@ -23,10 +23,7 @@ import type { DrainState, Logger, OutboxWorker, RunStats, TargetState } from './
 import { BoundedSet } from './bounded-set.ts';
 import { Pauses } from './pauses.ts';
 
-/**
- * Accepted-but-unsettled uuids a worker remembers at most (about 100 bytes each): a batch lost after sending
- * leaves up to a batch's worth, and the next claim of those rows settles them.
- */
+/** Accepted-but-unsettled uuids a worker remembers at most (~100 bytes each; a lost batch leaves a batch's worth). */
 const UNSETTLED_LIMIT = 100_000;
 
 /** What a worker is built from, all of it ready before it is constructed (nothing is set on it afterwards). */
@@ -46,10 +43,7 @@ export interface WorkerParts {
   closers: (() => Promise<void>)[];
 }
 
-/**
- * How soon a queued drain job starts when pg-boss hears of it (NOTIFY): milliseconds, a few hundred on a
- * loaded machine. A job not started by then was missed (`Worker.expectJob`).
- */
+/** A queued drain job starts within milliseconds of its NOTIFY; one not started by then was missed (`expectJob`). */
 export const JOB_START_MS = 1_000;
 
 export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] }> implements OutboxWorker {
@@ -135,12 +129,10 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   }
 
   /**
-   * A drain job was queued: if no run has started by `JOB_START_MS` later, pg-boss's worker missed the job's
-   * NOTIFY and would fetch it only at its next poll, which is every 30 s while pg-boss counts on LISTEN. Its
-   * LISTEN connection misses NOTIFYs while it reconnects after a PostgreSQL restart, with a backoff that
-   * grows to 30 s (an event committed after a restart waited up to 27 s: test/reliability/restart-wakeup.test.ts).
-   * Waking pg-boss's worker makes it fetch now; the job stays the only way a run starts, so workers still
-   * share a backlog through it. Armed once per wait: the idle probe kicks again while rows stay due.
+   * A drain job was queued: if no run has started `JOB_START_MS` later, pg-boss missed its NOTIFY (its LISTEN
+   * connection reconnects after a PostgreSQL restart with a backoff growing to 30 s, and it polls every 30 s
+   * meanwhile: test/reliability/restart-wakeup.test.ts), so it is woken to fetch now. The job stays the only
+   * way a run starts, so workers still share a backlog through it. Armed once per wait.
    */
   private expectJob(): void {
     if (this.jobWait !== undefined || this.abort.signal.aborted) return;

@@ -173,15 +173,19 @@ it("pg-boss's connections are closed by the server: it reconnects, the drain job
 
 // pg-boss's statements on a silent connection give up after its 30 s bound (worker/lifecycle.ts
 // PGBOSS_STATEMENT_MS): the soak run has the time; `npm test` has the closed connections above.
-it.runIf(SOAK)("pg-boss's connections are cut off for 2 s: its statements give up, the drain job is queued and run, the event arrives", async () => {
-  await throughProxy(async (proxy, databaseUrl) => {
-    const logger = recordingLogger();
-    await start({ databaseUrl, logger, posthog: posthog(1_000), leaseMs: 30_000 });
-    await connected('posthog-outbox worker (pg-boss)');
-    cutOffFor2s(proxy, 'posthog-outbox worker (pg-boss)');
-    const [uuid] = await one(0);
-    // pg-boss's statements on the silenced connections give up after its bound (30 s); the job it queues
-    // (and the once-a-minute safety net) then run on fresh connections
-    await until(() => capture.events.some((e) => e.uuid === uuid), Boolean, { what: 'the event to arrive', timeoutMs: 75_000 });
-  });
-}, 120_000);
+it.runIf(SOAK)(
+  "pg-boss's connections are cut off for 2 s: its statements give up, the drain job is queued and run, the event arrives",
+  async () => {
+    await throughProxy(async (proxy, databaseUrl) => {
+      const logger = recordingLogger();
+      await start({ databaseUrl, logger, posthog: posthog(1_000), leaseMs: 30_000 });
+      await connected('posthog-outbox worker (pg-boss)');
+      cutOffFor2s(proxy, 'posthog-outbox worker (pg-boss)');
+      const [uuid] = await one(0);
+      // pg-boss's statements on the silenced connections give up after its bound (30 s); the job it queues
+      // (and the once-a-minute safety net) then run on fresh connections
+      await until(() => capture.events.some((e) => e.uuid === uuid), Boolean, { what: 'the event to arrive', timeoutMs: 75_000 });
+    });
+  },
+  120_000,
+);

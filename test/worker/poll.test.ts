@@ -95,14 +95,18 @@ it('an idle worker costs a few cheap queries a second (a 5 s window, the minutel
   }
 });
 
-it.runIf(SOAK)('an idle worker costs a few cheap queries a second, over 20 s with the minutely safety-net run', async () => {
-  // long enough that a once-a-minute burst (the safety-net run: ~10 statements) does not dominate
-  const { perSecond, limit } = await idleRate(db.sql, 20);
-  // the worker's probes (2 a second once idle), pg-boss's job polling and maintenance (about 1 a second), and
-  // the minutely safety-net run if it falls in the window: 3.5 a second over 20 s in runs on 2 cores
-  console.log(`idle worker, 20 s: ${perSecond.toFixed(1)} statements/s on its database`);
-  expect(perSecond).toBeLessThanOrEqual(limit);
-}, 60_000);
+it.runIf(SOAK)(
+  'an idle worker costs a few cheap queries a second, over 20 s with the minutely safety-net run',
+  async () => {
+    // long enough that a once-a-minute burst (the safety-net run: ~10 statements) does not dominate
+    const { perSecond, limit } = await idleRate(db.sql, 20);
+    // the worker's probes (2 a second once idle), pg-boss's job polling and maintenance (about 1 a second), and
+    // the minutely safety-net run if it falls in the window: 3.5 a second over 20 s in runs on 2 cores
+    console.log(`idle worker, 20 s: ${perSecond.toFixed(1)} statements/s on its database`);
+    expect(perSecond).toBeLessThanOrEqual(limit);
+  },
+  60_000,
+);
 
 it('a starting worker finds out with the probe whether anything is due: with only rows held for later, it runs no claim', async () => {
   const held = await createWorkerDatabase();

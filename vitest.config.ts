@@ -1,9 +1,14 @@
+import { globSync, readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 import { isPostgresClosedSocketWrite, isPostgresStrayRejection } from './src/postgres-workaround.ts';
 
+const TESTS = 'test/**/*.test.ts';
+/** `npm run soak` (SOAK=1): the files with long scenarios, those that import test/support/soak.ts. */
+const soakFiles = () => globSync(TESTS).filter((file) => /from '[./]+\/support\/soak\.ts'/.test(readFileSync(file, 'utf8')));
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: process.env.SOAK === '1' ? soakFiles() : [TESTS],
     // One throwaway PostgreSQL for the whole run (or DATABASE_URL's server); each test file gets its own database.
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,

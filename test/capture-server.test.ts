@@ -395,7 +395,7 @@ describe('faults', () => {
       [500, '1'],
       [500, '1'],
     ]);
-    await new Promise((r) => setTimeout(r, 350));
+    await new Promise((r) => setTimeout(r, 350)); // the scenario: the 300 ms window passes
     expect((await post(batch(wireEvent(3)))).status).toBe(200);
     expect(server.requests.map((r) => [r.status, r.fault ?? null, r.events])).toEqual([
       [500, 'failFor', 1],

@@ -326,7 +326,7 @@ describe('npm start (posthog-outbox demo)', () => {
     const demo = startDemo();
     await demo.waitFor(/^postgres\s+starting embedded PostgreSQL/m);
     demo.child.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 200)); // the scenario: a second Ctrl-C a moment after the first
     const sentAt = Date.now();
     demo.child.kill('SIGINT');
     const { code, at } = await demo.exited;

@@ -55,7 +55,7 @@ async function restart(downMs: number, whileDown: () => Promise<void>): Promise<
   await server.stop(); // fast shutdown: open connections are terminated
   const down = Date.now();
   await whileDown();
-  await new Promise((r) => setTimeout(r, Math.max(0, downMs - (Date.now() - down))));
+  await new Promise((r) => setTimeout(r, Math.max(0, downMs - (Date.now() - down)))); // the scenario: down this long
   server = await startEmbeddedPostgres({ name: NAME, port });
 }
 
@@ -104,7 +104,7 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
         writerErrors.push((error as Error).message);
       }
       n++;
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 20)); // the scenario: the writers' pace
     }
   })();
 
@@ -114,7 +114,7 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
   });
   const restartedAt = Date.now();
   expect(statusWhileDown).toBe(503); // not ready while the database is down
-  await new Promise((r) => setTimeout(r, 1_000));
+  await new Promise((r) => setTimeout(r, 1_000)); // the scenario: writers keep writing for a second after the restart
   writing = false;
   await writer;
 

@@ -11,7 +11,7 @@ import { attributedEvent, record } from '../../src/index.ts';
 import { readStatus } from '../../src/ops/status.ts';
 import type { OutboxWorker } from '../../worker/index.ts';
 import { docBlock } from '../support/docs.ts';
-import { inProcessWorkers, outboxCount, until, type WorkerFixture } from '../support/worker.ts';
+import { inProcessWorkers, nothingInFlight, outboxCount, until, type WorkerFixture } from '../support/worker.ts';
 
 let fixture: WorkerFixture;
 const start = inProcessWorkers('phc_settle', (f) => (fixture = f), { concurrency: 1, backoff: { baseMs: 200, maxMs: 2_000 } });
@@ -69,7 +69,7 @@ describe('PostgreSQL refuses to settle a batch PostHog accepted', () => {
       const state = await untilFailing(worker);
       expect(state.reason).toMatch(/^settling a batch failed, 44 delivered event\(s\) deleted without re-identification.*22P02 identities refuses poison/);
       // the runs after keep delivering nothing twice while the refusal lasts (the poison rows are gone, so they succeed)
-      await new Promise((r) => setTimeout(r, 1_000));
+      await nothingInFlight(fixture.capture); // the outbox is empty: nothing more can be sent
       expectEachOnce(uuids);
       expect(fixture.capture.events.length).toBe(44);
       expect(failed.length).toBeGreaterThanOrEqual(1);

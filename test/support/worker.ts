@@ -23,6 +23,16 @@ export async function until<T>(probe: () => Promise<T> | T, done: (value: T) => 
   return value;
 }
 
+/**
+ * Waits until the capture server has answered every request it has read (none pending, e.g. held by
+ * `delayNext`, or a copy of an event still on its way): what it recorded is then all it will record of the
+ * requests so far. After the outbox is empty no worker has anything left to send, so a test that asserts
+ * nothing more arrived waits for this rather than sleeping.
+ */
+export function nothingInFlight(capture: CaptureServer, timeoutMs = 10_000): Promise<unknown> {
+  return capture.waitForRequests((requests) => requests.every((r) => r.outcome !== 'pending'), { timeoutMs, what: 'no request in flight' });
+}
+
 /** Events in the outbox (a row each). */
 export async function outboxCount(sql: postgres.Sql): Promise<number> {
   const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM posthog_outbox.outbox`;

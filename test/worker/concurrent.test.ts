@@ -9,7 +9,7 @@ import type { OutboxEvent } from '../../src/event.ts';
 import { record } from '../../src/outbox/record.ts';
 import { startWorker, type OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { createWorkerDatabase, deadLetterRows, outboxCount, until } from '../support/worker.ts';
+import { createWorkerDatabase, deadLetterRows, nothingInFlight, outboxCount, until } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -53,7 +53,7 @@ describe('two workers on one outbox', () => {
       (n) => n === 0,
       { timeoutMs: 60_000, what: 'the outbox to empty' },
     );
-    await new Promise((r) => setTimeout(r, 300)); // anything still in flight would arrive now
+    await nothingInFlight(capture); // anything still in flight has arrived
 
     const counts = capture.countsByUuid();
     const missing = committed.filter((uuid) => !counts.has(uuid));

@@ -9,7 +9,7 @@ import { OutboxError } from '../../src/errors.ts';
 import { record } from '../../src/outbox/record.ts';
 import type { OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { deadLetterRows, inProcessWorkers, outboxCount, until } from '../support/worker.ts';
+import { deadLetterRows, inProcessWorkers, nothingInFlight, outboxCount, until } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -74,7 +74,8 @@ describe('delivery', () => {
     ).rejects.toThrow('rollback');
     await db.sql.begin((sql) => record(sql, event(2, { event: 'committed' })));
     await capture.waitFor(1, { timeoutMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    await settled(); // the outbox empty (the rolled-back event was never in it), nothing on its way
+    await nothingInFlight(capture);
     expect(capture.events.map((e) => e.event)).toEqual(['committed']);
   });
 
@@ -318,7 +319,7 @@ describe('PostHog failures', () => {
     for (let i = 1; i <= 5; i++) {
       later.push(...(await record(db.sql, event(i))));
       worker.kick();
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 50)); // the scenario: commits and kicks spread over the pause
     }
     await capture.waitFor(6, { timeoutMs: 15_000 });
     await settled();
@@ -369,7 +370,7 @@ describe('re-identification', () => {
     worker = await start();
     await capture.waitFor((events) => events.filter((e) => e.event.startsWith('$')).length >= 3, { timeoutMs: 10_000 });
     await settled();
-    await new Promise((r) => setTimeout(r, 200));
+    await nothingInFlight(capture);
     const identities = capture.events.filter((e) => e.event === '$identify' || e.event === '$groupidentify');
     expect(identities.map((e) => [e.event, e.distinct_id]).sort()).toEqual([
       ['$groupidentify', '$organization_org_1'],
@@ -408,7 +409,7 @@ describe('re-identification', () => {
     worker = await start({ batchSize: 2, concurrency: 1 });
     await capture.waitFor((events) => events.filter((e) => e.event.startsWith('$')).length >= 3, { timeoutMs: 10_000 });
     await settled();
-    await new Promise((r) => setTimeout(r, 200));
+    await nothingInFlight(capture);
     const identities = capture.events.filter((e) => e.event.startsWith('$'));
     expect(identities.map((e) => [e.event, e.distinct_id, e.properties.$set ?? e.properties.$group_set]).sort()).toEqual([
       ['$groupidentify', '$organization_org_1', { name: 'Acme' }],

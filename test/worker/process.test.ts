@@ -11,7 +11,7 @@ import { record } from '../../src/outbox/record.ts';
 import { runCli } from '../support/cli.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { workerProcesses } from '../support/processes.ts';
-import { deadLetterRows, heldRows, outboxCount, until } from '../support/worker.ts';
+import { deadLetterRows, heldRows, nothingInFlight, outboxCount, until } from '../support/worker.ts';
 
 const KEY = 'phc_process_test_key';
 let db: TestDatabase;
@@ -70,7 +70,7 @@ describe('worker process', () => {
     spawnWorker(args);
     await drained();
     await capture.waitFor(() => committed.every((uuid) => capture.countsByUuid().has(uuid)), { timeoutMs: 30_000, what: 'every committed event' });
-    await new Promise((r) => setTimeout(r, 300));
+    await nothingInFlight(capture);
 
     expectAllArrivedIdentically(committed);
     expect(await deadLetterRows(db.sql)).toEqual([]);
@@ -100,7 +100,7 @@ describe('worker process', () => {
     spawnWorker(['--batch-size', '500']);
     await drained();
     await capture.waitFor(2_000, { timeoutMs: 30_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    await nothingInFlight(capture);
     expectAllArrivedIdentically(committed);
     expect(capture.duplicates()).toEqual([]);
     expect(capture.events).toHaveLength(2_000);

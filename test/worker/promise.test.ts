@@ -22,6 +22,9 @@ let worker: OutboxWorker | undefined;
 /** A 1/100 scale of the default policy (1 s doubling to 60 s): 10 ms doubling to 600 ms. */
 const SCALED = { baseMs: DEFAULT_BACKOFF.baseMs / 100, maxMs: DEFAULT_BACKOFF.maxMs / 100 };
 
+/** A 1/1000 scale (1 ms doubling to 60 ms), for the tests that count many attempts: their number is the point, not the waits. */
+const QUICK = { baseMs: DEFAULT_BACKOFF.baseMs / 1000, maxMs: DEFAULT_BACKOFF.maxMs / 1000 };
+
 const start = inProcessWorkers('phc_promise', (fixture) => ({ db, capture } = fixture), { backoff: SCALED, batchSize: 100, requestTimeoutMs: 2_000 });
 
 function event(i: number, overrides: Partial<OutboxEvent> = {}): OutboxEvent {
@@ -47,19 +50,14 @@ async function attempts() {
 
 const host = notPostHogHosts();
 
-/** Runs a worker against `posthogHost` for `ms` with 20 events waiting; every row must still be queued after. */
-async function pointedAt(posthogHost: string, ms = 2_500) {
+/** Runs a worker against `posthogHost` with 20 events waiting until a row was tried 10 times; every row must still be queued after. */
+async function pointedAt(posthogHost: string) {
   const uuids = await record(
     db.sql,
     Array.from({ length: 20 }, (_, i) => event(i)),
   );
-  worker = await start({ posthog: { apiKey: 'phc_promise', host: posthogHost, requestTimeoutMs: 2_000 } });
-  await until(
-    () => worker!.totals.requests,
-    (n) => n >= 3,
-    { what: 'a few requests to the wrong host', timeoutMs: 10_000 },
-  );
-  await sleep(ms);
+  worker = await start({ posthog: { apiKey: 'phc_promise', host: posthogHost, requestTimeoutMs: 2_000 }, backoff: QUICK });
+  await until(attempts, (a) => Math.max(...a) >= 10, { what: 'a row tried 10 times at the wrong host', timeoutMs: 20_000 });
   expect(await outboxCount(db.sql)).toBe(20);
   expect(await deadLetterRows(db.sql)).toEqual([]);
   expect(worker.totals.delivered).toBe(0);
@@ -79,7 +77,7 @@ describe('target failures never dead-letter', () => {
       db.sql,
       Array.from({ length: 50 }, (_, i) => event(i)),
     );
-    worker = await start();
+    worker = await start({ backoff: QUICK });
     await until(attempts, (a) => a.length === 50 && Math.min(...a) >= thirtyMinutes, { what: `${thirtyMinutes} attempts on every row`, timeoutMs: 60_000 });
     expect(await deadLetterRows(db.sql)).toEqual([]);
     expect((await health())?.reason).toMatch(/PostHog answered HTTP 503/);
@@ -100,7 +98,7 @@ describe('target failures never dead-letter', () => {
         db.sql,
         Array.from({ length: 5 }, (_, i) => event(i)),
       );
-      worker = await start();
+      worker = await start({ backoff: QUICK });
       await until(attempts, (a) => a.length === 5 && Math.min(...a) >= 11, { what: '11 attempts on every row (the old limit was 10)', timeoutMs: 30_000 });
       expect(await deadLetterRows(db.sql)).toEqual([]);
       capture.clearFaults();
@@ -171,7 +169,12 @@ describe('systemic rejection: the circuit breaker', () => {
       (n) => n >= 3,
       { what: 'three batches judged broad', timeoutMs: 20_000 },
     );
-    await sleep(1_000);
+    // and it goes on: two more broad judgements, still nothing dead-lettered
+    await until(
+      () => worker!.totals.rejectedBroadly,
+      (n) => n >= 5,
+      { what: 'five batches judged broad', timeoutMs: 20_000 },
+    );
     expect(await deadLetterRows(db.sql)).toEqual([]);
     expect(await outboxCount(db.sql)).toBe(300);
     // Bisecting every event would cost ~600 requests per pass over the backlog; the breaker stops each batch
@@ -196,7 +199,7 @@ describe('systemic rejection: the circuit breaker', () => {
     const quiet: string[] = [];
     for (let i = 1; i <= 8; i++) {
       quiet.push(...(await record(db.sql, event(i))));
-      await sleep(150);
+      await sleep(150); // the scenario: a quiet day, one event at a time
     }
     await until(attempts, (a) => a.length === 8 && Math.min(...a) >= 3, { what: 'three refusals of each quiet event', timeoutMs: 20_000 });
     expect(await deadLetterRows(db.sql)).toEqual([]);

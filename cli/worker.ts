@@ -1,6 +1,6 @@
 /** `posthog-outbox worker`: argv -> settings (worker/settings.ts, via cli/settings.ts) -> startWorker -> logs until SIGTERM/SIGINT. */
 import { getHeapStatistics } from 'node:v8';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { pino } from 'pino';
 import { redactUrl } from '../src/config.ts';
 import { ignorePostgresStrayError, startWorker, type Logger, type OutboxWorker, type WorkerOptions } from '../worker/index.ts';
@@ -15,9 +15,6 @@ export function workerCommand(): Command {
     .addOption(databaseUrlOption())
     .addOption(directUrlOption());
   for (const name of CLI_SETTINGS) command.addOption(settingOption(name));
-  // Gone: target failures are retried for as long as they last and event rejections dead-letter at once.
-  // Still accepted (with a warning) so a deployment that passes it keeps starting.
-  command.addOption(new Option('--max-attempts <n>').env('POSTHOG_OUTBOX_MAX_ATTEMPTS').hideHelp());
   return command.action(runWorker);
 }
 
@@ -31,12 +28,6 @@ async function runWorker(flags: Record<string, string | undefined>): Promise<voi
   const settings = resolveSettings(input);
   const logger = pino({ base: { service: 'posthog-outbox' } });
   process.on('uncaughtException', (error) => onUncaught(logger, error));
-  if (flags.maxAttempts !== undefined) {
-    logger.warn(
-      {},
-      '--max-attempts (POSTHOG_OUTBOX_MAX_ATTEMPTS) no longer exists and is ignored: PostHog failures are retried for as long as they last, and an event PostHog rejects is dead-lettered once the rejection is confirmed',
-    );
-  }
   const worker = await startCancellable({ ...input, signal: signals.starting, databaseUrl, logger });
   if (!worker) return; // stopped while starting: exit 0
   // The heap this process may use (cli/heap.ts sizes it for a sidecar unless told otherwise).

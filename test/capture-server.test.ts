@@ -6,6 +6,7 @@
 import { gzipSync } from 'node:zlib';
 import { PostHog, type PostHogOptions } from 'posthog-node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { captureServerHooks } from './capture/clients.ts';
 import { startCaptureServer, type CaptureServer } from '../dev/capture-server.ts';
 
 const KEY = 'phc_test';
@@ -23,14 +24,7 @@ interface PostHogNetworkError extends Error {
 }
 
 let server: CaptureServer;
-
-beforeAll(async () => {
-  server = await startCaptureServer({ apiKey: KEY });
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(() => server.reset());
+captureServerHooks((started) => (server = started));
 
 /** A client built like the worker builds it: no timer, no retries, no flags, explicit flush. */
 function client(options: Partial<PostHogOptions> = {}, url = server.url): PostHog {

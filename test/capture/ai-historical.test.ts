@@ -5,17 +5,10 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
-import { client, KEY, postJson, uuid } from './clients.ts';
+import { client, KEY, postJson, uuid, captureServerHooks } from './clients.ts';
 
 let server: CaptureServer;
-
-beforeAll(async () => {
-  server = await startCaptureServer({ apiKey: KEY });
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(() => server.reset());
+captureServerHooks((started) => (server = started));
 
 const MB = 1_000_000;
 const blob = (bytes: number) => ({ $ai_input: 'x'.repeat(bytes) });

@@ -1,7 +1,22 @@
 /** Real posthog-node clients for the capture server's tests, in capture mode v0 or v1, and what they report. */
 import { PostHog, type PostHogOptions } from 'posthog-node';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 
 export const KEY = 'phc_test';
+
+/** One capture server accepting KEY for the test file, emptied before each test; `started` receives it. */
+export function captureServerHooks(started: (server: CaptureServer) => void): void {
+  let server: CaptureServer | undefined;
+  beforeAll(async () => {
+    server = await startCaptureServer({ apiKey: KEY });
+    started(server);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  beforeEach(() => server!.reset());
+}
 
 /** What posthog-node emits on 'error' when a Capture V1 batch did not fully deliver (the class is not exported). */
 export interface CaptureV1Error extends Error {

@@ -5,17 +5,10 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
-import { type CaptureV1Error, client, KEY, postJson, uuid, v1Event, v1Headers } from './clients.ts';
+import { type CaptureV1Error, client, KEY, postJson, uuid, v1Event, v1Headers, captureServerHooks } from './clients.ts';
 
 let server: CaptureServer;
-
-beforeAll(async () => {
-  server = await startCaptureServer({ apiKey: KEY });
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(() => server.reset());
+captureServerHooks((started) => (server = started));
 
 const v1Error = (errors: Error[]) => {
   expect(errors).toHaveLength(1);

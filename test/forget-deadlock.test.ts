@@ -190,13 +190,16 @@ describe('forget deadlocked by an application that locks identities first', () =
    * waits for the profile, and the application asks for the rows: a deadlock PostgreSQL breaks by aborting
    * forget (its session detects it first). Resolves once forget was aborted and the application committed.
    */
-  async function deadlockForgetOnce(forgetting: Promise<unknown>): Promise<void> {
+  async function deadlockForgetOnce<T>(start: () => Promise<T>): Promise<{ forgetting: Promise<T> }> {
     const app = await transaction();
+    let forgetting: Promise<T>;
     try {
       // The session that waits first and whose deadlock_timeout (1 s) runs out after the cycle closed detects
       // it and is aborted: forget, since the application's session waits 30 s before it looks.
       await app.q`SET LOCAL deadlock_timeout = '30s'`;
       await app.q`SELECT 1 FROM posthog_outbox.identities WHERE kind = 'user' AND entity_id = 'gone' FOR UPDATE`;
+      // forget starts only once the application holds the profile (started earlier, it could finish first)
+      forgetting = start();
       forgetting.catch(() => undefined); // (awaited by the test)
       await waitsFor(app.pid, 'forget to wait for the profile the application holds');
       await app.q`SELECT 1 FROM posthog_outbox.outbox FOR UPDATE`;
@@ -204,6 +207,7 @@ describe('forget deadlocked by an application that locks identities first', () =
     } finally {
       await app.done();
     }
+    return { forgetting: forgetting! };
   }
 
   it('retries its transaction after the deadlock (40P01) and erases everything; with attempts: 1 it fails and rolls back', async () => {
@@ -211,15 +215,13 @@ describe('forget deadlocked by an application that locks identities first', () =
     await recordEvent();
     await remembered();
 
-    const once = forget(forgetSql, [{ kind: 'user', id: 'gone' }], { attempts: 1 });
-    await deadlockForgetOnce(once);
+    const { forgetting: once } = await deadlockForgetOnce(() => forget(forgetSql, [{ kind: 'user', id: 'gone' }], { attempts: 1 }));
     const error = (await once.catch((e: unknown) => e)) as { code?: string };
     expect(error.code).toBe('40P01');
     expect(await left()).toEqual({ queued: 2, dead: 0, known: 1 }); // rolled back: nothing erased
 
     const retries: { attempt: number; code: string; retryInMs: number }[] = [];
-    const retried = forget(forgetSql, [{ kind: 'user', id: 'gone' }], { onRetry: (r) => retries.push(r) });
-    await deadlockForgetOnce(retried);
+    const { forgetting: retried } = await deadlockForgetOnce(() => forget(forgetSql, [{ kind: 'user', id: 'gone' }], { onRetry: (r) => retries.push(r) }));
     expect(await retried).toEqual([{ kind: 'user', id: 'gone', queued: 2, deadLetters: 0, profile: true }]);
     expect(retries).toEqual([{ attempt: 1, code: '40P01', retryInMs: expect.any(Number) }]);
     expect(await left()).toEqual({ queued: 0, dead: 0, known: 0 });

@@ -15,6 +15,14 @@ import type { WorkerOptions } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { deadLetterRows, inProcessWorkers, outboxCount, until } from '../support/worker.ts';
 
+/** The worker's totals once they show `expected` (a run's counters are added when the run returns, just after its last commit). */
+const totalsReach = (worker: { totals: Record<string, number> }, expected: Record<string, number>) =>
+  until(
+    () => ({ ...worker.totals }),
+    (t) => Object.entries(expected).every(([k, v]) => t[k] === v),
+    { what: `the worker's totals to reach ${JSON.stringify(expected)}` },
+  );
+
 const KEY = 'phc_ai';
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -58,7 +66,7 @@ describe('$ai_* events through the AI endpoint', () => {
       // Each request carries one kind only: the AI endpoint never sees an analytics event, nor /batch/ an $ai_* one.
       for (const r of capture.requests) expect(r.uuids.every((u) => [1, 3, 4].includes(uuids.indexOf(u))) === (r.endpoint === 'ai')).toBe(true);
       expect(capture.requests.every((r) => r.status === 200)).toBe(true);
-      expect(worker.totals).toMatchObject({ delivered: 6, deadLettered: 0 });
+      await totalsReach(worker, { delivered: 6, deadLettered: 0 });
       expect(capture.events.find((e) => e.uuid === uuids[3])!.properties.$ai_input).toHaveLength(3 * MB);
     },
   );

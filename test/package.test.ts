@@ -70,6 +70,7 @@ describe('the packed package in an application', () => {
     const paths = files.map((f) => f.path);
     expect(paths).toContain('dist/cli/main.js');
     expect(paths).toContain('migrations/meta/_journal.json');
+    expect(paths).toContain('CHANGELOG.md'); // the README links it
     expect(paths.filter((p) => /^(test|bench|src)\/|\.test\.js$/.test(p))).toEqual([]);
 
     const app = path.join(dir, 'app');

@@ -24,8 +24,3 @@ export function withCaptureMode<T>(mode: CaptureMode, construct: () => T): T {
     else process.env.POSTHOG_CAPTURE_MODE = previous;
   }
 }
-
-/** A posthog-node client in Capture v0 mode whatever `POSTHOG_CAPTURE_MODE` says (`withCaptureMode('v0', ...)`). */
-export function withCaptureV0<T>(construct: () => T): T {
-  return withCaptureMode('v0', construct);
-}

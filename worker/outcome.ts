@@ -47,16 +47,22 @@ function excerpt(body: string): string {
   return flat.length > BODY_LIMIT ? `${flat.slice(0, BODY_LIMIT)}…` : flat;
 }
 
-/** True when `body` is PostHog capture's answer to an accepted request. */
-export function isCaptureAcceptance(body: string): boolean {
+/** `body` parsed, when it is a JSON object; undefined for anything else. */
+function jsonObject(body: string): Record<string, unknown> | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
-    return false;
+    return undefined;
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return false;
-  const { status, quota_limited: quotaLimited, ...rest } = parsed as Record<string, unknown>;
+  return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+}
+
+/** True when `body` is PostHog capture's answer to an accepted request. */
+export function isCaptureAcceptance(body: string): boolean {
+  const parsed = jsonObject(body);
+  if (parsed === undefined) return false;
+  const { status, quota_limited: quotaLimited, ...rest } = parsed;
   if (status !== 1 && status !== 'Ok') return false;
   if (quotaLimited !== undefined && !(Array.isArray(quotaLimited) && quotaLimited.every((q) => typeof q === 'string'))) return false;
   return Object.keys(rest).length === 0;
@@ -209,14 +215,7 @@ export function eventVerdict(entry: unknown, retryAfterMs?: number): EventVerdic
 
 /** The `results` object of a Capture V1 answer, or undefined when `body` is not one. */
 function v1Results(body: string): Record<string, unknown> | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
-  const { results } = parsed as { results?: unknown };
+  const results = jsonObject(body)?.results;
   if (results === null || typeof results !== 'object' || Array.isArray(results)) return undefined;
   return results as Record<string, unknown>;
 }

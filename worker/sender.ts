@@ -34,7 +34,7 @@ import { isAiEvent } from '../src/outbox/validate.ts';
 import { type CaptureMode, withCaptureMode } from './capture-mode.ts';
 import { defaultOf } from './settings-schema.ts';
 
-export { type CaptureMode, withCaptureMode, withCaptureV0 } from './capture-mode.ts';
+export type { CaptureMode } from './capture-mode.ts';
 
 export { account, accountV1, type EventAnswer, type Failure, type SendReport, STOPPED, summarizeWarnings, type WireRequest } from './report.ts';
 

@@ -5,8 +5,8 @@
  */
 import { gzipSync } from 'node:zlib';
 import { PostHog, type PostHogOptions } from 'posthog-node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { captureServerHooks } from './capture/clients.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { captureServerHooks, client as captureClient } from './capture/clients.ts';
 import { startCaptureServer, type CaptureServer } from '../dev/capture-server.ts';
 
 const KEY = 'phc_test';
@@ -27,17 +27,9 @@ let server: CaptureServer;
 captureServerHooks((started) => (server = started));
 
 /** A client built like the worker builds it: no timer, no retries, no flags, explicit flush. */
+/** A posthog-node client in Capture v0 mode, built as the worker builds it (test/capture/clients.ts). */
 function client(options: Partial<PostHogOptions> = {}, url = server.url): PostHog {
-  return new PostHog(KEY, {
-    host: url,
-    flushAt: 1000,
-    flushInterval: 0,
-    maxQueueSize: 100_000,
-    fetchRetryCount: 0,
-    requestTimeout: 2_000,
-    disableGeoip: true,
-    ...options,
-  });
+  return captureClient(url, 'v0', options).ph;
 }
 
 async function flushError<E = PostHogHttpError>(ph: PostHog): Promise<E> {

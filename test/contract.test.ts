@@ -8,7 +8,7 @@ import { startCaptureServer, type CaptureServer, type ReceivedEvent } from '../d
 import { attributedEvent, record, startRun, toolCalled, type RunContext } from '../src/index.ts';
 import { startWorker, type OutboxWorker } from '../worker/index.ts';
 import type { TestDatabase } from './support/db.ts';
-import { createWorkerDatabase, outboxCount, until } from './support/worker.ts';
+import { createWorkerDatabase, outboxEmpty } from './support/worker.ts';
 
 const ada: RunContext = {
   organization: { id: 'org_acme', name: 'Acme', slug: 'acme' },
@@ -112,11 +112,7 @@ beforeAll(async () => {
   worker = await startWorker({ databaseUrl: db.url, posthog: { apiKey: 'phc_contract', host: capture.url }, backoff: { baseMs: 100, maxMs: 1000 } });
   // the events, then one $identify per person / persona with a known field and one $groupidentify per org with one
   await capture.waitFor(uuids.length + 3, { timeoutMs: 20_000 });
-  await until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { what: 'the outbox to empty' },
-  );
+  await outboxEmpty(db.sql, { what: 'the outbox to empty' });
   received = [...capture.events];
 });
 

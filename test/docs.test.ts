@@ -12,7 +12,7 @@ import { startCaptureServer, type CaptureServer } from '../dev/capture-server.ts
 import type { OutboxWorker } from '../worker/index.ts';
 import type { TestDatabase } from './support/db.ts';
 import { docBlock, readDoc, ROOT } from './support/docs.ts';
-import { createWorkerDatabase, outboxCount, until } from './support/worker.ts';
+import { createWorkerDatabase, outboxEmpty } from './support/worker.ts';
 
 const root = fileURLToPath(ROOT);
 
@@ -95,11 +95,7 @@ describe('the README examples, run as written', () => {
       `const databaseUrl = process.env.DATABASE_URL!;\nconst apiKey = 'phc_docs';\nconst host = '${capture.url}';\n${block}\nexport { worker };\n`,
     )) as { worker: OutboxWorker };
     try {
-      await until(
-        () => outboxCount(db.sql),
-        (n) => n === 0,
-        { what: 'the outbox to drain' },
-      );
+      await outboxEmpty(db.sql, { what: 'the outbox to drain' });
       await capture.waitFor(5, { timeoutMs: 10_000 });
       expect(capture.events.map((e) => e.event).sort()).toEqual([
         '$groupidentify',

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../dev/capture-server.ts';
 import type { TestDatabase } from './support/db.ts';
-import { databaseAndCapture, outboxCount, until } from './support/worker.ts';
+import { databaseAndCapture, outboxEmpty } from './support/worker.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const KEY = 'phc_package_test';
@@ -104,11 +104,7 @@ describe('the packed package in an application', () => {
     const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
     try {
       await capture.waitFor((events) => events.filter((e) => !e.event.startsWith('$')).length >= committed.length, { timeoutMs: 30_000 });
-      await until(
-        () => outboxCount(db.sql),
-        (n) => n === 0,
-        { what: 'the outbox to drain' },
-      );
+      await outboxEmpty(db.sql, { what: 'the outbox to drain' });
     } catch (error) {
       throw new Error(`${(error as Error).message}\nworker output:\n${output}`);
     } finally {

@@ -3,7 +3,7 @@
  * `/batch/`'s limits, and `historical_migration` on every endpoint, driven by real posthog-node clients.
  */
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import { client, KEY, postJson, uuid, captureServerHooks } from './clients.ts';
 

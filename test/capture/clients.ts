@@ -2,6 +2,7 @@
 import { PostHog, type PostHogOptions } from 'posthog-node';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
+import { type CaptureMode, withCaptureMode } from '../../worker/capture-mode.ts';
 
 export const KEY = 'phc_test';
 
@@ -33,28 +34,24 @@ export interface Client {
 }
 
 /**
- * A client built like the worker builds it (no timer, no retries, explicit flush). posthog-node reads
- * POSTHOG_CAPTURE_MODE in its constructor, so `mode` sets it only around the construction.
+ * A client built like the worker builds it (no timer, no retries, explicit flush), in capture mode `mode`
+ * (the worker's `withCaptureMode`: posthog-node reads POSTHOG_CAPTURE_MODE in its constructor).
  */
-export function client(url: string, mode: 'v0' | 'v1' = 'v0', options: Partial<PostHogOptions> = {}): Client {
-  const previous = process.env.POSTHOG_CAPTURE_MODE;
-  process.env.POSTHOG_CAPTURE_MODE = mode;
-  let ph: PostHog;
-  try {
-    ph = new PostHog(KEY, {
-      host: url,
-      flushAt: 1000,
-      flushInterval: 0,
-      maxQueueSize: 100_000,
-      fetchRetryCount: 0,
-      requestTimeout: 2_000,
-      disableGeoip: true,
-      ...options,
-    });
-  } finally {
-    if (previous === undefined) delete process.env.POSTHOG_CAPTURE_MODE;
-    else process.env.POSTHOG_CAPTURE_MODE = previous;
-  }
+export function client(url: string, mode: CaptureMode = 'v0', options: Partial<PostHogOptions> = {}): Client {
+  const ph = withCaptureMode(
+    mode,
+    () =>
+      new PostHog(KEY, {
+        host: url,
+        flushAt: 1000,
+        flushInterval: 0,
+        maxQueueSize: 100_000,
+        fetchRetryCount: 0,
+        requestTimeout: 2_000,
+        disableGeoip: true,
+        ...options,
+      }),
+  );
   const errors: Error[] = [];
   ph.on('error', (error: Error) => errors.push(error));
   return { ph, errors };

@@ -3,9 +3,9 @@
  * meets them. Unlike v0, posthog-node's V1 sender never rejects flush(): every failure is a CaptureV1Error
  * on 'error', and the batch leaves the client's queue whatever happened to it.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
-import { type CaptureV1Error, client, KEY, postJson, uuid, v1Event, v1Headers, captureServerHooks } from './clients.ts';
+import { describe, expect, it } from 'vitest';
+import { type CaptureServer } from '../../dev/capture-server.ts';
+import { type CaptureV1Error, client, postJson, uuid, v1Event, v1Headers, captureServerHooks } from './clients.ts';
 
 let server: CaptureServer;
 captureServerHooks((started) => (server = started));

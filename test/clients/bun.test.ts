@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
 import { CLI } from '../support/cli.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { databaseAndCapture, outboxCount, until } from '../support/worker.ts';
+import { databaseAndCapture, outboxCount, outboxEmpty } from '../support/worker.ts';
 import { CREATE_MESSAGES } from './support.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -45,11 +45,7 @@ describe('under Bun', () => {
     const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
     try {
       await capture.waitFor((events) => events.filter((e) => !e.event.startsWith('$')).length >= committed.length, { timeoutMs: 30_000 });
-      await until(
-        () => outboxCount(db.sql),
-        (n) => n === 0,
-        { what: 'the outbox to drain' },
-      );
+      await outboxEmpty(db.sql, { what: 'the outbox to drain' });
     } catch (error) {
       throw new Error(`${(error as Error).message}\nworker output:\n${output}`);
     } finally {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
 import { record } from '../../src/outbox/record.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { inProcessWorkers, outboxCount, until } from '../support/worker.ts';
+import { inProcessWorkers, outboxEmpty } from '../support/worker.ts';
 import { CREATE_MESSAGES, event } from './support.ts';
 
 interface Database {
@@ -91,11 +91,7 @@ describe('handlers on Kysely, node-postgres and Knex, and the worker', () => {
     expect(committed).toHaveLength(45); // 15 of 20 per client
 
     await capture.waitFor((events) => events.filter((e) => e.event.endsWith('_committed')).length >= committed.length, { timeoutMs: 20_000 });
-    await until(
-      () => outboxCount(db.sql),
-      (n) => n === 0,
-      { what: 'the outbox to drain' },
-    );
+    await outboxEmpty(db.sql, { what: 'the outbox to drain' });
     const delivered = capture.events.filter((e) => !e.event.startsWith('$'));
     expect(delivered.map((e) => e.uuid).sort()).toEqual([...committed].sort());
     expect(delivered.filter((e) => e.event.endsWith('_rolled_back'))).toEqual([]);

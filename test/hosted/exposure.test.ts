@@ -4,12 +4,11 @@
  * `/healthz` that says which dependency is down without echoing the database's error text.
  */
 import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import { record } from '../../src/outbox/record.ts';
 import { startWorker } from '../../worker/index.ts';
-import type { TestDatabase } from '../support/db.ts';
+import { dropWithRoles, type TestDatabase } from '../support/db.ts';
 import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';
 
 let db: TestDatabase;
@@ -23,13 +22,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await capture?.close();
-  if (db) {
-    const name = db.name;
-    await db.drop();
-    const admin = postgres(db.url.replace(`/${name}`, '/postgres'), { max: 1, onnotice: () => {} });
-    await admin.unsafe(`DROP ROLE IF EXISTS ${role}`);
-    await admin.end();
-  }
+  if (db) await dropWithRoles(db, [role]);
 });
 
 /** The worker's connections now, by application_name. */

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { TestDatabase } from '../support/db.ts';
+import { dropWithRoles, type TestDatabase } from '../support/db.ts';
 import { docBlock } from '../support/docs.ts';
 import { createWorkerDatabase } from '../support/worker.ts';
 
@@ -57,13 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await workerSql?.end();
   await controlSql?.end();
-  if (db) {
-    const name = db.name;
-    await db.drop(); // default privileges live in the database: its roles can be dropped once it is gone
-    const admin = postgres(db.url.replace(`/${name}`, '/postgres'), { max: 1, onnotice: () => {} });
-    for (const role of Object.values(roles)) await admin.unsafe(`DROP ROLE IF EXISTS ${role}`);
-    await admin.end();
-  }
+  if (db) await dropWithRoles(db, Object.values(roles));
 });
 
 it('the worker role reads and writes a table (and its sequence) created in pgboss after the grants', async () => {

@@ -14,7 +14,7 @@ import { runCli } from '../support/cli.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { runPoolerTests, startPgBouncer, type PgBouncer } from '../support/pgbouncer.ts';
 import { startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
-import { databaseAndCapture, outboxCount, until } from '../support/worker.ts';
+import { databaseAndCapture, outboxCount, outboxEmpty } from '../support/worker.ts';
 
 const KEY = 'phc_pooler_test_key';
 let db: TestDatabase;
@@ -76,11 +76,7 @@ describe.skipIf(!runPoolerTests())('behind PgBouncer', () => {
       const [uuid] = await app.begin((tx) => record(tx, event));
       const w = worker(transactionPool.url(db.url), ['--direct-url', db.url]);
       await capture.waitFor(() => capture.countsByUuid().has(uuid!), { timeoutMs: 20_000, what: 'the event' });
-      await until(
-        () => outboxCount(db.sql),
-        (n) => n === 0,
-        { what: 'the outbox to drain' },
-      );
+      await outboxEmpty(db.sql, { what: 'the outbox to drain' });
       expect(await w.stop()).toBe(0);
     } finally {
       await app.end();

@@ -9,7 +9,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OutboxError } from '../../src/errors.ts';
 import { backfillProfiles } from '../../src/ops/index.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { createTestDatabase, dropWithRoles, type TestDatabase } from '../support/db.ts';
 import { docBlock } from '../support/docs.ts';
 
 const role = `posthog_outbox_backfill_${randomBytes(4).toString('hex')}`;
@@ -41,13 +41,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await asRole?.end({ timeout: 5 });
-  if (db) {
-    const name = db.name;
-    await db.drop();
-    const admin = postgres(db.url.replace(`/${name}`, '/postgres'), { max: 1, onnotice: () => {} });
-    await admin.unsafe(`DROP ROLE IF EXISTS ${role}`);
-    await admin.end();
-  }
+  if (db) await dropWithRoles(db, [role]);
 });
 
 it('the backfill runs as the documented role: every profile enqueued, its position recorded', async () => {

@@ -18,7 +18,7 @@ import type { Logger } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { SOAK } from '../support/soak.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { heldRows, inProcessWorkers, outboxCount, until } from '../support/worker.ts';
+import { heldRows, inProcessWorkers, until, outboxEmpty } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -98,11 +98,7 @@ it('the connection is closed while the batch settles: the pool is replaced, ever
   blocker.release();
   // its transaction is gone, the row with it unsettled: the worker remembers PostHog accepted it, and settles
   // it unsent when it claims it again (PostHog sees its uuid once)
-  await until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { what: 'the lost batch to be settled', timeoutMs: 15_000 },
-  );
+  await outboxEmpty(db.sql, { what: 'the lost batch to be settled', timeoutMs: 15_000 });
   expect(capture.events.filter((e) => e.uuid === lost)).toHaveLength(1);
   expect(logger.errors.filter((m) => /connection was lost/.test(m))).toHaveLength(1);
   // A broken connection object left in the pool would fail a scrape with the dead session's error, or hand
@@ -131,11 +127,7 @@ it('the connection goes silent while a batch is out (network partition): the run
     expect(proxy.silence(held!.port)).toBe(true);
     // the settle statement goes nowhere; PostgreSQL ends the idle transaction after the lease
     // PostHog accepted it: settled unsent once the worker claims it again, not delivered twice
-    await until(
-      () => outboxCount(db.sql),
-      (n) => n === 0,
-      { what: 'the silenced batch to be settled', timeoutMs: 20_000 },
-    );
+    await outboxEmpty(db.sql, { what: 'the silenced batch to be settled', timeoutMs: 20_000 });
     expect(capture.events.filter((e) => e.uuid === lost)).toHaveLength(1);
     expect(logger.errors.filter((m) => /stopped answering/.test(m))).toHaveLength(1);
     await deliversPromptly(worker.healthUrl!, 1);

@@ -44,7 +44,7 @@ describe('the delivery promise, against real worker processes', () => {
       const committed = await commit(SOAK ? 2_000 : 500);
       f.capture.failFor(SOAK ? 630_000 : 3_600_000, 503);
       const policy = SOAK ? [] : ['--retry-max-delay', '300ms'];
-      const w = spawnWorker(['--request-timeout', '1s', '--batch-size', '500', ...policy]);
+      spawnWorker(['--request-timeout', '1s', '--batch-size', '500', ...policy]);
       let i = 0;
       const outageStart = Date.now();
       for (;;) {

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import { attributedEvent, record } from '../../src/index.ts';
 import { startWorker } from '../../worker/index.ts';
-import type { TestDatabase } from '../support/db.ts';
+import { dropWithRoles, type TestDatabase } from '../support/db.ts';
 import { docBlock } from '../support/docs.ts';
-import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';
+import { createWorkerDatabase, outboxCount, until, outboxEmpty } from '../support/worker.ts';
 
 const suffix = randomBytes(4).toString('hex');
 const writer = `posthog_outbox_writer_${suffix}`;
@@ -40,14 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await writerSql?.end();
   await capture?.close();
-  if (db) {
-    // roles are cluster-wide: drop them with the database
-    const name = db.name;
-    await db.drop();
-    const admin = postgres(db.url.replace(`/${name}`, '/postgres'), { max: 1, onnotice: () => {} });
-    await admin.unsafe(`DROP ROLE IF EXISTS ${writer}; DROP ROLE IF EXISTS ${workerRole}`);
-    await admin.end();
-  }
+  if (db) await dropWithRoles(db, [writer, workerRole]);
 });
 
 const context = { organization: { id: 'org_1', name: 'Acme' }, user: { id: 'user_1', email: 'a@example.com' } };
@@ -65,11 +58,7 @@ it('a worker connected as the worker role drains the outbox and re-identifies', 
   await writerSql.begin((tx) => record(tx, attributedEvent(context, 'automation_created')));
   const worker = await startWorker({ databaseUrl: as(db, workerRole), posthog: { apiKey: 'phc_grants', host: capture.url } });
   try {
-    await until(
-      () => outboxCount(db.sql),
-      (n) => n === 0,
-      { what: 'the outbox to drain' },
-    );
+    await outboxEmpty(db.sql, { what: 'the outbox to drain' });
     await capture.waitFor(4, { timeoutMs: 10_000 }); // 2 events, $identify, $groupidentify
   } finally {
     await worker.stop(5_000);

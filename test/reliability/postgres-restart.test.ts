@@ -10,7 +10,7 @@ import { startCaptureServer, type CaptureServer } from '../../dev/capture-server
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../dev/embedded-postgres.ts';
 import { attributedEvent, migrate, record } from '../../src/index.ts';
 import { startWorkerProcess, summarize, type WorkerProcess } from '../support/processes.ts';
-import { outboxCount, until } from '../support/worker.ts';
+import { until, outboxEmpty } from '../support/worker.ts';
 
 const KEY = 'phc_restart';
 const NAME = `restart-${process.pid}`;
@@ -118,23 +118,14 @@ it('restart in the middle of a drain and of writes: the worker carries on, nothi
   writing = false;
   await writer;
 
-  const drained = () =>
-    until(
-      () => outboxCount(sql),
-      (n) => n === 0,
-      { timeoutMs: 90_000, what: 'the outbox to drain after the restart' },
-    );
+  const drained = () => outboxEmpty(sql, { timeoutMs: 90_000, what: 'the outbox to drain after the restart' });
   await drained().catch(async () => {
     // Seen about once in five clean-clone CI runs, never alone: one row left for more than 90 s. Say which row
     // and why (attempts, backoff, last error, the worker's log), then give the worker a few more minutes: a row
     // delivered late is a delay to investigate, a row never delivered breaks the promise and fails the test.
     const rows = await sql`SELECT * FROM posthog_outbox.outbox ORDER BY next_attempt_at LIMIT 5`;
     console.log('rows left 90 s after the restart:', JSON.stringify(rows, null, 1), '\nworker output:\n', worker!.output().slice(-20_000));
-    await until(
-      () => outboxCount(sql),
-      (n) => n === 0,
-      { timeoutMs: 240_000, what: 'the outbox to drain, 90 s + 240 s after the restart' },
-    );
+    await outboxEmpty(sql, { timeoutMs: 240_000, what: 'the outbox to drain, 90 s + 240 s after the restart' });
     console.log(`the outbox drained ${((Date.now() - restartedAt) / 1000).toFixed(0)} s after the restart`);
   });
   await capture.waitFor(

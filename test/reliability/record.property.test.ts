@@ -11,7 +11,7 @@ import { startCaptureServer, type CaptureServer } from '../../dev/capture-server
 import { attributedEvent, OutboxError, record, type RunContext } from '../../src/index.ts';
 import { startWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { createWorkerDatabase, deadLetterRows, outboxCount, until } from '../support/worker.ts';
+import { createWorkerDatabase, deadLetterRows, outboxCount, outboxEmpty } from '../support/worker.ts';
 import { canonical } from '../support/json.ts';
 
 const CASES = 10_000;
@@ -183,11 +183,7 @@ it(`${CASES} random events: recorded exactly, or refused with OutboxError and no
 
   const worker = await startWorker({ databaseUrl: db.url, posthog: { apiKey: 'phc_prop', host: capture.url }, backoff: { baseMs: 100, maxMs: 1000 } });
   try {
-    await until(
-      () => outboxCount(db.sql),
-      (n) => n === 0,
-      { timeoutMs: 120_000, what: 'every recorded event to be delivered' },
-    );
+    await outboxEmpty(db.sql, { timeoutMs: 120_000, what: 'every recorded event to be delivered' });
   } finally {
     await worker.stop(10_000);
   }

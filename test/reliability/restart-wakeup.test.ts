@@ -20,7 +20,7 @@ import { startEmbeddedPostgres, type EmbeddedServer } from '../../dev/embedded-p
 import { attributedEvent, migrate, record } from '../../src/index.ts';
 import { startWorker, type Logger, type OutboxWorker } from '../../worker/index.ts';
 import { SOAK } from '../support/soak.ts';
-import { outboxCount, until } from '../support/worker.ts';
+import { outboxEmpty } from '../support/worker.ts';
 
 const KEY = 'phc_wakeup';
 const NAME = `wakeup-${process.pid}`;
@@ -89,11 +89,7 @@ it(
     const waits: number[] = [];
     for (const [i, downMs] of DOWN_MS.entries()) {
       // the last event is settled (its drain loop may still be ending: the restart then cuts into it)
-      await until(
-        () => outboxCount(sql),
-        (n) => n === 0,
-        { what: 'the outbox to be empty before the restart' },
-      );
+      await outboxEmpty(sql, { what: 'the outbox to be empty before the restart' });
       await restart(downMs, i < DOWN_MS.length - 1);
       lines.push(`${new Date().toISOString()} restarted after ${downMs} ms down`);
       const uuid = await commitOne(i);

@@ -11,7 +11,7 @@ import { startCaptureServer, type CaptureServer } from '../../dev/capture-server
 import { attributedEvent, record } from '../../src/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { CLI, runCli } from '../support/cli.ts';
-import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';
+import { createWorkerDatabase, until, outboxEmpty } from '../support/worker.ts';
 
 const KEY = `phc_${randomBytes(16).toString('hex')}`;
 const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
@@ -90,11 +90,7 @@ it('delivery, a wrong key and a poison event: no secret in logs or dead-letter r
   // 2. The right key: delivered, the poison event dead-lettered, identify sent (with the email, to PostHog only).
   await db.sql`UPDATE posthog_outbox.outbox SET next_attempt_at = now()`;
   const worker = startWorkerProcess(KEY);
-  await until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { timeoutMs: 20_000, what: 'the outbox to drain' },
-  );
+  await outboxEmpty(db.sql, { timeoutMs: 20_000, what: 'the outbox to drain' });
   await capture.waitFor((events) => events.some((e) => e.event === '$identify'), { timeoutMs: 10_000 });
   await worker.stop();
   expect(capture.events.find((e) => e.event === '$identify')!.properties.$set).toMatchObject({ email: EMAIL });

@@ -11,7 +11,7 @@ import { attributedEvent, record } from '../../src/index.ts';
 import { readStatus } from '../../src/ops/status.ts';
 import type { OutboxWorker } from '../../worker/index.ts';
 import { docBlock } from '../support/docs.ts';
-import { inProcessWorkers, nothingInFlight, outboxCount, until, type WorkerFixture } from '../support/worker.ts';
+import { inProcessWorkers, nothingInFlight, until, type WorkerFixture, outboxEmpty } from '../support/worker.ts';
 
 let fixture: WorkerFixture;
 const start = inProcessWorkers('phc_settle', (f) => (fixture = f), { concurrency: 1, backoff: { baseMs: 200, maxMs: 2_000 } });
@@ -61,11 +61,7 @@ describe('PostgreSQL refuses to settle a batch PostHog accepted', () => {
       const failed: string[] = [];
       const worker = await start();
       worker.on('failedRun', (reason) => failed.push(reason));
-      await until(
-        () => outboxCount(sql),
-        (n) => n === 0,
-        { what: 'the outbox to empty' },
-      );
+      await outboxEmpty(sql, { what: 'the outbox to empty' });
       const state = await untilFailing(worker);
       expect(state.reason).toMatch(/^settling a batch failed, 44 delivered event\(s\) deleted without re-identification.*22P02 identities refuses poison/);
       // the runs after keep delivering nothing twice while the refusal lasts (the poison rows are gone, so they succeed)
@@ -100,11 +96,7 @@ describe('PostgreSQL refuses to settle a batch PostHog accepted', () => {
     try {
       const uuids = await recordEvents(20);
       const worker = await start();
-      await until(
-        () => outboxCount(sql),
-        (n) => n === 0,
-        { what: 'the outbox to empty', timeoutMs: 30_000 },
-      );
+      await outboxEmpty(sql, { what: 'the outbox to empty', timeoutMs: 30_000 });
       expectEachOnce(uuids);
       expect(fixture.capture.events.filter((e) => e.event === 'chat_message_sent')).toHaveLength(20);
       // the 20 events (in the run whose transaction was lost) and the identifies of 7 users and 3 organizations
@@ -127,11 +119,7 @@ describe('PostgreSQL refuses to settle a batch PostHog accepted', () => {
     await sql.unsafe(`ALTER DATABASE "${name}" SET statement_timeout = '20ms'`);
     try {
       const worker = await start();
-      await until(
-        () => outboxCount(sql),
-        (n) => n === 0,
-        { what: 'the outbox to empty', timeoutMs: 60_000 },
-      );
+      await outboxEmpty(sql, { what: 'the outbox to empty', timeoutMs: 60_000 });
       expectEachOnce(uuids);
       expect(fixture.capture.events.filter((e) => e.event === 'chat_message_sent')).toHaveLength(3_000);
       expect(worker.drainState.failedRuns).toBe(0);
@@ -166,11 +154,7 @@ describe('a missing grant (the worker role without write access to identities)',
     const worker = await start({ databaseUrl: url.toString(), batchSize: 100, metrics: { port: 0, host: '127.0.0.1' }, unhealthyAfterMs: 1_500 });
     const failed: string[] = [];
     worker.on('failedRun', (reason) => failed.push(reason));
-    await until(
-      () => outboxCount(sql),
-      (n) => n === 0,
-      { what: 'the outbox to empty', timeoutMs: 30_000 },
-    );
+    await outboxEmpty(sql, { what: 'the outbox to empty', timeoutMs: 30_000 });
     const state = await untilFailing(worker);
     expect(state.reason).toContain('42501');
     expectEachOnce(uuids);
@@ -194,11 +178,7 @@ describe('a missing grant (the worker role without write access to identities)',
     await sql.unsafe(`GRANT INSERT, UPDATE ON posthog_outbox.identities TO ${role}`);
     await until(health, (h) => h.status === 200, { what: '/healthz to recover', timeoutMs: 20_000 });
     expect(worker.drainState.failingSince).toBeNull();
-    await until(
-      () => outboxCount(sql),
-      (n) => n === 0,
-      { what: 'the outbox to empty' },
-    );
+    await outboxEmpty(sql, { what: 'the outbox to empty' });
     expect(fixture.capture.duplicates()).toEqual([]);
   });
 });

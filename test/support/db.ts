@@ -39,3 +39,17 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
     },
   };
 }
+
+/**
+ * Drops `db`, then `roles`: roles are cluster-wide, and one granted anything in the database (default
+ * privileges included) can only be dropped once the database is gone.
+ */
+export async function dropWithRoles(db: TestDatabase, roles: readonly string[]): Promise<void> {
+  await db.drop();
+  const admin = postgres(withDatabase(db.url, 'postgres'), { max: 1, onnotice: () => {} });
+  try {
+    for (const role of roles) await admin.unsafe(`DROP ROLE IF EXISTS ${role}`);
+  } finally {
+    await admin.end();
+  }
+}

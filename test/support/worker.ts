@@ -39,6 +39,24 @@ export async function outboxCount(sql: postgres.Sql): Promise<number> {
   return row!.n;
 }
 
+/** Waits until the outbox holds no event (every row delivered, dead-lettered or superseded). */
+export function outboxEmpty(sql: postgres.Sql, { timeoutMs = 20_000, what = 'the outbox to empty' } = {}): Promise<number> {
+  return until(
+    () => outboxCount(sql),
+    (n) => n === 0,
+    { what, timeoutMs },
+  );
+}
+
+/** The worker's totals once they show `expected` (a run's counters are added when the run returns, just after its last commit). */
+export function totalsReach(worker: { totals: Record<string, number> }, expected: Record<string, number>): Promise<Record<string, number>> {
+  return until(
+    () => ({ ...worker.totals }),
+    (t) => Object.entries(expected).every(([k, v]) => t[k] === v),
+    { what: `the worker's totals to reach ${JSON.stringify(expected)}` },
+  );
+}
+
 export async function deadLetterRows(sql: postgres.Sql) {
   return sql<{ uuid: string; event: string; reason: string; attempts: number }[]>`
     SELECT uuid, event, reason, attempts FROM posthog_outbox.dead_letters ORDER BY event`;

@@ -13,15 +13,7 @@ import { record } from '../../src/outbox/record.ts';
 import { MAX_AI_EVENT_BYTES, MAX_EVENT_BYTES } from '../../src/outbox/validate.ts';
 import type { WorkerOptions } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { deadLetterRows, inProcessWorkers, outboxCount, until } from '../support/worker.ts';
-
-/** The worker's totals once they show `expected` (a run's counters are added when the run returns, just after its last commit). */
-const totalsReach = (worker: { totals: Record<string, number> }, expected: Record<string, number>) =>
-  until(
-    () => ({ ...worker.totals }),
-    (t) => Object.entries(expected).every(([k, v]) => t[k] === v),
-    { what: `the worker's totals to reach ${JSON.stringify(expected)}` },
-  );
+import { deadLetterRows, inProcessWorkers, outboxCount, outboxEmpty, totalsReach } from '../support/worker.ts';
 
 const KEY = 'phc_ai';
 let db: TestDatabase;
@@ -38,12 +30,7 @@ function event(i: number, overrides: Partial<OutboxEvent> = {}): OutboxEvent {
 }
 const generation = (i: number, bytes: number): OutboxEvent => event(i, { event: '$ai_generation', properties: { i, $ai_input: 'x'.repeat(bytes) } });
 
-const settled = (timeoutMs = 30_000) =>
-  until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { what: 'the outbox to empty', timeoutMs },
-  );
+const settled = (timeoutMs = 30_000) => outboxEmpty(db.sql, { what: 'the outbox to empty', timeoutMs });
 const endpointsOf = (uuids: readonly string[]) =>
   uuids.map((u) =>
     capture

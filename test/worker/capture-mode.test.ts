@@ -6,7 +6,7 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { attributedEvent, record } from '../../src/index.ts';
-import { inProcessWorkers, outboxCount, until, type WorkerFixture } from '../support/worker.ts';
+import { inProcessWorkers, type WorkerFixture, outboxEmpty } from '../support/worker.ts';
 
 let fixture: WorkerFixture;
 const start = inProcessWorkers('phc_mode', (f) => (fixture = f));
@@ -27,11 +27,7 @@ async function deliver(options: Parameters<typeof start>[0] = {}) {
     Array.from({ length: 20 }, (_, i) => attributedEvent(context, 'chat_message_sent', { i })),
   );
   await start({ logger, ...options });
-  await until(
-    () => outboxCount(fixture.db.sql),
-    (n) => n === 0,
-    { what: 'the outbox to empty' },
-  );
+  await outboxEmpty(fixture.db.sql, { what: 'the outbox to empty' });
   const counts = fixture.capture.countsByUuid();
   expect(uuids.map((uuid) => counts.get(uuid))).toEqual(uuids.map(() => 1));
   return { warnings, paths: new Set(fixture.capture.requests.map((r) => r.path)) };

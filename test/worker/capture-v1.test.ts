@@ -12,15 +12,7 @@ import type { OutboxEvent } from '../../src/event.ts';
 import { record } from '../../src/outbox/record.ts';
 import type { OutboxWorker, RunStats, WorkerOptions } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { deadLetterRows, inProcessWorkers, outboxCount, until } from '../support/worker.ts';
-
-/** The worker's totals once they show `expected` (a run's counters are added when the run returns, just after its last commit). */
-const totalsReach = (worker: { totals: Record<string, number> }, expected: Record<string, number>) =>
-  until(
-    () => ({ ...worker.totals }),
-    (t) => Object.entries(expected).every(([k, v]) => t[k] === v),
-    { what: `the worker's totals to reach ${JSON.stringify(expected)}` },
-  );
+import { deadLetterRows, inProcessWorkers, outboxCount, until, outboxEmpty, totalsReach } from '../support/worker.ts';
 
 const KEY = 'phc_v1';
 let db: TestDatabase;
@@ -44,12 +36,7 @@ const recordEvents = (n: number) =>
       Array.from({ length: n }, (_, i) => event(i)),
     ),
   );
-const settled = (timeoutMs = 20_000) =>
-  until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { what: 'the outbox to empty', timeoutMs },
-  );
+const settled = (timeoutMs = 20_000) => outboxEmpty(db.sql, { what: 'the outbox to empty', timeoutMs });
 /** How many requests carried each uuid (whatever their answer). */
 const sends = (uuid: string) => capture.requests.filter((r) => r.uuids.includes(uuid)).length;
 const i = (item: { properties?: Record<string, unknown> }) => Number(item.properties?.i);

@@ -9,7 +9,7 @@ import type { OutboxEvent } from '../../src/event.ts';
 import { record } from '../../src/outbox/record.ts';
 import { startWorker, type OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { createWorkerDatabase, deadLetterRows, nothingInFlight, outboxCount, until } from '../support/worker.ts';
+import { createWorkerDatabase, deadLetterRows, nothingInFlight, outboxEmpty } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -48,11 +48,7 @@ describe('two workers on one outbox', () => {
     expect(new Set(committed).size).toBe(10_000);
 
     await capture.waitFor(10_000, { timeoutMs: 120_000, what: 'the backlog' });
-    await until(
-      () => outboxCount(db.sql),
-      (n) => n === 0,
-      { timeoutMs: 60_000, what: 'the outbox to empty' },
-    );
+    await outboxEmpty(db.sql, { timeoutMs: 60_000, what: 'the outbox to empty' });
     await nothingInFlight(capture); // anything still in flight has arrived
 
     const counts = capture.countsByUuid();

@@ -9,7 +9,7 @@ import { OutboxError } from '../../src/errors.ts';
 import { record } from '../../src/outbox/record.ts';
 import type { OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { deadLetterRows, inProcessWorkers, nothingInFlight, outboxCount, until } from '../support/worker.ts';
+import { deadLetterRows, inProcessWorkers, nothingInFlight, outboxCount, until, outboxEmpty } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -32,12 +32,7 @@ function event(i: number, overrides: Partial<OutboxEvent> = {}): OutboxEvent {
   };
 }
 
-const settled = (what = 'the outbox to empty') =>
-  until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { what },
-  );
+const settled = (what = 'the outbox to empty') => outboxEmpty(db.sql, { what });
 
 describe('delivery', () => {
   it('delivers committed events with the uuid and timestamp written at record time, and deletes them', async () => {

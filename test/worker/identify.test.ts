@@ -10,7 +10,7 @@ import { attributedEvent, record, type RunContext } from '../../src/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { startWorkerProcess } from '../support/processes.ts';
 import { SOAK } from '../support/soak.ts';
-import { inProcessWorkers, nothingInFlight, outboxCount, until } from '../support/worker.ts';
+import { inProcessWorkers, nothingInFlight, outboxCount, until, outboxEmpty } from '../support/worker.ts';
 import { deleteDeliveredAndRemember } from '../../src/sql/index.ts';
 
 let db: TestDatabase;
@@ -23,12 +23,7 @@ const context = (user: string, email: string, org = 'org_1'): RunContext => ({
   user: { id: user, email, name: `Name ${user}` },
 });
 const identifies = (events: readonly ReceivedEvent[] = capture.events) => events.filter((e) => e.event === '$identify' || e.event === '$groupidentify');
-const drained = () =>
-  until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { what: 'the outbox to drain', timeoutMs: 20_000 },
-  );
+const drained = () => outboxEmpty(db.sql, { what: 'the outbox to drain', timeoutMs: 20_000 });
 /** Everything recorded so far delivered: the outbox empty (identifies are queued in the transaction that deletes their batch), nothing on its way. */
 const settle = async () => {
   await drained();
@@ -248,11 +243,7 @@ describe('identify volume', () => {
       await new Promise((r) => setTimeout(r, 5)); // the scenario: events issued at the rate, 5 ms at a time
     }
     await Promise.all(inFlight);
-    await until(
-      () => outboxCount(db.sql),
-      (n) => n === 0,
-      { what: 'the outbox to drain', timeoutMs: 60_000 },
-    );
+    await outboxEmpty(db.sql, { what: 'the outbox to drain', timeoutMs: 60_000 });
     await settle();
     const delivered = capture.events.filter((e) => e.event === 'tool_used').length;
     const ids = identifies();

@@ -4,7 +4,7 @@ import { startCaptureServer, type CaptureServer } from '../../dev/capture-server
 import { attributedEvent, record } from '../../src/index.ts';
 import { startWorker, type OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';
+import { createWorkerDatabase, until, outboxEmpty } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -44,11 +44,7 @@ it('counts deliveries, dead letters, identify events and request latencies; read
   const context = { organization: { id: 'org_m', name: 'M' }, user: { id: 'user_m', email: 'm@example.com' } };
   capture.rejectEventsWhere((e) => e.event === 'poison');
   await record(db.sql, [...Array.from({ length: 120 }, (_, i) => attributedEvent(context, 'good', { i })), attributedEvent(context, 'poison')]);
-  await until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { what: 'the outbox to drain' },
-  );
+  await outboxEmpty(db.sql, { what: 'the outbox to drain' });
   await capture.waitFor(122, { timeoutMs: 10_000 }); // 120 events + $identify + $groupidentify
 
   // a backlog the worker cannot touch yet: due in an hour
@@ -96,9 +92,5 @@ it('says when the target is failing (and since when), counts systemic rejections
   capture.clearFaults();
   const working = await until(scrape, (text) => metric(text, 'posthog_outbox_target_failing') === 0, { what: 'the target to recover' });
   expect(metric(working, 'posthog_outbox_target_failing_since_seconds')).toBe(0);
-  await until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { what: 'the outbox to drain' },
-  );
+  await outboxEmpty(db.sql, { what: 'the outbox to drain' });
 });

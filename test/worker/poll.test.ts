@@ -10,7 +10,7 @@ import { attributedEvent, record } from '../../src/index.ts';
 import { startWorker, type OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { SOAK } from '../support/soak.ts';
-import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';
+import { createWorkerDatabase, until, outboxEmpty } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -36,11 +36,7 @@ it('a handler transaction sends no NOTIFY, and an event committed while the work
   await new Promise((r) => setTimeout(r, 1_500)); // idle: the probe is at its slowest
   const [uuid] = await db.sql.begin((tx) => record(tx, attributedEvent(context, 'chat_started')));
   await capture.waitFor((events) => events.some((e) => e.uuid === uuid), { timeoutMs: 10_000 });
-  await until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { what: 'the outbox to drain' },
-  );
+  await outboxEmpty(db.sql, { what: 'the outbox to drain' });
 });
 
 /** Calls so far of the statements on `sql`'s database whose text matches (or with `not`, does not match) `like`. */

@@ -11,7 +11,7 @@ import { record } from '../../src/outbox/record.ts';
 import { runCli } from '../support/cli.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { workerProcesses } from '../support/processes.ts';
-import { deadLetterRows, heldRows, nothingInFlight, outboxCount, until } from '../support/worker.ts';
+import { deadLetterRows, heldRows, nothingInFlight, outboxCount, until, outboxEmpty } from '../support/worker.ts';
 
 const KEY = 'phc_process_test_key';
 let db: TestDatabase;
@@ -35,12 +35,7 @@ const commit = (n: number) =>
   });
 
 const claimed = () => heldRows(db.sql);
-const drained = () =>
-  until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { timeoutMs: 60_000, what: 'the outbox to drain' },
-  );
+const drained = () => outboxEmpty(db.sql, { timeoutMs: 60_000, what: 'the outbox to drain' });
 
 /** Every committed uuid arrived; each copy of an event is identical (same uuid, timestamp and content). */
 function expectAllArrivedIdentically(committed: readonly string[]) {

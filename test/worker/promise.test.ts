@@ -13,7 +13,7 @@ import { bisectionBudget } from '../../worker/outcome.ts';
 import type { OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { notPostHogHosts, type Reply } from '../support/hosts.ts';
-import { deadLetterRows, inProcessWorkers, outboxCount, until } from '../support/worker.ts';
+import { deadLetterRows, inProcessWorkers, outboxCount, until, outboxEmpty } from '../support/worker.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -32,12 +32,7 @@ function event(i: number, overrides: Partial<OutboxEvent> = {}): OutboxEvent {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const settled = (what = 'the outbox to empty', timeoutMs = 20_000) =>
-  until(
-    () => outboxCount(db.sql),
-    (n) => n === 0,
-    { what, timeoutMs },
-  );
+const settled = (what = 'the outbox to empty', timeoutMs = 20_000) => outboxEmpty(db.sql, { what, timeoutMs });
 
 async function health() {
   const [row] = await db.sql<{ failing_since: Date | null; reason: string | null }[]>`SELECT failing_since, reason FROM posthog_outbox.target_health`;

@@ -7,7 +7,7 @@ import type { OutboxEvent } from '../event.ts';
 import { IDENTITY_COLUMNS, insertEvents, RECORD_COLUMNS, VALUES_ROWS_LIMIT, type RecordColumn } from '../sql/index.ts';
 import { executorFor, type Connection } from './executor.ts';
 import { DEFAULT_SCHEMA } from '../config.ts';
-import { checkEvent, checkSize } from './validate.ts';
+import { checkEvent, checkSize, MAX_EVENT_BYTES } from './validate.ts';
 
 export interface RecordOptions {
   /** Postgres schema of the outbox tables. Default `posthog_outbox`. */
@@ -88,39 +88,56 @@ async function insert(tx: Connection, list: readonly [Recordable, string, Identi
   const execute = executorFor(tx);
   const now = new Date();
   const uuids: string[] = [];
-  const rows: Record<string, unknown>[] = [];
-  const json: string[] = [];
-  let tagged = false;
+  const tagged = list.some(([candidate, , identity]) => identity !== undefined && candidate !== null && candidate !== undefined);
+  const columns = tagged ? ALL_COLUMNS : RECORD_COLUMNS;
+  // Up to VALUES_ROWS_LIMIT rows the statement takes each column as a parameter, above it every row as JSON:
+  // each event is serialised once, in the form the statement gets.
+  const asJson = list.filter(([candidate]) => candidate !== null && candidate !== undefined).length > VALUES_ROWS_LIMIT;
+  const params: (string | null)[] = [];
   for (const [candidate, field, identity] of list) {
     if (candidate === null || candidate === undefined) continue;
     const row: Record<string, unknown> = toRow(checkEvent(candidate, field), now);
     if (identity) {
-      tagged = true;
       row.identity_kind = identity.kind;
       row.identity_id = identity.id;
       row.identity_version = identity.version;
     }
-    // The row as JSON: its size is checked, and above VALUES_ROWS_LIMIT rows it is what the statement gets.
-    const text = JSON.stringify(row);
-    checkSize(text, field, row.event as string);
     uuids.push(row.uuid as string);
-    rows.push(row);
-    json.push(text);
+    if (asJson) {
+      const text = JSON.stringify(row);
+      checkSize(text, field, row.event as string);
+      params.push(text);
+      continue;
+    }
+    const values = columnValues(row, columns);
+    // The size is checked on the row's JSON, built only when the columns' texts could make it too large.
+    if (jsonLengthBound(values, columns) * 3 > MAX_EVENT_BYTES) checkSize(JSON.stringify(row), field, row.event as string);
+    params.push(...values);
   }
-  if (rows.length === 0) return uuids;
-  await execute(insertEvents(schema, rows.length, tagged), rows.length > VALUES_ROWS_LIMIT ? [`[${json.join(',')}]`] : valueParams(rows, tagged));
+  if (uuids.length === 0) return uuids;
+  await execute(insertEvents(schema, uuids.length, tagged), asJson ? [`[${params.join(',')}]`] : params);
   return uuids;
 }
 
-/** The `VALUES` parameters of `insertEvents`: each row's columns in order, as text (jsonb as JSON) or null. */
-function valueParams(rows: readonly Record<string, unknown>[], tagged: boolean): (string | null)[] {
-  const columns = tagged ? ALL_COLUMNS : RECORD_COLUMNS;
-  const params: (string | null)[] = [];
-  for (const row of rows) {
-    for (const [name, type] of columns) {
-      const value = row[name];
-      params.push(value === null || value === undefined ? null : type === 'jsonb' ? JSON.stringify(value) : String(value));
-    }
-  }
-  return params;
+/** A row's columns in order, as `insertEvents`' VALUES parameters: text (jsonb as JSON) or null. */
+function columnValues(row: Record<string, unknown>, columns: typeof ALL_COLUMNS | typeof RECORD_COLUMNS): (string | null)[] {
+  return columns.map(([name, type]) => {
+    const value = row[name];
+    return value === null || value === undefined ? null : type === 'jsonb' ? JSON.stringify(value) : String(value);
+  });
+}
+
+/** Keys, quotes, separators and `null`s of a row's JSON: its 15 columns' names are under 25 characters each. */
+const ROW_JSON_ROOM = 1024;
+
+/**
+ * At least the length (UTF-16 units) of `JSON.stringify(row)` given its column `values`: a jsonb column's text
+ * is its JSON as is, any other column's at most 6 units a character (`\u` escapes) plus its quotes.
+ */
+function jsonLengthBound(values: readonly (string | null)[], columns: typeof ALL_COLUMNS | typeof RECORD_COLUMNS): number {
+  let length = ROW_JSON_ROOM;
+  values.forEach((value, i) => {
+    if (value !== null) length += columns[i]![1] === 'jsonb' ? value.length : 6 * value.length + 2;
+  });
+  return length;
 }

@@ -70,7 +70,7 @@ export function claimBatch(schema: string): string {
   CASE WHEN o."identity_kind" IS NULL THEN false ELSE COALESCE(o."identity_version" <
     (SELECT i."version" FROM ${s}."identities" i WHERE i."kind" = o."identity_kind" AND i."entity_id" = o."identity_id"), false) END AS "superseded"
 FROM (
-  SELECT c.*, COALESCE(sum(pg_column_size(c."properties")) OVER (ROWS UNBOUNDED PRECEDING) - pg_column_size(c."properties"), 0) AS "before", count(*) OVER () AS "locked"
+  SELECT c.*, sum(pg_column_size(c."properties")) OVER (ROWS UNBOUNDED PRECEDING) - pg_column_size(c."properties") AS "before", count(*) OVER () AS "locked"
   FROM (SELECT * FROM (${untried}) u UNION ALL SELECT * FROM (${retries}) r LIMIT $1) c
 ) o WHERE o."before" < ${CLAIM_BYTES}`;
 }

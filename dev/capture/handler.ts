@@ -198,10 +198,16 @@ async function readBatch(
 }
 
 /**
- * `delayNext`: answers after `ms`. A client that gives up first (its request timeout) calls `onClientGone`:
- * PostHog would still have ingested the batch.
+ * `delayNext`: answers after `ms`. A client that gives up first (its request timeout), or is gone already,
+ * calls `onClientGone`: PostHog would still have ingested the batch.
  */
 function answerLater(context: HandlerContext, res: ServerResponse, ms: number, respond: () => void, onClientGone: () => void): void {
+  // A client killed while its request was being read and checked is gone already: its 'close' came before the
+  // listener below would, and the request would stay in flight until the delay ends, then count as answered.
+  if (res.destroyed || res.socket?.destroyed !== false) {
+    onClientGone();
+    return;
+  }
   const timer = setTimeout(() => {
     context.timers.delete(timer);
     res.off('close', gone);

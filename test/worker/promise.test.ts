@@ -127,6 +127,14 @@ describe('target failures never dead-letter', () => {
     await pointedAt(proxy.url);
   }, 30_000);
 
+  it('Capture V1 per-event results to a v0 worker (no mode chosen): not read as acceptance, kept, backed off, no re-send loop', async () => {
+    // (a v0 request body is gzipped, and which uuids the results name does not matter: a v0 answer has no results)
+    const results = { results: { '0190a000-0000-7000-8000-000000000001': { result: 'ok' } } };
+    const v1 = await host(() => ({ status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(results) }));
+    const { reason } = await pointedAt(v1.url);
+    expect(reason).toMatch(/does not look like PostHog's capture endpoint/);
+  }, 30_000);
+
   it('a wrong path on the capture server (404): every row stays queued, then delivered once the host is fixed', async () => {
     const { uuids, reason } = await pointedAt(`${capture.url}/not-posthog`);
     expect(reason).toMatch(/HTTP 404 \(check POSTHOG_HOST\)/);

@@ -52,8 +52,8 @@ export interface WorkerDrain {
   settledSeconds: number;
   /** `$identify` / `$groupidentify` events delivered along the way. */
   identifyEvents: number;
-  /** Drain runs and PostHog requests, summed over the workers (from their `worker stopped` log line). */
-  runs: number;
+  /** Drain passes and PostHog requests, summed over the workers (from their `worker stopped` log line). */
+  passes: number;
   requests: number;
   /** Highest VmHWM among the worker commands (their process trees), bytes: the command re-executes itself under its sidecar heap (cli/heap.ts), one process. */
   peakRssBytes: number | undefined;
@@ -110,17 +110,17 @@ export function startWorkerProcess(db: BenchDatabase, capture: CaptureEndpoint, 
 }
 
 /** Totals from a worker's `worker stopped` log line (pino JSON). */
-function stoppedTotals(output: string): { runs: number; requests: number } {
+function stoppedTotals(output: string): { passes: number; requests: number } {
   for (const line of output.split('\n').reverse()) {
     if (!line.includes('"worker stopped"')) continue;
     try {
-      const parsed = JSON.parse(line) as { runs?: number; requests?: number };
-      return { runs: parsed.runs ?? 0, requests: parsed.requests ?? 0 };
+      const parsed = JSON.parse(line) as { passes?: number; requests?: number };
+      return { passes: parsed.passes ?? 0, requests: parsed.requests ?? 0 };
     } catch {
       break;
     }
   }
-  return { runs: Number.NaN, requests: Number.NaN };
+  return { passes: Number.NaN, requests: Number.NaN };
 }
 
 export async function drainWithWorker(options: DrainOptions): Promise<WorkerDrain> {
@@ -179,7 +179,7 @@ export async function drainWithWorker(options: DrainOptions): Promise<WorkerDrai
       eventsPerSecond: events / seconds,
       settledSeconds: ((counts.last ?? reached.at) - started) / 1000,
       identifyEvents: counts.accepted - counts.bench,
-      runs: totals.reduce((sum, t) => sum + t.runs, 0),
+      passes: totals.reduce((sum, t) => sum + t.passes, 0),
       requests: totals.reduce((sum, t) => sum + t.requests, 0),
       peakRssBytes: known.length > 0 ? Math.max(...known) : undefined,
       startRssBytes: startRss.some((r) => r !== undefined) ? Math.max(...startRss.map((r) => r ?? 0)) : undefined,

@@ -24,7 +24,7 @@ function render(s: Status): string {
   let out = '';
   out += `target        ${describeTarget(s.target, now)}\n`;
   if (s.drainFailing !== null) {
-    out += `drain runs    FAILING since ${s.drainFailing.since} (${duration(now - Date.parse(s.drainFailing.since))}): ${oneLine(s.drainFailing.reason, 300)}\n`;
+    out += `drain passes    FAILING since ${s.drainFailing.since} (${duration(now - Date.parse(s.drainFailing.since))}): ${oneLine(s.drainFailing.reason, 300)}\n`;
   }
   out += `backlog       ${s.backlog} event(s): ${s.due} due now (those being sent included), ${s.retrying} waiting to retry\n`;
   out += `oldest        ${s.oldestAgeMs === null ? '-' : `${duration(s.oldestAgeMs)} old`}\n`;

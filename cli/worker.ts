@@ -11,7 +11,7 @@ import { takeHeldSignal } from './signals.ts';
 
 export function workerCommand(): Command {
   const command = new Command('worker')
-    .description('Deliver the outbox to PostHog until stopped (SIGTERM/SIGINT stop it gracefully). Logs one JSON line per drain run.')
+    .description('Deliver the outbox to PostHog until stopped (SIGTERM/SIGINT stop it gracefully). Logs one JSON line per drain pass.')
     .addOption(databaseUrlOption())
     .addOption(directUrlOption());
   for (const name of CLI_SETTINGS) command.addOption(settingOption(name));

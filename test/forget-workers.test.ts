@@ -11,7 +11,7 @@ import { inProcessWorkers, until, type WorkerFixture } from './support/worker.ts
 
 let fixture: WorkerFixture;
 // Short runs and small batches: re-identification (the identities lock) happens at the start of every run.
-const start = inProcessWorkers('phc_forget', (f) => (fixture = f), { concurrency: 2, batchSize: 20, maxRunMs: 50 });
+const start = inProcessWorkers('phc_forget', (f) => (fixture = f), { concurrency: 2, batchSize: 20, maxPassMs: 50 });
 
 /** Events of the person to forget and of others, each with a changed profile (so settling them re-identifies). */
 async function burst(from: number, count: number): Promise<void> {

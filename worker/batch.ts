@@ -8,13 +8,13 @@
  * the event a rejection is pinned on. What may dead-letter a row: a rejection that bisection pins on its event
  * alone twice, with other events accepted in between; a row stored corrupt; a row older than the maximum
  * age. A batch whose events are all rejected, or too many of them, is a target that rejects broadly (a
- * proxy mangling bodies, an API change): bisection stops early, nothing is dead-lettered, and the run ends
+ * proxy mangling bodies, an API change): bisection stops early, nothing is dead-lettered, and the pass ends
  * as a target failure.
  *
  * On Capture V1 (`posthog.captureMode: 'v1'`) PostHog answers a request it takes with a verdict per event
  * (worker/outcome.ts `decideEvent`): `ok` and `warning` rows are deleted (the warnings counted, logged once per
- * batch and kept in the run's stats), a `drop` row is dead-lettered with PostHog's details, a `retry` row alone
- * is scheduled again after its backoff while the run goes on. An event with a verdict is never sent again in
+ * batch and kept in the pass's stats), a `drop` row is dead-lettered with PostHog's details, a `retry` row alone
+ * is scheduled again after its backoff while the pass goes on. An event with a verdict is never sent again in
  * the batch.
  *
  * `$ai_*` events go in requests of their own to PostHog's AI endpoint (a 413 there is bisected and pinned like a 400),
@@ -30,22 +30,22 @@ import { type EventAnswer, sendBatch, summarizeWarnings, type Failure, type Wire
 import type { DrainSettings } from './settings.ts';
 import type { TargetMemory } from './target.ts';
 
-/** What a batch sees of its drain run. */
-export interface BatchRun {
+/** What a batch sees of its drain pass. */
+export interface BatchPass {
   readonly settings: DrainSettings;
   readonly ledger: Ledger;
   readonly memory: TargetMemory;
-  /** The run met a target failure (settled or not yet), or the worker is stopping: nothing more is sent. */
+  /** The pass met a target failure (settled or not yet), or the worker is stopping: nothing more is sent. */
   halted(): boolean;
   /** A request met a target failure: told before its batch is settled, so that the other lanes stop at once. */
   targetFailed(): void;
   /** PostHog accepted events of this batch. */
   accepted(): void;
-  /** Something of the run moved (a PostHog answer): it has not stalled. */
+  /** Something of the pass moved (a PostHog answer): it has not stalled. */
   progressed(): void;
   /**
    * Uuids PostHog accepted whose settling has not committed (a batch transaction lost after sending): claimed
-   * again, they are settled as delivered, not sent again. The worker's, across runs (worker/worker.ts).
+   * again, they are settled as delivered, not sent again. The worker's, across passes (worker/worker.ts).
    */
   readonly unsettled: Set<string>;
 }
@@ -56,28 +56,28 @@ type Sendable = [ClaimedRow, WireEvent];
  * Sends a claimed batch and settles it in `tx`: every row is deleted, scheduled again, dead-lettered or
  * released. Nothing is written while requests are out; what PostHog's answers decide is queued and written at
  * the end, in one savepoint (worker/ledger.ts `settle`), so that a write PostgreSQL refuses never rolls back
- * the deletion of what PostHog accepted. Uuids PostHog accepted are kept in `run.unsettled` until the caller
- * has committed (the returned function removes them). Returns what the run learns once `tx` commits.
+ * the deletion of what PostHog accepted. Uuids PostHog accepted are kept in `pass.unsettled` until the caller
+ * has committed (the returned function removes them). Returns what the pass learns once `tx` commits.
  */
-export async function settleBatch(tx: postgres.TransactionSql, rows: ClaimedRow[], run: BatchRun): Promise<Committed | undefined> {
-  run.ledger.adoptSnapshots(rows);
+export async function settleBatch(tx: postgres.TransactionSql, rows: ClaimedRow[], pass: BatchPass): Promise<Committed | undefined> {
+  pass.ledger.adoptSnapshots(rows);
   // Accepted by PostHog in an earlier batch whose transaction was lost: settled as delivered, whatever their
   // age or shape now, and not sent again.
-  const known = rows.filter((row) => run.unsettled.has(row.uuid));
-  const rest = known.length === 0 ? rows : rows.filter((row) => !run.unsettled.has(row.uuid));
-  const { superseded, unsendable, sendable } = triage(rest, run.settings.maxAgeMs);
-  await run.ledger.deleteSuperseded(tx, superseded);
-  await run.ledger.deadLetter(unsendable)(tx);
-  const batch = new Batch(run, sendable.length);
+  const known = rows.filter((row) => pass.unsettled.has(row.uuid));
+  const rest = known.length === 0 ? rows : rows.filter((row) => !pass.unsettled.has(row.uuid));
+  const { superseded, unsendable, sendable } = triage(rest, pass.settings.maxAgeMs);
+  await pass.ledger.deleteSuperseded(tx, superseded);
+  await pass.ledger.deadLetter(unsendable)(tx);
+  const batch = new Batch(pass, sendable.length);
   batch.delivered(known, false);
   await batch.deliver(sendable);
   batch.judge();
   batch.reportWarnings();
   if (batch.accepted.length === 0 && batch.writes.length === 0) return undefined;
-  for (const row of batch.accepted) run.unsettled.add(row.uuid);
-  const learned = await run.ledger.settle(tx, batch.writes, batch.accepted);
+  for (const row of batch.accepted) pass.unsettled.add(row.uuid);
+  const learned = await pass.ledger.settle(tx, batch.writes, batch.accepted);
   return () => {
-    for (const row of batch.accepted) run.unsettled.delete(row.uuid);
+    for (const row of batch.accepted) pass.unsettled.delete(row.uuid);
     learned?.();
   };
 }
@@ -95,16 +95,16 @@ class Batch {
   readonly writes: Settlement[] = [];
   /** Capture V1: the events PostHog accepted with a warning, and its details. */
   private readonly warnings: [string, string][] = [];
-  private readonly run: BatchRun;
+  private readonly pass: BatchPass;
   private readonly size: number;
 
-  constructor(run: BatchRun, size: number) {
-    this.run = run;
+  constructor(pass: BatchPass, size: number) {
+    this.pass = pass;
     this.size = size;
   }
 
   private get ledger(): Ledger {
-    return this.run.ledger;
+    return this.pass.ledger;
   }
 
   /**
@@ -114,24 +114,24 @@ class Batch {
   async deliver(batch: Sendable[]): Promise<void> {
     if (batch.length === 0) return;
     if (!this.broad && rejectsBroadly(this.size, this.state)) this.broad = true;
-    if (this.run.halted() || this.broad) {
+    if (this.pass.halted() || this.broad) {
       // Another lane (or the first half of this bisection) met a target failure, the worker is stopping, or the
       // batch is being rejected broadly: left untouched, these rows are free again when the transaction commits.
       this.ledger.stats.released += batch.length;
       return;
     }
-    const groups = requestGroups(batch, ([, wire]) => wire, Date.now(), this.run.settings.historicalAfterMs);
+    const groups = requestGroups(batch, ([, wire]) => wire, Date.now(), this.pass.settings.historicalAfterMs);
     if (groups.length > 1) {
       for (const group of groups) await this.deliver(group.items);
       return;
     }
     const report = await sendBatch(
-      this.run.settings.target,
+      this.pass.settings.target,
       batch.map(([, wire]) => wire),
       {
-        stop: () => this.run.halted(),
-        onTargetFailure: () => this.run.targetFailed(),
-        answered: () => this.run.progressed(),
+        stop: () => this.pass.halted(),
+        onTargetFailure: () => this.pass.targetFailed(),
+        answered: () => this.pass.progressed(),
         historical: groups[0]!.historical,
       },
     );
@@ -151,14 +151,14 @@ class Batch {
       this.state.accepted += report.accepted.length;
     }
     if (report.failed) await this.refused(pick(report.failed.uuids), report.failed.verdict);
-    // Never on the wire (posthog-node stopped at a failure after splitting): sent now, or released if the run failed.
+    // Never on the wire (posthog-node stopped at a failure after splitting): sent now, or released if the pass failed.
     await this.deliver(pick(report.unsent));
   }
 
   private observe(requests: readonly WireRequest[]): void {
     this.ledger.stats.requests += requests.length;
     for (const r of requests) {
-      this.run.settings.observeRequest?.(
+      this.pass.settings.observeRequest?.(
         r.seconds,
         r.verdict.kind === 'accepted' ? 'accepted' : r.verdict.status !== undefined ? String(r.verdict.status) : 'network',
       );
@@ -170,7 +170,7 @@ class Batch {
     for (const entry of batch) this.accepted.push(Array.isArray(entry) ? entry[0] : entry);
     if (!fresh || batch.length === 0) return;
     this.ledger.stats.delivered += batch.length;
-    this.run.accepted();
+    this.pass.accepted();
   }
 
   /**
@@ -205,20 +205,20 @@ class Batch {
       }
     }
     if (dropped.length > 0) this.writes.push(this.ledger.deadLetter(dropped));
-    // PostHog took the rest of the request: these alone wait out their backoff, the run goes on.
+    // PostHog took the rest of the request: these alone wait out their backoff, the pass goes on.
     for (const [error, { rows, delays }] of retries) this.writes.push(this.ledger.scheduleRetry(rows, this.redact(error), delays, null));
-    // No verdict to act on: not PostHog's answer for them, a target failure (the run ends, the worker pauses).
+    // No verdict to act on: not PostHog's answer for them, a target failure (the pass ends, the worker pauses).
     for (const [error, rows] of unanswered) this.writes.push(this.ledger.retryAndPause(rows, this.redact(error), undefined, null));
   }
 
-  /** Capture V1: the batch's warnings, counted, kept as the run's last and told once (the worker logs them). */
+  /** Capture V1: the batch's warnings, counted, kept as the pass's last and told once (the worker logs them). */
   reportWarnings(): void {
     if (this.warnings.length === 0) return;
     const { summary, details } = summarizeWarnings(this.warnings);
     const message = this.redact(summary);
     this.ledger.stats.warned += this.warnings.length;
     this.ledger.stats.warning = message;
-    this.run.settings.onWarnings?.({ message, details, uuids: this.warnings.map(([uuid]) => uuid) });
+    this.pass.settings.onWarnings?.({ message, details, uuids: this.warnings.map(([uuid]) => uuid) });
   }
 
   /** The events of the request posthog-node stopped at: bisected, pinned, or retried after a backoff. */
@@ -254,7 +254,7 @@ class Batch {
     const poison: [ClaimedRow, string, number][] = [];
     const kept: [ClaimedRow, string, Date][] = [];
     for (const [row, reason, at] of this.pinned) {
-      const verdict = judgePinned({ broad, rejectedAt: row.rejected_at, lastAcceptedAt: this.run.memory.lastAcceptedAt });
+      const verdict = judgePinned({ broad, rejectedAt: row.rejected_at, lastAcceptedAt: this.pass.memory.lastAcceptedAt });
       if (verdict === 'poison') poison.push([row, this.redact(reason), row.attempts + 1]);
       else kept.push([row, reason, at]);
     }
@@ -265,7 +265,7 @@ class Batch {
     const rejectedAt = kept.map(([, , at]) => at);
     if (!broad && this.state.accepted > 0) {
       // PostHog took the rest of the batch: most likely poison, confirmed (and dead-lettered) if it is refused
-      // again alone after its backoff. Not a target failure: the run goes on.
+      // again alone after its backoff. Not a target failure: the pass goes on.
       const error = this.redact(`PostHog refused the event alone once (dead-lettered if refused again): ${firstReason}`);
       const rows = kept.map(([row]) => row);
       this.writes.push(this.ledger.scheduleRetry(rows, error, this.ledger.delays(rows, undefined), rejectedAt));
@@ -290,6 +290,6 @@ class Batch {
 
   private redact(text: string): string {
     // PostHog's answers may quote the events (emails) or the request (the key): never stored or logged as is
-    return redactForStorage(text, [this.run.settings.target.apiKey]);
+    return redactForStorage(text, [this.pass.settings.target.apiKey]);
   }
 }

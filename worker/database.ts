@@ -6,12 +6,12 @@
  * (porsager/postgres#1208), which leaves that connection unable to send anything again, and the dying
  * session's error is handed to the next query the connection is given. From then on, queries the pool hands
  * to it wait out the connect timeout, fail with a stale error, or never settle. Nothing in postgres.js's API
- * reaches one connection, so the worker replaces the whole pool after a drain run that lost its connection
+ * reaches one connection, so the worker replaces the whole pool after a drain pass that lost its connection
  * or stopped making progress (worker/worker.ts): the old pool is destroyed at once (every query still waiting
  * on it is rejected, and PostgreSQL rolls back its transactions, freeing their rows) and the next query opens
  * a fresh one. A lost connection happens on a failover or a restart, so this is rare and costs a reconnect.
  *
- * `sql` is a stable handle over whichever pool is current: what holds it (drain runs, idle probe, metrics,
+ * `sql` is a stable handle over whichever pool is current: what holds it (drain passes, idle probe, metrics,
  * target health, retention) keeps it across a renewal.
  */
 import type postgres from 'postgres';

@@ -1,13 +1,13 @@
 /**
- * One drain run: lanes claim due rows in batches until nothing is due, the run's time is up, or PostHog
- * fails; each batch is sent and its every row settled (worker/batch.ts). The run's counters are its ledger's
+ * One drain pass: lanes claim due rows in batches until nothing is due, the pass's time is up, or PostHog
+ * fails; each batch is sent and its every row settled (worker/batch.ts). The pass's counters are its ledger's
  * (worker/ledger.ts).
  *
- * A target failure (outage, 429, timeout, redirect, not PostHog, rejecting broadly) ends the run: the failed
- * rows wait out their backoff and the worker pauses before the next run, so an outage costs a bounded number of requests, not one per
- * batch of backlog. From the first such failure on, no lane claims or sends anything more in this run:
+ * A target failure (outage, 429, timeout, redirect, not PostHog, rejecting broadly) ends the pass: the failed
+ * rows wait out their backoff and the worker pauses before the next pass, so an outage costs a bounded number of requests, not one per
+ * batch of backlog. From the first such failure on, no lane claims or sends anything more in this pass:
  * a batch a lane had claimed but not sent yet (or the rest of a bisection) is released, its attempt not
- * counted. A run that follows a failed one is a probe: one lane sends, and the others join only once
+ * counted. A pass that follows a failed one is a probe: one lane sends, and the others join only once
  * PostHog has accepted a batch, so while PostHog is down each backoff step costs one request.
  *
  * Several lanes (`concurrency`) claim and send side by side, so one batch is serialised and compressed
@@ -17,32 +17,32 @@
  * committing without touching them. The lease is the transaction's `idle_in_transaction_session_timeout`:
  * a worker that hangs mid-batch cannot hold its rows longer than that (one that dies frees them at once).
  *
- * A run whose claim comes back full with events older than `historicalAfterMs` (by their timestamp: they are sent
+ * A pass whose claim comes back full with events older than `historicalAfterMs` (by their timestamp: they are sent
  * flagged `historical_migration`, worker/lanes.ts) has found a backlog: one more lane, the live lane, claims the
  * rows recorded after that moment (from the greatest uuid then) until the other lanes are done, so that events
  * recorded during a long drain go out within a batch or two, not after the backlog.
  *
- * A run ends when its first lane fails (the others claim nothing more and give back what they have not
+ * A pass ends when its first lane fails (the others claim nothing more and give back what they have not
  * sent), or with `NoAnswer` (worker/deadline.ts) when nothing of it has moved for a lease and a request
  * timeout: no claim, no PostHog answer, no batch settled. That is a connection that stopped answering
  * without closing (a network partition, a broken pool: worker/database.ts), which would otherwise hold the
- * worker's one run forever; PostgreSQL frees the rows of an idle transaction after the lease anyway.
+ * worker's one pass forever; PostgreSQL frees the rows of an idle transaction after the lease anyway.
  */
 import type postgres from 'postgres';
 import * as q from '../src/sql/index.ts';
-import { type BatchRun, settleBatch } from './batch.ts';
+import { type BatchPass, settleBatch } from './batch.ts';
 import { watchProgress } from './deadline.ts';
 import { isHistorical } from './lanes.ts';
 import { type Committed, Ledger } from './ledger.ts';
 import { type ClaimedRow, NIL_UUID, nextClaimStart } from './rows.ts';
 import type { DrainSettings } from './settings.ts';
 import type { TargetMemory } from './target.ts';
-import type { RunStats } from './types.ts';
+import type { PassStats } from './types.ts';
 
 /** How often the live lane looks for rows recorded while the other lanes drain a historical backlog. */
 const LIVE_POLL_MS = 100;
 
-export class DrainRun implements BatchRun {
+export class DrainPass implements BatchPass {
   readonly ledger: Ledger;
   private readonly sql: postgres.Sql;
   readonly settings: DrainSettings;
@@ -51,10 +51,10 @@ export class DrainRun implements BatchRun {
   readonly memory: TargetMemory;
   private onBacklog: (() => void) | undefined;
   private claimedFull = false;
-  /** A request of this run met a target failure (set before its batch is settled): nothing more is sent. */
+  /** A request of this pass met a target failure (set before its batch is settled): nothing more is sent. */
   private targetFailing = false;
   private acceptedOne = false;
-  /** A lane failed or the run stalled: the run is over, the other lanes claim and send nothing more. */
+  /** A lane failed or the pass stalled: the pass is over, the other lanes claim and send nothing more. */
   private abandoned = false;
   private lastProgress = Date.now();
   /** Where the next claim starts among rows never tried (worker/rows.ts, `nextClaimStart`). */
@@ -63,15 +63,15 @@ export class DrainRun implements BatchRun {
   private liveLane: Promise<void> | undefined;
   /** The other lanes are done: the live lane stops too. */
   private lanesDone = false;
-  /** When the run's lanes stop claiming (the live lane's too). */
+  /** When the pass's lanes stop claiming (the live lane's too). */
   private deadline = 0;
   readonly unsettled: Set<string>;
-  /** Resolved when PostHog first accepts a batch in this run (a probe run then opens its other lanes). */
+  /** Resolved when PostHog first accepts a batch in this pass (a probe pass then opens its other lanes). */
   private firstAcceptance!: () => void;
   private readonly firstAccepted = new Promise<void>((resolve) => (this.firstAcceptance = resolve));
 
   /**
-   * `probe`: the previous run ended on a passing PostHog failure, so this one sends one batch at a time
+   * `probe`: the previous pass ended on a passing PostHog failure, so this one sends one batch at a time
    * until PostHog accepts one. `onBacklog`: called once, as soon as a claim has come back full (there is a
    * backlog) and PostHog has accepted a batch (it is up), so other workers may join in.
    */
@@ -91,7 +91,7 @@ export class DrainRun implements BatchRun {
     this.unsettled = options.unsettled ?? new Set();
   }
 
-  get stats(): RunStats {
+  get stats(): PassStats {
     return this.ledger.stats;
   }
 
@@ -102,7 +102,7 @@ export class DrainRun implements BatchRun {
     call();
   }
 
-  /** The run met a target failure (settled or not yet), or PostgreSQL refused to settle a batch: nothing more is claimed or sent. */
+  /** The pass met a target failure (settled or not yet), or PostgreSQL refused to settle a batch: nothing more is claimed or sent. */
   private get failed(): boolean {
     return this.stats.pauseMs !== undefined || this.targetFailing || this.stats.settleError !== undefined;
   }
@@ -126,13 +126,13 @@ export class DrainRun implements BatchRun {
     this.noteBacklog();
   }
 
-  async run(): Promise<RunStats> {
+  async run(): Promise<PassStats> {
     const started = Date.now();
     const { leaseMs, target } = this.settings;
     const stallMs = leaseMs + target.requestTimeoutMs;
-    const watch = watchProgress(() => Date.now() - this.lastProgress, stallMs, 'the drain run (no claim, PostHog answer or batch settled)');
+    const watch = watchProgress(() => Date.now() - this.lastProgress, stallMs, 'the drain pass (no claim, PostHog answer or batch settled)');
     try {
-      await Promise.race([this.lanes(started + this.settings.maxRunMs), watch.stalled]);
+      await Promise.race([this.lanes(started + this.settings.maxPassMs), watch.stalled]);
     } catch (error) {
       this.abandoned = true;
       throw error;
@@ -164,7 +164,7 @@ export class DrainRun implements BatchRun {
    * A claim came back full with events older than `historicalAfterMs` (by their timestamp): a backlog the other
    * lanes take in write order. The rows recorded from now on (after `newest`, the greatest uuid when it was
    * found) are claimed by a lane of their own, until the other lanes are done, so that live events are not held
-   * up behind it (worker/lanes.ts). Not in a probe run before PostHog accepted a batch.
+   * up behind it (worker/lanes.ts). Not in a probe pass before PostHog accepted a batch.
    */
   private openLiveLane(rows: readonly ClaimedRow[], newest: string | null): void {
     const { historicalAfterMs } = this.settings;
@@ -196,7 +196,7 @@ export class DrainRun implements BatchRun {
   }
 
   /**
-   * Claims batch after batch, each in a transaction of its own, until a claim comes back short or the run ends.
+   * Claims batch after batch, each in a transaction of its own, until a claim comes back short or the pass ends.
    * The live lane (`live`) waits LIVE_POLL_MS after a short claim and claims again, until the other lanes are done.
    */
   private async lane(deadline: number, cursor: { from: string }, live = false): Promise<void> {

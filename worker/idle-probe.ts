@@ -1,10 +1,10 @@
 /**
- * The idle probe: while no run is going and the worker is not paused, asks "is anything due?" (one index
- * lookup) and kicks a run if so. Fast after runs that found work, slower while nothing turns up (the delays
+ * The idle probe: while no pass is going and the worker is not paused, asks "is anything due?" (one index
+ * lookup) and kicks a pass if so. Fast after passes that found work, slower while nothing turns up (the delays
  * are worker/poll.ts's). It is how a worker hears of new events: handlers' transactions send no NOTIFY.
  *
  * A probe that gets no answer in time (worker/deadline.ts) is on a connection that went silent (a network
- * partition): waiting on, the worker would hear of new events only from its once-a-minute safety-net run.
+ * partition): waiting on, the worker would hear of new events only from its once-a-minute safety-net pass.
  * It tells the worker, which replaces its pool (worker/database.ts), and probes again.
  */
 import type postgres from 'postgres';
@@ -16,7 +16,7 @@ import { DEFAULT_POLL, nextPollDelay } from './poll.ts';
 /** What the probe sees of its worker. */
 export interface ProbedWorker {
   readonly signal: AbortSignal;
-  /** No run is going, none is being queued, and the worker is not paused. */
+  /** No pass is going, none is being queued, and the worker is not paused. */
   idle(): boolean;
   kick(): void;
   /** A probe got no answer in time: its connection went silent. */

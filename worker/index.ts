@@ -1,7 +1,7 @@
 /**
  * The delivery worker: drains the outbox to PostHog, scheduled by pg-boss.
  *
- * - A drain queue in pg-boss: every drain run is a job of it. Its `short` policy keeps at most one run
+ * - A drain queue in pg-boss: every drain pass is a job of it. Its `short` policy keeps at most one pass
  *   queued, however many kicks arrive.
  * - The low-latency kick: while idle, the worker probes "is anything due?" (one index lookup) every 20 ms
  *   after work was found, easing to every 500 ms when there is none (worker/idle-probe.ts, worker/poll.ts),
@@ -9,31 +9,31 @@
  *   transactions send no NOTIFY: PostgreSQL serialises the commits of transactions that notify. A job that
  *   has not started a second later was missed (pg-boss's LISTEN connection reconnecting after a PostgreSQL
  *   restart): the worker wakes pg-boss's fetch rather than wait for its 30 s poll.
- * - A scheduled safety-net run every minute, and a timer for the next row that comes due after a backoff.
+ * - A scheduled safety-net pass every minute, and a timer for the next row that comes due after a backoff.
  * - A backlog is shared: when a drain loop claims a full batch and PostHog accepts a batch, it queues one
  *   more drain job, which an idle worker picks up (and passes on the same way), so N workers drain a
  *   standing backlog together rather than one of them draining it while the others wait for a commit.
- * - After a run that ended on a passing PostHog failure the worker pauses, longer after each failed run in
- *   a row (exponential backoff with jitter): while it is paused, no kick, scheduled run or timer starts a
- *   run, and the run after the pause is a one-lane probe (worker/drain.ts).
+ * - After a pass that ended on a passing PostHog failure the worker pauses, longer after each failed pass in
+ *   a row (exponential backoff with jitter): while it is paused, no kick, scheduled pass or timer starts a
+ *   pass, and the pass after the pause is a one-lane probe (worker/drain.ts).
  *
  * The worker's states (fields of `Worker`, worker/worker.ts), and what moves it between them:
  *
- *   idle      no run, not paused. The idle probe (`IdleProbe`, worker/idle-probe.ts) and the next-due timer
+ *   idle      no pass, not paused. The idle probe (`IdleProbe`, worker/idle-probe.ts) and the next-due timer
  *             (`armTimer`) call `kick()`, which sends a drain job (`kicking` while the send is out), then
- *             wakes pg-boss's fetch if no run has started a second later (`expectJob`).
- *   running   pg-boss called `drainJob()`: `running` holds the drain loop, which runs `DrainRun`s back to
- *             back while rows are due (`pending`: a kick arrived meanwhile, so loop once more). A run that
+ *             wakes pg-boss's fetch if no pass has started a second later (`expectJob`).
+ *   running   pg-boss called `drainJob()`: `running` holds the drain loop, which runs `DrainPass`s back to
+ *             back while rows are due (`pending`: a kick arrived meanwhile, so loop once more). A pass that
  *             claims a full batch calls `onBacklog` once, which sends one more drain job for another worker.
- *   paused    a run ended on a target failure: `pausedUntil` is set (growing with `failedRuns`), kicks only
- *             set `pending`, and `wakeAt(pausedUntil)` kicks once the pause is over; the next run is a probe.
+ *   paused    a pass ended on a target failure: `pausedUntil` is set (growing with `failedPasses`), kicks only
+ *             set `pending`, and `wakeAt(pausedUntil)` kicks once the pause is over; the next pass is a probe.
  *   stopping  `stop()` aborted `abort`: nothing new starts, the running loop finishes (or its connections are
  *             closed after the timeout, giving its rows back), then pg-boss and the pool close.
  *
  * The data path, module by module: `startWorker` (here; its steps in worker/lifecycle.ts) -> `Worker`
- * (worker/worker.ts: kick, drain job, drain loop, pause, stop) -> `DrainRun` (worker/drain.ts: lanes and
+ * (worker/worker.ts: kick, drain job, drain loop, pause, stop) -> `DrainPass` (worker/drain.ts: lanes and
  * claims) -> one batch (worker/batch.ts: which rows go out (worker/rows.ts), posthog-node (worker/sender.ts),
- * bisection and the verdicts (worker/outcome.ts)) -> the writes that settle each row and the run's counters
+ * bisection and the verdicts (worker/outcome.ts)) -> the writes that settle each row and the pass's counters
  * (worker/ledger.ts, re-identification in src/identify/memory.ts). Beside it: what the worker knows of its
  * target (worker/target.ts), dead-letter retention (worker/retention.ts), `/healthz` and `/metrics`
  * (worker/http.ts, worker/metrics.ts).
@@ -58,7 +58,7 @@ import type { Logger, OutboxWorker, WorkerOptions } from './types.ts';
 import { Worker } from './worker.ts';
 
 export { ignorePostgresStrayError } from './stray-errors.ts';
-export type { DrainState, Logger, OutboxWorker, RunStats, TargetState, WorkerOptions } from './types.ts';
+export type { DrainState, Logger, OutboxWorker, PassStats, TargetState, WorkerOptions } from './types.ts';
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
@@ -115,8 +115,8 @@ export async function startWorker(options: WorkerOptions): Promise<OutboxWorker>
       closers: opened.closeHealth ? [opened.closeHealth] : [],
     });
     if (metrics) {
-      worker.on('run', metrics.observeRun);
-      worker.on('failedRun', metrics.observeFailedRun);
+      worker.on('pass', metrics.observePass);
+      worker.on('failedPass', metrics.observeFailedRun);
     }
     await step(boss.schedule(queue, settings.safetyNetCron, null));
     await step(boss.work(queue, { localConcurrency: 1, pollingIntervalSeconds: 2 }, () => worker.drainJob()));

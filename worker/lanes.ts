@@ -8,7 +8,7 @@
  * in a request of its own with `historical_migration: true`, which PostHog ingests in order without its spike
  * detection. The event's timestamp, not when it was recorded: that is what PostHog judges (a backfill recorded
  * now with last month's timestamps is historical; an event recorded with its own time is live until it ages).
- * A claimed batch is sent live requests first, historical last. A run whose claim comes back full with
+ * A claimed batch is sent live requests first, historical last. A pass whose claim comes back full with
  * historical events also opens a live lane (worker/drain.ts) that claims only the rows recorded after that
  * moment, so events recorded while the backlog drains do not wait behind it.
  */

@@ -1,6 +1,6 @@
 /**
- * A drain run's ledger: every write that settles a claimed row, in its batch's transaction, and the run's
- * counters of each (`RunStats`, which the worker sums and the metrics count). A row ends a batch in one of
+ * A drain pass's ledger: every write that settles a claimed row, in its batch's transaction, and the pass's
+ * counters of each (`PassStats`, which the worker sums and the metrics count). A row ends a batch in one of
  * these ways: deleted once PostHog accepted it (re-identifying what it touched), deleted unsent (an identify
  * superseded by a newer one), scheduled again after a backoff, dead-lettered with the reason, or released
  * (left untouched: free again when the transaction commits, no attempt counted).
@@ -14,11 +14,11 @@ import { entityKey } from '../src/identify/events.ts';
 import { deleteDeliveredAndIdentify } from '../src/identify/memory.ts';
 import type { ClaimedRow } from './rows.ts';
 import { isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
-import { type DeliveredEvent, RunIdentities, type Touch } from './run-identities.ts';
-import type { RunStats } from './types.ts';
+import { type DeliveredEvent, PassIdentities, type Touch } from './pass-identities.ts';
+import type { PassStats } from './types.ts';
 
-/** The counters of a run, which a worker sums over its runs (`totals`). */
-export const RUN_COUNTERS = [
+/** The counters of a pass, which a worker sums over its passes (`totals`). */
+export const PASS_COUNTERS = [
   'claimed',
   'delivered',
   'warned',
@@ -32,8 +32,8 @@ export const RUN_COUNTERS = [
   'requests',
 ] as const;
 
-export function zeroCounters(): Record<(typeof RUN_COUNTERS)[number], number> {
-  return Object.fromEntries(RUN_COUNTERS.map((key) => [key, 0])) as Record<(typeof RUN_COUNTERS)[number], number>;
+export function zeroCounters(): Record<(typeof PASS_COUNTERS)[number], number> {
+  return Object.fromEntries(PASS_COUNTERS.map((key) => [key, 0])) as Record<(typeof PASS_COUNTERS)[number], number>;
 }
 
 /** Each kind of entity an event touches: the claimed row's column holding its id, and the one holding its snapshot. */
@@ -43,7 +43,7 @@ const ENTITY_COLUMNS = [
   ['organization', 'organization_id', 'organization_profile'],
 ] as const satisfies readonly (readonly [ProfileKind, keyof ClaimedRow, keyof ClaimedRow])[];
 
-/** A delivered event as the run's memory of identities sees it: the entities it touched, with their snapshots (none: not re-identified, as in SQL). */
+/** A delivered event as the pass's memory of identities sees it: the entities it touched, with their snapshots (none: not re-identified, as in SQL). */
 function delivered(row: ClaimedRow): DeliveredEvent {
   const touches: Touch[] = [];
   for (const [kind, column, profile] of ENTITY_COLUMNS) {
@@ -54,8 +54,8 @@ function delivered(row: ClaimedRow): DeliveredEvent {
   return { uuid: row.uuid, at: row.timestamp.getTime(), touches };
 }
 
-/** Nothing of the row's event for re-identification to read (`RunIdentities.settled` for each entity it touched). */
-function settledBy(identities: RunIdentities, row: ClaimedRow): boolean {
+/** Nothing of the row's event for re-identification to read (`PassIdentities.settled` for each entity it touched). */
+function settledBy(identities: PassIdentities, row: ClaimedRow): boolean {
   for (const [kind, column, profile] of ENTITY_COLUMNS) {
     const id = row[column];
     const fields = row[profile];
@@ -64,7 +64,7 @@ function settledBy(identities: RunIdentities, row: ClaimedRow): boolean {
   return true;
 }
 
-/** What a batch's transaction did that the run may only count on once it has committed. */
+/** What a batch's transaction did that the pass may only count on once it has committed. */
 export type Committed = () => void;
 
 /** A write that settles rows of a batch once it has been sent (worker/batch.ts queues them; `settle` runs them). */
@@ -74,13 +74,13 @@ export type Settlement = (tx: postgres.TransactionSql) => Promise<void>;
 const SETTLED_COUNTERS = ['retried', 'deadLettered'] as const;
 
 export class Ledger {
-  readonly stats: RunStats = {
+  readonly stats: PassStats = {
     ...zeroCounters(),
     durationMs: 0,
     more: false,
   };
-  /** What the run identified, and the snapshots it looked at: re-identification reads only what can change something. */
-  private readonly identities = new RunIdentities();
+  /** What the pass identified, and the snapshots it looked at: re-identification reads only what can change something. */
+  private readonly identities = new PassIdentities();
   private readonly settings: Pick<DrainSettings, 'schema' | 'backoff' | 'identifyRefreshMs'>;
 
   constructor(settings: Pick<DrainSettings, 'schema' | 'backoff' | 'identifyRefreshMs'>) {
@@ -88,8 +88,8 @@ export class Ledger {
   }
 
   /**
-   * Swaps the profile snapshots of claimed events for the equal ones the run remembers (`RunIdentities.canonical`):
-   * once profiles are known, most events of a run repeat them, and their own copies then die young.
+   * Swaps the profile snapshots of claimed events for the equal ones the pass remembers (`PassIdentities.canonical`):
+   * once profiles are known, most events of a pass repeat them, and their own copies then die young.
    */
   adoptSnapshots(rows: ClaimedRow[]): void {
     for (const row of rows) {
@@ -114,10 +114,10 @@ export class Ledger {
    * statement timeout, a missing grant, a lock, a value), the savepoint is rolled back and only the accepted
    * rows are deleted, by the plainest statement there is: PostHog has them, and sending them again because
    * the database said no would duplicate them. The other rows are left untouched (free at the commit, no
-   * attempt counted), the run records the database's reason (`stats.settleError`) and ends, and the worker
+   * attempt counted), the pass records the database's reason (`stats.settleError`) and ends, and the worker
    * backs off before the next (worker/worker.ts). If even that delete fails, the error propagates: the
    * transaction is rolled back and the worker remembers the accepted uuids, so that it settles them unsent
-   * when they are claimed again (`DrainRun.unsent`). Returns what the run learns once `tx` commits.
+   * when they are claimed again (`DrainPass.unsent`). Returns what the pass learns once `tx` commits.
    */
   async settle(tx: postgres.TransactionSql, writes: readonly Settlement[], accepted: readonly ClaimedRow[]): Promise<Committed | undefined> {
     const before = SETTLED_COUNTERS.map((key) => this.stats[key]);
@@ -129,7 +129,7 @@ export class Ledger {
     } catch (error) {
       if (isPostgresConnectionLoss(error)) throw error;
       for (const [i, key] of SETTLED_COUNTERS.entries()) this.stats[key] = before[i]!;
-      this.stats.settleError = `settling a batch failed, ${accepted.length} delivered event(s) deleted without re-identification, the other rows left for a later run: ${databaseReason(error)}`;
+      this.stats.settleError = `settling a batch failed, ${accepted.length} delivered event(s) deleted without re-identification, the other rows left for a later pass: ${databaseReason(error)}`;
       if (accepted.length > 0) await tx.unsafe(q.deleteRows(this.settings.schema), [accepted.map((row) => row.uuid)], { prepare: true });
       return undefined;
     }
@@ -138,15 +138,15 @@ export class Ledger {
   /**
    * Deletes the batch's delivered rows and re-identifies what their events touched, in one statement at the
    * end of the batch transaction (the identifies commit with the deletes): the `identities` rows it locks are
-   * held only until the commit. An entity is identified at most once per run, and looked at again in the run only
-   * when an event carries another snapshot of it (worker/run-identities.ts), so most batches of a run are simply deleted.
-   * Returns what the run learns from it, to be called once `tx` has committed: a batch whose commit fails identified
-   * nothing, and the run's other lanes must not leave its entities out meanwhile.
+   * held only until the commit. An entity is identified at most once per pass, and looked at again in the pass only
+   * when an event carries another snapshot of it (worker/pass-identities.ts), so most batches of a pass are simply deleted.
+   * Returns what the pass learns from it, to be called once `tx` has committed: a batch whose commit fails identified
+   * nothing, and the pass's other lanes must not leave its entities out meanwhile.
    */
   private async deleteDelivered(tx: postgres.TransactionSql, accepted: readonly ClaimedRow[]): Promise<Committed | undefined> {
     if (accepted.length === 0) return undefined;
     const uuids = accepted.map((row) => row.uuid);
-    // Most batches of a run: every entity identified or repeating its snapshot, checked without building anything.
+    // Most batches of a pass: every entity identified or repeating its snapshot, checked without building anything.
     const events = accepted.every((row) => settledBy(this.identities, row)) ? [] : accepted.map(delivered);
     const { read, exclude } = this.identities.toRead(events);
     if (read.length === 0) {
@@ -170,7 +170,7 @@ export class Ledger {
 
   /**
    * A target failure (or an unconfirmed rejection, `rejectedAt` set): the rows wait out their backoff (the
-   * attempt is counted, but never leads to a dead letter) and the run ends: the worker pauses before the next
+   * attempt is counted, but never leads to a dead letter) and the pass ends: the worker pauses before the next
    * (`stats.pauseMs`, `stats.error`): `scheduleRetry`, and a pause.
    */
   retryAndPause(rows: ClaimedRow[], error: string, retryAfterMs: number | undefined, rejectedAt: (Date | null)[] | null): Settlement {
@@ -187,7 +187,7 @@ export class Ledger {
 
   /**
    * Counts a failed attempt of `rows` and schedules each one's next after its delay; `rejectedAt` (per row)
-   * records when PostHog refused the row's event alone. The run goes on (`retryAndPause` ends it).
+   * records when PostHog refused the row's event alone. The pass goes on (`retryAndPause` ends it).
    */
   scheduleRetry(rows: ClaimedRow[], error: string, delays: readonly number[], rejectedAt: (Date | null)[] | null): Settlement {
     return async (tx) => {

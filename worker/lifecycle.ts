@@ -1,7 +1,7 @@
 /**
  * What a worker opens and closes: its connection pool, pg-boss and the health server; the checks a start
  * makes before it registers anything; how a start that failed (or was cancelled) is undone; and how `stop()`
- * lets the last run finish, or gives its rows back, before closing everything.
+ * lets the last pass finish, or gives its rows back, before closing everything.
  */
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
@@ -33,7 +33,7 @@ export function createWorkerPool(databaseUrl: string, settings: Pick<WorkerSetti
  * How long the pool waits before it reconnects a closed connection, after `retries` failed attempts in a row
  * (counted across the pool, reset by a connection that succeeds): 0.1 s, doubling, at most 1 s. postgres.js's
  * default grows to 10-20 s within a few refused attempts, so after PostgreSQL had been down for a few
- * seconds the idle probe and the drain runs waited that long once it was back (the probe gave up after its
+ * seconds the idle probe and the drain passes waited that long once it was back (the probe gave up after its
  * 10 s bound). Attempts stay few while the database is down: only a waiting query reconnects, and the idle
  * probe, failing, asks twice a second.
  */
@@ -157,7 +157,7 @@ export async function finishOrRelease(
   }
 }
 
-/** Closes what a stopped worker opened, after its last run: the health server, pg-boss, then the pool. */
+/** Closes what a stopped worker opened, after its last pass: the health server, pg-boss, then the pool. */
 export async function closeAll(closers: readonly (() => Promise<void>)[], boss: PgBoss, sql: postgres.Sql): Promise<void> {
   for (const close of closers) await close().catch(() => undefined);
   await boss.stop({ graceful: false, close: true, timeout: 2_000 }).catch(() => undefined);

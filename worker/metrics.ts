@@ -14,8 +14,8 @@ import type postgres from 'postgres';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { cappedCount, oldestEventAge } from '../src/sql/index.ts';
 import { boundedRead, PROBE_BOUNDS } from './bounded-read.ts';
-import type { RUN_COUNTERS } from './ledger.ts';
-import type { RunStats } from './types.ts';
+import type { PASS_COUNTERS } from './ledger.ts';
+import type { PassStats } from './types.ts';
 
 /** The part of the worker's target state the metrics read. */
 interface TargetView {
@@ -26,9 +26,9 @@ export interface WorkerMetrics {
   readonly registry: Registry;
   /** One PostHog request: its duration and outcome (`accepted`, the HTTP status, or `network`). */
   observeRequest(seconds: number, outcome: string): void;
-  /** One finished drain run. */
-  observeRun(stats: RunStats): void;
-  /** One drain run that failed for a reason other than PostHog (the worker backs off). */
+  /** One finished drain pass. */
+  observePass(stats: PassStats): void;
+  /** One drain pass that failed for a reason other than PostHog (the worker backs off). */
   observeFailedRun(reason: string): void;
 }
 
@@ -49,13 +49,13 @@ async function boundedCount(sql: postgres.Sql, schema: string, table: 'outbox' |
   return { value: Math.max(COUNT_CAP, Math.round(row!.estimate)), exact: false };
 }
 
-/** The counters of `RunStats` that are exported, each with its metric's name and help, in registration order. */
-const RUN_METRICS: readonly [(typeof RUN_COUNTERS)[number], string, string][] = [
+/** The counters of `PassStats` that are exported, each with its metric's name and help, in registration order. */
+const PASS_METRICS: readonly [(typeof PASS_COUNTERS)[number], string, string][] = [
   ['delivered', 'posthog_outbox_delivered_total', 'Events PostHog accepted'],
   ['warned', 'posthog_outbox_warnings_total', 'Events PostHog accepted with a warning (Capture V1 verdict warning): delivered, with a note worth seeing'],
   ['retried', 'posthog_outbox_retried_total', 'Event deliveries that failed in a passing way and were scheduled again'],
   ['deadLettered', 'posthog_outbox_dead_lettered_total', 'Events moved to the dead-letter table'],
-  ['released', 'posthog_outbox_released_total', 'Claimed events given back unsent (the run had failed, or the worker was stopping); no attempt counted'],
+  ['released', 'posthog_outbox_released_total', 'Claimed events given back unsent (the pass had failed, or the worker was stopping); no attempt counted'],
   ['identified', 'posthog_outbox_identify_events_total', '$identify / $groupidentify events queued by re-identification'],
   [
     'held',
@@ -82,12 +82,12 @@ function gauge(registry: Registry, name: string, help: string, read: () => numbe
   });
 }
 
-/** The run counters (`RUN_METRICS`, and the runs themselves); returns what counts a finished run. */
-function runCounters(registry: Registry): (stats: RunStats) => void {
-  const counters = RUN_METRICS.map(([stat, name, help]) => [stat, new Counter({ name, help, registers: [registry] })] as const);
-  const runs = new Counter({ name: 'posthog_outbox_runs_total', help: 'Drain runs', registers: [registry] });
+/** The pass counters (`PASS_METRICS`, and the passes themselves); returns what counts a finished pass. */
+function runCounters(registry: Registry): (stats: PassStats) => void {
+  const counters = PASS_METRICS.map(([stat, name, help]) => [stat, new Counter({ name, help, registers: [registry] })] as const);
+  const passes = new Counter({ name: 'posthog_outbox_passes_total', help: 'Drain passes', registers: [registry] });
   return (stats) => {
-    runs.inc();
+    passes.inc();
     for (const [stat, counter] of counters) counter.inc(stats[stat]);
   };
 }
@@ -97,7 +97,7 @@ function targetGauges(registry: Registry, target: TargetView): void {
   gauge(
     registry,
     'posthog_outbox_target_failing',
-    '1 while every run of this worker ends on a target failure (outage, wrong host, not PostHog, systemic rejection), else 0',
+    '1 while every pass of this worker ends on a target failure (outage, wrong host, not PostHog, systemic rejection), else 0',
     () => (target.failingSince === null ? 0 : 1),
   );
   gauge(registry, 'posthog_outbox_target_failing_since_seconds', 'Unix time since when the target has been failing for this worker (0 while it works)', () =>
@@ -194,7 +194,7 @@ function tableGauges(registry: Registry, sql: postgres.Sql, schema: string): voi
 
 export function createMetrics(sql: postgres.Sql, schema: string, target: TargetView): WorkerMetrics {
   const registry = new Registry();
-  const observeRun = runCounters(registry);
+  const observePass = runCounters(registry);
   targetGauges(registry, target);
   const requests = new Histogram({
     name: 'posthog_outbox_batch_request_seconds',
@@ -204,9 +204,9 @@ export function createMetrics(sql: postgres.Sql, schema: string, target: TargetV
     registers: [registry],
   });
   tableGauges(registry, sql, schema);
-  const failedRuns = new Counter({
-    name: 'posthog_outbox_failed_runs_total',
-    help: 'Drain runs that failed for a reason other than PostHog (PostgreSQL refused to claim or settle, a connection was lost); the worker backs off after each',
+  const failedPasses = new Counter({
+    name: 'posthog_outbox_failed_passes_total',
+    help: 'Drain passes that failed for a reason other than PostHog (PostgreSQL refused to claim or settle, a connection was lost); the worker backs off after each',
     registers: [registry],
   });
   return {
@@ -214,9 +214,9 @@ export function createMetrics(sql: postgres.Sql, schema: string, target: TargetV
     observeRequest(seconds, outcome) {
       requests.observe({ outcome }, seconds);
     },
-    observeRun,
+    observePass,
     observeFailedRun() {
-      failedRuns.inc();
+      failedPasses.inc();
     },
   };
 }

@@ -268,7 +268,7 @@ export type EventDecision =
   | { action: 'delivered'; warning?: string }
   /** Dead-lettered now, with PostHog's reason: it will never ingest the event. */
   | { action: 'deadLetter'; reason: string }
-  /** That event alone scheduled again after its backoff (at least `retryAfterMs`); the run goes on. */
+  /** That event alone scheduled again after its backoff (at least `retryAfterMs`); the pass goes on. */
   | { action: 'retryEvent'; error: string; retryAfterMs?: number }
   /** Not answered: retried after a backoff like a target failure (the worker pauses), never counted delivered. */
   | { action: 'retry'; error: string };

@@ -9,11 +9,11 @@
  */
 
 export interface PollPolicy {
-  /** The delay after a run that claimed rows: the probe comes back this soon. */
+  /** The delay after a pass that claimed rows: the probe comes back this soon. */
   minMs: number;
   /** The delay when nothing has been found for a while: an idle worker probes this often. */
   maxMs: number;
-  /** Each empty probe (or a run that claimed nothing) multiplies the delay by this. */
+  /** Each empty probe (or a pass that claimed nothing) multiplies the delay by this. */
   growth: number;
 }
 

@@ -32,7 +32,7 @@ export interface ClaimedRow {
   locked: number;
 }
 
-/** Before every uuid: where a drain run's first claim starts among rows never tried. */
+/** Before every uuid: where a drain pass's first claim starts among rows never tried. */
 export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 /** What one claim saw, for `nextClaimStart`. */
@@ -46,12 +46,12 @@ export interface ClaimSeen {
 }
 
 /**
- * Where the run's next claim starts its scan of rows never tried (claimBatch's `$3`), after `claim`. Past the
+ * Where the pass's next claim starts its scan of rows never tried (claimBatch's `$3`), after `claim`. Past the
  * last row never tried that it returned; or, when its scan reached the end (fewer such rows than it asked for,
  * none held back by the byte budget), past `newest`: whatever is left before it was skipped because another
  * lane holds it, or failed (its retry is read from the retry index), so the next claim need not walk it again.
  * After an outage the failed rows are the oldest, ahead of every row never tried; without this, every claim of
- * a recovering run would walk all of them. Never moves back. Pure.
+ * a recovering pass would walk all of them. Never moves back. Pure.
  */
 export function nextClaimStart(current: string, claim: ClaimSeen): string {
   const untried = claim.rows.filter((row) => row.attempts === 0);

@@ -123,9 +123,9 @@ function observingFetch(watch: Watch, options: SendOptions): (url: string, init:
     };
     const exchange = (async () => {
       if (options.stop?.()) {
-        // The run failed or the worker is stopping since this batch was claimed: nothing goes out.
+        // The pass failed or the worker is stopping since this batch was claimed: nothing goes out.
         watch.stopped = true;
-        throw new Error('not sent: the run stopped before this request');
+        throw new Error('not sent: the pass stopped before this request');
       }
       // posthog-node hands over the JSON (compression is ours: see the client's options in sendBatch). It is
       // compressed on libuv's thread pool while its uuids are read here. zlib's default level: a 1,000-event

@@ -119,7 +119,7 @@ export const SETTINGS = {
     zero: 'send every event as live',
     default: 3_600_000,
     description:
-      'an event whose timestamp is older than this when it is sent goes in requests of its own flagged historical_migration (PostHog ingests them in order, without its spike detection), after the live events of its batch; a run claiming a backlog of such rows also claims the rows recorded since in a lane of their own, so that they are not held up behind it',
+      'an event whose timestamp is older than this when it is sent goes in requests of its own flagged historical_migration (PostHog ingests them in order, without its spike detection), after the live events of its batch; a pass claiming a backlog of such rows also claims the rows recorded since in a lane of their own, so that they are not held up behind it',
   },
   'posthog.requestTimeoutMs': {
     kind: 'duration',
@@ -164,7 +164,7 @@ export const SETTINGS = {
     env: 'POSTHOG_OUTBOX_IDENTIFY_REFRESH',
     min: 1_000,
     max: 365 * DAY,
-    zero: 'identify every entity once per drain run',
+    zero: 'identify every entity once per drain pass',
     default: DEFAULT_IDENTIFY_REFRESH_MS,
     description:
       "an unchanged user, persona or organization is identified again once its last identify is this old (a profile deleted or merged on PostHog's side heals within it)",
@@ -204,12 +204,12 @@ export const SETTINGS = {
     default: '0.0.0.0',
     description: 'interface /healthz and /metrics listen on',
   },
-  maxRunMs: {
+  maxPassMs: {
     kind: 'duration',
     min: 10,
     max: 3_600_000,
     default: 10_000,
-    description: 'a drain run stops claiming after this long; the next one follows at once while rows are due',
+    description: 'a drain pass stops claiming after this long; the next one follows at once while rows are due',
   },
   unhealthyAfterMs: {
     kind: 'duration',
@@ -217,12 +217,12 @@ export const SETTINGS = {
     max: DAY,
     default: 5 * 60_000,
     description:
-      '/healthz answers 503 once every drain run has failed this long (PostgreSQL refusing to settle, a lost connection; not PostHog failing, which the worker waits out)',
+      '/healthz answers 503 once every drain pass has failed this long (PostgreSQL refusing to settle, a lost connection; not PostHog failing, which the worker waits out)',
   },
   safetyNetCron: {
     kind: 'cron',
     default: '* * * * *',
-    description: 'cron of the safety-net drain run',
+    description: 'cron of the safety-net drain pass',
   },
 } as const satisfies Record<string, SettingSpec>;
 

@@ -27,7 +27,7 @@ export interface SettingsInput {
   maxAgeMs?: number;
   historicalAfterMs?: number;
   leaseMs?: number;
-  maxRunMs?: number;
+  maxPassMs?: number;
   identifyRefreshMs?: number;
   deadLetterRetentionMs?: number;
   /** `backoff.maxMs` under the default `backoff.baseMs` is also the first delay. */
@@ -40,7 +40,7 @@ export interface SettingsInput {
   metrics?: { port: number; host?: string };
 }
 
-/** A drain run's share of the settings (worker/drain.ts), and the hook it reports its requests to. */
+/** A drain pass's share of the settings (worker/drain.ts), and the hook it reports its requests to. */
 export interface DrainSettings {
   schema: string;
   target: Required<PostHogTarget>;
@@ -54,9 +54,9 @@ export interface DrainSettings {
   historicalAfterMs: number;
   /** How long a batch's transaction may sit idle (a request out) before PostgreSQL ends it and frees its rows. */
   leaseMs: number;
-  /** A run stops claiming after this long; the worker starts another if work is left. */
-  maxRunMs: number;
-  /** An unchanged profile is identified again once its last identify is this old (0: once per run). */
+  /** A pass stops claiming after this long; the worker starts another if work is left. */
+  maxPassMs: number;
+  /** An unchanged profile is identified again once its last identify is this old (0: once per pass). */
   identifyRefreshMs: number;
   backoff: BackoffPolicy;
   /** Called after each PostHog request with its duration and outcome (`accepted`, the HTTP status, `network`). */
@@ -142,7 +142,7 @@ export function resolveSettings(input: SettingsInput): Readonly<WorkerSettings> 
     maxAgeMs: numeric('maxAgeMs', input.maxAgeMs),
     historicalAfterMs: numeric('historicalAfterMs', input.historicalAfterMs),
     leaseMs,
-    maxRunMs: numeric('maxRunMs', input.maxRunMs),
+    maxPassMs: numeric('maxPassMs', input.maxPassMs),
     identifyRefreshMs: numeric('identifyRefreshMs', input.identifyRefreshMs),
     deadLetterRetentionMs: numeric('deadLetterRetentionMs', input.deadLetterRetentionMs),
     backoff: Object.freeze({ baseMs, maxMs }),

@@ -24,7 +24,7 @@ export function ignorePostgresStrayError(error: unknown, log: Logger): boolean {
   if (isPostgresClosedSocketWrite(error)) {
     log.warn(
       { err: (error as Error).message },
-      'ignored a write on a closed database connection (postgres.js bug, porsager/postgres#1208); its query already failed, and the worker replaces its pool after a run that lost its connection',
+      'ignored a write on a closed database connection (postgres.js bug, porsager/postgres#1208); its query already failed, and the worker replaces its pool after a pass that lost its connection',
     );
     return true;
   }

@@ -1,5 +1,5 @@
 /**
- * The PostHog target as this worker sees it: whether its runs end on target failures (and since when, and
+ * The PostHog target as this worker sees it: whether its passes end on target failures (and since when, and
  * why), when PostHog last accepted one of its requests, and the `target_health` row that tells
  * `posthog-outbox status` (and the other workers' operators) the same. Read by `/metrics` too.
  */
@@ -9,7 +9,7 @@ import * as q from '../src/sql/index.ts';
 import { within } from './deadline.ts';
 import type { DrainState, Logger, TargetState } from './types.ts';
 
-/** What a worker remembers about its target across runs. */
+/** What a worker remembers about its target across passes. */
 export interface TargetMemory {
   /** When one of this worker's requests was last accepted (null: not since it started). */
   lastAcceptedAt: Date | null;
@@ -18,7 +18,7 @@ export interface TargetMemory {
 export class TargetHealth {
   /** What `OutboxWorker.target` and the metrics show. */
   readonly state: TargetState = { failingSince: null, reason: null };
-  /** Shared by this worker's runs: when PostHog last accepted one of its requests. */
+  /** Shared by this worker's passes: when PostHog last accepted one of its requests. */
   readonly memory: TargetMemory = { lastAcceptedAt: null };
   /** Whether target_health may say "failing" because of us (or we have not said "working" since start). */
   private dirty = true;
@@ -32,7 +32,7 @@ export class TargetHealth {
     this.log = log;
   }
 
-  /** A run ended on a target failure: logged when it is the first in a row, and recorded in target_health. */
+  /** A pass ended on a target failure: logged when it is the first in a row, and recorded in target_health. */
   async failing(text: string): Promise<void> {
     // Masked again here, whoever wrote it: the reason is logged, stored and shown by `status` (a URL a fetch
     // error quotes may carry credentials).
@@ -51,7 +51,7 @@ export class TargetHealth {
     );
   }
 
-  /** A run delivered events: a failing target has recovered; target_health says so (once, until it fails again). */
+  /** A pass delivered events: a failing target has recovered; target_health says so (once, until it fails again). */
   async working(): Promise<void> {
     if (this.state.failingSince !== null) {
       this.log.info({ since: this.state.failingSince.toISOString(), reason: this.state.reason }, 'PostHog target recovered');
@@ -68,14 +68,14 @@ export class TargetHealth {
 }
 
 /**
- * Drain runs that fail (not on PostHog: on the database, or on anything unexpected). Each is counted and the
+ * Drain passes that fail (not on PostHog: on the database, or on anything unexpected). Each is counted and the
  * worker backs off before the next (worker/worker.ts); the first of a streak, and a change of reason, is logged
- * at error level (not every run: a failure that lasts would flood the log), the end of a streak at info. The
+ * at error level (not every pass: a failure that lasts would flood the log), the end of a streak at info. The
  * state goes to target_health (`drain_failing_since`, `drain_error`) for `posthog-outbox status`, as far as the
- * database takes the write, and to `/healthz`, which says unavailable once runs have failed for `unhealthyAfterMs`.
+ * database takes the write, and to `/healthz`, which says unavailable once passes have failed for `unhealthyAfterMs`.
  */
 export class DrainHealth {
-  readonly state: DrainState = { failingSince: null, reason: null, failedRuns: 0 };
+  readonly state: DrainState = { failingSince: null, reason: null, failedPasses: 0 };
   private readonly sql: postgres.Sql;
   private readonly schema: string;
   private readonly log: Logger;
@@ -90,34 +90,37 @@ export class DrainHealth {
     // Masked as the target's reasons are: a connection error may quote a URL with its credentials.
     const reason = redactSecrets(text);
     const first = this.state.failingSince === null;
-    this.state.failedRuns++;
+    this.state.failedPasses++;
     this.state.failingSince ??= new Date();
     if (first || reason !== this.state.reason) {
       this.log.error(
-        { reason, since: this.state.failingSince.toISOString(), failedRuns: this.state.failedRuns },
-        'drain runs failing: the worker backs off between runs until one succeeds',
+        { reason, since: this.state.failingSince.toISOString(), failedPasses: this.state.failedPasses },
+        'drain passes failing: the worker backs off between runs until one succeeds',
       );
     }
     this.state.reason = reason;
-    await within(this.sql.unsafe(q.markDrainFailing(this.schema), [reason]), 'recording the failed drain run').catch(() => undefined);
+    await within(this.sql.unsafe(q.markDrainFailing(this.schema), [reason]), 'recording the failed drain pass').catch(() => undefined);
   }
 
   async succeeded(): Promise<void> {
     if (this.state.failingSince === null) return;
-    this.log.info({ since: this.state.failingSince.toISOString(), failedRuns: this.state.failedRuns, reason: this.state.reason }, 'drain runs succeed again');
+    this.log.info(
+      { since: this.state.failingSince.toISOString(), failedPasses: this.state.failedPasses, reason: this.state.reason },
+      'drain passes succeed again',
+    );
     const recorded = await within(this.sql.unsafe(q.markDrainWorking(this.schema)), 'recording the drain recovery').then(
       () => true,
       () => false,
     );
-    if (!recorded) return; // said again after the next run
-    Object.assign(this.state, { failingSince: null, reason: null, failedRuns: 0 });
+    if (!recorded) return; // said again after the next pass
+    Object.assign(this.state, { failingSince: null, reason: null, failedPasses: 0 });
   }
 
-  /** Throws (for `/healthz`) once every drain run has failed for `afterMs`. */
+  /** Throws (for `/healthz`) once every drain pass has failed for `afterMs`. */
   check(afterMs: number, now = Date.now()): void {
     const since = this.state.failingSince;
     if (since !== null && now - since.getTime() >= afterMs) {
-      throw new Error(`every drain run has failed since ${since.toISOString()} (${this.state.failedRuns} runs): ${this.state.reason}`);
+      throw new Error(`every drain pass has failed since ${since.toISOString()} (${this.state.failedPasses} runs): ${this.state.reason}`);
     }
   }
 }

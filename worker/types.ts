@@ -1,7 +1,7 @@
 /**
  * The worker's public types, in one module that the worker's parts and its entry (worker/index.ts) import
  * alike: what `startWorker` is given (`WorkerOptions`, `Logger`) and what it gives back (`OutboxWorker`, its
- * `RunStats`, `TargetState` and `DrainState`).
+ * `PassStats`, `TargetState` and `DrainState`).
  */
 import type { EventEmitter } from 'node:events';
 import type { SettingsInput } from './settings.ts';
@@ -30,62 +30,62 @@ export interface WorkerOptions extends SettingsInput {
 
 /** The PostHog target as this worker sees it. */
 export interface TargetState {
-  /** Since when every run has ended on a target failure; null while PostHog accepts. */
+  /** Since when every pass has ended on a target failure; null while PostHog accepts. */
   failingSince: Date | null;
   /** The last failure (redacted), while failing. */
   reason: string | null;
 }
 
-/** Whether this worker's drain runs fail for a reason other than PostHog (the database refused, a connection was lost). */
+/** Whether this worker's drain passes fail for a reason other than PostHog (the database refused, a connection was lost). */
 export interface DrainState {
-  /** Since when every drain run has failed; null while they succeed. */
+  /** Since when every drain pass has failed; null while they succeed. */
   failingSince: Date | null;
   /** The last failure's reason (PostgreSQL's SQLSTATE and message), while failing. */
   reason: string | null;
-  /** Drain runs failed in a row: the worker's pause before the next grows with it. */
-  failedRuns: number;
+  /** Drain passes failed in a row: the worker's pause before the next grows with it. */
+  failedPasses: number;
 }
 
-export interface RunStats {
+export interface PassStats {
   claimed: number;
   delivered: number;
   /** Delivered events PostHog accepted with a warning (Capture V1 verdict `warning`). */
   warned: number;
   retried: number;
   deadLettered: number;
-  /** `$identify` / `$groupidentify` events queued by this run. */
+  /** `$identify` / `$groupidentify` events queued by this pass. */
   identified: number;
   /** Identify rows deleted unsent because a newer identify of the same entity was queued since. */
   superseded: number;
   /** HTTP requests made to PostHog. */
   requests: number;
   durationMs: number;
-  /** True when the run stopped with due rows left (time limit or shutdown), so another should follow. */
+  /** True when the pass stopped with due rows left (time limit or shutdown), so another should follow. */
   more: boolean;
-  /** Claimed rows given back unsent (the run had already failed, or the worker is stopping): no attempt counted. */
+  /** Claimed rows given back unsent (the pass had already failed, or the worker is stopping): no attempt counted. */
   released: number;
   /** Rows a rejection was pinned on but not confirmed as poison (the target may reject everything): kept, retried. */
   held: number;
   /** Batches judged to be rejected broadly by the target (every event, or too many): nothing dead-lettered. */
   rejectedBroadly: number;
-  /** Set when PostHog failed in a passing way: how long the worker should wait before the next run. */
+  /** Set when PostHog failed in a passing way: how long the worker should wait before the next pass. */
   pauseMs?: number;
-  /** The run's last passing failure (redacted), e.g. `PostHog answered HTTP 503: ...`. */
+  /** The pass's last passing failure (redacted), e.g. `PostHog answered HTTP 503: ...`. */
   error?: string;
-  /** The run's last Capture V1 warning: how many events of a batch, and PostHog's details. */
+  /** The pass's last Capture V1 warning: how many events of a batch, and PostHog's details. */
   warning?: string;
-  /** PostgreSQL refused to settle a batch (worker/ledger.ts `settle`): the run ended, the worker backs off. */
+  /** PostgreSQL refused to settle a batch (worker/ledger.ts `settle`): the pass ended, the worker backs off. */
   settleError?: string;
 }
 
-export interface OutboxWorker extends EventEmitter<{ run: [RunStats]; failedRun: [string] }> {
-  /** Sums over every run so far. */
-  readonly totals: Omit<RunStats, 'durationMs' | 'more' | 'pauseMs' | 'error' | 'settleError' | 'warning'> & { runs: number };
-  /** Whether PostHog is failing, as of this worker's last run. */
+export interface OutboxWorker extends EventEmitter<{ pass: [PassStats]; failedPass: [string] }> {
+  /** Sums over every pass so far. */
+  readonly totals: Omit<PassStats, 'durationMs' | 'more' | 'pauseMs' | 'error' | 'settleError' | 'warning'> & { passes: number };
+  /** Whether PostHog is failing, as of this worker's last pass. */
   readonly target: TargetState;
-  /** Whether this worker's drain runs fail for another reason (the database refused), since when and why. */
+  /** Whether this worker's drain passes fail for another reason (the database refused), since when and why. */
   readonly drainState: DrainState;
-  /** Asks for a drain run now (e.g. right after your own commit, to skip the wait for the next probe). */
+  /** Asks for a drain pass now (e.g. right after your own commit, to skip the wait for the next probe). */
   kick(): void;
   /** Where `/healthz` and `/metrics` are served, when `metrics` was given. */
   readonly healthUrl: string | undefined;

@@ -1,7 +1,7 @@
 /**
  * The worker's states and what moves it between them (worker/index.ts describes them): `kick()` queues a
- * drain job, pg-boss calls `drainJob()`, whose drain loop runs `DrainRun`s back to back while rows are due
- * and pauses the worker after a run that ended on a target failure; the next-due timer and the idle probe
+ * drain job, pg-boss calls `drainJob()`, whose drain loop runs `DrainPass`s back to back while rows are due
+ * and pauses the worker after a pass that ended on a target failure; the next-due timer and the idle probe
  * kick again; `stop()` ends it all.
  */
 import { EventEmitter } from 'node:events';
@@ -11,15 +11,15 @@ import * as q from '../src/sql/index.ts';
 import { isPostgresConnectionLoss } from '../src/postgres-workaround.ts';
 import type { WorkerDatabase } from './database.ts';
 import { NoAnswer, within } from './deadline.ts';
-import { DrainRun } from './drain.ts';
+import { DrainPass } from './drain.ts';
 import { IdleProbe } from './idle-probe.ts';
-import { databaseReason, RUN_COUNTERS, zeroCounters } from './ledger.ts';
+import { databaseReason, PASS_COUNTERS, zeroCounters } from './ledger.ts';
 import { closeAll, finishOrRelease } from './lifecycle.ts';
 import { drainQueueName } from '../src/queue.ts';
 import { DeadLetterRetention } from './retention.ts';
 import type { DrainSettings, WorkerSettings } from './settings.ts';
 import type { DrainHealth, TargetHealth } from './target.ts';
-import type { DrainState, Logger, OutboxWorker, RunStats, TargetState } from './types.ts';
+import type { DrainState, Logger, OutboxWorker, PassStats, TargetState } from './types.ts';
 import { BoundedSet } from './bounded-set.ts';
 import { Pauses } from './pauses.ts';
 
@@ -28,36 +28,36 @@ const UNSETTLED_LIMIT = 100_000;
 
 /** What a worker is built from, all of it ready before it is constructed (nothing is set on it afterwards). */
 export interface WorkerParts {
-  /** The worker's pool, replaced after a run that lost its connection or stalled. */
+  /** The worker's pool, replaced after a pass that lost its connection or stalled. */
   database: WorkerDatabase;
   boss: PgBoss;
   settings: Readonly<WorkerSettings>;
-  /** The drain runs' hook for each PostHog request (the metrics). */
+  /** The drain passes' hook for each PostHog request (the metrics). */
   observeRequest?: DrainSettings['observeRequest'];
   log: Logger;
   target: TargetHealth;
-  /** Whether drain runs fail for a reason other than PostHog (shared with `/healthz`). */
+  /** Whether drain passes fail for a reason other than PostHog (shared with `/healthz`). */
   drainHealth: DrainHealth;
   healthUrl?: string;
-  /** Closed by stop(), after the last run. */
+  /** Closed by stop(), after the last pass. */
   closers: (() => Promise<void>)[];
 }
 
 /** A queued drain job starts within milliseconds of its NOTIFY; one not started by then was missed (`expectJob`). */
 export const JOB_START_MS = 1_000;
 
-export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] }> implements OutboxWorker {
-  readonly totals = { runs: 0, ...zeroCounters() };
+export class Worker extends EventEmitter<{ pass: [PassStats]; failedPass: [string] }> implements OutboxWorker {
+  readonly totals = { passes: 0, ...zeroCounters() };
   readonly target: TargetState;
   readonly drainState: DrainState;
   private readonly abort = new AbortController();
-  /** The drain loop, while one runs. */
+  /** The drain loop, while one passes. */
   private running: Promise<void> | undefined;
-  /** A kick arrived while a run was going or the worker was paused: run (once more) when it can. */
+  /** A kick arrived while a pass was going or the worker was paused: run (once more) when it can. */
   private pending = false;
   /** A drain job is being queued. */
   private kicking = false;
-  /** When the worker may run again after failed runs (worker/pauses.ts). */
+  /** When the worker may run again after failed passes (worker/pauses.ts). */
   private readonly pauses: Pauses;
   /**
    * Uuids PostHog accepted whose batch transaction was lost before it committed (worker/batch.ts): settled as
@@ -75,7 +75,7 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   private readonly sql: postgres.Sql;
   private readonly boss: PgBoss;
   private readonly settings: Readonly<WorkerSettings>;
-  /** What each drain run is given: the settings and the metrics' request hook. */
+  /** What each drain pass is given: the settings and the metrics' request hook. */
   private readonly drain: DrainSettings;
   private readonly queue: string;
   private readonly log: Logger;
@@ -115,31 +115,31 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   kick(): void {
     if (this.abort.signal.aborted) return;
     if (this.running || this.pauses.paused) {
-      this.pending = true; // the current run goes on, or the pause timer fires a run
+      this.pending = true; // the current pass goes on, or the pause timer fires a pass
       if (!this.running && this.timer === undefined) this.wakeAt(this.pauses.until);
       return;
     }
     if (this.kicking) return;
     this.kicking = true;
     // bounded: a send that never settles (pg-boss's connection gone silent) would leave `kicking` set for good
-    within(this.boss.send(this.queue, null), 'queuing a drain run')
+    within(this.boss.send(this.queue, null), 'queuing a drain pass')
       .then(() => this.expectJob())
-      .catch((error: unknown) => this.log.error({ err: String(error) }, 'could not queue a drain run'))
+      .catch((error: unknown) => this.log.error({ err: String(error) }, 'could not queue a drain pass'))
       .finally(() => (this.kicking = false));
   }
 
   /**
-   * A drain job was queued: if no run has started `JOB_START_MS` later, pg-boss missed its NOTIFY (its LISTEN
+   * A drain job was queued: if no pass has started `JOB_START_MS` later, pg-boss missed its NOTIFY (its LISTEN
    * connection reconnects after a PostgreSQL restart with a backoff growing to 30 s, and it polls every 30 s
    * meanwhile: test/reliability/restart-wakeup.test.ts), so it is woken to fetch now. The job stays the only
-   * way a run starts, so workers still share a backlog through it. Armed once per wait.
+   * way a pass starts, so workers still share a backlog through it. Armed once per wait.
    */
   private expectJob(): void {
     if (this.jobWait !== undefined || this.abort.signal.aborted) return;
-    const runs = this.totals.runs;
+    const runs = this.totals.passes;
     this.jobWait = setTimeout(() => {
       this.jobWait = undefined;
-      if (this.abort.signal.aborted || this.running || this.totals.runs !== runs) return; // a run started
+      if (this.abort.signal.aborted || this.running || this.totals.passes !== runs) return; // a pass started
       for (const worker of this.boss.getWipData()) if (worker.name === this.queue) this.boss.notifyWorker(worker.id);
     }, JOB_START_MS);
   }
@@ -156,9 +156,9 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   }
 
   /**
-   * A drain loop failed (its run, or a statement between runs). Its rows are safe: each batch's transaction
+   * A drain loop failed (its pass, or a statement between runs). Its rows are safe: each batch's transaction
    * commits what it settled or is rolled back (what PostHog accepted of it is remembered: `unsettled`), and
-   * pg-boss is told the job failed. The worker backs off before the next run (worker/pauses.ts). A lost
+   * pg-boss is told the job failed. The worker backs off before the next pass (worker/pauses.ts). A lost
    * connection or a stalled run may have left the pool broken (worker/database.ts): it is replaced first.
    */
   private async failed(error: unknown): Promise<never> {
@@ -170,10 +170,10 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
     throw error;
   }
 
-  /** A drain run failed for a reason other than PostHog: the worker pauses, and the metrics count it. */
+  /** A drain pass failed for a reason other than PostHog: the worker pauses, and the metrics count it. */
   private async drainFailed(reason: string): Promise<void> {
     await this.pauses.drainFailed(reason);
-    this.emit('failedRun', reason);
+    this.emit('failedPass', reason);
   }
 
   /** Replaces the pool (worker/database.ts), unless the worker is stopping: stop() closes it. */
@@ -189,10 +189,10 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   private async drainLoop(): Promise<void> {
     let claimed = 0;
     const onBacklog = this.inviter();
-    let stats: RunStats;
+    let stats: PassStats;
     do {
       this.pending = false;
-      const run = new DrainRun(this.sql, this.drain, this.abort.signal, {
+      const run = new DrainPass(this.sql, this.drain, this.abort.signal, {
         probe: this.pauses.probing,
         onBacklog,
         memory: this.targetHealth.memory,
@@ -226,7 +226,7 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   }
 
   /**
-   * The runs' `onBacklog` for one drain loop: sends one drain job per loop, which pg-boss hands to an idle
+   * The passes' `onBacklog` for one drain loop: sends one drain job per loop, which pg-boss hands to an idle
    * worker (or back to this one once its loop ends, when it finds nothing due and ends at once).
    */
   private inviter(): () => void {
@@ -234,18 +234,18 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
     return () => {
       if (invited || this.abort.signal.aborted) return;
       invited = true;
-      this.boss.send(this.queue, null).catch((error: unknown) => this.log.error({ err: String(error) }, 'could not queue a drain run'));
+      this.boss.send(this.queue, null).catch((error: unknown) => this.log.error({ err: String(error) }, 'could not queue a drain pass'));
     };
   }
 
-  private account(stats: RunStats): void {
-    this.totals.runs++;
-    for (const key of RUN_COUNTERS) this.totals[key] += stats[key];
+  private account(stats: PassStats): void {
+    this.totals.passes++;
+    for (const key of PASS_COUNTERS) this.totals[key] += stats[key];
     if (stats.claimed > 0 || stats.identified > 0) {
       const { more: _more, ...line } = stats;
-      this.log.info({ ...line }, 'drain run');
+      this.log.info({ ...line }, 'drain pass');
     }
-    this.emit('run', stats);
+    this.emit('pass', stats);
   }
 
   /** Wakes the worker when the next row comes due (after a backoff, a lease, or a pause). */
@@ -262,7 +262,7 @@ export class Worker extends EventEmitter<{ run: [RunStats]; failedRun: [string] 
   }
 
   /**
-   * Kicks a run at `at`; if the worker is still paused then, waits on until the pause is over. Timers are
+   * Kicks a pass at `at`; if the worker is still paused then, waits on until the pause is over. Timers are
    * capped at a minute and re-armed.
    */
   private wakeAt(at: number): void {

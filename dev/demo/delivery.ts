@@ -38,7 +38,7 @@ export async function startDemoWorker(
     const ms = session.stopping && !onOwnServer ? 1_000 : 5_000;
     await Promise.race([worker.stop(ms), sleep(ms + 1_000, undefined, { ref: false })]);
   });
-  worker.on('run', (stats) => {
+  worker.on('pass', (stats) => {
     if (stats.error) errors.push(stats.error);
   });
   return { worker, lastError: () => errors.at(-1) };
@@ -69,7 +69,7 @@ export async function waitForDelivery(sql: postgres.Sql, schema: string, worker:
     lastRunAt = Date.now();
     lastIdentified = stats.identified;
   };
-  worker.on('run', onRun);
+  worker.on('pass', onRun);
   worker.kick();
   const deadline = Date.now() + timeoutMs;
   let emptySince: number | undefined;
@@ -90,6 +90,6 @@ export async function waitForDelivery(sql: postgres.Sql, schema: string, worker:
     if (signal.aborted) throw new Interrupted();
     throw error;
   } finally {
-    worker.off('run', onRun);
+    worker.off('pass', onRun);
   }
 }

@@ -86,7 +86,7 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
     session,
     config.databaseUrl !== undefined,
   );
-  say('worker', 'started (an index probe finds new commits within 20-500 ms; pg-boss schedules the drain runs)');
+  say('worker', 'started (an index probe finds new commits within 20-500 ms; pg-boss schedules the drain passes)');
   session.check();
 
   const plan = DEMO_PLAN;
@@ -116,7 +116,7 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
   const t = worker.totals;
   say(
     'worker',
-    `${t.runs} drain runs, ${t.requests} requests, ${t.delivered} delivered (events + $identify/$groupidentify), ${t.retried} retried, ${t.deadLettered} dead-lettered`,
+    `${t.passes} drain passes, ${t.requests} requests, ${t.delivered} delivered (events + $identify/$groupidentify), ${t.retried} retried, ${t.deadLettered} dead-lettered`,
   );
   out();
 

@@ -8,7 +8,7 @@ export interface OutboxStatus {
   /** The PostHog target as the workers last reported it; null before any worker reported. */
   target: { failingSince: string | null; reason: string | null; updatedAt: string } | null;
   /**
-   * Drain runs failing for a reason other than PostHog (PostgreSQL refusing to settle a batch, a lost
+   * Drain passes failing for a reason other than PostHog (PostgreSQL refusing to settle a batch, a lost
    * connection), as a worker last reported it: since when and why; null while they succeed.
    */
   drainFailing: { since: string; reason: string | null } | null;

@@ -142,7 +142,7 @@ function targetHealthTable(schema: PgSchema) {
       id: smallint('id').primaryKey().default(1),
       failingSince: timestamp('failing_since', { withTimezone: true, mode: 'date' }),
       reason: text('reason'),
-      /** Since when every drain run of a worker has failed on the database (or anything but PostHog), and why. */
+      /** Since when every drain pass of a worker has failed on the database (or anything but PostHog), and why. */
       drainFailingSince: timestamp('drain_failing_since', { withTimezone: true, mode: 'date' }),
       drainError: text('drain_error'),
       updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),

@@ -7,7 +7,7 @@ import { EVENT_COLUMNS, quoteSchema, recordColumnList } from './columns.ts';
 
 /**
  * The columns a worker reads from a claimed row: what it sends, and the entities it touched with the profile
- * snapshots it carries (worker/run-identities.ts compares them, so that most batches of a run are simply
+ * snapshots it carries (worker/pass-identities.ts compares them, so that most batches of a pass are simply
  * deleted without PostgreSQL reading their snapshots again).
  */
 const CLAIMED = `o."uuid", o."event", o."distinct_id", o."properties", o."groups", o."timestamp", o."attempts", o."rejected_at",
@@ -47,12 +47,12 @@ const UNTRIED = `"attempts" = 0`;
  * `expired` flags rows recorded more than `$2` milliseconds ago (the maximum age); `superseded` flags identify
  * rows whose entity has been identified again since (a newer profile is queued or sent).
  *
- * `$3` (a uuid; the nil uuid at first) is where the scan of rows never tried starts, as the run's claims so far
+ * `$3` (a uuid; the nil uuid at first) is where the scan of rows never tried starts, as the pass's claims so far
  * leave it (worker/rows.ts, `nextClaimStart`): past the last of them taken into a batch, or past every row there
- * was once a scan found none left. Without it each claim would walk past every row the run's other lanes hold
+ * was once a scan found none left. Without it each claim would walk past every row the pass's other lanes hold
  * (locked, skipped one by one), and after an outage past every row that failed (the oldest), once per claim:
  * claiming and deleting 400,000 failed rows, batch by batch, took 13.2 s against 3.5 s. A row before it that turns
- * claimable during the run (given back, committed late) is claimed by the next run, which starts at the nil uuid.
+ * claimable during the pass (given back, committed late) is claimed by the next pass, which starts at the nil uuid.
  * Retries come from their own index, so their scan needs no such start.
  */
 export function claimBatch(schema: string): string {
@@ -90,7 +90,7 @@ export function beginClaim(schema: string): string {
 
 /**
  * Deletes rows `$1` (held by the calling claim's transaction): identify rows superseded by a newer one (unsent),
- * or delivered rows with nothing to re-identify (their entities identified, or looked at with the same snapshot, by the run).
+ * or delivered rows with nothing to re-identify (their entities identified, or looked at with the same snapshot, by the pass).
  */
 export function deleteRows(schema: string): string {
   return `DELETE FROM ${quoteSchema(schema)}."outbox" WHERE "uuid" = ANY($1::uuid[])`;
@@ -135,7 +135,7 @@ export function resumeWaitingRows(schema: string): string {
 /**
  * The oldest row never tried (primary-key order): a row never tried is due from its write (the worker defers
  * only rows that failed), so the oldest one is due when any is. The primary key holds every row, so this walks
- * the failed rows ahead of it: after an outage those are the oldest (each failed run tried the oldest rows), a
+ * the failed rows ahead of it: after an outage those are the oldest (each failed pass tried the oldest rows), a
  * batch per backoff step (about one a minute per worker; 300,000 rows read in ~50 ms). While PostHog is down
  * the worker is paused and does not probe; once it accepts again, they are made due and drained. A row edited
  * by hand to be due later holds this lookup up to its time; the minutely safety-net run claims the rows

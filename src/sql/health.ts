@@ -16,18 +16,18 @@ export function markTargetWorking(schema: string): string {
 ON CONFLICT ("id") DO UPDATE SET "failing_since" = NULL, "reason" = NULL, "updated_at" = now()`;
 }
 
-/** Drain runs fail (the database refused, not PostHog) since now, or since earlier, for reason `$1`. */
+/** Drain passes fail (the database refused, not PostHog) since now, or since earlier, for reason `$1`. */
 export function markDrainFailing(schema: string): string {
   return `INSERT INTO ${quoteSchema(schema)}."target_health" AS t ("id", "drain_failing_since", "drain_error", "updated_at") VALUES (1, now(), $1, now())
 ON CONFLICT ("id") DO UPDATE SET "drain_failing_since" = COALESCE(t."drain_failing_since", now()), "drain_error" = $1, "updated_at" = now()`;
 }
 
-/** A drain run succeeded again. */
+/** A drain pass succeeded again. */
 export function markDrainWorking(schema: string): string {
   return `UPDATE ${quoteSchema(schema)}."target_health" SET "drain_failing_since" = NULL, "drain_error" = NULL, "updated_at" = now() WHERE "id" = 1`;
 }
 
-/** The target's state as last written (no row: no worker has reported yet), and the workers' failing drain runs. */
+/** The target's state as last written (no row: no worker has reported yet), and the workers' failing drain passes. */
 export function targetHealth(schema: string): string {
   return `SELECT "failing_since", "reason", "updated_at", "drain_failing_since", "drain_error" FROM ${quoteSchema(schema)}."target_health" WHERE "id" = 1`;
 }

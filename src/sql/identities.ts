@@ -58,7 +58,7 @@ export function rememberIdentities(schema: string): string {
  * once, each field at its newest non-null value (the newest event's, the later-written row on a tie), the
  * entity's time the newest event's. Entities named in `$4` (`kind:id`, already identified by this run) are
  * left out. The other rows of `$1` are only deleted: the worker passes over the rows whose every entity its
- * run has identified, or looked at with the same snapshot (worker/run-identities.ts).
+ * run has identified, or looked at with the same snapshot (worker/pass-identities.ts).
  */
 export function deleteDeliveredAndRemember(schema: string): string {
   const s = quoteSchema(schema);

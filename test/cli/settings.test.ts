@@ -82,7 +82,7 @@ describe('formatError: one line at the edge', () => {
       '--request-timeout (POSTHOG_OUTBOX_REQUEST_TIMEOUT): must be …',
       2,
     ],
-    ['a setting without a flag: as it is', new OutboxError('invalid', 'maxRunMs', 'must be …'), worker, 'maxRunMs: must be …', 2],
+    ['a setting without a flag: as it is', new OutboxError('invalid', 'maxPassMs', 'must be …'), worker, 'maxPassMs: must be …', 2],
     ['a setting the command has no flag for: as it is', new OutboxError('invalid', 'batchSize', 'x'), new Command('status'), 'batchSize: x', 2],
     ['the session URL: DATABASE_URL', new OutboxError('invalid', 'databaseUrl', 'x'), worker, '--database-url (DATABASE_URL): x', 2],
     [

@@ -9,7 +9,7 @@
  *   restarts it is at 30 s). The worker now wakes pg-boss's fetch when its job has not started within a
  *   second (worker/worker.ts `expectJob`).
  * - The worker's own pool (postgres.js) waits before reconnecting, up to 20 s after a few refused attempts: the
- *   idle probe and the drain run waited that long once the server was back. It waits at most 1 s now
+ *   idle probe and the drain pass waited that long once the server was back. It waits at most 1 s now
  *   (worker/lifecycle.ts `reconnectDelaySeconds`).
  * Measured before, down 1.5, 4, 8, 16, 3, 12 s: 1.5, 3.0, 7.0, 13.9, 26.9, 17.9 s from commit to delivery.
  */

@@ -81,7 +81,7 @@ it('delivery, a wrong key and a poison event: no secret in logs or dead-letter r
   await until(
     () => wrong.output(),
     (out) => /"retried":[1-9]/.test(out),
-    { what: 'the failed run to be logged' },
+    { what: 'the failed pass to be logged' },
   );
   await wrong.stop();
   expectNoSecrets(wrong.output(), 'worker output with a wrong key');

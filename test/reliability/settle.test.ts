@@ -39,12 +39,12 @@ function expectEachOnce(uuids: readonly string[]): void {
   expect(fixture.capture.duplicates()).toEqual([]);
 }
 
-/** Waits until the worker's drain runs are failing, and returns its state then. */
+/** Waits until the worker's drain passes are failing, and returns its state then. */
 async function untilFailing(worker: OutboxWorker) {
   await until(
     () => worker.drainState.failingSince,
     (since) => since !== null,
-    { what: 'a failed drain run' },
+    { what: 'a failed drain pass' },
   );
   return { ...worker.drainState };
 }
@@ -60,7 +60,7 @@ describe('PostgreSQL refuses to settle a batch PostHog accepted', () => {
       const uuids = await recordEvents(44, (i) => event(i, i === 10 || i === 30 ? 'poison' : `user_${i % 7}`));
       const failed: string[] = [];
       const worker = await start();
-      worker.on('failedRun', (reason) => failed.push(reason));
+      worker.on('failedPass', (reason) => failed.push(reason));
       await outboxEmpty(sql, { what: 'the outbox to empty' });
       const state = await untilFailing(worker);
       expect(state.reason).toMatch(/^settling a batch failed, 44 delivered event\(s\) deleted without re-identification.*22P02 identities refuses poison/);
@@ -78,7 +78,7 @@ describe('PostgreSQL refuses to settle a batch PostHog accepted', () => {
       await until(
         () => worker.drainState.failingSince,
         (since) => since === null,
-        { what: 'the drain runs to succeed again' },
+        { what: 'the drain passes to succeed again' },
       );
       expect((await readStatus(sql)).drainFailing).toBeNull();
     } finally {
@@ -105,7 +105,7 @@ describe('PostgreSQL refuses to settle a batch PostHog accepted', () => {
         (n) => n === 30,
         { what: 'the identifies' },
       );
-      expect(worker.drainState.failedRuns + worker.totals.runs).toBeGreaterThan(1);
+      expect(worker.drainState.failedPasses + worker.totals.passes).toBeGreaterThan(1);
       const [{ killed }] = (await sql`SELECT last_value::int AS killed FROM public.kill_once`) as unknown as [{ killed: number }];
       expect(killed).toBeGreaterThanOrEqual(2); // the kill happened, and a later delete went through
     } finally {
@@ -122,7 +122,7 @@ describe('PostgreSQL refuses to settle a batch PostHog accepted', () => {
       await outboxEmpty(sql, { what: 'the outbox to empty', timeoutMs: 60_000 });
       expectEachOnce(uuids);
       expect(fixture.capture.events.filter((e) => e.event === 'chat_message_sent')).toHaveLength(3_000);
-      expect(worker.drainState.failedRuns).toBe(0);
+      expect(worker.drainState.failedPasses).toBe(0);
     } finally {
       await sql.unsafe(`ALTER DATABASE "${name}" RESET statement_timeout`);
     }
@@ -142,7 +142,7 @@ describe('a missing grant (the worker role without write access to identities)',
     await admin.end();
   });
 
-  it('each event is sent once and deleted; the failed runs are counted, back off, and show in status and /healthz', async () => {
+  it('each event is sent once and deleted; the failed passes are counted, back off, and show in status and /healthz', async () => {
     const { sql } = fixture.db;
     const grants = docBlock('docs/hosted-postgres.md', 'sql grants').replaceAll('posthog_outbox_worker', role);
     await sql.unsafe(grants.replace(/CREATE ROLE posthog_outbox_writer[\s\S]*?-- The worker/, '-- The worker'));
@@ -153,7 +153,7 @@ describe('a missing grant (the worker role without write access to identities)',
     const uuids = await recordEvents(300);
     const worker = await start({ databaseUrl: url.toString(), batchSize: 100, metrics: { port: 0, host: '127.0.0.1' }, unhealthyAfterMs: 1_500 });
     const failed: string[] = [];
-    worker.on('failedRun', (reason) => failed.push(reason));
+    worker.on('failedPass', (reason) => failed.push(reason));
     await outboxEmpty(sql, { what: 'the outbox to empty', timeoutMs: 30_000 });
     const state = await untilFailing(worker);
     expect(state.reason).toContain('42501');
@@ -169,9 +169,9 @@ describe('a missing grant (the worker role without write access to identities)',
     const unhealthy = await until(health, (h) => h.status === 503, { what: '/healthz to say unavailable', timeoutMs: 20_000 });
     expect(unhealthy.body.checks).toMatchObject({ database: 'ok', drain: 'down' });
     const metrics = await (await fetch(`${worker.healthUrl}/metrics`)).text();
-    const counted = Number(/^posthog_outbox_failed_runs_total (\d+)$/m.exec(metrics)?.[1]);
+    const counted = Number(/^posthog_outbox_failed_passes_total (\d+)$/m.exec(metrics)?.[1]);
     expect(counted).toBe(failed.length);
-    // backed off: 200 ms doubling to 2 s between failed runs, not a run every few milliseconds
+    // backed off: 200 ms doubling to 2 s between failed passes, not a run every few milliseconds
     const elapsed = Date.now() - state.failingSince!.getTime();
     expect(failed.length).toBeLessThan(elapsed / 150 + 3);
     // the grant comes back: runs succeed again, /healthz says ok

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
 import type { OutboxEvent } from '../../src/event.ts';
 import { record } from '../../src/outbox/record.ts';
-import type { OutboxWorker, RunStats, WorkerOptions } from '../../worker/index.ts';
+import type { OutboxWorker, PassStats, WorkerOptions } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { deadLetterRows, inProcessWorkers, outboxCount, until, outboxEmpty, totalsReach } from '../support/worker.ts';
 
@@ -52,9 +52,9 @@ describe('per-event verdicts', () => {
     const byI = (rest: number) => uuids.filter((_, n) => n % 10 === rest);
     const warnings: [object, string][] = [];
     const logger = { info() {}, error() {}, warn: (o: object, message?: string) => void warnings.push([o, message ?? '']) };
-    const runs: RunStats[] = [];
+    const runs: PassStats[] = [];
     const worker = await start({ logger, metrics: { port: 0, host: '127.0.0.1' } });
-    worker.on('run', (stats) => runs.push(stats));
+    worker.on('pass', (stats) => runs.push(stats));
     await settled();
 
     const counts = capture.countsByUuid();

@@ -142,7 +142,7 @@ describe('after an outage: 100,000 failed rows ahead of every fresh one in uuid 
   const FEW = 20;
 
   beforeEach(async () => {
-    // A long outage: each failed run had tried the oldest fresh rows, so the rows that failed are the oldest.
+    // A long outage: each failed pass had tried the oldest fresh rows, so the rows that failed are the oldest.
     await db.sql.unsafe(`INSERT INTO posthog_outbox.outbox (uuid, event, distinct_id, properties, groups, timestamp, attempts, next_attempt_at, last_error)
       SELECT uuidv7(), 'tool_called', 'user_' || (i % 100), jsonb_build_object('i', i), '{}', now(), 1 + i % 5, now() + interval '1 minute', 'HTTP 503'
       FROM generate_series(1, ${FAILED_ROWS}) AS i`);

@@ -46,7 +46,7 @@ describe('within', () => {
 describe('watchProgress', () => {
   it('does not fire while progress keeps coming, however long the whole takes', async () => {
     let last = Date.now();
-    const watch = watchProgress(() => Date.now() - last, 5_000, 'the drain run');
+    const watch = watchProgress(() => Date.now() - last, 5_000, 'the drain pass');
     let fired = false;
     watch.stalled.catch(() => (fired = true));
     for (let i = 0; i < 20; i++) {
@@ -60,11 +60,11 @@ describe('watchProgress', () => {
 
   it('fires with a NoAnswer once nothing has moved for the bound', async () => {
     const last = Date.now();
-    const watch = watchProgress(() => Date.now() - last, 5_000, 'the drain run');
+    const watch = watchProgress(() => Date.now() - last, 5_000, 'the drain pass');
     const outcome = watch.stalled.catch((error: unknown) => error);
     await vi.advanceTimersByTimeAsync(5_000);
     const error = await outcome;
     expect(error).toBeInstanceOf(NoAnswer);
-    expect((error as Error).message).toBe('the drain run made no progress for 5 s');
+    expect((error as Error).message).toBe('the drain pass made no progress for 5 s');
   });
 });

@@ -244,7 +244,7 @@ describe('PostHog failures', () => {
     );
     await capture.waitFor(500, { timeoutMs: 30_000 });
     await settled();
-    // The shortest pause after the k-th failed run in a row (the backoff's half-jitter floor).
+    // The shortest pause after the k-th failed pass in a row (the backoff's half-jitter floor).
     const minPause = (k: number) => Math.min(backoff.maxMs, backoff.baseMs * 2 ** (k - 1)) / 2;
     // The most runs that can start within the outage: the first at once, each next one after its pause.
     let runs = 0;
@@ -307,7 +307,7 @@ describe('PostHog failures', () => {
     await until(
       () => worker!.totals.retried,
       (n) => n === 1,
-      { what: 'the failed run to end' },
+      { what: 'the failed pass to end' },
     );
     // fresh events (each commit NOTIFYs) and explicit kicks during the pause
     const later: string[] = [];

@@ -109,7 +109,7 @@ it('the outbox table locked: /metrics answers 200 within 2.5 s, the table gauges
     expect(sample(metrics, 'posthog_outbox_backlog')).toBeUndefined();
     expect(sample(metrics, 'posthog_outbox_oldest_event_age_seconds')).toBeUndefined();
     // what the worker counts itself is still there
-    expect(sample(metrics, 'posthog_outbox_runs_total')).toMatch(/^posthog_outbox_runs_total \d+$/);
+    expect(sample(metrics, 'posthog_outbox_passes_total')).toMatch(/^posthog_outbox_passes_total \d+$/);
     expect(sample(metrics, 'posthog_outbox_target_failing')).toBe('posthog_outbox_target_failing 0');
   });
   expect(sample(await scrapeUntilTablesUp(1), 'posthog_outbox_backlog')).toMatch(/^posthog_outbox_backlog \d+$/);

@@ -1,6 +1,6 @@
 /**
  * The ledger settles a delivered batch in its transaction and re-identifies what it touched; what the run
- * learns from that (worker/run-identities.ts) counts only once the transaction has committed. Real PostgreSQL,
+ * learns from that (worker/pass-identities.ts) counts only once the transaction has committed. Real PostgreSQL,
  * the statements the worker runs, no PostHog (nothing is sent here: the rows are settled as if accepted).
  */
 import type postgres from 'postgres';

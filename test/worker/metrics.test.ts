@@ -33,7 +33,7 @@ function metric(text: string, name: string): number {
   return Number(line.split(' ').at(-1));
 }
 
-it('serves /healthz as ready while the database, the outbox table and pg-boss answer and drain runs succeed', async () => {
+it('serves /healthz as ready while the database, the outbox table and pg-boss answer and drain passes succeed', async () => {
   const res = await fetch(`${worker.healthUrl}/healthz`);
   expect(res.status).toBe(200);
   expect(await res.json()).toEqual({ status: 'ok', checks: { database: 'ok', outbox: 'ok', pgboss: 'ok', drain: 'ok' } });

@@ -37,7 +37,7 @@ describe('resolveSettings: defaults', () => {
       maxAgeMs: 7 * 86_400_000,
       historicalAfterMs: 3_600_000,
       leaseMs: 60_000,
-      maxRunMs: 10_000,
+      maxPassMs: 10_000,
       identifyRefreshMs: 86_400_000,
       deadLetterRetentionMs: 30 * 86_400_000,
       backoff: { baseMs: 1_000, maxMs: 60_000 },
@@ -86,7 +86,7 @@ describe('resolveSettings: each setting within its range', () => {
         'identifyRefreshMs',
         'leaseMs',
         'maxAgeMs',
-        'maxRunMs',
+        'maxPassMs',
         'metrics.port',
         'posthog.requestTimeoutMs',
         'shutdownTimeoutMs',
@@ -122,7 +122,7 @@ describe('resolveSettings: each setting within its range', () => {
   });
 
   it.each([
-    ['identifyRefreshMs', 'identify every entity once per drain run'],
+    ['identifyRefreshMs', 'identify every entity once per drain pass'],
     ['deadLetterRetentionMs', 'keep them forever'],
   ] as const)('%s: 0 is accepted and the error says what it means', (name, meaning) => {
     expect(() => resolveSettings({ posthog, [name]: 0 })).not.toThrow();

@@ -1,11 +1,11 @@
 /**
- * A drain run's memory of the entities its delivered events touched, so that re-identification only reads the
+ * A drain pass's memory of the entities its delivered events touched, so that re-identification only reads the
  * delivered rows that can change something. Re-identification (`deleteDeliveredAndRemember` in
  * src/sql/identities.ts) reads the profile snapshots of the rows it is given, merges them per entity and asks
  * the `identities` table; reading a pack's snapshots means parsing the pack in PostgreSQL, so a batch whose
- * entities are all known to the run is simply deleted:
- * - an entity the run identified is left out for the rest of the run (at most one identify per entity per run);
- * - an entity the run looked at is not looked at again while its events carry the newest snapshot looked at:
+ * entities are all known to the pass is simply deleted:
+ * - an entity the pass identified is left out for the rest of the pass (at most one identify per entity per pass);
+ * - an entity the pass looked at is not looked at again while its events carry the newest snapshot looked at:
  *   merging a snapshot equal to the newest one changes nothing. An event with another snapshot (a changed
  *   profile, or one the worker could not read: a row of one event, whose snapshots stay in the database) is
  *   looked at, with every row of the batch that touches the same entity, so the newest still decides.
@@ -28,7 +28,7 @@ export interface DeliveredEvent {
   touches: readonly Touch[];
 }
 
-/** The newest snapshot of an entity the run looked at. */
+/** The newest snapshot of an entity the pass looked at. */
 interface Looked {
   fields: Readonly<Record<string, unknown>> | undefined;
   at: number;
@@ -55,7 +55,7 @@ function newer(a: { at: number; uuid: string }, b: { at: number; uuid: string })
 }
 
 /**
- * The entities a run remembers the snapshot of, at most: a run (10 s by default, `--max-run`) over a backlog of
+ * The entities a pass remembers the snapshot of, at most: a pass (10 s by default, `maxPassMs`) over a backlog of
  * many distinct users keeps its memory bounded; an entity beyond it is simply read again each time.
  */
 export const LOOKED_LIMIT = 50_000;
@@ -70,8 +70,8 @@ function ofKind<T>(map: Map<ProfileKind, T>, kind: ProfileKind, make: () => T): 
   return entry;
 }
 
-export class RunIdentities {
-  /** Per kind, the ids the run identified; and the newest snapshot it looked at (no `kind:id` strings built per event). */
+export class PassIdentities {
+  /** Per kind, the ids the pass identified; and the newest snapshot it looked at (no `kind:id` strings built per event). */
   private readonly identified = new Map<ProfileKind, Set<string>>();
   private readonly looked = new Map<ProfileKind, Map<string, Looked>>();
   private lookedCount = 0;
@@ -86,7 +86,7 @@ export class RunIdentities {
   }
 
   /**
-   * Nothing to read for this touch: the run identified the entity, or the snapshot repeats the newest one it
+   * Nothing to read for this touch: the pass identified the entity, or the snapshot repeats the newest one it
    * looked at. A batch whose every touch is settled is simply deleted (no `DeliveredEvent` built for it).
    */
   settled(kind: ProfileKind, id: string, fields: Readonly<Record<string, unknown>> | undefined): boolean {
@@ -94,7 +94,7 @@ export class RunIdentities {
   }
 
   /**
-   * The snapshot the run remembers for the entity when `fields` repeats it, else `fields`. The worker swaps each
+   * The snapshot the pass remembers for the entity when `fields` repeats it, else `fields`. The worker swaps each
    * claimed event's snapshots for the remembered ones (worker/ledger.ts, `adoptSnapshots`): equal, so nothing
    * changes, but the copies JSON.parse made die at once instead of living (and being copied by the garbage
    * collector) while the batch is out.
@@ -106,8 +106,8 @@ export class RunIdentities {
 
   /**
    * Which of `events` re-identification must read (by index): those touching an entity that is neither
-   * identified by the run nor repeating its newest snapshot looked at, and every other event touching such an
-   * entity; and the entities of `events` the run identified (`kind:id`), which it must leave out.
+   * identified by the pass nor repeating its newest snapshot looked at, and every other event touching such an
+   * entity; and the entities of `events` the pass identified (`kind:id`), which it must leave out.
    */
   toRead(events: readonly DeliveredEvent[]): { read: number[]; exclude: string[] } {
     const unsettled = new Set<string>();
@@ -127,7 +127,7 @@ export class RunIdentities {
     return { read, exclude: [...exclude] };
   }
 
-  /** After re-identification read `read` and identified `identified` (`kind:id`): remembers what the run now knows. */
+  /** After re-identification read `read` and identified `identified` (`kind:id`): remembers what the pass now knows. */
   learn(read: readonly DeliveredEvent[], identified: Iterable<string>): void {
     for (const key of identified) {
       const colon = key.indexOf(':');

@@ -1,10 +1,10 @@
 /**
- * The drain run's memory of identities (worker/run-identities.ts), pure: which delivered events re-identification
+ * The drain pass's memory of identities (worker/pass-identities.ts), pure: which delivered events re-identification
  * must read. An entity the run identified is never read again in the run; one it looked at is read again only
  * when an event carries another snapshot of it, and then with every event of the batch that touches it.
  */
 import { describe, expect, it } from 'vitest';
-import { type DeliveredEvent, RunIdentities, sameFields, type Touch } from '../../worker/run-identities.ts';
+import { type DeliveredEvent, PassIdentities, sameFields, type Touch } from '../../worker/pass-identities.ts';
 
 const user = (id: string, fields: Touch['fields']): Touch => ({ kind: 'user', id, fields });
 const org = (id: string, fields: Touch['fields']): Touch => ({ kind: 'organization', id, fields });
@@ -27,15 +27,15 @@ describe('sameFields', () => {
   });
 });
 
-describe('RunIdentities', () => {
+describe('PassIdentities', () => {
   it('the first batch of a run reads every event that touches an entity, none without', () => {
-    const run = new RunIdentities();
+    const run = new PassIdentities();
     const batch = [event('e1', 1, user('u1', { email: 'a' }), org('o1', { name: 'Acme' })), event('e2', 2), event('e3', 3, user('u2', {}))];
     expect(run.toRead(batch).read).toEqual([0, 2]);
   });
 
   it('after a look, events repeating the newest snapshot are not read; another snapshot is, with every event touching that entity', () => {
-    const run = new RunIdentities();
+    const run = new PassIdentities();
     const first = [
       event('e1', 1, user('u1', { email: 'a' }), org('o1', { name: 'Acme' })),
       event('e2', 2, user('u2', { email: 'x' }), org('o1', { name: 'Acme' })),
@@ -52,11 +52,11 @@ describe('RunIdentities', () => {
   });
 
   it('remembers the newest snapshot it read (ties: the greater uuid), not the last one', () => {
-    const run = new RunIdentities();
+    const run = new PassIdentities();
     run.learn([event('e2', 20, user('u1', { email: 'new' })), event('e1', 10, user('u1', { email: 'old' }))], []);
     expect(run.toRead([event('e3', 30, user('u1', { email: 'new' }))]).read).toEqual([]);
     expect(run.toRead([event('e3', 30, user('u1', { email: 'old' }))]).read).toEqual([0]);
-    const tie = new RunIdentities();
+    const tie = new PassIdentities();
     tie.learn(
       [
         event('0190a000-0000-7000-8000-00000000000b', 5, user('u1', { email: 'b' })),
@@ -69,14 +69,14 @@ describe('RunIdentities', () => {
   });
 
   it('a learn with an older snapshot keeps the newer one remembered', () => {
-    const run = new RunIdentities();
+    const run = new PassIdentities();
     run.learn([event('e2', 20, user('u1', { email: 'new' }))], []);
     run.learn([event('e1', 10, user('u1', { email: 'old' }))], []);
     expect(run.toRead([event('e3', 30, user('u1', { email: 'new' }))]).read).toEqual([]);
   });
 
   it('an entity the run identified is never read again in the run, whatever its snapshot', () => {
-    const run = new RunIdentities();
+    const run = new PassIdentities();
     run.learn([event('e1', 1, user('u1', { email: 'a' }), org('o1', {}))], ['user:u1']);
     expect(run.toRead([event('e2', 2, user('u1', { email: 'changed' })), event('e3', 3, user('u1', undefined))])).toEqual({ read: [], exclude: ['user:u1'] });
     // the statement reads e4 for o1, and is told to leave u1 (identified) out; o1 (only looked at) is not left out
@@ -84,7 +84,7 @@ describe('RunIdentities', () => {
   });
 
   it('remembers at most its limit of entities: one beyond it is read each time, the ones remembered are kept up to date', () => {
-    const run = new RunIdentities(2);
+    const run = new PassIdentities(2);
     run.learn([event('e1', 1, user('u1', { a: 1 }), user('u2', { a: 1 }), user('u3', { a: 1 }))], []);
     expect(run.toRead([event('e2', 2, user('u1', { a: 1 })), event('e3', 3, user('u2', { a: 1 })), event('e4', 4, user('u3', { a: 1 }))]).read).toEqual([2]);
     run.learn([event('e5', 5, user('u1', { a: 2 }))], []);
@@ -92,7 +92,7 @@ describe('RunIdentities', () => {
   });
 
   it('an unknown snapshot (a row of one event: its snapshots stay in the database) is always read', () => {
-    const run = new RunIdentities();
+    const run = new PassIdentities();
     run.learn([event('e1', 1, user('u1', undefined))], []);
     expect(run.toRead([event('e2', 2, user('u1', undefined))]).read).toEqual([0]);
     run.learn([event('e3', 3, user('u1', { email: 'a' }))], []);
@@ -100,7 +100,7 @@ describe('RunIdentities', () => {
   });
 
   it('canonical: an equal snapshot is swapped for the one the run remembers (looked at or identified); another, or an entity it does not remember, is kept', () => {
-    const run = new RunIdentities();
+    const run = new PassIdentities();
     const remembered = { email: 'a', name: 'A' };
     const identifiedSnapshot = { email: 'b' };
     run.learn([event('e1', 1, user('u1', remembered)), event('e2', 2, user('u2', identifiedSnapshot))], ['user:u2']);

@@ -1,6 +1,6 @@
 import { globSync, readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
-import { isPostgresClosedSocketWrite, isPostgresStrayRejection } from './src/postgres-workaround.ts';
+import { isPostgresClosedSocketWrite, isPostgresStrayRejection } from './src/connection/postgres-workaround.ts';
 
 const TESTS = 'test/**/*.test.ts';
 /** `npm run soak` (SOAK=1): the files with long scenarios, those that import test/support/soak.ts. */
@@ -15,7 +15,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores: more workers only add contention on the database.
     maxWorkers: 2,
-    // Known postgres.js bugs when PostgreSQL restarts under a client (src/postgres-workaround.ts); every
+    // Known postgres.js bugs when PostgreSQL restarts under a client (src/connection/postgres-workaround.ts); every
     // other unhandled error still fails the run.
     onUnhandledError: (error) => (isPostgresClosedSocketWrite(error) || isPostgresStrayRejection(error) ? false : undefined),
   },

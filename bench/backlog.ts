@@ -5,7 +5,7 @@
  */
 import type { PgBoss } from 'pg-boss';
 import type postgres from 'postgres';
-import { PGBOSS_SCHEMA } from '../src/queue.ts';
+import { PGBOSS_SCHEMA } from '../src/outbox/queue.ts';
 import { JOBS_QUEUE } from './designs/job-queue.ts';
 import { TEMPLATES, wireEvents } from './events.ts';
 

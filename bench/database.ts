@@ -6,7 +6,7 @@ import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../dev/embedded-postgres.ts';
 import { migrate } from '../src/index.ts';
-import { PGBOSS_SCHEMA } from '../src/queue.ts';
+import { PGBOSS_SCHEMA } from '../src/outbox/queue.ts';
 import { templates } from './events.ts';
 import { ROOT } from './lib/children.ts';
 

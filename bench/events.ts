@@ -9,7 +9,7 @@
 import type { RunContext } from '../src/attribution/context.ts';
 import { attributedEvent } from '../src/attribution/events.ts';
 import { startRun } from '../src/attribution/run.ts';
-import type { OutboxEvent } from '../src/event.ts';
+import type { OutboxEvent } from '../src/record/event.ts';
 
 export const USERS = 2_000;
 export const ORGANIZATIONS = 200;
@@ -79,7 +79,7 @@ export function templates(): OutboxEvent[] {
 }
 
 /** An event as it is sent to PostHog (the fields a drain reads from an outbox row): the worker's own type. */
-import type { WireEvent } from '../worker/sender.ts';
+import type { WireEvent } from '../worker/send/sender.ts';
 
 export type { WireEvent };
 

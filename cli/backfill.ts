@@ -8,10 +8,10 @@
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
-import { OutboxError } from '../src/errors.ts';
+import { OutboxError } from '../src/errors/errors.ts';
 import { BACKFILL_ENTITIES, type BackfillEntity, type BackfillOutcome, type BackfillProgress, backfillProfiles } from '../src/ops/backfill.ts';
 import { withConnection } from '../src/ops/connection.ts';
-import { refuseTransactionPooler } from '../src/pooler.ts';
+import { refuseTransactionPooler } from '../src/connection/pooler.ts';
 import { duration as formatDuration } from './format.ts';
 import { databaseUrlOption, directUrlOption, duration, integer, schemaOption, sessionUrl } from './options.ts';
 import { parseSetting, settingOption } from './settings.ts';

@@ -2,8 +2,8 @@
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type postgres from 'postgres';
-import { checkDatabaseUrl } from '../src/config.ts';
-import { OutboxError } from '../src/errors.ts';
+import { checkDatabaseUrl } from '../src/connection/config.ts';
+import { OutboxError } from '../src/errors/errors.ts';
 import { withConnection } from '../src/ops/connection.ts';
 import { countDeadLettersBefore, listDeadLetters, purgeDeadLetters, retryAllDeadLetters, retryDeadLetters } from '../src/ops/dead-letters.ts';
 import { oneLine, table } from './format.ts';

@@ -14,11 +14,11 @@
  */
 import { Command, Option } from 'commander';
 import { DEMO_SCHEMA_ON_YOUR_SERVER, runDemo, type DemoConfig } from '../dev/demo/run.ts';
-import { checkDatabaseUrl } from '../src/config.ts';
-import { OutboxError } from '../src/errors.ts';
-import { quoteSchema } from '../src/sql/index.ts';
-import { checkPostHogHost } from '../worker/settings.ts';
-import { defaultOf } from '../worker/settings-schema.ts';
+import { checkDatabaseUrl } from '../src/connection/config.ts';
+import { OutboxError } from '../src/errors/errors.ts';
+import { quoteSchema } from '../src/outbox/columns.ts';
+import { checkPostHogHost } from '../worker/settings/settings.ts';
+import { defaultOf } from '../worker/settings/schema.ts';
 import { databaseUrlOption, duration } from './options.ts';
 import { settingOption } from './settings.ts';
 

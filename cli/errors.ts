@@ -7,8 +7,8 @@
  * the operation, exit 1.
  */
 import type { Command } from 'commander';
-import { OutboxError, type OutboxErrorCode } from '../src/errors.ts';
-import { SETTINGS } from '../worker/settings-schema.ts';
+import { OutboxError, type OutboxErrorCode } from '../src/errors/errors.ts';
+import { SETTINGS } from '../worker/settings/schema.ts';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;

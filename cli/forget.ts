@@ -6,8 +6,8 @@
  * not left your database.
  */
 import { Command, Option } from 'commander';
-import { checkDatabaseUrl } from '../src/config.ts';
-import { OutboxError } from '../src/errors.ts';
+import { checkDatabaseUrl } from '../src/connection/config.ts';
+import { OutboxError } from '../src/errors/errors.ts';
 import { withConnection } from '../src/ops/connection.ts';
 import { forget } from '../src/ops/forget.ts';
 import { databaseUrlOption, schemaOption } from './options.ts';

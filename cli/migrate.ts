@@ -1,7 +1,7 @@
-/** `posthog-outbox migrate`: `migrate()` (src/migrate.ts) on the session URL, saying what it did. */
+/** `posthog-outbox migrate`: `migrate()` (src/outbox/migrate.ts) on the session URL, saying what it did. */
 import { Command } from 'commander';
-import { redactUrl } from '../src/config.ts';
-import { migrate } from '../src/migrate.ts';
+import { redactUrl } from '../src/connection/config.ts';
+import { migrate } from '../src/outbox/migrate.ts';
 import { databaseUrlOption, directUrlOption, schemaOption, sessionUrl } from './options.ts';
 
 export function migrateCommand(): Command {

@@ -1,7 +1,7 @@
 /** Option parsers shared by the subcommands: bad values fail with commander's one-line usage error. */
 import { InvalidArgumentError, Option } from 'commander';
-import { checkDatabaseUrl } from '../src/config.ts';
-import { DURATION_UNITS, formatDuration, parseDuration } from '../src/duration.ts';
+import { checkDatabaseUrl } from '../src/connection/config.ts';
+import { DURATION_UNITS, formatDuration, parseDuration } from '../worker/settings/duration.ts';
 import { settingOption } from './settings.ts';
 
 export function integer(min: number, max: number) {
@@ -13,7 +13,7 @@ export function integer(min: number, max: number) {
   };
 }
 
-/** A duration such as `7d`, `36h`, `90m` or `600s` (src/duration.ts), in milliseconds, between `min` and `max`. */
+/** A duration such as `7d`, `36h`, `90m` or `600s` (worker/settings/duration.ts), in milliseconds, between `min` and `max`. */
 export function duration(min: number, max: number) {
   return (value: string): number => {
     const ms = parseDuration(value);

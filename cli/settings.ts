@@ -1,14 +1,14 @@
 /**
- * The worker's settings on the command line, derived from their one declaration (worker/settings.ts
+ * The worker's settings on the command line, derived from their one declaration (worker/settings/settings.ts
  * `SETTINGS`): a flag and environment variable for each that has them, its help with its default, and the
  * parsing of what was given into `startWorker`'s options. Unset values stay unset: their defaults and
  * ranges are the resolver's, and its errors name the setting (cli/errors.ts names the flag).
  */
 import { Option } from 'commander';
-import { DURATION_UNITS, parseDuration } from '../src/duration.ts';
-import { OutboxError } from '../src/errors.ts';
-import type { SettingsInput } from '../worker/settings.ts';
-import { defaultText, expected, SETTINGS, type SettingKind, type SettingName, type SettingSpec } from '../worker/settings-schema.ts';
+import { DURATION_UNITS, parseDuration } from '../worker/settings/duration.ts';
+import { OutboxError } from '../src/errors/errors.ts';
+import type { SettingsInput } from '../worker/settings/settings.ts';
+import { defaultText, expected, SETTINGS, type SettingKind, type SettingName, type SettingSpec } from '../worker/settings/schema.ts';
 
 const PLACEHOLDER: Readonly<Record<SettingKind, string>> = {
   count: 'n',

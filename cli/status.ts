@@ -1,6 +1,6 @@
 /** `posthog-outbox status`: what is waiting, what is failing, what died. Read-only. */
 import { Command, Option } from 'commander';
-import { checkDatabaseUrl } from '../src/config.ts';
+import { checkDatabaseUrl } from '../src/connection/config.ts';
 import { withConnection } from '../src/ops/connection.ts';
 import { type OutboxStatus as Status, readStatus } from '../src/ops/status.ts';
 import { duration, oneLine, table } from './format.ts';

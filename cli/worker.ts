@@ -1,10 +1,10 @@
-/** `posthog-outbox worker`: argv -> settings (worker/settings.ts, via cli/settings.ts) -> startWorker -> logs until SIGTERM/SIGINT. */
+/** `posthog-outbox worker`: argv -> settings (worker/settings/settings.ts, via cli/settings.ts) -> startWorker -> logs until SIGTERM/SIGINT. */
 import { getHeapStatistics } from 'node:v8';
 import { Command } from 'commander';
 import { pino } from 'pino';
-import { redactUrl } from '../src/config.ts';
+import { redactUrl } from '../src/connection/config.ts';
 import { ignorePostgresStrayError, startWorker, type Logger, type OutboxWorker, type WorkerOptions } from '../worker/index.ts';
-import { resolveSettings } from '../worker/settings.ts';
+import { resolveSettings } from '../worker/settings/settings.ts';
 import { databaseUrlOption, directUrlOption, sessionUrl } from './options.ts';
 import { CLI_SETTINGS, settingOption, settingsInput } from './settings.ts';
 import { takeHeldSignal } from './signals.ts';

@@ -1,11 +1,11 @@
 /**
- * docs/settings.md, generated from the settings' one declaration (worker/settings-schema.ts).
+ * docs/settings.md, generated from the settings' one declaration (worker/settings/schema.ts).
  * `npm run docs:settings` writes it; test/worker/settings-doc.test.ts fails when the committed page differs.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DURATION_UNITS, formatDuration } from '../src/duration.ts';
-import { defaultText, SETTINGS, type SettingKind, type SettingSpec } from '../worker/settings-schema.ts';
+import { DURATION_UNITS, formatDuration } from '../worker/settings/duration.ts';
+import { defaultText, SETTINGS, type SettingKind, type SettingSpec } from '../worker/settings/schema.ts';
 
 export const SETTINGS_DOC = path.resolve(import.meta.dirname, '../docs/settings.md');
 
@@ -44,7 +44,7 @@ export function settingsMarkdown(): string {
   return [
     '# Worker settings',
     '',
-    '<!-- Generated from worker/settings-schema.ts by `npm run docs:settings`: edit the schema, not this page. test/worker/settings-doc.test.ts fails when it is out of date. -->',
+    '<!-- Generated from worker/settings/schema.ts by `npm run docs:settings`: edit the schema, not this page. test/worker/settings-doc.test.ts fails when it is out of date. -->',
     '',
     'Every setting of the delivery worker: its name in `startWorker(options)`, the flag and environment variable of',
     '`posthog-outbox worker` (a flag wins over its variable), its unit, range and default. A setting without a flag is an',

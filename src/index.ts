@@ -2,7 +2,7 @@
  * posthog-outbox, the handler side: build attributed events and record them in your own transaction.
  * The worker that delivers them is `posthog-outbox/worker` (or the `posthog-outbox worker` CLI).
  */
-export { record, type RecordOptions, type Recordable } from './outbox/record.ts';
+export { record, type RecordOptions, type Recordable } from './record/record.ts';
 export type {
   Connection,
   DrizzleConnection,
@@ -11,9 +11,9 @@ export type {
   NodePostgresConnection,
   PGliteConnection,
   PostgresJsConnection,
-} from './outbox/executor.ts';
-export { OutboxError, type OutboxErrorCode } from './errors.ts';
-export type { OutboxEvent, ProfileFields, ProfileSnapshots } from './event.ts';
+} from './record/executor.ts';
+export { OutboxError, type OutboxErrorCode } from './errors/errors.ts';
+export type { OutboxEvent, ProfileFields, ProfileSnapshots } from './record/event.ts';
 
 export { startRun, Run, type RunStart, type ModelCall, type RunCompletion, type RunOptions } from './attribution/run.ts';
 export { attributedEvent, toolCalled, type ToolCall, type ToolAnnotations, CATALOGUE_EVENTS } from './attribution/events.ts';
@@ -22,4 +22,4 @@ export { abortReason, ABORT_REASONS, type AbortReason } from './attribution/abor
 export { errorCategory, errorMessage, type ErrorCategory } from './attribution/error-category.ts';
 
 export { outbox, deadLetters, posthogOutbox, outboxSchema, DEFAULT_SCHEMA, type OutboxTables } from './outbox/schema.ts';
-export { migrate, type MigrateOptions, type MigrateResult } from './migrate.ts';
+export { migrate, type MigrateOptions, type MigrateResult } from './outbox/migrate.ts';

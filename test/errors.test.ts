@@ -6,11 +6,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSetting } from '../cli/settings.ts';
-import { checkDatabaseUrl, refuseUrlCredentials } from '../src/config.ts';
-import { OutboxError } from '../src/errors.ts';
-import { checkEvent } from '../src/outbox/validate.ts';
-import { quoteSchema } from '../src/sql/index.ts';
-import { checkPostHogHost, resolveSettings } from '../worker/settings.ts';
+import { checkDatabaseUrl, refuseUrlCredentials } from '../src/connection/config.ts';
+import { OutboxError } from '../src/errors/errors.ts';
+import { checkEvent } from '../src/record/validate.ts';
+import { quoteSchema } from '../src/outbox/columns.ts';
+import { checkPostHogHost, resolveSettings } from '../worker/settings/settings.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 

@@ -9,7 +9,7 @@
  */
 import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxError } from '../src/errors.ts';
+import { OutboxError } from '../src/errors/errors.ts';
 import { attributedEvent, record } from '../src/index.ts';
 import { forget } from '../src/ops/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';

@@ -85,7 +85,7 @@ function describeCircle(graph: ReadonlyMap<string, readonly string[]>, circle: r
 describe('the import graph', () => {
   it('has no circle among src/, worker/, cli/ and dev/', () => {
     const graph = importGraph(productFiles());
-    expect(graph.get('worker/index.ts')).toContain('worker/worker.ts'); // the resolution saw the graph
+    expect(graph.get('worker/index.ts')).toContain('worker/scheduling/worker.ts'); // the resolution saw the graph
     expect(graph.get('cli/worker.ts')).toContain('worker/index.ts');
     expect(importCircles(graph).map((circle) => describeCircle(graph, circle))).toEqual([]);
   });
@@ -117,5 +117,42 @@ describe('the import graph', () => {
       true,
     );
     expect(importedFiles.map((f) => f.fileName)).toEqual(['./a.ts', './b.ts', './c.ts', './d.ts']);
+  });
+});
+
+/**
+ * The layout rules (docs/development.md, "Layout"): every product module in its concept's folder (src/ and
+ * worker/ keep only their entry points and the worker's public types at the top), none over 300 lines, SQL
+ * only in `*.sql.ts` modules (and migrations/), and the demo on the package's public entries alone.
+ */
+describe('the layout', () => {
+  const files = productFiles().map((file) => path.relative(ROOT, file));
+
+  it('puts every module of src/ and worker/ in a concept folder, but the entries and the worker types', () => {
+    const loose = files.filter((file) => /^(src|worker)\/[^/]+$/.test(file));
+    expect(loose).toEqual(['src/index.ts', 'worker/index.ts', 'worker/types.ts']);
+  });
+
+  it('keeps every product module under 300 lines', () => {
+    const long = files.map((file) => [file, readFileSync(path.join(ROOT, file), 'utf8').split('\n').length - 1] as const).filter(([, lines]) => lines > 300);
+    expect(long).toEqual([]);
+  });
+
+  it('writes SQL statements only in *.sql.ts modules', () => {
+    // A string or template literal that starts a statement (comments and prose do not count: they are not literals).
+    const statement = /[`'"]\s*(SELECT|INSERT INTO|UPDATE\s+\S+\s+SET|DELETE FROM|WITH\s+\w+\s+AS\s*\(|CREATE|ALTER|DROP)\b/;
+    const outside = files.filter((file) => !file.endsWith('.sql.ts') && statement.test(readFileSync(path.join(ROOT, file), 'utf8')));
+    // cli/backfill.ts: an example of the operator's own queries in its --help text.
+    expect(outside).toEqual(['cli/backfill.ts']);
+    expect(statement.test('return `SELECT 1`')).toBe(true); // the rule sees a statement
+  });
+
+  it('builds the demo on the public entries alone', () => {
+    const graph = importGraph(productFiles());
+    const PUBLIC = ['src/index.ts', 'src/ops/index.ts', 'worker/index.ts'];
+    const reaching = [...graph]
+      .filter(([file]) => file.startsWith('dev/demo/'))
+      .flatMap(([file, targets]) => targets.filter((t) => !t.startsWith('dev/') && !PUBLIC.includes(t)).map((t) => `${file} -> ${t}`));
+    expect(reaching).toEqual([]);
   });
 });

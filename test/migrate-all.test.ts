@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../dev/capture-server.ts';
 import { attributedEvent, migrate, OutboxError, record } from '../src/index.ts';
-import { drainQueueName, PGBOSS_SCHEMA } from '../src/queue.ts';
+import { drainQueueName, PGBOSS_SCHEMA } from '../src/outbox/queue.ts';
 import { startWorker } from '../worker/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { until } from './support/worker.ts';

@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OutboxError } from '../src/errors.ts';
+import { OutboxError } from '../src/errors/errors.ts';
 import { refuseMissingMigrations, refuseUnknownMigrations } from '../src/outbox/journal.ts';
-import { MIGRATIONS_FOLDER, migrateOutbox } from '../src/outbox/migrate.ts';
+import { MIGRATIONS_FOLDER, migrateOutbox } from '../src/outbox/apply.ts';
 import { type OutboxWorker, startWorker } from '../worker/index.ts';
 import { runCli } from './support/cli.ts';
 import type { TestDatabase } from './support/db.ts';

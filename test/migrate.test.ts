@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateOutbox, MIGRATIONS_FOLDER } from '../src/outbox/migrate.ts';
+import { migrateOutbox, MIGRATIONS_FOLDER } from '../src/outbox/apply.ts';
 import { runCli } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 

@@ -6,7 +6,7 @@
  */
 import postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxError } from '../src/errors.ts';
+import { OutboxError } from '../src/errors/errors.ts';
 import { type BackfillOptions, type BackfillOutcome, type BackfillProgress, backfillProfiles, withConnection } from '../src/ops/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { attributedEvent, record } from '../src/index.ts';
-import { OutboxError } from '../src/errors.ts';
+import { OutboxError } from '../src/errors/errors.ts';
 import {
   forget,
   listDeadLetters,

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { isPostgresClosedSocketWrite, isPostgresConnectionLoss, isPostgresStrayRejection, isPostgresTypeFetchFailure } from '../src/postgres-workaround.ts';
+import {
+  isPostgresClosedSocketWrite,
+  isPostgresConnectionLoss,
+  isPostgresStrayRejection,
+  isPostgresTypeFetchFailure,
+} from '../src/connection/postgres-workaround.ts';
 
 function typeError(message: string, stack: string): TypeError {
   const e = new TypeError(message);

@@ -4,13 +4,14 @@ import { drizzle as drizzleProxy } from 'drizzle-orm/pg-proxy';
 import { pgTable, serial, text } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxError } from '../src/errors.ts';
-import type { OutboxEvent } from '../src/event.ts';
-import { migrateOutbox } from '../src/outbox/migrate.ts';
-import { record, recordIdentifies } from '../src/outbox/record.ts';
+import { OutboxError } from '../src/errors/errors.ts';
+import type { OutboxEvent } from '../src/record/event.ts';
+import { migrateOutbox } from '../src/outbox/apply.ts';
+import { record, recordIdentifies } from '../src/record/record.ts';
 import { outbox, outboxSchema } from '../src/outbox/schema.ts';
-import { MAX_EVENT_BYTES } from '../src/outbox/validate.ts';
-import { IDENTITY_COLUMNS, RECORD_COLUMNS, VALUES_ROWS_LIMIT } from '../src/sql/index.ts';
+import { MAX_EVENT_BYTES } from '../src/record/validate.ts';
+import { IDENTITY_COLUMNS, RECORD_COLUMNS } from '../src/outbox/columns.ts';
+import { VALUES_ROWS_LIMIT } from '../src/record/record.sql.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { queuedEvents } from './support/queued.ts';
 import { outsideMessage, TIMESTAMP_EDGES } from './support/timestamps.ts';
@@ -520,7 +521,7 @@ describe('a custom Postgres schema', () => {
 });
 
 describe('one declaration of the columns', () => {
-  it('the columns record() writes (src/sql/columns.ts RECORD_COLUMNS, IDENTITY_COLUMNS) are the drizzle schema’s, with the same types', () => {
+  it('the columns record() writes (src/outbox/columns.ts RECORD_COLUMNS, IDENTITY_COLUMNS) are the drizzle schema’s, with the same types', () => {
     const declared = new Map(Object.values(getTableColumns(outbox)).map((c) => [c.name, c.getSQLType().replace('timestamp with time zone', 'timestamptz')]));
     for (const [name, type] of [...RECORD_COLUMNS, ...IDENTITY_COLUMNS]) expect([name, declared.get(name)]).toEqual([name, type]);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactForStorage } from '../src/redact.ts';
+import { redactForStorage } from '../src/errors/redact.ts';
 
 describe('redactForStorage (dead-letter reasons, last errors, logs)', () => {
   it.each([

@@ -1,6 +1,6 @@
-/** The event uuids `record()` assigns (src/uuid.ts): UUIDv7, unique, in the order they were made. */
+/** The event uuids `record()` assigns (src/record/uuid.ts): UUIDv7, unique, in the order they were made. */
 import { describe, expect, it } from 'vitest';
-import { uuidv7 } from '../src/uuid.ts';
+import { uuidv7 } from '../src/record/uuid.ts';
 
 const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

@@ -4,7 +4,7 @@
  * - A drain queue in pg-boss: every drain pass is a job of it. Its `short` policy keeps at most one pass
  *   queued, however many kicks arrive.
  * - The low-latency kick: while idle, the worker probes "is anything due?" (one index lookup) every 20 ms
- *   after work was found, easing to every 500 ms when there is none (worker/idle-probe.ts, worker/poll.ts),
+ *   after work was found, easing to every 500 ms when there is none (worker/scheduling/idle-probe.ts, worker/scheduling/poll.ts),
  *   and sends a drain job when there is (pg-boss wakes a worker through its own LISTEN/NOTIFY). Handlers'
  *   transactions send no NOTIFY: PostgreSQL serialises the commits of transactions that notify. A job that
  *   has not started a second later was missed (pg-boss's LISTEN connection reconnecting after a PostgreSQL
@@ -15,11 +15,11 @@
  *   standing backlog together rather than one of them draining it while the others wait for a commit.
  * - After a pass that ended on a passing PostHog failure the worker pauses, longer after each failed pass in
  *   a row (exponential backoff with jitter): while it is paused, no kick, scheduled pass or timer starts a
- *   pass, and the pass after the pause is a one-lane probe (worker/drain.ts).
+ *   pass, and the pass after the pause is a one-lane probe (worker/claim/pass.ts).
  *
- * The worker's states (fields of `Worker`, worker/worker.ts), and what moves it between them:
+ * The worker's states (fields of `Worker`, worker/scheduling/worker.ts), and what moves it between them:
  *
- *   idle      no pass, not paused. The idle probe (`IdleProbe`, worker/idle-probe.ts) and the next-due timer
+ *   idle      no pass, not paused. The idle probe (`IdleProbe`, worker/scheduling/idle-probe.ts) and the next-due timer
  *             (`armTimer`) call `kick()`, which sends a drain job (`kicking` while the send is out), then
  *             wakes pg-boss's fetch if no pass has started a second later (`expectJob`).
  *   running   pg-boss called `drainJob()`: `running` holds the drain loop, which runs `DrainPass`s back to
@@ -30,13 +30,13 @@
  *   stopping  `stop()` aborted `abort`: nothing new starts, the running loop finishes (or its connections are
  *             closed after the timeout, giving its rows back), then pg-boss and the pool close.
  *
- * The data path, module by module: `startWorker` (here; its steps in worker/lifecycle.ts) -> `Worker`
- * (worker/worker.ts: kick, drain job, drain loop, pause, stop) -> `DrainPass` (worker/drain.ts: lanes and
- * claims) -> one batch (worker/batch.ts: which rows go out (worker/rows.ts), posthog-node (worker/sender.ts),
- * bisection and the verdicts (worker/outcome.ts)) -> the writes that settle each row and the pass's counters
- * (worker/ledger.ts, re-identification in src/identify/memory.ts). Beside it: what the worker knows of its
- * target (worker/target.ts), dead-letter retention (worker/retention.ts), `/healthz` and `/metrics`
- * (worker/http.ts, worker/metrics.ts).
+ * The data path, module by module: `startWorker` (here; its steps in worker/lifecycle/lifecycle.ts) -> `Worker`
+ * (worker/scheduling/worker.ts: kick, drain job, drain loop, pause, stop) -> `DrainPass` (worker/claim/pass.ts: lanes and
+ * claims) -> one batch (worker/settle/batch.ts: which rows go out (worker/claim/rows.ts), posthog-node (worker/send/sender.ts),
+ * bisection and the verdicts (worker/send/outcome.ts)) -> the writes that settle each row and the pass's counters
+ * (worker/settle/ledger.ts, re-identification in src/identify/memory.ts). Beside it: what the worker knows of its
+ * target (worker/health/target.ts), dead-letter retention (worker/scheduling/retention.ts), `/healthz` and `/metrics`
+ * (worker/health/http.ts, worker/health/metrics.ts).
  *
  * Everything a worker is built from (settings, connections, the metrics hook, the health server) is ready
  * before it is constructed; nothing is set on it from outside afterwards.
@@ -44,20 +44,20 @@
  * Embed it with `startWorker(options)` on a database `migrate()` (from `posthog-outbox`) or `posthog-outbox
  * migrate` has prepared, or run `posthog-outbox worker`.
  */
-import { refuseTransactionPooler } from '../src/pooler.ts';
-import { abortable } from './abortable.ts';
-import { WorkerDatabase } from './database.ts';
-import type { HealthServer } from './http.ts';
-import { abandonStart, checkInstalled, createBoss, createWorkerPool, type Opened, serveHealth, startFailure } from './lifecycle.ts';
-import { createMetrics } from './metrics.ts';
-import { drainQueueName } from '../src/queue.ts';
-import type { CaptureMode } from './sender.ts';
-import { resolveSettings } from './settings.ts';
-import { DrainHealth, TargetHealth } from './target.ts';
+import { refuseTransactionPooler } from '../src/connection/pooler.ts';
+import { abortable } from './lifecycle/abortable.ts';
+import { WorkerDatabase } from './lifecycle/database.ts';
+import type { HealthServer } from './health/http.ts';
+import { abandonStart, checkInstalled, createBoss, createWorkerPool, type Opened, serveHealth, startFailure } from './lifecycle/lifecycle.ts';
+import { createMetrics } from './health/metrics.ts';
+import { drainQueueName } from '../src/outbox/queue.ts';
+import type { CaptureMode } from './send/sender.ts';
+import { resolveSettings } from './settings/settings.ts';
+import { DrainHealth, TargetHealth } from './health/target.ts';
 import type { Logger, OutboxWorker, WorkerOptions } from './types.ts';
-import { Worker } from './worker.ts';
+import { Worker } from './scheduling/worker.ts';
 
-export { ignorePostgresStrayError } from './stray-errors.ts';
+export { ignorePostgresStrayError } from './lifecycle/stray-errors.ts';
 export type { DrainState, Logger, OutboxWorker, PassStats, TargetState, WorkerOptions } from './types.ts';
 
 const silent: Logger = { info() {}, warn() {}, error() {} };

@@ -4,7 +4,7 @@
  * `PassStats`, `TargetState` and `DrainState`).
  */
 import type { EventEmitter } from 'node:events';
-import type { SettingsInput } from './settings.ts';
+import type { SettingsInput } from './settings/settings.ts';
 
 /** The subset of a pino logger the worker uses. */
 export interface Logger {
@@ -13,7 +13,7 @@ export interface Logger {
   error(object: object, message?: string): void;
 }
 
-/** What a worker is started with: its settings (worker/settings.ts declares them: defaults, units, rules), its database and hooks. */
+/** What a worker is started with: its settings (worker/settings/settings.ts declares them: defaults, units, rules), its database and hooks. */
 export interface WorkerOptions extends SettingsInput {
   /**
    * A direct connection, or a session-mode pooler: the worker holds row locks across a PostHog request and
@@ -74,7 +74,7 @@ export interface PassStats {
   error?: string;
   /** The pass's last Capture V1 warning: how many events of a batch, and PostHog's details. */
   warning?: string;
-  /** PostgreSQL refused to settle a batch (worker/ledger.ts `settle`): the pass ended, the worker backs off. */
+  /** PostgreSQL refused to settle a batch (worker/settle/ledger.ts `settle`): the pass ended, the worker backs off. */
   settleError?: string;
 }
 

@@ -2,7 +2,7 @@
 export const JOBS_QUEUE = 'bench.job-per-event';
 
 /**
- * src/queue.ts's PGBOSS_SCHEMA, repeated rather than imported: that module loads drizzle-orm (through
+ * src/outbox/queue.ts's PGBOSS_SCHEMA, repeated rather than imported: that module loads drizzle-orm (through
  * the outbox table declarations), which costs a child process ~150 MB of RSS on Node 24.
  */
 export const PGBOSS_SCHEMA = 'pgboss';

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isPostgresClosedSocketWrite } from '../../src/postgres-workaround.ts';
+import { isPostgresClosedSocketWrite } from '../../src/connection/postgres-workaround.ts';
 import { type BenchDatabase, startDatabase } from '../database.ts';
 import { CaptureEndpoint } from '../lib/capture.ts';
 import { killAllChildrenNow, ROOT, stopAllChildren } from '../lib/children.ts';

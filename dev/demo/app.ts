@@ -1,7 +1,7 @@
 /**
  * The demo application's own writes: what a handler writes in the same transaction as its events (a chat
  * message, an automation). This is the application's data, not the package's (whose statements are all in
- * src/sql/): the tables are declared for drizzle in schema.ts and created by schema.sql.
+ * *.sql.ts): the tables are declared for drizzle in schema.ts and created by schema.sql.
  *
  * The handlers' transactions are postgres.js ones (`sql.begin`), which `record()` joins; drizzle's query
  * builder writes the application's rows into them. An application that runs on drizzle passes drizzle's

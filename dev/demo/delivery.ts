@@ -1,14 +1,13 @@
 /** The demo's worker: started with quiet logs, and watched until the outbox is empty and the worker idle. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type postgres from 'postgres';
-import { outboxStatus } from '../../src/sql/index.ts';
+import { readStatus } from '../../src/ops/index.ts';
 import { startWorker, type OutboxWorker } from '../../worker/index.ts';
 import { Interrupted, type DemoSession } from './session.ts';
 
 /** Rows in the demo's outbox. */
 export async function backlog(sql: postgres.Sql, schema: string): Promise<number> {
-  const [row] = await sql.unsafe<{ backlog: number }[]>(outboxStatus(schema));
-  return row?.backlog ?? 0;
+  return (await readStatus(sql, { schema, limit: 0 })).backlog;
 }
 
 export interface WorkerTarget {

@@ -2,8 +2,7 @@
  * The shapes of the demo's plan (plan.ts holds the plan itself, its runs in runs-by-people.ts and
  * runs-by-automations.ts): who acts, what each run does and how it ends.
  */
-import type { ErrorCategory } from '../../src/attribution/error-category.ts';
-import type { ToolAnnotations } from '../../src/attribution/events.ts';
+import type { ErrorCategory, ToolAnnotations } from '../../src/index.ts';
 
 export interface DemoOrganization {
   id: string;

@@ -2,7 +2,7 @@
  * The demo's report: what PostHog received (the local capture server), or, when the events went to a
  * PostHog project of the user's, what the demo committed. test/demo.test.ts reads these lines.
  */
-import { CATALOGUE_EVENTS } from '../../src/attribution/events.ts';
+import { CATALOGUE_EVENTS } from '../../src/index.ts';
 import type { CaptureServer, ReceivedEvent } from '../capture-server.ts';
 import { DEMO_PLAN } from './plan.ts';
 import { elapsed, out, say, table } from './print.ts';

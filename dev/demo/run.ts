@@ -7,10 +7,8 @@
  * dev dependency, absent where the package is installed as a dependency.
  */
 import path from 'node:path';
-import type postgres from 'postgres';
-import { connectDatabase, redactUrl } from '../../src/config.ts';
-import { OutboxError } from '../../src/errors.ts';
-import { migrate } from '../../src/migrate.ts';
+import postgres from 'postgres';
+import { migrate, OutboxError } from '../../src/index.ts';
 import type { CaptureServer } from '../capture-server.ts';
 import { createDemoTables } from './app.ts';
 import { DEMO_APP_SCHEMA } from './app-schema.ts';
@@ -66,7 +64,7 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
   const url = await startPostgres(config, session);
   session.check();
 
-  const sql = await connectDatabase(url, { max: 6 });
+  const sql = postgres(url, { max: 6, onnotice: () => {} });
   session.started('database connections', () => sql.end({ timeout: session.stopping ? 0 : 2 }).catch(() => undefined));
   const { applied } = await migrate({ databaseUrl: url, schema: config.schema });
   session.check();
@@ -135,7 +133,7 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
 /** DATABASE_URL's server, or an embedded one (stopped and deleted with the session). */
 async function startPostgres(config: DemoConfig, session: DemoSession): Promise<string> {
   if (config.databaseUrl) {
-    say('postgres', `${redactUrl(config.databaseUrl)} (DATABASE_URL)`);
+    say('postgres', `${withoutPassword(config.databaseUrl)} (DATABASE_URL)`);
     return config.databaseUrl;
   }
   let embedded: typeof import('../embedded-postgres.ts');
@@ -189,4 +187,15 @@ async function startPostHog(config: DemoConfig, session: DemoSession): Promise<{
   session.started('capture server', () => capture.close());
   say('posthog', `local PostHog-compatible capture server ${capture.url} (records what it receives)`);
   return { capture, posthog: { apiKey: LOCAL_API_KEY, host: capture.url } };
+}
+
+/** `url` with its password masked, for the demo's output. */
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(an unparseable URL)';
+  }
 }

@@ -1,5 +1,5 @@
 /** The demo plan's runs by people: chats, tools, every abort reason and a failure in every error category. */
-import type { ErrorCategory } from '../../src/attribution/error-category.ts';
+import type { ErrorCategory } from '../../src/index.ts';
 import type { PlannedModelCall, PlannedRun } from './plan-types.ts';
 
 export const SONNET = { modelId: 'claude-sonnet-4', modelTitle: 'Claude Sonnet 4' };

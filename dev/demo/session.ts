@@ -4,9 +4,14 @@
  * every process it started, by PID, and exits at once.
  */
 import { existsSync, rmSync } from 'node:fs';
-import { isPostgresClosedSocketWrite, isPostgresConnectionLoss } from '../../src/postgres-workaround.ts';
+import { ignorePostgresStrayError } from '../../worker/index.ts';
 import { descendants, isRunning, processesMentioning, signalQuietly } from '../processes.ts';
 import { out, say } from './print.ts';
+
+const SILENT = { info() {}, warn() {}, error() {} };
+
+/** A connection error escaping postgres.js when the server went away: its own codes, or PostgreSQL's connection (08) and shutdown (57P) classes. */
+const lostServer = (error: unknown) => /^(CONNECTION_|08|57P0)/.test(String((error as { code?: unknown } | null)?.code ?? ''));
 
 /** The demo was stopped by SIGINT/SIGTERM. */
 export class Interrupted extends Error {}
@@ -77,10 +82,10 @@ export class DemoSession {
   readonly #onUncaught = (error: Error) => {
     // postgres.js 3.4.9 lets two errors escape when PostgreSQL goes away under it (a terminal's Ctrl-C
     // reaches the server too): its write on a closed socket, and the rejection of the array-type query it
-    // runs on each new connection (src/postgres-workaround.ts). The queries involved have already failed,
+    // runs on each new connection (src/connection/postgres-workaround.ts). The queries involved have already failed,
     // and the demo's own queries report a lost server. Anything else stops the process (the embedded
     // server's exit hook stops it; the next start deletes its folder).
-    if (isPostgresClosedSocketWrite(error) || isPostgresConnectionLoss(error)) return;
+    if (ignorePostgresStrayError(error, SILENT) || lostServer(error)) return;
     if (this.stopping) {
       process.stderr.write(`posthog-outbox demo: ignored while stopping: ${error.message}\n`);
       return;

@@ -5,11 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type postgres from 'postgres';
-import type { RunContext } from '../../src/attribution/context.ts';
-import { attributedEvent } from '../../src/attribution/events.ts';
-import { startRun, type Run } from '../../src/attribution/run.ts';
-import type { OutboxEvent } from '../../src/event.ts';
-import { record } from '../../src/outbox/record.ts';
+import { attributedEvent, type OutboxEvent, record, type Run, type RunContext, startRun } from '../../src/index.ts';
 import { insertMessage, saveAutomation, type MessageRow } from './app.ts';
 import { DEMO_PLAN, type DemoPlan } from './plan.ts';
 import type { PlannedEnd, PlannedRun } from './plan-types.ts';

@@ -3,9 +3,9 @@
  * attribution every chat and tool event carries (docs/attribution.md, "People and groups",
  * "Whom an event belongs to", "Properties on every chat and tool event"). Pure.
  */
-import { OutboxError } from '../errors.ts';
-import type { ProfileSnapshots } from '../event.ts';
-import { checkId, MAX_ID_LENGTH } from '../limits.ts';
+import { OutboxError } from '../errors/errors.ts';
+import type { ProfileSnapshots } from '../record/event.ts';
+import { checkId, MAX_ID_LENGTH } from '../record/limits.ts';
 import { automationFields, organizationFields, personDistinctId, userFields } from './profiles.ts';
 
 export interface RunContext {

@@ -1,5 +1,5 @@
 /** Error categories and the reported error message (docs/attribution.md, "Error categories"). Pure. */
-import { redactSecrets } from '../redact.ts';
+import { redactSecrets } from '../errors/redact.ts';
 
 export type ErrorCategory = 'aborted' | 'insufficient_funds' | 'rate_limit' | 'timeout' | 'auth' | 'tool_error' | 'model_error' | 'unknown';
 

@@ -3,9 +3,9 @@
  * for `record()`. Pure: nothing is written until you pass the result to `record(tx, ...)`.
  * Chat run events come from the run tracker (`startRun`, in run.ts); tool calls and your own events from here.
  */
-import { OutboxError } from '../errors.ts';
-import type { OutboxEvent } from '../event.ts';
-import { checkId, checkTimestamp } from '../limits.ts';
+import { OutboxError } from '../errors/errors.ts';
+import type { OutboxEvent } from '../record/event.ts';
+import { checkId, checkTimestamp } from '../record/limits.ts';
 import { ATTRIBUTION_KEYS, attribution, type Attribution, type RunContext } from './context.ts';
 
 /** The events whose shape the contract fixes; only the run tracker and `toolCalled` build them. */
@@ -21,7 +21,7 @@ export function attributionOf(source: ContextOrAttribution): Attribution {
 
 /**
  * Assembles an attributed event: the attribution's properties first, then the event's own. A `timestamp` is
- * checked as `record()` checks it (src/limits.ts `checkTimestamp`: a valid Date in 1970..9999), the error naming
+ * checked as `record()` checks it (src/record/limits.ts `checkTimestamp`: a valid Date in 1970..9999), the error naming
  * `timestampField`.
  */
 export function buildEvent(attr: Attribution, event: string, own: Record<string, unknown>, timestamp?: Date, timestampField = 'timestamp'): OutboxEvent {
@@ -107,7 +107,7 @@ export function checkDuration(value: unknown, field: string): number {
 
 /**
  * A `tool_called` event: every tool execution, success or not. `timestamp` (when the call happened; `record()`
- * uses the write time without one) must be a valid Date in 1970..9999 UTC (src/limits.ts `checkTimestamp`).
+ * uses the write time without one) must be a valid Date in 1970..9999 UTC (src/record/limits.ts `checkTimestamp`).
  */
 export function toolCalled(context: ContextOrAttribution, call: ToolCall, timestamp?: Date): OutboxEvent {
   if (call === null || typeof call !== 'object') throw new OutboxError('required', 'call', 'is required');

@@ -3,8 +3,8 @@
  * the `$identify` / `$groupidentify` event that sets them. Used by the run context (snapshots on every
  * event), the worker (re-identify once per run) and `backfill-profiles`. Pure.
  */
-import type { OutboxEvent, ProfileFields } from '../event.ts';
-import { checkTimestamp, MAX_ID_LENGTH } from '../limits.ts';
+import type { OutboxEvent, ProfileFields } from '../record/event.ts';
+import { checkTimestamp, MAX_ID_LENGTH } from '../record/limits.ts';
 
 export type ProfileKind = 'user' | 'automation' | 'organization';
 
@@ -49,7 +49,7 @@ function cutWhole(text: string, max: number): string {
 /**
  * The event that sets a profile: `$identify` with `$set` for users and automation personas,
  * `$groupidentify` (group type `organization`) with `$group_set` for organizations. `null` when no field
- * is known: there is nothing to set. A `timestamp` must be a valid Date in 1970..9999 UTC (src/limits.ts
+ * is known: there is nothing to set. A `timestamp` must be a valid Date in 1970..9999 UTC (src/record/limits.ts
  * `checkTimestamp`).
  */
 export function identifyEvent(kind: ProfileKind, id: string, fields: ProfileFields, timestamp?: Date): OutboxEvent | null {

@@ -4,9 +4,9 @@
  * the one event the contract asks for (or none, for a person's own cancel). Pure: it builds events,
  * `record(tx, ...)` writes them.
  */
-import { OutboxError } from '../errors.ts';
-import type { OutboxEvent } from '../event.ts';
-import { checkTimestamp } from '../limits.ts';
+import { OutboxError } from '../errors/errors.ts';
+import type { OutboxEvent } from '../record/event.ts';
+import { checkTimestamp } from '../record/limits.ts';
 import { abortReason, emitsAbortEvent } from './abort.ts';
 import { attribution, optionalString, type Attribution, type RunContext } from './context.ts';
 import { errorCategory, errorMessage } from './error-category.ts';
@@ -40,7 +40,7 @@ export interface RunCompletion {
   modelTitle?: string | null;
 }
 
-/** The error field of a time read from the run's clock that is no event time (src/limits.ts `checkTimestamp`). */
+/** The error field of a time read from the run's clock that is no event time (src/record/limits.ts `checkTimestamp`). */
 const CLOCK = 'options.now';
 
 export interface RunOptions {

@@ -1,11 +1,11 @@
 /**
- * Re-identification, the pure part: for the entities the `identities` memory decides to identify (src/sql/identities.ts
+ * Re-identification, the pure part: for the entities the `identities` memory decides to identify (src/identify/identities.sql.ts
  * `rememberIdentities`: new, changed, or not refreshed for the refresh interval), the `$identify` /
  * `$groupidentify` event that sets their profile. (Which entities a batch's delivered events touched, each
  * field at its newest value, is worked out in SQL from the rows' profile snapshots: `deleteDeliveredAndRemember`.)
  */
 import { identifyEvent, type ProfileKind } from '../attribution/profiles.ts';
-import type { OutboxEvent, ProfileFields } from '../event.ts';
+import type { OutboxEvent, ProfileFields } from '../record/event.ts';
 
 /** An unchanged profile is identified again once its last identify is this old (the worker's and the backfill's default). */
 export const DEFAULT_IDENTIFY_REFRESH_MS = 24 * 3_600_000;

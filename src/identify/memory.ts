@@ -2,14 +2,15 @@
  * Re-identification, the I/O part: asks the `identities` memory which touched entities PostHog must be told
  * about (new, changed, or not refreshed for the interval), and enqueues their identify rows, in the caller's
  * transaction: the worker's batch transaction (so the identifies commit with the delivery that triggered
- * them) or a backfill page's. Shared by the worker (worker/ledger.ts) and `backfillProfiles` (src/ops), so it
+ * them) or a backfill page's. Shared by the worker (worker/settle/ledger.ts) and `backfillProfiles` (src/ops), so it
  * lives in the library beside the contract it applies (docs/attribution.md, "Re-identification").
  */
 import type postgres from 'postgres';
 import type { ProfileKind } from '../attribution/profiles.ts';
-import type { ProfileFields } from '../event.ts';
-import { recordIdentifies } from '../outbox/record.ts';
-import * as q from '../sql/index.ts';
+import type { ProfileFields } from '../record/event.ts';
+import { recordIdentifies } from '../record/record.ts';
+import { query } from '../sql/statement.ts';
+import * as q from './identities.sql.ts';
 import { identifyEvents, type Identification, type TouchedEntity } from './events.ts';
 
 export interface IdentifyOptions {
@@ -20,10 +21,12 @@ export interface IdentifyOptions {
   force?: boolean;
 }
 
-type Remembered = { kind: ProfileKind; entity_id: string; fields: ProfileFields; version: string | number };
-
 /** Enqueues the identify rows of what the memory decided (an entity with no known field gets none). */
-async function enqueue(tx: postgres.TransactionSql, rows: readonly Remembered[], schema: string): Promise<{ identified: Identification[]; enqueued: number }> {
+async function enqueue(
+  tx: postgres.TransactionSql,
+  rows: readonly q.Remembered[],
+  schema: string,
+): Promise<{ identified: Identification[]; enqueued: number }> {
   const identified = rows.map((r) => ({ kind: r.kind, id: r.entity_id, fields: r.fields, version: Number(r.version) }));
   const items = identifyEvents(identified);
   if (items.length > 0) await recordIdentifies(tx, items, schema);
@@ -41,13 +44,18 @@ export async function identifyTouched(
 ): Promise<{ identified: Identification[]; enqueued: number }> {
   if (entities.length === 0) return { identified: [], enqueued: 0 };
   const incoming = JSON.stringify(entities.map((e) => ({ kind: e.kind, entity_id: e.id, fields: e.fields, event_at: e.at.toISOString() })));
-  const rows = await tx.unsafe<Remembered[]>(q.rememberIdentities(options.schema), [incoming, options.refreshMs, options.force ?? false], { prepare: true });
+  const rows = await query(
+    tx,
+    q.rememberIdentities(options.schema),
+    { incoming, refreshMs: options.refreshMs, force: options.force ?? false },
+    { prepare: true },
+  );
   return enqueue(tx, rows, options.schema);
 }
 
 /**
  * The worker's version: deletes the batch's delivered rows `uuids` and re-identifies what the profile snapshots
- * of rows `read` (some of `uuids`) touched (src/sql/identities.ts `deleteDeliveredAndRemember`), except the
+ * of rows `read` (some of `uuids`) touched (src/identify/identities.sql.ts `deleteDeliveredAndRemember`), except the
  * entities in `exclude` (`kind:id`).
  */
 export async function deleteDeliveredAndIdentify(
@@ -55,9 +63,10 @@ export async function deleteDeliveredAndIdentify(
   uuids: readonly string[],
   options: IdentifyOptions & { exclude: readonly string[]; read: readonly string[] },
 ): Promise<{ identified: Identification[]; enqueued: number }> {
-  const rows = await tx.unsafe<Remembered[]>(
+  const rows = await query(
+    tx,
     q.deleteDeliveredAndRemember(options.schema),
-    [uuids as string[], options.refreshMs, false, options.exclude as string[], options.read as string[]],
+    { uuids, refreshMs: options.refreshMs, force: false, exclude: options.exclude, read: options.read },
     { prepare: true },
   );
   return enqueue(tx, rows, options.schema);

@@ -10,10 +10,11 @@ import type postgres from 'postgres';
 import { DEFAULT_IDENTIFY_REFRESH_MS, type TouchedEntity } from '../identify/events.ts';
 import { identifyTouched } from '../identify/memory.ts';
 import { identifyEvent, type ProfileKind, profileFromRow } from '../attribution/profiles.ts';
-import { DEFAULT_SCHEMA } from '../config.ts';
-import { OutboxError } from '../errors.ts';
-import { checkId } from '../limits.ts';
-import * as q from '../sql/index.ts';
+import { DEFAULT_SCHEMA } from '../connection/config.ts';
+import { OutboxError } from '../errors/errors.ts';
+import { checkId } from '../record/limits.ts';
+import { query as runStatement } from '../sql/statement.ts';
+import * as q from './backfill.sql.ts';
 
 /** Where the profiles are (also the row names of the `backfills` table) -> the profile kind. */
 const KINDS = { users: 'user', organizations: 'organization', automations: 'automation' } as const satisfies Record<string, ProfileKind>;
@@ -99,7 +100,7 @@ export async function backfillProfiles(sql: postgres.Sql, options: BackfillOptio
   if (sql.options.max < 2) throw new OutboxError('invalid', 'sql', 'needs a client with at least 2 connections: one holds the backfill lock');
   const lock = await sql.reserve();
   try {
-    const [{ locked }] = (await lock.unsafe(q.tryLockBackfill(), [run.schema])) as unknown as [{ locked: boolean }];
+    const [{ locked } = { locked: false }] = await runStatement(lock, q.tryLockBackfill(), { schema: run.schema });
     if (!locked) throw new Error('another backfill-profiles is running on this schema; wait for it to finish');
     const outcomes: BackfillOutcome[] = [];
     for (const [entity, query] of queries) {
@@ -110,7 +111,7 @@ export async function backfillProfiles(sql: postgres.Sql, options: BackfillOptio
     }
     return { outcomes, stopped: stopped(run) };
   } finally {
-    await lock.unsafe(q.unlockBackfill(), [run.schema]).catch(() => undefined);
+    await runStatement(lock, q.unlockBackfill(), { schema: run.schema }).catch(() => undefined);
     lock.release();
   }
 }
@@ -157,8 +158,8 @@ async function backfillEntity(sql: postgres.Sql, run: Run, entity: BackfillEntit
   const fail = (message: string): never => {
     throw new OutboxError('invalid', `${entity} query`, message);
   };
-  const [typeRow] = await readOnly(sql, run, (tx) => tx.unsafe<{ type: string }[]>(q.profileIdType(query), [1])).catch((error: Error) => fail(error.message));
-  const { count: total } = (await readOnly(sql, run, (tx) => tx.unsafe<{ count: number }[]>(q.countProfiles(query), [true])))[0]!;
+  const [typeRow] = await readOnly(sql, run, (tx) => runStatement(tx, q.profileIdType(query), { limit: 1 })).catch((error: Error) => fail(error.message));
+  const { count: total } = (await readOnly(sql, run, (tx) => runStatement(tx, q.countProfiles(query), { all: true })))[0]!;
   if (!typeRow) return { entity, enqueued: 0, unchanged: 0, skipped: 0, resumedAfter: null, previously: 0, ms: Date.now() - started };
   const page = q.profilesPage(query, typeRow.type);
   const { resumedAfter, previously } = await resumePoint(sql, run, entity, query);
@@ -168,7 +169,7 @@ async function backfillEntity(sql: postgres.Sql, run: Run, entity: BackfillEntit
   progress();
   let lastId = resumedAfter;
   while (!stopped(run)) {
-    const batch = await readOnly(sql, run, (tx) => tx.unsafe<Record<string, unknown>[]>(page, [lastId, run.batchSize]));
+    const batch = await readOnly(sql, run, (tx) => runStatement(tx, page, { after: lastId, limit: run.batchSize }));
     if (batch.length === 0) break;
     const { entities, skipped } = profilesOf(KINDS[entity], batch, fail);
     lastId = String(batch.at(-1)!.id);
@@ -179,7 +180,7 @@ async function backfillEntity(sql: postgres.Sql, run: Run, entity: BackfillEntit
     counts.skipped += skipped;
     progress();
   }
-  if (!stopped(run) && !run.dryRun) await sql.unsafe(q.finishBackfill(run.schema), [entity]);
+  if (!stopped(run) && !run.dryRun) await runStatement(sql, q.finishBackfill(run.schema), { entity });
   const { enqueued, unchanged, skipped } = counts;
   return { entity, enqueued, unchanged, skipped, resumedAfter, previously, ms: Date.now() - started };
 }
@@ -191,7 +192,7 @@ async function backfillEntity(sql: postgres.Sql, run: Run, entity: BackfillEntit
 async function resumePoint(sql: postgres.Sql, run: Run, entity: BackfillEntity, query: string): Promise<{ resumedAfter: string | null; previously: number }> {
   if (run.dryRun) return { resumedAfter: null, previously: 0 };
   const hash = createHash('sha256').update(query).digest('hex');
-  const [state] = await sql.unsafe(q.backfillState(run.schema), [entity]);
+  const [state] = await runStatement(sql, q.backfillState(run.schema), { entity });
   if (state && state.finished_at === null && !run.restart) {
     if (state.query_hash !== hash) {
       throw new OutboxError(
@@ -202,7 +203,7 @@ async function resumePoint(sql: postgres.Sql, run: Run, entity: BackfillEntity, 
     }
     return { resumedAfter: state.last_id, previously: state.enqueued };
   }
-  await sql.unsafe(q.startBackfill(run.schema), [entity, hash]);
+  await runStatement(sql, q.startBackfill(run.schema), { entity, queryHash: hash });
   return { resumedAfter: null, previously: 0 };
 }
 
@@ -247,7 +248,7 @@ async function enqueuePage(sql: postgres.Sql, run: Run, entity: BackfillEntity, 
     .begin(async (tx) => {
       sent = (await identifyTouched(tx, entities, { schema: run.schema, refreshMs: run.identifyRefreshMs, force: run.force })).enqueued;
       if (run.dryRun) throw DRY_RUN;
-      await tx.unsafe(q.advanceBackfill(run.schema), [entity, position, sent]);
+      await runStatement(tx, q.advanceBackfill(run.schema), { entity, lastId: position, sent });
     })
     .catch((error: unknown) => {
       if (error !== DRY_RUN) throw error;
@@ -266,7 +267,7 @@ const DRY_RUN = Symbol('dry run');
  */
 function readOnly<T>(sql: postgres.Sql, run: Run, body: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
   return sql.begin(async (tx) => {
-    await tx.unsafe(q.readOnlyQueries(), [run.queryTimeoutMs]);
+    await runStatement(tx, q.readOnlyQueries(), { timeoutMs: run.queryTimeoutMs });
     return body(tx);
   }) as Promise<T>;
 }

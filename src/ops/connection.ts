@@ -1,6 +1,6 @@
 /** One home for "connect, do the work, close": every operation of `posthog-outbox/ops` runs through it. */
 import type postgres from 'postgres';
-import { connectDatabase } from '../config.ts';
+import { connectDatabase } from '../connection/config.ts';
 
 /**
  * Connects to `url` (throwing an Error naming the server, password masked, if it does not answer), runs

@@ -1,8 +1,9 @@
 /** Events that were given up on: list them, move them back into the outbox, or delete them. */
 import type postgres from 'postgres';
-import { DEFAULT_SCHEMA } from '../config.ts';
-import { OutboxError } from '../errors.ts';
-import * as q from '../sql/index.ts';
+import { DEFAULT_SCHEMA } from '../connection/config.ts';
+import { OutboxError } from '../errors/errors.ts';
+import { query } from '../sql/statement.ts';
+import * as q from './dead-letters.sql.ts';
 
 export interface DeadLetter {
   uuid: string;
@@ -15,7 +16,7 @@ export interface DeadLetter {
 
 /** Up to `limit` dead letters (default 50), newest first. */
 export async function listDeadLetters(sql: postgres.Sql, options: { schema?: string; limit?: number } = {}): Promise<DeadLetter[]> {
-  const rows = await sql.unsafe(q.listDeadLetters(options.schema ?? DEFAULT_SCHEMA), [options.limit ?? 50]);
+  const rows = await query(sql, q.listDeadLetters(options.schema ?? DEFAULT_SCHEMA), { limit: options.limit ?? 50 });
   return rows.map((r) => ({
     uuid: r.uuid,
     event: r.event,
@@ -34,7 +35,7 @@ export async function retryDeadLetters(sql: postgres.Sql, ids: readonly string[]
   const wanted = [...new Set(ids.map((id) => id.toLowerCase()))];
   if (wanted.length === 0) throw new OutboxError('required', 'ids', 'give the uuid of at least one dead letter');
   return sql.begin(async (tx) => {
-    const rows = await tx.unsafe<{ uuid: string }[]>(q.retryDeadLetters(options.schema ?? DEFAULT_SCHEMA), [wanted]);
+    const rows = await query(tx, q.retryDeadLetters(options.schema ?? DEFAULT_SCHEMA), { uuids: wanted });
     const missing = wanted.filter((id) => !rows.some((r) => r.uuid === id));
     if (missing.length > 0) throw new OutboxError('invalid', 'ids', `no dead letter with uuid ${missing.join(', ')}; nothing was moved`);
     return rows.length;
@@ -52,14 +53,14 @@ export async function retryAllDeadLetters(
 ): Promise<number> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   const batchSize = options.batchSize ?? 10_000;
-  const [{ total }] = (await sql.unsafe(q.countDeadLetters(schema))) as unknown as [{ total: number }];
+  const [{ total } = { total: 0 }] = await query(sql, q.countDeadLetters(schema));
   let last: string | null = null;
   let queued = 0;
   let done = 0;
   for (;;) {
-    const [step] = (await sql.unsafe(q.retryDeadLettersBatch(schema), [batchSize, last])) as unknown as [
-      { taken: number; queued: number; last: string | null },
-    ];
+    const step: { taken: number; queued: number; last: string | null } = (
+      await query(sql, q.retryDeadLettersBatch(schema), { limit: batchSize, after: last })
+    )[0]!;
     done += step.taken;
     queued += step.queued;
     options.onProgress?.({ done, total, queued });
@@ -70,12 +71,12 @@ export async function retryAllDeadLetters(
 
 /** How many dead letters died before `before`. */
 export async function countDeadLettersBefore(sql: postgres.Sql, before: Date, options: { schema?: string } = {}): Promise<number> {
-  const [{ count }] = (await sql.unsafe(q.countDeadLettersBefore(options.schema ?? DEFAULT_SCHEMA), [before.toISOString()])) as unknown as [{ count: number }];
+  const [{ count } = { count: 0 }] = await query(sql, q.countDeadLettersBefore(options.schema ?? DEFAULT_SCHEMA), { before: before.toISOString() });
   return count;
 }
 
 /** Deletes the dead letters that died before `before`; returns how many. */
 export async function purgeDeadLetters(sql: postgres.Sql, before: Date, options: { schema?: string } = {}): Promise<number> {
-  const [{ count }] = (await sql.unsafe(q.purgeDeadLetters(options.schema ?? DEFAULT_SCHEMA), [before.toISOString()])) as unknown as [{ count: number }];
+  const [{ count } = { count: 0 }] = await query(sql, q.purgeDeadLetters(options.schema ?? DEFAULT_SCHEMA), { before: before.toISOString() });
   return count;
 }

@@ -4,9 +4,10 @@
  * their dead letters; their remembered profile), in one transaction. PostHog's own copy is erased in PostHog.
  */
 import type postgres from 'postgres';
-import { DEFAULT_SCHEMA } from '../config.ts';
-import { OutboxError } from '../errors.ts';
-import * as q from '../sql/index.ts';
+import { DEFAULT_SCHEMA } from '../connection/config.ts';
+import { OutboxError } from '../errors/errors.ts';
+import { query } from '../sql/statement.ts';
+import * as q from './forget.sql.ts';
 
 export type EntityKind = 'user' | 'automation' | 'organization';
 
@@ -86,16 +87,13 @@ function forgetOnce(sql: postgres.Sql, targets: readonly { kind: EntityKind; id:
       // first pass's snapshot: the second pass sees it. Rows the first pass changed stay locked by this
       // transaction, so no worker claims them in between.
       for (let pass = 0; pass < 2; pass++) {
-        const [row] = await tx.unsafe<{ queued: number; dead: number }[]>(q.forgetEntity(schema, kind), [id]);
+        const [row] = await query(tx, q.forgetEntity(schema, kind), { id });
         forgotten.queued += row!.queued;
         forgotten.deadLetters += row!.dead;
       }
       out.push(forgotten);
     }
-    const profiles = await tx.unsafe<{ kind: EntityKind; entity_id: string }[]>(q.forgetProfiles(schema), [
-      targets.map((t) => t.kind),
-      targets.map((t) => t.id),
-    ]);
+    const profiles = await query(tx, q.forgetProfiles<EntityKind>(schema), { kinds: targets.map((t) => t.kind), ids: targets.map((t) => t.id) });
     const gone = new Set(profiles.map((p) => `${p.kind}:${p.entity_id}`));
     // (a target named twice: its profile is counted once, for the first, as each target's own pass would)
     for (const forgotten of out) forgotten.profile = gone.delete(`${forgotten.kind}:${forgotten.id}`);

@@ -1,8 +1,10 @@
 /** What is waiting, what is failing, what died: the figures behind `posthog-outbox status`. Read-only. */
 import type postgres from 'postgres';
-import { DEFAULT_SCHEMA } from '../config.ts';
-import { redactSecrets } from '../redact.ts';
-import * as q from '../sql/index.ts';
+import { DEFAULT_SCHEMA } from '../connection/config.ts';
+import { redactSecrets } from '../errors/redact.ts';
+import { identitiesStatus } from '../identify/identities.sql.ts';
+import { query } from '../sql/statement.ts';
+import * as q from './status.sql.ts';
 
 export interface OutboxStatus {
   /** The PostHog target as the workers last reported it; null before any worker reported. */
@@ -30,11 +32,11 @@ const masked = <T extends string | null>(text: T): T => (text === null ? text : 
 /** Reads the outbox's status; `limit` caps the retrying rows listed. Counts every row (a full scan of the outbox). */
 export async function readStatus(sql: postgres.Sql, options: { schema?: string; limit?: number } = {}): Promise<OutboxStatus> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
-  const [summary] = await sql.unsafe(q.outboxStatus(schema));
-  const reasons = await sql.unsafe(q.deadLettersByReason(schema));
-  const retrying = await sql.unsafe(q.retryingRows(schema), [options.limit ?? 10]);
-  const [health] = await sql.unsafe(q.targetHealth(schema));
-  const [profiles] = await sql.unsafe(q.identitiesStatus(schema));
+  const [summary] = await query(sql, q.outboxStatus(schema));
+  const reasons = await query(sql, q.deadLettersByReason(schema));
+  const retrying = await query(sql, q.retryingRows(schema), { limit: options.limit ?? 10 });
+  const [health] = await query(sql, q.targetHealth(schema));
+  const [profiles] = await query(sql, identitiesStatus(schema));
   return {
     target: health
       ? { failingSince: health.failing_since?.toISOString() ?? null, reason: masked(health.reason), updatedAt: health.updated_at.toISOString() }

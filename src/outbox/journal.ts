@@ -8,8 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type postgres from 'postgres';
-import { OutboxError } from '../errors.ts';
-import * as q from '../sql/index.ts';
+import { OutboxError } from '../errors/errors.ts';
+import { query } from '../sql/statement.ts';
+import * as q from './migrations.sql.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The `migrations/` folder shipped with the package (beside `src/`, or beside `dist/` once built). */
@@ -69,9 +70,9 @@ export function refuseUnknownMigrations(applied: readonly number[], known: reado
 
 /** The creation times in the journal of `schema` (none before the first `migrate`), read with `sql` (a client or a transaction). */
 export async function appliedMigrations(sql: postgres.Sql | postgres.TransactionSql, schema: string): Promise<number[]> {
-  const [{ exists } = { exists: false }] = await sql.unsafe<{ exists: boolean }[]>(q.journalExists(), [schema]);
+  const [{ exists } = { exists: false }] = await query(sql, q.journalExists(), { schema });
   if (!exists) return [];
-  return (await sql.unsafe<{ created_at: string }[]>(q.appliedMigrations(schema))).map((r) => Number(r.created_at));
+  return (await query(sql, q.appliedMigrations(schema))).map((r) => Number(r.created_at));
 }
 
 /**

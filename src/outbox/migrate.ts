@@ -1,86 +1,48 @@
 /**
- * The outbox schema's part of `migrate()` (src/migrate.ts, which installs pg-boss after it). Applies the
- * committed drizzle-kit migrations (`migrations/`) to a database: idempotent, and safe when
- * several processes run it at once (they queue on an advisory lock and the later ones find nothing to do).
- * The migrations are written for the default schema name; another schema name is substituted in. A database
- * migrated by a newer release (its journal holds a migration this version does not know) is refused with an
- * OutboxError (`schema`, `schema_too_new`), never reported up to date.
+ * `migrate()`: everything a database needs before `startWorker` (or `posthog-outbox worker`) runs on it, in
+ * one call, as `posthog-outbox migrate` does (the CLI command is a thin layer over it): the outbox schema's
+ * migrations (src/outbox/apply.ts), then pg-boss's schema and the drain queue (src/outbox/queue.ts). Idempotent,
+ * and safe when several processes run it at once (the migrations queue on an advisory lock; pg-boss
+ * installs under its own).
  */
-import { readMigrationFiles } from 'drizzle-orm/migrator';
-import type postgres from 'postgres';
-import * as q from '../sql/index.ts';
-import { DEFAULT_SCHEMA } from '../config.ts';
-import { appliedMigrations, knownMigrations, MIGRATIONS_FOLDER, refuseUnknownMigrations } from './journal.ts';
+import { checkDatabaseUrl, connectDatabase, DEFAULT_SCHEMA } from '../connection/config.ts';
+import { type MigrateOutboxOptions, type MigrateResult, migrateOutbox } from './apply.ts';
+import { refuseTransactionPooler } from '../connection/pooler.ts';
+import { installPgBoss } from './queue.ts';
+import { quoteSchema } from './columns.ts';
 
-/** The `migrations/` folder shipped with the package (src/outbox/journal.ts finds it). */
-export { MIGRATIONS_FOLDER };
+export type { MigrateResult };
 
-export interface MigrateResult {
-  /** Creation times (drizzle-kit's `when`) of the migrations applied by this call; empty when up to date. */
-  applied: number[];
-}
-
-export interface MigrateOutboxOptions {
-  schema?: string;
-  migrationsFolder?: string;
+export interface MigrateOptions extends Omit<MigrateOutboxOptions, 'schema' | 'migrationsFolder'> {
   /**
-   * How long a DDL statement may wait for its table lock (default 2 s). A DDL statement queued behind a
-   * transaction that uses the table blocks every later statement on that table, the handlers' inserts
-   * included, for as long as it waits: it gives up after this, the migration rolls back, and it is tried
-   * again after a backoff.
+   * A direct connection or a session-mode pooler, as the role that owns (or may create) the outbox's schema
+   * and pg-boss's: `migrate` takes an advisory lock and runs pg-boss's installer, so a transaction-mode
+   * pooler is refused (OutboxError `transaction_pooler`, field `databaseUrl`).
    */
-  lockTimeoutMs?: number;
-  /** Attempts before giving up on a lock (default 10, about 2 minutes with the backoff). */
-  attempts?: number;
-  /** Called before each retry after a lock timeout (the CLI says it on stderr). */
-  onLockTimeout?: (info: { attempt: number; retryInMs: number; message: string }) => void;
+  databaseUrl: string;
+  /** The outbox's schema (default `posthog_outbox`); its drain queue is named after it. */
+  schema?: string;
 }
 
-/** Backoff between attempts after a lock timeout: 1 s doubling to 30 s. */
-function lockRetryDelayMs(attempt: number): number {
-  return Math.min(30_000, 1_000 * 2 ** (attempt - 1));
-}
-
-export async function migrateOutbox(sql: postgres.Sql, options: MigrateOutboxOptions = {}): Promise<MigrateResult> {
-  const attempts = options.attempts ?? 10;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await migrateOnce(sql, options);
-    } catch (error) {
-      const e = error as { code?: string; message?: string };
-      if (e?.code !== '55P03' || attempt >= attempts) throw error; // 55P03: lock_not_available
-      const retryInMs = lockRetryDelayMs(attempt);
-      options.onLockTimeout?.({ attempt, retryInMs, message: e.message ?? String(error) });
-      await new Promise((r) => setTimeout(r, retryInMs));
-    }
+/**
+ * Creates or upgrades the outbox schema, then installs or upgrades pg-boss's schema (`pgboss`) with the
+ * schema's drain queue. Resolves with the outbox migrations this call applied (none: up to date). Throws
+ * OutboxError for a bad URL or schema name, a transaction-mode pooler (`databaseUrl`) or a schema migrated by
+ * a newer release (`schema`, `schema_too_new`), and an Error naming the server (password masked) when the
+ * database cannot be reached.
+ */
+export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
+  const { databaseUrl: url, schema = DEFAULT_SCHEMA, ...outboxOptions } = options;
+  const databaseUrl = checkDatabaseUrl(url, 'databaseUrl');
+  quoteSchema(schema);
+  // DDL under an advisory lock, and pg-boss's installer: a session of its own, not a transaction pooler.
+  const sql = await connectDatabase(databaseUrl, { max: 1 });
+  try {
+    await refuseTransactionPooler(databaseUrl, 'databaseUrl');
+    const result = await migrateOutbox(sql, { ...outboxOptions, schema });
+    await installPgBoss(databaseUrl, schema);
+    return result;
+  } finally {
+    await sql.end({ timeout: 5 });
   }
-}
-
-async function migrateOnce(sql: postgres.Sql, options: MigrateOutboxOptions): Promise<MigrateResult> {
-  const schema = options.schema ?? DEFAULT_SCHEMA;
-  const quoted = q.quoteSchema(schema);
-  const folder = options.migrationsFolder ?? MIGRATIONS_FOLDER;
-  const migrations = readMigrationFiles({ migrationsFolder: folder });
-  return sql.begin(async (tx) => {
-    await tx.unsafe(q.lockMigrations(), [schema]);
-    await tx.unsafe(q.setLockTimeout(), [options.lockTimeoutMs ?? 2_000]);
-    // A migration is identified by its creation time, as drizzle's own migrator does, so reformatting an
-    // applied file does not apply it again.
-    const applied = await appliedMigrations(tx, schema);
-    // Before anything is applied: a schema newer than this version must not be changed by it, nor called up to date.
-    refuseUnknownMigrations(applied, knownMigrations(folder));
-    const done = new Set(applied);
-    const appliedNow: number[] = [];
-    for (const migration of migrations) {
-      if (done.has(migration.folderMillis)) continue;
-      for (const statement of migration.sql) {
-        const text = statement.replaceAll(`"${DEFAULT_SCHEMA}"`, quoted).trim();
-        if (text) await tx.unsafe(text);
-      }
-      await tx.unsafe(q.createJournal(schema));
-      await tx.unsafe(q.insertJournalEntry(schema), [migration.hash, migration.folderMillis]);
-      appliedNow.push(migration.folderMillis);
-    }
-    return { applied: appliedNow };
-  });
 }

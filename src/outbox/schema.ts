@@ -5,8 +5,8 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, check, index, integer, jsonb, type PgSchema, pgSchema, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
-import { DEFAULT_SCHEMA } from '../config.ts';
-import type { ProfileFields } from '../event.ts';
+import { DEFAULT_SCHEMA } from '../connection/config.ts';
+import type { ProfileFields } from '../record/event.ts';
 
 export { DEFAULT_SCHEMA };
 

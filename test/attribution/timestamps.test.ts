@@ -1,9 +1,9 @@
-// The time an event carries: what `record()` accepts (src/limits.ts `checkTimestamp`, 1970-01-01..9999-12-31 UTC),
+// The time an event carries: what `record()` accepts (src/record/limits.ts `checkTimestamp`, 1970-01-01..9999-12-31 UTC),
 // the builders that take a Date or read a clock refuse alike (docs/attribution.md, "Delivery"). Pure.
 import { describe, expect, it } from 'vitest';
 import { identifyEvent } from '../../src/attribution/profiles.ts';
 import { OutboxError, startRun, toolCalled, type RunContext, type ToolCall } from '../../src/index.ts';
-import { checkTimestamp, MAX_ID_LENGTH, MAX_TIMESTAMP_MS as LIMIT_MAX, MIN_TIMESTAMP_MS as LIMIT_MIN } from '../../src/limits.ts';
+import { checkTimestamp, MAX_ID_LENGTH, MAX_TIMESTAMP_MS as LIMIT_MAX, MIN_TIMESTAMP_MS as LIMIT_MIN } from '../../src/record/limits.ts';
 import { MAX_TIMESTAMP_MS, outsideMessage, TIMESTAMP_EDGES } from '../support/timestamps.ts';
 
 const context: RunContext = { organization: { id: 'org_1', name: 'Acme' }, user: { id: 'user_1', email: 'ada@example.com' } };

@@ -2,7 +2,7 @@
 import { PostHog, type PostHogOptions } from 'posthog-node';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
-import { type CaptureMode, withCaptureMode } from '../../worker/capture-mode.ts';
+import { type CaptureMode, withCaptureMode } from '../../worker/send/capture-mode.ts';
 
 export const KEY = 'phc_test';
 

@@ -4,7 +4,7 @@
  * on 'error', and the batch leaves the client's queue whatever happened to it.
  */
 import { describe, expect, it } from 'vitest';
-import { type CaptureServer } from '../../dev/capture-server.ts';
+import type { CaptureServer } from '../../dev/capture-server.ts';
 import { type CaptureV1Error, client, postJson, uuid, v1Event, v1Headers, captureServerHooks } from './clients.ts';
 
 let server: CaptureServer;

@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { formatError } from '../../cli/errors.ts';
 import { databaseUrlOption, directUrlOption } from '../../cli/options.ts';
 import { CLI_SETTINGS, settingOption, settingsInput } from '../../cli/settings.ts';
-import { OutboxError } from '../../src/errors.ts';
-import { SETTINGS, type SettingName, type SettingSpec } from '../../worker/settings-schema.ts';
+import { OutboxError } from '../../src/errors/errors.ts';
+import { SETTINGS, type SettingName, type SettingSpec } from '../../worker/settings/schema.ts';
 import { runCli } from '../support/cli.ts';
 
 const spec = (name: SettingName): SettingSpec => SETTINGS[name];

@@ -8,7 +8,7 @@ import { Kysely, PostgresDialect, type Generated } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
-import { record } from '../../src/outbox/record.ts';
+import { record } from '../../src/record/record.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { inProcessWorkers, outboxEmpty } from '../support/worker.ts';
 import { CREATE_MESSAGES, event } from './support.ts';

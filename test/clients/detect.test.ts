@@ -14,8 +14,8 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENTS } from '../../src/outbox/executor.ts';
-import { record } from '../../src/outbox/record.ts';
+import { CLIENTS } from '../../src/record/executor.ts';
+import { record } from '../../src/record/record.ts';
 import { PGliteDialect } from '../support/kysely-pglite.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { event } from './support.ts';
@@ -110,11 +110,11 @@ describe('record() loads no client library', () => {
       import { registerHooks } from 'node:module';
       const urls = new Set();
       registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); urls.add(r.url); return r; } });
-      await import(${JSON.stringify(path.join(ROOT, 'src/outbox/record.ts'))});
+      await import(${JSON.stringify(path.join(ROOT, 'src/record/record.ts'))});
       process.stdout.write(JSON.stringify([...urls]));`;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     const urls: string[] = JSON.parse(child.stdout);
-    expect(urls.some((u) => u.endsWith('/src/outbox/clients/kysely.ts'))).toBe(true); // the hook saw the adapters
+    expect(urls.some((u) => u.endsWith('/src/record/clients/kysely.ts'))).toBe(true); // the hook saw the adapters
     expect(urls.filter((u) => /\/node_modules\/(drizzle-orm|kysely|knex|pg|pg-pool|@electric-sql\/pglite)\//.test(u))).toEqual([]);
   });
 });

@@ -4,10 +4,10 @@
  */
 import knexFactory, { type Knex } from 'knex';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxError } from '../../src/errors.ts';
-import { toKnexRaw } from '../../src/outbox/clients/knex.ts';
-import { RECORD_COLUMNS } from '../../src/sql/index.ts';
-import { record } from '../../src/outbox/record.ts';
+import { OutboxError } from '../../src/errors/errors.ts';
+import { toKnexRaw } from '../../src/record/clients/knex.ts';
+import { RECORD_COLUMNS } from '../../src/outbox/columns.ts';
+import { record } from '../../src/record/record.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { badEvent, committed, CREATE_MESSAGES, event } from './support.ts';
 

@@ -5,9 +5,9 @@
 import { Kysely, PostgresDialect, type Generated, type LogEvent } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxError } from '../../src/errors.ts';
-import { record } from '../../src/outbox/record.ts';
-import { RECORD_COLUMNS } from '../../src/sql/index.ts';
+import { OutboxError } from '../../src/errors/errors.ts';
+import { record } from '../../src/record/record.ts';
+import { RECORD_COLUMNS } from '../../src/outbox/columns.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { queuedEvents } from '../support/queued.ts';
 import { badEvent, committed, CREATE_MESSAGES, event } from './support.ts';

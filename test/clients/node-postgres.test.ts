@@ -4,8 +4,8 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxError } from '../../src/errors.ts';
-import { record } from '../../src/outbox/record.ts';
+import { OutboxError } from '../../src/errors/errors.ts';
+import { record } from '../../src/record/record.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { badEvent, committed, CREATE_MESSAGES, event } from './support.ts';
 

@@ -9,9 +9,9 @@ import { pgTable, serial, text } from 'drizzle-orm/pg-core';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { Kysely, type Generated } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxError } from '../../src/errors.ts';
-import { MIGRATIONS_FOLDER } from '../../src/outbox/migrate.ts';
-import { record } from '../../src/outbox/record.ts';
+import { OutboxError } from '../../src/errors/errors.ts';
+import { MIGRATIONS_FOLDER } from '../../src/outbox/apply.ts';
+import { record } from '../../src/record/record.ts';
 import { PGliteDialect } from '../support/kysely-pglite.ts';
 import { badEvent, CREATE_MESSAGES, event } from './support.ts';
 

@@ -1,6 +1,6 @@
 /** What the client tests share: an event, the caller's own table, and what the outbox holds. */
 import type postgres from 'postgres';
-import type { OutboxEvent } from '../../src/event.ts';
+import type { OutboxEvent } from '../../src/record/event.ts';
 import { queuedEvents } from '../support/queued.ts';
 
 export function event(name = 'chat_started', i = 0): OutboxEvent {

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
-import { COUNT_CAP } from '../../worker/metrics.ts';
+import { COUNT_CAP } from '../../worker/health/metrics.ts';
 import { startWorker } from '../../worker/index.ts';
 import { runCli } from '../support/cli.ts';
 import type { TestDatabase } from '../support/db.ts';

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
-import { record } from '../../src/outbox/record.ts';
+import { record } from '../../src/record/record.ts';
 import { startWorker } from '../../worker/index.ts';
 import { dropWithRoles, type TestDatabase } from '../support/db.ts';
 import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';

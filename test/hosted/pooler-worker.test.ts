@@ -7,9 +7,9 @@
 import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
-import type { OutboxEvent } from '../../src/event.ts';
-import { record } from '../../src/outbox/record.ts';
-import { behindTransactionPooler } from '../../src/pooler.ts';
+import type { OutboxEvent } from '../../src/record/event.ts';
+import { record } from '../../src/record/record.ts';
+import { behindTransactionPooler } from '../../src/connection/pooler.ts';
 import { runCli } from '../support/cli.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { runPoolerTests, startPgBouncer, type PgBouncer } from '../support/pgbouncer.ts';

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCaptureServer } from '../../dev/capture-server.ts';
-import { migrateOutbox } from '../../src/outbox/migrate.ts';
+import { migrateOutbox } from '../../src/outbox/apply.ts';
 import { startWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { createWorkerDatabase, outboxCount, until } from '../support/worker.ts';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { OutboxError } from '../../src/errors.ts';
+import { OutboxError } from '../../src/errors/errors.ts';
 import { backfillProfiles } from '../../src/ops/index.ts';
 import { createTestDatabase, dropWithRoles, type TestDatabase } from '../support/db.ts';
 import { docBlock } from '../support/docs.ts';

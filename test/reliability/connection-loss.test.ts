@@ -3,7 +3,7 @@
  *
  * - closed by the server while the batch's transaction runs (a failover, a restart, an idle-session killer).
  *   postgres.js 3.4.9 then leaves that connection object broken (porsager/postgres#1208 and the dying
- *   session's error handed to the next query): the worker replaces its pool (worker/database.ts).
+ *   session's error handed to the next query): the worker replaces its pool (worker/lifecycle/database.ts).
  * - gone silent without closing (a network partition): the statement never answers, and the run would hold
  *   the worker forever; it is abandoned once nothing has moved for a lease and a request timeout. An idle
  *   worker's probe on such a connection would wait forever too: it gives up after 10 s.
@@ -163,7 +163,7 @@ it("pg-boss's connections are closed by the server: it reconnects, the drain job
   await until(() => capture.events.some((e) => e.uuid === uuid), Boolean, { what: 'the event to arrive', timeoutMs: 20_000 });
 });
 
-// pg-boss's statements on a silent connection give up after its 30 s bound (worker/lifecycle.ts
+// pg-boss's statements on a silent connection give up after its 30 s bound (worker/lifecycle/lifecycle.ts
 // PGBOSS_STATEMENT_MS): the soak run has the time; `npm test` has the closed connections above.
 it.runIf(SOAK)(
   "pg-boss's connections are cut off for 2 s: its statements give up, the drain job is queued and run, the event arrives",

@@ -6,7 +6,7 @@
  * under the default backoff.
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BACKOFF } from '../../worker/backoff.ts';
+import { DEFAULT_BACKOFF } from '../../worker/settle/backoff.ts';
 import { runCli } from '../support/cli.ts';
 import { faultSuite, sleep } from '../support/faults.ts';
 import { notPostHogHosts, type Reply } from '../support/hosts.ts';

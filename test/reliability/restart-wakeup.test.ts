@@ -7,10 +7,10 @@
  *   LISTEN connection, and that connection misses the job's NOTIFY while it reconnects after a restart, with
  *   a backoff that doubles to 30 s and is reset only by a reconnect that succeeds (so after back-to-back
  *   restarts it is at 30 s). The worker now wakes pg-boss's fetch when its job has not started within a
- *   second (worker/worker.ts `expectJob`).
+ *   second (worker/scheduling/worker.ts `expectJob`).
  * - The worker's own pool (postgres.js) waits before reconnecting, up to 20 s after a few refused attempts: the
  *   idle probe and the drain pass waited that long once the server was back. It waits at most 1 s now
- *   (worker/lifecycle.ts `reconnectDelaySeconds`).
+ *   (worker/lifecycle/lifecycle.ts `reconnectDelaySeconds`).
  * Measured before, down 1.5, 4, 8, 16, 3, 12 s: 1.5, 3.0, 7.0, 13.9, 26.9, 17.9 s from commit to delivery.
  */
 import postgres from 'postgres';

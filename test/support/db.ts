@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { inject } from 'vitest';
-import { migrateOutbox } from '../../src/outbox/migrate.ts';
+import { migrateOutbox } from '../../src/outbox/apply.ts';
 
 export interface TestDatabase {
   url: string;

@@ -3,7 +3,7 @@
  * check what `record()` stored.
  */
 import type postgres from 'postgres';
-import { RECORD_COLUMNS } from '../../src/sql/index.ts';
+import { RECORD_COLUMNS } from '../../src/outbox/columns.ts';
 
 export interface QueuedEvent {
   uuid: string;

@@ -1,5 +1,5 @@
 /**
- * The edges of an event's time range (src/limits.ts `checkTimestamp`), shared by the tests of record() and of
+ * The edges of an event's time range (src/record/limits.ts `checkTimestamp`), shared by the tests of record() and of
  * the builders. The bounds are written out here, not imported: the tests check the documented range itself.
  */
 export const MIN_TIMESTAMP_MS = Date.parse('1970-01-01T00:00:00.000Z');

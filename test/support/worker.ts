@@ -3,7 +3,7 @@ import type postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import { startWorker, type OutboxWorker, type WorkerOptions } from '../../worker/index.ts';
-import { installPgBoss } from '../../src/queue.ts';
+import { installPgBoss } from '../../src/outbox/queue.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
 export async function createWorkerDatabase(): Promise<TestDatabase> {

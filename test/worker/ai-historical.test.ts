@@ -7,10 +7,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
-import { OutboxError } from '../../src/errors.ts';
-import type { OutboxEvent } from '../../src/event.ts';
-import { record } from '../../src/outbox/record.ts';
-import { MAX_AI_EVENT_BYTES, MAX_EVENT_BYTES } from '../../src/outbox/validate.ts';
+import { OutboxError } from '../../src/errors/errors.ts';
+import type { OutboxEvent } from '../../src/record/event.ts';
+import { record } from '../../src/record/record.ts';
+import { MAX_AI_EVENT_BYTES, MAX_EVENT_BYTES } from '../../src/record/validate.ts';
 import type { WorkerOptions } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { deadLetterRows, inProcessWorkers, outboxCount, outboxEmpty, totalsReach } from '../support/worker.ts';

@@ -8,8 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
-import type { OutboxEvent } from '../../src/event.ts';
-import { record } from '../../src/outbox/record.ts';
+import type { OutboxEvent } from '../../src/record/event.ts';
+import { record } from '../../src/record/record.ts';
 import type { OutboxWorker, PassStats, WorkerOptions } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { deadLetterRows, inProcessWorkers, outboxCount, until, outboxEmpty, totalsReach } from '../support/worker.ts';

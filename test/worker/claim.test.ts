@@ -1,14 +1,16 @@
 /**
- * The claim (src/sql/drain.ts, claimBatch) on a real PostgreSQL: rows never tried in write order first, then
+ * The claim (worker/claim/claim.sql.ts, claimBatch) on a real PostgreSQL: rows never tried in write order first, then
  * retries whose backoff is over, rows still waiting never; the claim locks no more rows than it returns; a
  * run's start point skips what its other lanes hold. Also the idle probe, the next-due time and the resume
  * after an outage, which read the same two kinds of row.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { attributedEvent, record } from '../../src/index.ts';
-import * as q from '../../src/sql/index.ts';
-import { NIL_UUID as NIL, type ClaimedRow } from '../../worker/rows.ts';
-import { resolveSettings } from '../../worker/settings.ts';
+import { query, type Statement, type Values } from '../../src/sql/statement.ts';
+import * as q from '../../worker/claim/claim.sql.ts';
+import * as dueSql from '../../worker/scheduling/due.sql.ts';
+import { NIL_UUID as NIL, type ClaimedRow } from '../../worker/claim/rows.ts';
+import { resolveSettings } from '../../worker/settings/settings.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 let db: TestDatabase;
@@ -49,7 +51,7 @@ describe('claimBatch', () => {
     await backoff(b!, -2);
     await backoff(d!, -5);
     await backoff(e!, 3600);
-    const got = await db.sql.begin((tx) => tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
+    const got = await db.sql.begin((tx) => query(tx, q.claimBatch(schema), { batchSize: 10, maxAgeMs, from: NIL }));
     expect(claimed(got)).toEqual([a, c, d, b]);
     expect(got.map((r) => r.attempts)).toEqual([0, 0, 1, 1]);
   });
@@ -58,7 +60,7 @@ describe('claimBatch', () => {
     const [first] = await rows(1);
     await backoff(first!, -60, 7);
     const fresh = await rows(3, 1);
-    const got = await db.sql.begin((tx) => tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [3, maxAgeMs, NIL]));
+    const got = await db.sql.begin((tx) => query(tx, q.claimBatch(schema), { batchSize: 3, maxAgeMs, from: NIL }));
     expect(claimed(got)).toEqual(fresh);
   });
 
@@ -67,26 +69,26 @@ describe('claimBatch', () => {
     const retried = await rows(2, 3);
     for (const uuid of retried) await backoff(uuid, -1);
     await db.sql.begin(async (tx) => {
-      expect(claimed(await tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [3, maxAgeMs, NIL]))).toEqual(fresh);
+      expect(claimed(await query(tx, q.claimBatch(schema), { batchSize: 3, maxAgeMs, from: NIL }))).toEqual(fresh);
       // another lane, while the first holds its claim
-      const other = await db.sql.begin((tx2) => tx2.unsafe<ClaimedRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
+      const other = await db.sql.begin((tx2) => query(tx2, q.claimBatch(schema), { batchSize: 10, maxAgeMs, from: NIL }));
       expect(claimed(other)).toEqual(retried);
     });
   });
 
-  it("starts the scan of fresh rows at the run's start point, and skips rows another transaction holds", async () => {
+  it("starts the scan of fresh rows at the pass's start point, and skips rows another transaction holds", async () => {
     const uuids = await rows(6);
     await db.sql.begin(async (tx) => {
       await tx`SELECT 1 FROM posthog_outbox.outbox WHERE uuid = ${uuids[3]!} FOR UPDATE`;
-      const got = await db.sql.begin((tx2) => tx2.unsafe<ClaimedRow[]>(q.claimBatch(schema), [10, maxAgeMs, uuids[2]!]));
+      const got = await db.sql.begin((tx2) => query(tx2, q.claimBatch(schema), { batchSize: 10, maxAgeMs, from: uuids[2]! }));
       expect(claimed(got)).toEqual([uuids[2], uuids[4], uuids[5]]);
     });
   });
 });
 
 describe('the idle probe and the next-due time', () => {
-  const due = async () => (await db.sql.unsafe<{ due: boolean }[]>(q.anyDue(schema)))[0]!.due;
-  const nextDue = async () => (await db.sql.unsafe<{ at: Date | null }[]>(q.nextDue(schema)))[0]!.at;
+  const due = async () => (await query(db.sql, dueSql.anyDue(schema)))[0]!.due;
+  const nextDue = async () => (await query(db.sql, dueSql.nextDue(schema)))[0]!.at;
 
   it('nothing queued: nothing due, no next-due time', async () => {
     expect(await due()).toBe(false);
@@ -115,7 +117,7 @@ describe('the idle probe and the next-due time', () => {
     const [a] = await rows(1);
     await backoff(a!, 60, 0);
     expect(await due()).toBe(false);
-    const got = await db.sql.begin((tx) => tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [10, maxAgeMs, NIL]));
+    const got = await db.sql.begin((tx) => query(tx, q.claimBatch(schema), { batchSize: 10, maxAgeMs, from: NIL }));
     expect(got).toEqual([]);
     await backoff(a!, -1, 0);
     expect(await due()).toBe(true);
@@ -125,7 +127,7 @@ describe('the idle probe and the next-due time', () => {
     const [a, b, c] = await rows(3);
     await backoff(a!, 600);
     await backoff(b!, 30, 3);
-    await db.sql.unsafe(q.resumeWaitingRows(schema));
+    await query(db.sql, dueSql.resumeWaitingRows(schema));
     const left = await db.sql<{ uuid: string; due: boolean; attempts: number }[]>`
       SELECT uuid, next_attempt_at <= now() AS due, attempts FROM posthog_outbox.outbox ORDER BY uuid`;
     expect(left).toEqual([
@@ -154,7 +156,7 @@ describe('after an outage: 100,000 failed rows ahead of every fresh one in uuid 
    * plan) seven times, each in a transaction of its own; returns the last result and the most outbox rows one run
    * read (heap rows fetched through an index plus rows of sequential scans: the transaction's own statistics).
    */
-  async function reads<T extends object>(statement: string, params: unknown[] = []): Promise<{ result: T[]; read: number }> {
+  async function reads<P extends Values, T extends object>(statement: Statement<P, T>, values: P): Promise<{ result: T[]; read: number }> {
     let result: T[] = [];
     let read = 0;
     for (let i = 0; i < 7; i++) {
@@ -165,7 +167,7 @@ describe('after an outage: 100,000 failed rows ahead of every fresh one in uuid 
           return Number(row!.n);
         };
         const before = await counted();
-        result = await tx.unsafe<T[]>(statement, params as never[], { prepare: true });
+        result = await query(tx, statement, values, { prepare: true });
         read = Math.max(read, (await counted()) - before);
       });
     }
@@ -174,25 +176,25 @@ describe('after an outage: 100,000 failed rows ahead of every fresh one in uuid 
 
   it('fresh rows behind them are due: the probe, the next-due time and a claim walk the failed rows once, no more', async () => {
     const fresh = await rows(3);
-    const probe = await reads<{ due: boolean }>(q.anyDue(schema));
+    const probe = await reads(dueSql.anyDue(schema), {});
     expect(probe.result[0]!.due).toBe(true);
     expect(probe.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
-    const next = await reads<{ at: Date }>(q.nextDue(schema));
-    expect(Math.abs(Date.now() - next.result[0]!.at.getTime())).toBeLessThan(5_000);
+    const next = await reads(dueSql.nextDue(schema), {});
+    expect(Math.abs(Date.now() - next.result[0]!.at!.getTime())).toBeLessThan(5_000);
     expect(next.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
-    const claim = await reads<ClaimedRow>(q.claimBatch(schema), [2, maxAgeMs, NIL]);
+    const claim = await reads(q.claimBatch(schema), { batchSize: 2, maxAgeMs, from: NIL });
     expect(claimed(claim.result)).toEqual(fresh.slice(0, 2));
     expect(claim.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
   });
 
   it('nothing fresh, every failed row waiting: not due, and no statement scans the failed rows a second time for a due one', async () => {
-    const probe = await reads<{ due: boolean }>(q.anyDue(schema));
+    const probe = await reads(dueSql.anyDue(schema), {});
     expect(probe.result[0]!.due).toBe(false);
     expect(probe.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
-    const next = await reads<{ at: Date }>(q.nextDue(schema));
-    expect(next.result[0]!.at.getTime() - Date.now()).toBeGreaterThan(30_000);
+    const next = await reads(dueSql.nextDue(schema), {});
+    expect(next.result[0]!.at!.getTime() - Date.now()).toBeGreaterThan(30_000);
     expect(next.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
-    const claim = await reads<ClaimedRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
+    const claim = await reads(q.claimBatch(schema), { batchSize: 1000, maxAgeMs, from: NIL });
     expect(claim.result).toEqual([]);
     expect(claim.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
   });
@@ -203,18 +205,18 @@ describe('after an outage: 100,000 failed rows ahead of every fresh one in uuid 
     await db.sql`ANALYZE posthog_outbox.outbox`;
     await db.sql`DELETE FROM posthog_outbox.outbox WHERE attempts = 0`; // delivered since; not analyzed again
     await db.sql`VACUUM posthog_outbox.outbox`;
-    const probe = await reads<{ due: boolean }>(q.anyDue(schema));
+    const probe = await reads(dueSql.anyDue(schema), {});
     expect(probe.result[0]!.due).toBe(false);
     expect(probe.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
-    const claim = await reads<ClaimedRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
+    const claim = await reads(q.claimBatch(schema), { batchSize: 1000, maxAgeMs, from: NIL });
     expect(claim.result).toEqual([]);
     expect(claim.read).toBeLessThanOrEqual(FAILED_ROWS + FEW);
   });
 
   it('PostHog accepts again: the failed rows are made due and claimed after the fresh ones, reading each once', async () => {
     const fresh = await rows(2);
-    await db.sql.unsafe(q.resumeWaitingRows(schema));
-    const claim = await reads<ClaimedRow>(q.claimBatch(schema), [1000, maxAgeMs, NIL]);
+    await query(db.sql, dueSql.resumeWaitingRows(schema));
+    const claim = await reads(q.claimBatch(schema), { batchSize: 1000, maxAgeMs, from: NIL });
     expect(claimed(claim.result.slice(0, 2))).toEqual(fresh);
     expect(claim.result).toHaveLength(1000);
     expect(claim.result.slice(2).every((r) => r.attempts > 0)).toBe(true);

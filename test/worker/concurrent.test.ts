@@ -5,8 +5,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
-import type { OutboxEvent } from '../../src/event.ts';
-import { record } from '../../src/outbox/record.ts';
+import type { OutboxEvent } from '../../src/record/event.ts';
+import { record } from '../../src/record/record.ts';
 import { startWorker, type OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { createWorkerDatabase, deadLetterRows, nothingInFlight, outboxEmpty } from '../support/worker.ts';

@@ -1,6 +1,6 @@
-/** The worker's bounds on waiting for its database (worker/deadline.ts), on a fake clock. */
+/** The worker's bounds on waiting for its database (worker/scheduling/deadline.ts), on a fake clock. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { NoAnswer, STATEMENT_ANSWER_MS, watchProgress, within } from '../../worker/deadline.ts';
+import { NoAnswer, STATEMENT_ANSWER_MS, watchProgress, within } from '../../worker/scheduling/deadline.ts';
 
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());

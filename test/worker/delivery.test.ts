@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
-import type { OutboxEvent } from '../../src/event.ts';
-import { OutboxError } from '../../src/errors.ts';
-import { record } from '../../src/outbox/record.ts';
+import type { OutboxEvent } from '../../src/record/event.ts';
+import { OutboxError } from '../../src/errors/errors.ts';
+import { record } from '../../src/record/record.ts';
 import type { OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { deadLetterRows, inProcessWorkers, nothingInFlight, outboxCount, until, outboxEmpty } from '../support/worker.ts';
@@ -88,7 +88,7 @@ describe('delivery', () => {
   });
 
   it('delivers an event committed late, due before everything a draining run has claimed since', async () => {
-    // A run's claims start where its last one ended (src/sql/drain.ts, claimBatch): this event's uuid (its
+    // A pass's claims start where its last one ended (worker/claim/claim.sql.ts, claimBatch): this event's uuid (its
     // write time) comes before the backlog's, but it is only visible once it commits, mid-drain, behind that
     // point. The next run claims it.
     let commit!: () => void;

@@ -9,7 +9,7 @@ import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
 import { attributedEvent, record } from '../../src/index.ts';
-import { boundedRead, ReadTimeout, unreadableReason } from '../../worker/bounded-read.ts';
+import { boundedRead, ReadTimeout, unreadableReason } from '../../worker/health/bounded-read.ts';
 import { startWorker, type OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { createWorkerDatabase, until } from '../support/worker.ts';

@@ -11,7 +11,8 @@ import type { TestDatabase } from '../support/db.ts';
 import { startWorkerProcess } from '../support/processes.ts';
 import { SOAK } from '../support/soak.ts';
 import { inProcessWorkers, nothingInFlight, outboxCount, until, outboxEmpty } from '../support/worker.ts';
-import { deleteDeliveredAndRemember } from '../../src/sql/index.ts';
+import { deleteDeliveredAndRemember } from '../../src/identify/identities.sql.ts';
+import { query } from '../../src/sql/statement.ts';
 
 let db: TestDatabase;
 let capture: CaptureServer;
@@ -277,15 +278,7 @@ describe('which entities a batch touched (deleteDeliveredAndRemember, in SQL)', 
     }
   };
   const settle = (uuids: string[], exclude: string[] = [], read: string[] = uuids) =>
-    db.sql.begin((tx) =>
-      tx.unsafe<{ kind: string; entity_id: string; fields: Record<string, unknown>; version: string }[]>(deleteDeliveredAndRemember('posthog_outbox'), [
-        uuids,
-        86_400_000,
-        false,
-        exclude,
-        read,
-      ]),
-    );
+    db.sql.begin((tx) => query(tx, deleteDeliveredAndRemember('posthog_outbox'), { uuids, refreshMs: 86_400_000, force: false, exclude, read }));
   const u = (n: number) => `0190a000-0000-7000-8000-${String(n).padStart(12, '0')}`;
 
   it('each user, persona and organization once, each field at its newest value (never a null), the newest event time; rows deleted', async () => {

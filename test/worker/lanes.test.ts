@@ -1,6 +1,6 @@
-/** worker/lanes.ts: which request an event goes in (endpoint and historical flag), as a table. */
+/** worker/send/lanes.ts: which request an event goes in (endpoint and historical flag), as a table. */
 import { describe, expect, it } from 'vitest';
-import { isHistorical, requestGroups } from '../../worker/lanes.ts';
+import { isHistorical, requestGroups } from '../../worker/send/lanes.ts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 const HOUR = 3_600_000;

@@ -1,15 +1,16 @@
 /**
  * The ledger settles a delivered batch in its transaction and re-identifies what it touched; what the run
- * learns from that (worker/pass-identities.ts) counts only once the transaction has committed. Real PostgreSQL,
+ * learns from that (worker/settle/pass-identities.ts) counts only once the transaction has committed. Real PostgreSQL,
  * the statements the worker runs, no PostHog (nothing is sent here: the rows are settled as if accepted).
  */
 import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attributedEvent, record } from '../../src/index.ts';
-import * as q from '../../src/sql/index.ts';
-import { Ledger } from '../../worker/ledger.ts';
-import { type ClaimedRow, NIL_UUID } from '../../worker/rows.ts';
-import { resolveSettings } from '../../worker/settings.ts';
+import { query } from '../../src/sql/statement.ts';
+import * as q from '../../worker/claim/claim.sql.ts';
+import { Ledger } from '../../worker/settle/ledger.ts';
+import { type ClaimedRow, NIL_UUID } from '../../worker/claim/rows.ts';
+import { resolveSettings } from '../../worker/settings/settings.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 let db: TestDatabase;
@@ -25,7 +26,7 @@ const chat = (i: number) =>
   attributedEvent({ organization: { id: 'org_l', name: 'Ledger Co' }, user: { id: 'user_l', email: 'l@example.com' } }, 'chat_message_sent', { i });
 /** Claims every due row in `tx` as the worker does. */
 async function claim(tx: postgres.TransactionSql): Promise<ClaimedRow[]> {
-  return [...(await tx.unsafe<ClaimedRow[]>(q.claimBatch(schema), [100, maxAgeMs, NIL_UUID]))];
+  return [...(await query(tx, q.claimBatch(schema), { batchSize: 100, maxAgeMs, from: NIL_UUID }))];
 }
 const identifyRows = async () =>
   (await db.sql<{ kind: string }[]>`SELECT identity_kind AS kind FROM posthog_outbox.outbox WHERE identity_kind IS NOT NULL ORDER BY 1`).map((r) => r.kind);

@@ -1,10 +1,10 @@
 /**
- * The drain pass's memory of identities (worker/pass-identities.ts), pure: which delivered events re-identification
+ * The drain pass's memory of identities (worker/settle/pass-identities.ts), pure: which delivered events re-identification
  * must read. An entity the run identified is never read again in the run; one it looked at is read again only
  * when an event carries another snapshot of it, and then with every event of the batch that touches it.
  */
 import { describe, expect, it } from 'vitest';
-import { type DeliveredEvent, PassIdentities, sameFields, type Touch } from '../../worker/pass-identities.ts';
+import { type DeliveredEvent, PassIdentities, sameFields, type Touch } from '../../worker/settle/pass-identities.ts';
 
 const user = (id: string, fields: Touch['fields']): Touch => ({ kind: 'user', id, fields });
 const org = (id: string, fields: Touch['fields']): Touch => ({ kind: 'organization', id, fields });

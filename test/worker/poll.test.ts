@@ -123,7 +123,7 @@ it('a starting worker finds out with the probe whether anything is due: with onl
         { what: 'the idle probe to look a few times' },
       );
       // a claim would walk past every held row (they are never tried, so in uuid order) to find none due
-      expect(await calls('%AS "expired"%')).toBe(0); // the claim's statement (src/sql/drain.ts claimBatch)
+      expect(await calls('%AS "expired"%')).toBe(0); // the claim's statement (worker/claim/claim.sql.ts claimBatch)
     } finally {
       await started.stop(5_000);
     }

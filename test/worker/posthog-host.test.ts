@@ -5,11 +5,11 @@
  * the setting, and every place that prints or stores text about a request masks URL credentials.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OutboxError } from '../../src/errors.ts';
+import { OutboxError } from '../../src/errors/errors.ts';
 import { readStatus } from '../../src/ops/status.ts';
-import { redactForStorage } from '../../src/redact.ts';
+import { redactForStorage } from '../../src/errors/redact.ts';
 import { startWorker } from '../../worker/index.ts';
-import { TargetHealth } from '../../worker/target.ts';
+import { TargetHealth } from '../../worker/health/target.ts';
 import { runCli } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 

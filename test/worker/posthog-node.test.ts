@@ -1,6 +1,6 @@
 /**
  * posthog-node is pinned, with the @posthog/core it runs on: the sender relies on members of theirs beyond the
- * public surface (worker/sender.ts, POSTHOG_NODE_INTERNALS). Upgrading means changing both pins in package.json
+ * public surface (worker/send/posthog-node.ts, POSTHOG_NODE_INTERNALS). Upgrading means changing both pins in package.json
  * and running this file and test/worker/sender.test.ts (what goes on the wire); this file fails first when a
  * pin floats, when posthog-node would run on another @posthog/core than the pinned one, or when a member is gone.
  */
@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PostHog } from 'posthog-node';
 import { describe, expect, it } from 'vitest';
-import { POSTHOG_NODE_INTERNALS } from '../../worker/sender.ts';
+import { POSTHOG_NODE_INTERNALS } from '../../worker/send/posthog-node.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };

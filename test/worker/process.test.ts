@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
-import type { OutboxEvent } from '../../src/event.ts';
-import { record } from '../../src/outbox/record.ts';
+import type { OutboxEvent } from '../../src/record/event.ts';
+import { record } from '../../src/record/record.ts';
 import { runCli } from '../support/cli.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { workerProcesses } from '../support/processes.ts';

@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
-import type { OutboxEvent } from '../../src/event.ts';
-import { record } from '../../src/outbox/record.ts';
-import { DEFAULT_BACKOFF } from '../../worker/backoff.ts';
-import { bisectionBudget } from '../../worker/outcome.ts';
+import type { OutboxEvent } from '../../src/record/event.ts';
+import { record } from '../../src/record/record.ts';
+import { DEFAULT_BACKOFF } from '../../worker/settle/backoff.ts';
+import { bisectionBudget } from '../../worker/send/outcome.ts';
 import type { OutboxWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { notPostHogHosts, type Reply } from '../support/hosts.ts';

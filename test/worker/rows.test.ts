@@ -1,9 +1,9 @@
 /**
- * Triage of a claimed batch (worker/rows.ts), pure: which rows are sent as recorded, which are deleted unsent
+ * Triage of a claimed batch (worker/claim/rows.ts), pure: which rows are sent as recorded, which are deleted unsent
  * (superseded identifies) and which are dead-lettered unsent (expired, or stored corrupt), with the field at fault.
  */
 import { describe, expect, it } from 'vitest';
-import { type ClaimedRow, type ClaimSeen, NIL_UUID, nextClaimStart, triage } from '../../worker/rows.ts';
+import { type ClaimedRow, type ClaimSeen, NIL_UUID, nextClaimStart, triage } from '../../worker/claim/rows.ts';
 
 function row(overrides: Partial<ClaimedRow> = {}): ClaimedRow {
   return {

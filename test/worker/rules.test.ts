@@ -1,6 +1,6 @@
 /** The worker's pure decisions, as tables: backoff, what a PostHog answer means, re-identification. */
 import { describe, expect, it } from 'vitest';
-import { parseRetryAfter, retryDelayMs } from '../../worker/backoff.ts';
+import { parseRetryAfter, retryDelayMs } from '../../worker/settle/backoff.ts';
 import { identifyEvents } from '../../src/identify/events.ts';
 import {
   type Answer,
@@ -15,9 +15,9 @@ import {
   poisonAllowance,
   rejectsBroadly,
   type Verdict,
-} from '../../worker/outcome.ts';
-import { account, accountV1, STOPPED, type WireRequest } from '../../worker/sender.ts';
-import { DEFAULT_POLL, nextPollDelay } from '../../worker/poll.ts';
+} from '../../worker/send/outcome.ts';
+import { account, accountV1, STOPPED, type WireRequest } from '../../worker/send/sender.ts';
+import { DEFAULT_POLL, nextPollDelay } from '../../worker/scheduling/poll.ts';
 
 describe('retryDelayMs', () => {
   const policy = { baseMs: 1000, maxMs: 60_000 };

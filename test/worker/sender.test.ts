@@ -11,8 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { PostHog } from 'posthog-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startCaptureServer, type CaptureServer } from '../../dev/capture-server.ts';
-import { uuidsInBody } from '../../worker/body.ts';
-import { sendBatch, type WireEvent } from '../../worker/sender.ts';
+import { uuidsInBody } from '../../worker/send/body.ts';
+import { sendBatch, type WireEvent } from '../../worker/send/sender.ts';
 
 const KEY = 'phc_sender';
 let capture: CaptureServer;

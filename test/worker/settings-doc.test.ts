@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { SETTINGS_DOC, settingsMarkdown } from '../../dev/settings-doc.ts';
-import { SETTINGS } from '../../worker/settings-schema.ts';
+import { SETTINGS } from '../../worker/settings/schema.ts';
 
-it('docs/settings.md is up to date with worker/settings-schema.ts (run `npm run docs:settings`)', () => {
+it('docs/settings.md is up to date with worker/settings/schema.ts (run `npm run docs:settings`)', () => {
   expect(readFileSync(SETTINGS_DOC, 'utf8')).toBe(settingsMarkdown());
 });
 

@@ -1,9 +1,9 @@
-/** The worker's settings: their one declaration (worker/settings-schema.ts) and its resolver, as tables of cases. */
+/** The worker's settings: their one declaration (worker/settings/schema.ts) and its resolver, as tables of cases. */
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../../src/duration.ts';
-import { OutboxError } from '../../src/errors.ts';
-import { SETTINGS, type SettingName, type SettingSpec } from '../../worker/settings-schema.ts';
-import { resolveSettings, type SettingsInput } from '../../worker/settings.ts';
+import { formatDuration, parseDuration } from '../../worker/settings/duration.ts';
+import { OutboxError } from '../../src/errors/errors.ts';
+import { SETTINGS, type SettingName, type SettingSpec } from '../../worker/settings/schema.ts';
+import { resolveSettings, type SettingsInput } from '../../worker/settings/settings.ts';
 
 const posthog = { apiKey: 'phc_x', host: 'http://127.0.0.1:1' };
 
@@ -165,7 +165,7 @@ describe('resolveSettings: rules between settings and of text settings', () => {
   });
 });
 
-describe('durations (src/duration.ts)', () => {
+describe('durations (worker/settings/duration.ts)', () => {
   it.each<[string, number | undefined]>([
     ['0', 0],
     ['500ms', 500],

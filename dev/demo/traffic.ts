@@ -133,7 +133,7 @@ class TrafficPlayer {
   }
 
   /** Model calls stream and report usage; tool calls are written as they finish. */
-  async #playSteps(run: PlannedRun, tracker: Run, author: string): Promise<void> {
+  async #playSteps(run: PlannedRun, tracker: Run<false>, author: string): Promise<void> {
     const pause = (ms: number) => sleep(ms, undefined, this.#signal ? { signal: this.#signal } : {});
     for (let i = 0; i < Math.max(run.modelCalls.length, run.tools.length); i++) {
       const call = run.modelCalls[i];
@@ -210,7 +210,7 @@ class TrafficPlayer {
 }
 
 /** The run's end as an event: `null` for a person's own cancel (their client reports it). */
-function endEvent(end: PlannedEnd, tracker: Run): OutboxEvent | null {
+function endEvent(end: PlannedEnd, tracker: Run<false>): OutboxEvent | null {
   if (end.kind === 'complete') return tracker.complete({ finishReason: end.finishReason, threadStatus: end.threadStatus });
   if (end.kind === 'abort') {
     const controller = new AbortController();

@@ -15,7 +15,8 @@ export type {
 export { OutboxError, type OutboxErrorCode } from './errors/errors.ts';
 export type { OutboxEvent, ProfileFields, ProfileSnapshots } from './record/event.ts';
 
-export { startRun, Run, type RunStart, type ModelCall, type RunCompletion, type RunOptions } from './attribution/run.ts';
+export { startRun, Run, type RunStart, type ModelCall, type RunCompletion, type RunOptions, type RunEvents, type Generation } from './attribution/run.ts';
+export type { LlmAnalyticsOptions, ModelCallDetails } from './attribution/llm.ts';
 export { attributedEvent, toolCalled, type ToolCall, type ToolAnnotations, CATALOGUE_EVENTS } from './attribution/events.ts';
 export { attribution, userAgentFrom, ATTRIBUTION_KEYS, type RunContext, type Attribution, type AttributionProperties } from './attribution/context.ts';
 export { abortReason, ABORT_REASONS, type AbortReason } from './attribution/abort.ts';

@@ -166,6 +166,11 @@ function expectations(plan: DemoPlan) {
     chat_started: runs.filter((r) => r.newThread).length,
     automation_created: plan.automations.length,
     thread_shared: runs.filter((r) => r.share).length,
+    // docs/attribution.md, "LLM analytics" (the demo has it on): a generation per model call, a span per tool
+    // call, a trace per run, however it ended
+    $ai_generation: runs.reduce((n, r) => n + r.modelCalls.length, 0),
+    $ai_span: runs.reduce((n, r) => n + r.tools.length, 0),
+    $ai_trace: runs.length,
   };
   const abortReasons = tally(runs.filter(emitsAbort).map((r) => abortReasonOf((r.end as { reason: string | null }).reason)));
   const errorCategories = tally(runs.flatMap((r) => (r.end.kind === 'fail' ? [r.end.category] : [])));
@@ -194,6 +199,8 @@ function expectations(plan: DemoPlan) {
     actingOrgs.add(users.get(a.ownerUserId)!.organizationId);
     profiledUsers.add(a.ownerUserId);
   }
+  const organizationOf = (run: PlannedRun) =>
+    'automation' in run.actor ? automations.get(run.actor.automation)!.organizationId : users.get(run.actor.user)!.organizationId;
   const hasUserProfile = (id: string) => profiledUsers.has(id) && Boolean(users.get(id)!.email || users.get(id)!.name);
   const hasOrgProfile = (id: string) => Boolean(orgs.get(id)!.name || orgs.get(id)!.slug);
   const sorted = (s: Iterable<string>) => [...s].sort();
@@ -207,6 +214,56 @@ function expectations(plan: DemoPlan) {
     organizations: sorted([...actingOrgs].filter(hasOrgProfile)),
     usersWithoutProfile: sorted([...actingUsers].filter((id) => !hasUserProfile(id))),
     organizationsWithoutProfile: sorted([...actingOrgs].filter((id) => !hasOrgProfile(id))),
+    ...llmAnalytics(plan, organizationOf),
+  };
+}
+
+/**
+ * The cost cell: summed where the plan prices the model, `(known of all)` when only some are, `-` when none is;
+ * the sum as a matcher within half a unit of its last printed digit (floating sums in another order may round
+ * the other way at a boundary).
+ */
+function costCell(costs: (number | null)[]): unknown {
+  const known = costs.filter((c): c is number => c !== null);
+  if (known.length === 0) return '-';
+  const sum = known.reduce((a, b) => a + b, 0);
+  const suffix = known.length === costs.length ? '' : ` (${known.length} of ${costs.length})`;
+  return expect.toSatisfy(
+    (cell: string) => {
+      const m = /^\$(\d+\.\d{4})(.*)$/.exec(cell);
+      return m !== null && Math.abs(Number(m[1]) - sum) <= 0.00005 + 1e-12 && m[2] === suffix;
+    },
+    `$${sum.toFixed(4)}${suffix}`,
+  );
+}
+
+/** The LLM analytics tables' rows, per model and per organization, from the plan and its prices. */
+function llmAnalytics(plan: DemoPlan, organizationOf: (run: PlannedRun) => string) {
+  const calls = plan.runs.flatMap((run) => run.modelCalls.map((call) => ({ call, organization: organizationOf(run) })));
+  const costOf = ({ call }: (typeof calls)[number]) => {
+    const price = plan.prices[call.modelId];
+    return price ? (call.inputTokens * price.inputPerMTok + call.outputTokens * price.outputPerMTok) / 1e6 : null;
+  };
+  const models = [...Map.groupBy(calls, ({ call }) => `${call.modelId} ${call.provider}`)].sort(([a], [b]) => a.localeCompare(b));
+  const organizations = [...Map.groupBy(plan.runs, organizationOf)].sort(([a], [b]) => a.localeCompare(b));
+  return {
+    llmModels: models.map(([key, group]) => [
+      ...key.split(' '),
+      String(group.length),
+      String(group.filter(({ call }) => call.error).length),
+      String(group.reduce((n, { call }) => n + call.inputTokens, 0)),
+      String(group.reduce((n, { call }) => n + call.outputTokens, 0)),
+      costCell(group.map(costOf)),
+    ]),
+    llmOrganizations: organizations.map(([id, runs]) => [
+      id,
+      String(runs.reduce((n, r) => n + r.modelCalls.length, 0)),
+      String(runs.reduce((n, r) => n + r.tools.length, 0)),
+      String(runs.length),
+      costCell(calls.filter((c) => c.organization === id).map(costOf)),
+    ]),
+    failedRuns: plan.runs.filter((r) => r.end.kind === 'fail').length,
+    failedTools: plan.runs.reduce((n, r) => n + r.tools.filter((t) => t.outcome !== 'ok').length, 0),
   };
 }
 
@@ -233,6 +290,15 @@ function breakdown(stdout: string, label: string): Record<string, number> {
       return [name!, Number(n)];
     }),
   );
+}
+
+/** The rows of the table whose header is `header` (cells apart by two spaces or more), up to its first blank line. */
+function tableRows(stdout: string, header: string[]): string[][] {
+  const lines = stdout.split('\n');
+  const start = lines.findIndex((line) => line.split(/\s{2,}/).join('|') === header.join('|'));
+  expect(start, `the table ${header.join(', ')}`).toBeGreaterThanOrEqual(0);
+  const end = lines.findIndex((line, i) => i > start && !/\S\s{2,}\S/.test(line));
+  return lines.slice(start + 1, end).map((line) => line.split(/\s{2,}/));
 }
 
 function who(stdout: string, label: string): { count: number; ids: string[] } {
@@ -263,7 +329,8 @@ describe('npm start (posthog-outbox demo)', () => {
     const total = Object.values(want.events).reduce((a, b) => a + b, 0);
     expect(table.get('total')?.committed).toBe(String(total));
     // Nothing else was recorded by the traffic (PostHog's own $identify / $groupidentify come from the worker).
-    expect([...table.keys()].filter((name) => !name.startsWith('$') && name !== 'total').sort()).toEqual(Object.keys(want.events).sort());
+    const recorded = (name: string) => (!name.startsWith('$') || name.startsWith('$ai_')) && name !== 'total';
+    expect([...table.keys()].filter(recorded).sort()).toEqual(Object.keys(want.events).sort());
     expect(table.get('$identify')?.received).toBeGreaterThan(0);
     expect(table.get('$groupidentify')?.received).toBeGreaterThan(0);
 
@@ -273,6 +340,19 @@ describe('npm start (posthog-outbox demo)', () => {
     expect(want.userCancels).toBeGreaterThan(0);
     expect(out).toContain(`runs without a server end event: ${want.userCancels} `);
     expect(breakdown(out, 'error_category')).toEqual(want.errorCategories);
+
+    // LLM analytics: per model and per organization, cost where the plan prices the model; all via the AI endpoint.
+    expect(tableRows(out, ['model', 'provider', 'generations', 'errors', 'input tokens', 'output tokens', 'cost'])).toEqual(want.llmModels);
+    expect(tableRows(out, ['organization', 'generations', 'spans', 'traces', 'cost'])).toEqual(want.llmOrganizations);
+    expect(want.llmModels.some((row) => row.at(-1) === '-') && want.llmModels.some((row) => row.at(-1) !== '-')).toBe(true);
+    expect(out).toMatch(
+      new RegExp(
+        `^traces\\s+${want.events.$ai_trace} for ${DEMO_PLAN.runs.length} runs \\(one trace id each\\), ${want.failedRuns} failed; ${want.events.$ai_span} spans, ${want.failedTools} errors$`,
+        'm',
+      ),
+    );
+    const aiEvents = want.events.$ai_generation! + want.events.$ai_span! + want.events.$ai_trace!;
+    expect(out).toMatch(new RegExp(`^ai endpoint\\s+${aiEvents} of ${aiEvents} \\$ai_\\* events came through /i/v0/ai/batch/$`, 'm'));
 
     // Persons (users vs automation personas), organizations, and the legacy ones that have nothing to identify.
     expect(who(out, 'identified users')).toEqual({ count: want.identifiedUsers.length, ids: want.identifiedUsers });

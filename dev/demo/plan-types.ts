@@ -42,10 +42,20 @@ export interface PlannedTool {
 export interface PlannedModelCall {
   modelId: string;
   modelTitle: string;
+  /** The provider, as PostHog's LLM analytics names it (`anthropic`, `openai`). */
+  provider: string;
   inputTokens: number;
   outputTokens: number;
   /** How long the simulated call streams. */
   latencyMs: number;
+  /** The call fails with this error (the run then fails with it too). */
+  error?: { message: string; name?: string };
+}
+
+/** A model's price, when the application knows it (its provider's invoice): US dollars per million tokens. */
+export interface ModelPrice {
+  inputPerMTok: number;
+  outputPerMTok: number;
 }
 
 export type PlannedEnd =

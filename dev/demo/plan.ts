@@ -3,7 +3,7 @@
  * which tools, how each run ends). `simulateTraffic` (traffic.ts) plays it; test/demo.test.ts derives what
  * PostHog must receive from it and docs/attribution.md, independently of the demo's code.
  */
-import type { DemoAutomation, DemoOrganization, DemoUser, PlannedRun } from './plan-types.ts';
+import type { DemoAutomation, DemoOrganization, DemoUser, ModelPrice, PlannedRun } from './plan-types.ts';
 import { AUTOMATION_RUNS } from './runs-by-automations.ts';
 import { PEOPLE_RUNS, SECRETS } from './runs-by-people.ts';
 
@@ -18,6 +18,11 @@ export interface DemoPlan {
   rolledBack: { user: string; thread: string }[];
   /** Secrets that appear in failure messages; none may reach PostHog. */
   secrets: string[];
+  /**
+   * The models whose price the application knows, by model id: their generations carry their cost. For the
+   * others PostHog computes it at ingestion (from `$ai_model`, `$ai_provider` and the tokens).
+   */
+  prices: Record<string, ModelPrice>;
 }
 
 export const DEMO_PLAN: DemoPlan = {
@@ -62,4 +67,8 @@ export const DEMO_PLAN: DemoPlan = {
   runs: [...PEOPLE_RUNS, ...AUTOMATION_RUNS],
   rolledBack: [{ user: 'user_grace', thread: 'thread_grace_rolled_back' }],
   secrets: SECRETS,
+  prices: {
+    'claude-sonnet-4': { inputPerMTok: 3, outputPerMTok: 15 },
+    'claude-haiku-4': { inputPerMTok: 0.8, outputPerMTok: 4 },
+  },
 };

@@ -6,12 +6,13 @@ import { CATALOGUE_EVENTS } from '../../src/index.ts';
 import type { CaptureServer, ReceivedEvent } from '../capture-server.ts';
 import { DEMO_PLAN } from './plan.ts';
 import { elapsed, out, say, table } from './print.ts';
+import { reportLlmAnalytics } from './report-llm.ts';
 import type { TrafficResult } from './traffic.ts';
 
-/** Events by name: the catalogue first, then the application's events, then PostHog's own. */
+/** Events by name: the catalogue first, then LLM analytics', the application's, and the worker's identifies. */
 function eventOrder(names: Iterable<string>): string[] {
   const catalogue = CATALOGUE_EVENTS as readonly string[];
-  const rank = (name: string) => (catalogue.includes(name) ? catalogue.indexOf(name) : name.startsWith('$') ? 1000 : 100);
+  const rank = (name: string) => (catalogue.includes(name) ? catalogue.indexOf(name) : name.startsWith('$ai_') ? 50 : name.startsWith('$') ? 1000 : 100);
   return [...new Set(names)].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
@@ -40,6 +41,8 @@ export function reportReceived(capture: CaptureServer, traffic: TrafficResult): 
   receivedByEvent(firsts, capture.events.length - firsts.length, traffic);
   runEndings(ofEvent);
   out();
+  reportLlmAnalytics(firsts);
+  out();
   identified(firsts, ofEvent);
   out();
   secretsAndRollbacks(firsts, ofEvent, traffic);
@@ -52,7 +55,8 @@ function receivedByEvent(firsts: ReceivedEvent[], duplicates: number, traffic: T
   out('What PostHog received (the local capture server), by event:');
   const rows = eventOrder([...sent.keys(), ...received.keys()]).map((name) => [
     name,
-    name.startsWith('$') ? '-' : String(sent.get(name) ?? 0),
+    // the worker's identifies are not committed by the traffic
+    name.startsWith('$') && !sent.has(name) ? '-' : String(sent.get(name) ?? 0),
     String(received.get(name) ?? 0),
   ]);
   rows.push(['total', String(traffic.committed.length), String(firsts.length)]);
@@ -75,7 +79,7 @@ function identified(firsts: ReceivedEvent[], ofEvent: (name: string) => Received
   const users = persons.filter((id) => !id.startsWith('automation_'));
   const personas = persons.filter((id) => id.startsWith('automation_'));
   const orgs = [...new Set(ofEvent('$groupidentify').map((e) => String(e.properties.$group_key)))].sort();
-  const attributed = firsts.filter((e) => !e.event.startsWith('$'));
+  const attributed = firsts.filter((e) => !e.event.startsWith('$') || e.event.startsWith('$ai_'));
   const seenUsers = new Set(attributed.map((e) => String(e.properties.user_id)));
   const seenOrgs = new Set(attributed.map((e) => String(e.properties.organization_id)));
   const legacyUsers = [...seenUsers].filter((id) => !users.includes(id)).sort();

@@ -2,9 +2,9 @@
 import type { ErrorCategory } from '../../src/index.ts';
 import type { PlannedModelCall, PlannedRun } from './plan-types.ts';
 
-export const SONNET = { modelId: 'claude-sonnet-4', modelTitle: 'Claude Sonnet 4' };
-export const HAIKU = { modelId: 'claude-haiku-4', modelTitle: 'Claude Haiku 4' };
-export const GPT = { modelId: 'gpt-4.1', modelTitle: 'GPT-4.1' };
+export const SONNET = { modelId: 'claude-sonnet-4', modelTitle: 'Claude Sonnet 4', provider: 'anthropic' };
+export const HAIKU = { modelId: 'claude-haiku-4', modelTitle: 'Claude Haiku 4', provider: 'anthropic' };
+export const GPT = { modelId: 'gpt-4.1', modelTitle: 'GPT-4.1', provider: 'openai' };
 const DESKTOP = 'acme-desktop/2.4.1';
 const WEB = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15';
 const CLI_AGENT = 'chat-cli/0.9.3';
@@ -14,8 +14,14 @@ const BEARER = 'eyJhbGciOiJIUzI1NiJ9.ZGVtby11c2Vy.c2lnbmF0dXJlLWRlbW8';
 /** Secrets that appear in failure messages; none may reach PostHog. */
 export const SECRETS = [ANTHROPIC_KEY, BEARER];
 
-export function model(which: { modelId: string; modelTitle: string }, inputTokens: number, outputTokens: number, latencyMs: number): PlannedModelCall {
-  return { ...which, inputTokens, outputTokens, latencyMs };
+export function model(
+  which: { modelId: string; modelTitle: string; provider: string },
+  inputTokens: number,
+  outputTokens: number,
+  latencyMs: number,
+  error?: PlannedModelCall['error'],
+): PlannedModelCall {
+  return { ...which, inputTokens, outputTokens, latencyMs, ...(error ? { error } : {}) };
 }
 
 function fails(label: string, thread: string, user: string, message: string, category: ErrorCategory, name?: string): PlannedRun {
@@ -28,7 +34,8 @@ function fails(label: string, thread: string, user: string, message: string, cat
     agentId: 'agent_assistant',
     mode: 'chat',
     newThread: true,
-    modelCalls: [model(SONNET, 900, 0, 40)],
+    // the model call fails, and the run with it
+    modelCalls: [model(SONNET, 900, 0, 40, { message, ...(name ? { name } : {}) })],
     tools: [],
     end: { kind: 'fail', message, category, ...(name ? { name } : {}) },
   };

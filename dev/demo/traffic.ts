@@ -1,17 +1,22 @@
 /**
  * Plays the demo plan against a database through the package's public API only (`startRun`,
  * `attributedEvent`, `record`), each write in a real transaction together with an application row, the
- * way a handler does. Threads run side by side, each thread's runs in order.
+ * way a handler does. Threads run side by side, each thread's runs in order. Every run has LLM analytics on
+ * (`DEMO_RUN_OPTIONS`, the one options object an application keeps and passes to every run): a model call's
+ * `$ai_generation` is recorded with the run's next write.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type postgres from 'postgres';
-import { attributedEvent, type OutboxEvent, record, type Run, type RunContext, startRun } from '../../src/index.ts';
+import { attributedEvent, type ModelCall, type OutboxEvent, record, type Run, type RunContext, type RunOptions, startRun } from '../../src/index.ts';
 import { insertMessage, saveAutomation, type MessageRow } from './app.ts';
 import { DEMO_PLAN, type DemoPlan } from './plan.ts';
-import type { PlannedEnd, PlannedRun } from './plan-types.ts';
+import type { PlannedEnd, PlannedModelCall, PlannedRun } from './plan-types.ts';
 
 /** Threads played at once. */
 const LANES = 4;
+
+/** The demo's runs all have LLM analytics on (docs/attribution.md, "LLM analytics"). */
+export const DEMO_RUN_OPTIONS = { llmAnalytics: true } satisfies RunOptions;
 
 export interface CommittedEvent {
   uuid: string;
@@ -116,11 +121,11 @@ class TrafficPlayer {
 
   async #playRun(run: PlannedRun): Promise<void> {
     const { context, author } = this.#runContext(run);
-    const tracker = startRun(context, { agentId: run.agentId, mode: run.mode, credentialId: `cred_${run.agentId}`, isResume: false });
+    const tracker = startRun(context, { agentId: run.agentId, mode: run.mode, credentialId: `cred_${run.agentId}`, isResume: false }, DEMO_RUN_OPTIONS);
     const first = run.newThread ? [attributedEvent(context, 'chat_started', { source: 'composer' }), tracker.started] : [tracker.started];
     await this.#write({ thread: run.thread, author, kind: 'automation' in run.actor ? 'trigger' : 'user', body: run.label }, first);
-    await this.#playSteps(run, tracker, author);
-    await this.#write(endMessage(run), [endEvent(run.end, tracker)]);
+    const generations = await this.#playSteps(run, tracker, author);
+    await this.#write(endMessage(run), [...generations, ...endEvents(run.end, tracker)]);
     if (run.share) {
       await this.#write({ thread: run.thread, author, kind: 'share', body: 'shared with the organization' }, [
         attributedEvent(context, 'thread_shared', { visibility: 'organization' }),
@@ -128,14 +133,18 @@ class TrafficPlayer {
     }
   }
 
-  /** Model calls stream and report usage; tool calls are written as they finish. */
-  async #playSteps(run: PlannedRun, tracker: Run, author: string): Promise<void> {
+  /**
+   * Model calls stream and report usage; tool calls are written as they finish, with the generations of the
+   * model calls before them. Returns the generations not written yet (the run's end writes them).
+   */
+  async #playSteps(run: PlannedRun, tracker: Run<true>, author: string): Promise<OutboxEvent[]> {
     const pause = (ms: number) => sleep(ms, undefined, this.#signal ? { signal: this.#signal } : {});
+    const generations: OutboxEvent[] = [];
     for (let i = 0; i < Math.max(run.modelCalls.length, run.tools.length); i++) {
       const call = run.modelCalls[i];
       if (call) {
         await pause(call.latencyMs);
-        tracker.modelCall({ modelId: call.modelId, modelTitle: call.modelTitle, inputTokens: call.inputTokens, outputTokens: call.outputTokens });
+        generations.push(tracker.modelCall(this.#modelCall(call)));
       }
       const tool = run.tools[i];
       if (tool) {
@@ -147,13 +156,33 @@ class TrafficPlayer {
           annotations: tool.annotations ?? null,
           latencyMs: tool.latencyMs,
         };
-        const event =
+        const events =
           tool.outcome === 'throws'
             ? tracker.toolCalled({ ...base, error: new Error(`${tool.name}: connect ECONNREFUSED 10.0.3.7:5432`) })
             : tracker.toolCalled({ ...base, result: { content: [{ type: 'text', text: 'ok' }], isError: tool.outcome === 'result-error' } });
-        await this.#write({ thread: run.thread, author, kind: 'tool', body: `${tool.name}: ${tool.outcome}` }, [event]);
+        await this.#write({ thread: run.thread, author, kind: 'tool', body: `${tool.name}: ${tool.outcome}` }, [...generations.splice(0), ...events]);
       }
     }
+    return generations;
+  }
+
+  /** What a handler knows of a model call: usage, latency, failure, and its cost when the plan prices the model. */
+  #modelCall(call: PlannedModelCall): ModelCall {
+    const price = this.#plan.prices[call.modelId];
+    const cost = price && {
+      inputCostUsd: (call.inputTokens * price.inputPerMTok) / 1e6,
+      outputCostUsd: (call.outputTokens * price.outputPerMTok) / 1e6,
+    };
+    return {
+      modelId: call.modelId,
+      modelTitle: call.modelTitle,
+      provider: call.provider,
+      inputTokens: call.inputTokens,
+      outputTokens: call.outputTokens,
+      latencyMs: call.latencyMs,
+      ...(call.error ? { error: errorOf(call.error) } : {}),
+      ...(cost ? { ...cost, totalCostUsd: cost.inputCostUsd + cost.outputCostUsd } : {}),
+    };
   }
 
   /** One handler transaction: an application row and its events, committed together. */
@@ -205,8 +234,8 @@ class TrafficPlayer {
   }
 }
 
-/** The run's end as an event: `null` for a person's own cancel (their client reports it). */
-function endEvent(end: PlannedEnd, tracker: Run): OutboxEvent | null {
+/** The run's end: its event (none for a person's own cancel: their client reports it) and its `$ai_trace`. */
+function endEvents(end: PlannedEnd, tracker: Run<true>): OutboxEvent[] {
   if (end.kind === 'complete') return tracker.complete({ finishReason: end.finishReason, threadStatus: end.threadStatus });
   if (end.kind === 'abort') {
     const controller = new AbortController();
@@ -214,9 +243,13 @@ function endEvent(end: PlannedEnd, tracker: Run): OutboxEvent | null {
     else controller.abort(end.reason);
     return tracker.abort(controller.signal.reason);
   }
-  const error = new Error(end.message);
-  if (end.name) error.name = end.name;
-  return tracker.fail(error);
+  return tracker.fail(errorOf(end));
+}
+
+function errorOf(planned: { message: string; name?: string }): Error {
+  const error = new Error(planned.message);
+  if (planned.name) error.name = planned.name;
+  return error;
 }
 
 function endMessage(run: PlannedRun): MessageRow {

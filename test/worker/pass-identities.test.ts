@@ -51,6 +51,20 @@ describe('PassIdentities', () => {
     expect(run.toRead(changed).read).toEqual([0, 2]);
   });
 
+  it('an empty snapshot (an $ai_* event naming its run entities) is settled once the entity was looked at, and never replaces the remembered one', () => {
+    const run = new PassIdentities();
+    // never looked at: read (the entity may be new)
+    expect(run.toRead([event('e1', 1, user('u1', {}))]).read).toEqual([0]);
+    run.learn([event('e2', 2, user('u1', { email: 'a' }))], []);
+    // product and LLM events of one run alternate: neither is read again
+    expect(run.toRead([event('e3', 3, user('u1', {})), event('e4', 4, user('u1', { email: 'a' })), event('e5', 5, user('u1', {}))]).read).toEqual([]);
+    // a newer empty snapshot read with a changed entity of its event does not replace the remembered one
+    run.learn([event('e6', 6, user('u1', {}), org('o1', { name: 'Acme' }))], []);
+    expect(run.toRead([event('e7', 7, user('u1', { email: 'a' }))]).read).toEqual([]);
+    // an unknown snapshot is still read
+    expect(run.toRead([event('e8', 8, user('u1', undefined))]).read).toEqual([0]);
+  });
+
   it('remembers the newest snapshot it read (ties: the greater uuid), not the last one', () => {
     const run = new PassIdentities();
     run.learn([event('e2', 20, user('u1', { email: 'new' })), event('e1', 10, user('u1', { email: 'old' }))], []);

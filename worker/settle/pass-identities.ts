@@ -50,6 +50,12 @@ export function sameFields(a: Readonly<Record<string, unknown>> | undefined, b: 
   return count === 0;
 }
 
+function isEmpty(fields: Readonly<Record<string, unknown>> | undefined): boolean {
+  if (fields === undefined) return false;
+  for (const _ in fields) return false;
+  return true;
+}
+
 function newer(a: { at: number; uuid: string }, b: { at: number; uuid: string }): boolean {
   return a.at !== b.at ? a.at > b.at : a.uuid.toLowerCase() > b.uuid.toLowerCase();
 }
@@ -90,7 +96,11 @@ export class PassIdentities {
    * looked at. A batch whose every touch is settled is simply deleted (no `DeliveredEvent` built for it).
    */
   settled(kind: ProfileKind, id: string, fields: Readonly<Record<string, unknown>> | undefined): boolean {
-    return this.identifiedHas(kind, id) || sameFields(this.looked.get(kind)?.get(id)?.fields, fields);
+    if (this.identifiedHas(kind, id)) return true;
+    const looked = this.looked.get(kind)?.get(id);
+    // An empty snapshot (an `$ai_*` event names its run's entities without a profile) merges to nothing: once
+    // the pass looked at the entity, it cannot change what is sent.
+    return looked !== undefined && (isEmpty(fields) || sameFields(looked.fields, fields));
   }
 
   /**
@@ -139,7 +149,7 @@ export class PassIdentities {
         // Identified entities too: their snapshot is never compared again (identified decides), only adopted (`canonical`).
         const looked = ofKind(this.looked, touch.kind, () => new Map<string, Looked>());
         const known = looked.get(touch.id);
-        if (known ? !newer(event, known) : this.lookedCount >= this.limit) continue;
+        if (known ? !newer(event, known) || isEmpty(touch.fields) : this.lookedCount >= this.limit) continue;
         if (!known) this.lookedCount++;
         looked.set(touch.id, { fields: touch.fields, at: event.at, uuid: event.uuid });
       }

@@ -33,7 +33,7 @@ describe('record in a Prisma interactive transaction', () => {
   ormSuite<PrismaTx>(
     () => db,
     () => ({
-      transaction: (body) => prisma.$transaction(body, { timeout: 20_000 }),
+      transaction: (body) => prisma.$transaction(body, { timeout: 20_000, maxWait: 20_000 }),
       insertMessage: (tx, body) => tx.message.create({ data: { body } }),
       sent: () => sent,
       notTransactions: async () => [

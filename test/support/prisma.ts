@@ -54,6 +54,8 @@ export interface PrismaClientLike extends PrismaTx {
 }
 
 export interface GeneratedPrisma {
+  /** The folder of the schema; the generated client is `client/client.ts` in it. */
+  dir: string;
   /** A client over `@prisma/adapter-pg` on `url`; with `onQuery`, it sees every statement Prisma runs. */
   client(url: string, onQuery?: (query: string) => void): Promise<PrismaClientLike>;
   /** Deletes the generated code. */
@@ -76,6 +78,7 @@ export async function generatePrisma(): Promise<GeneratedPrisma> {
   };
   const { PrismaPg } = await import('@prisma/adapter-pg');
   return {
+    dir,
     async client(url, onQuery) {
       const adapter = new PrismaPg({ connectionString: url, max: 4 });
       const client = new generated.PrismaClient(onQuery ? { adapter, log: [{ emit: 'event', level: 'query' }] } : { adapter });

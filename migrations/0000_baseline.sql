@@ -120,9 +120,10 @@ DECLARE
   properties jsonb;
   groups jsonb;
   profiles jsonb;
-  name text;
   kind text;
   profile jsonb;
+  id_fields text[];
+  id_values jsonb[];
   ids jsonb := '{}';
   snapshots jsonb := '{}';
   moment timestamptz;
@@ -138,8 +139,11 @@ BEGIN
     IF jsonb_typeof(event) IS DISTINCT FROM 'object' THEN
       code := 'invalid'; field := 'event'; detail := 'must be a JSON object, got '; value := event; got := true; EXIT checks;
     END IF;
-    SELECT 'event.' || k INTO field FROM jsonb_object_keys(event) AS k WHERE k NOT IN ('event', 'distinctId', 'properties', 'groups', 'timestamp', 'profiles') LIMIT 1;
-    IF field IS NOT NULL THEN code := 'invalid'; detail := 'is not a field of an event (event, distinctId, properties, groups, timestamp, profiles)'; EXIT checks; END IF;
+    -- (each check is an expression; a query runs only to name what is at fault, or to walk the groups)
+    IF event - ARRAY['event', 'distinctId', 'properties', 'groups', 'timestamp', 'profiles'] <> '{}' THEN
+      SELECT 'event.' || k INTO field FROM jsonb_object_keys(event) AS k WHERE k NOT IN ('event', 'distinctId', 'properties', 'groups', 'timestamp', 'profiles') LIMIT 1;
+      code := 'invalid'; detail := 'is not a field of an event (event, distinctId, properties, groups, timestamp, profiles)'; EXIT checks;
+    END IF;
     -- properties, groups and profiles: absent or null is {}
     properties := coalesce(nullif(event->'properties', 'null'), '{}');
     groups := coalesce(nullif(event->'groups', 'null'), '{}');
@@ -149,33 +153,44 @@ BEGIN
     ELSIF jsonb_typeof(profiles) <> 'object' THEN field := 'event.profiles'; value := profiles;
     END IF;
     IF field IS NOT NULL THEN code := 'invalid'; detail := 'must be a JSON object, got '; got := true; EXIT checks; END IF;
-    SELECT 'event.profiles.' || k INTO field FROM jsonb_object_keys(profiles) AS k WHERE k NOT IN ('user', 'automation', 'organization') LIMIT 1;
-    IF field IS NOT NULL THEN code := 'invalid'; detail := 'is not a profile (user, automation, organization)'; EXIT checks; END IF;
+    IF profiles - ARRAY['user', 'automation', 'organization'] <> '{}' THEN
+      SELECT 'event.profiles.' || k INTO field FROM jsonb_object_keys(profiles) AS k WHERE k NOT IN ('user', 'automation', 'organization') LIMIT 1;
+      code := 'invalid'; detail := 'is not a profile (user, automation, organization)'; EXIT checks;
+    END IF;
+    -- the ids to check (src/limits.ts checkId): the event name, the distinct id, the group keys, the profiles' ids
+    id_fields := ARRAY['event.event', 'event.distinctId'];
+    id_values := ARRAY[event->'event', event->'distinctId'];
+    IF groups <> '{}' THEN
+      SELECT id_fields || array_agg(CASE WHEN g.key ~ '^[A-Za-z_$][A-Za-z0-9_$]*$' THEN 'event.groups.' || g.key ELSE 'event.groups[' || to_jsonb(g.key)::text || ']' END ORDER BY g.key),
+          id_values || array_agg(g.value ORDER BY g.key)
+        INTO id_fields, id_values FROM jsonb_each(groups) AS g;
+    END IF;
     -- each profile: {id, fields}, fields absent or null is {}; field values are strings, numbers or booleans (the identify's $set)
     FOREACH kind IN ARRAY ARRAY['user', 'automation', 'organization'] LOOP
       profile := profiles->kind;
       CONTINUE WHEN profile IS NULL OR profile = 'null';
       field := 'event.profiles.' || kind;
       IF jsonb_typeof(profile) <> 'object' THEN code := 'invalid'; detail := 'must be a JSON object, got '; value := profile; got := true; EXIT checks; END IF;
-      SELECT k INTO name FROM jsonb_object_keys(profile) AS k WHERE k NOT IN ('id', 'fields') LIMIT 1;
-      IF name IS NOT NULL THEN code := 'invalid'; field := field || '.' || name; detail := 'is not a field of a profile (id, fields)'; EXIT checks; END IF;
+      IF profile - ARRAY['id', 'fields'] <> '{}' THEN
+        SELECT field || '.' || k INTO field FROM jsonb_object_keys(profile) AS k WHERE k NOT IN ('id', 'fields') LIMIT 1;
+        code := 'invalid'; detail := 'is not a field of a profile (id, fields)'; EXIT checks;
+      END IF;
+      id_fields := id_fields || (field || '.id');
+      id_values := id_values || (profile->'id');
       field := field || '.fields';
       value := coalesce(nullif(profile->'fields', 'null'), '{}');
       IF jsonb_typeof(value) <> 'object' THEN code := 'invalid'; detail := 'must be a JSON object, got '; got := true; EXIT checks; END IF;
-      SELECT CASE WHEN f.key ~ '^[A-Za-z_$][A-Za-z0-9_$]*$' THEN field || '.' || f.key ELSE field || '[' || to_jsonb(f.key)::text || ']' END, f.value
-        INTO field, value FROM jsonb_each(value) AS f WHERE jsonb_typeof(f.value) NOT IN ('string', 'number', 'boolean') LIMIT 1;
-      IF FOUND THEN code := 'invalid'; detail := 'must be a string, finite number or boolean, got '; got := true; EXIT checks; END IF;
+      IF jsonb_path_exists(value, 'strict $.* ? (@.type() != "string" && @.type() != "number" && @.type() != "boolean")') THEN
+        SELECT CASE WHEN f.key ~ '^[A-Za-z_$][A-Za-z0-9_$]*$' THEN field || '.' || f.key ELSE field || '[' || to_jsonb(f.key)::text || ']' END, f.value
+          INTO field, value FROM jsonb_each(value) AS f WHERE jsonb_typeof(f.value) NOT IN ('string', 'number', 'boolean') LIMIT 1;
+        code := 'invalid'; detail := 'must be a string, finite number or boolean, got '; got := true; EXIT checks;
+      END IF;
       ids := ids || jsonb_build_object(kind, profile->'id');
-      snapshots := snapshots || jsonb_build_object(kind, coalesce(nullif(profile->'fields', 'null'), '{}'));
+      snapshots := snapshots || jsonb_build_object(kind, value);
     END LOOP;
-    -- ids (src/limits.ts checkId): the event name, the distinct id, the group keys, the profiles' ids
-    FOR field, value IN
-      SELECT 'event.event', event->'event'
-      UNION ALL SELECT 'event.distinctId', event->'distinctId'
-      UNION ALL (SELECT CASE WHEN g.key ~ '^[A-Za-z_$][A-Za-z0-9_$]*$' THEN 'event.groups.' || g.key ELSE 'event.groups[' || to_jsonb(g.key)::text || ']' END, g.value
-        FROM jsonb_each(groups) AS g ORDER BY g.key)
-      UNION ALL (SELECT 'event.profiles.' || i.key || '.id', i.value FROM jsonb_each(ids) AS i ORDER BY array_position(ARRAY['user', 'automation', 'organization'], i.key))
-    LOOP
+    FOR i IN 1 .. cardinality(id_fields) LOOP
+      field := id_fields[i];
+      value := id_values[i];
       IF value IS NULL OR value = 'null' OR value = '""' THEN code := 'required'; detail := 'is required'; EXIT checks; END IF;
       IF jsonb_typeof(value) <> 'string' THEN code := 'invalid'; detail := 'must be a string, got '; got := true; EXIT checks; END IF;
       string := value #>> '{}';

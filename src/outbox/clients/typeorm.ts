@@ -41,7 +41,7 @@ function typeOrmExecutor(connection: unknown, field: string): Execute {
   if (runner.isReleased === true || runner.isTransactionActive !== true) {
     const what = isQueryRunner(connection)
       ? 'a TypeORM QueryRunner outside a transaction (before startTransaction(), or after its commit, rollback or release)'
-      : 'a TypeORM EntityManager whose transaction has ended';
+      : 'a TypeORM EntityManager whose transaction has ended (or not begun)';
     throw new OutboxError('invalid_transaction', field, `is ${what}; ${PASS}`);
   }
   const type = runner.driver?.options?.type;

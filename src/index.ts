@@ -8,9 +8,13 @@ export type {
   DrizzleConnection,
   KnexConnection,
   KyselyConnection,
+  MikroOrmEntityManager,
   NodePostgresConnection,
   PGliteConnection,
   PostgresJsConnection,
+  PrismaTransaction,
+  SequelizeTransaction,
+  TypeOrmConnection,
 } from './record/executor.ts';
 export { OutboxError, type OutboxErrorCode } from './errors/errors.ts';
 export type { OutboxEvent, ProfileFields, ProfileSnapshots } from './record/event.ts';

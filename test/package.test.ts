@@ -1,9 +1,11 @@
 /**
  * The package as an application gets it: `npm pack` (which builds dist/ on prepack), the tarball installed
  * into a throwaway application under the OS temp folder beside the application's own drizzle-orm, Kysely
- * and pg (from the npm cache where it has them), then from that application `posthog-outbox migrate`, a
- * script recording through its own drizzle and Kysely (one transaction of each rolled back), and
- * `posthog-outbox worker` delivering the committed events to the capture server. Slow (an install).
+ * and pg, Prisma 7 (with @prisma/adapter-pg, its client generated there), TypeORM, Sequelize and MikroORM 6
+ * (from the npm cache where it has them), then from that application `posthog-outbox migrate`, scripts
+ * recording through its own drizzle and Kysely and through each ORM's transaction (one transaction of each
+ * rolled back), and `posthog-outbox worker` delivering the committed events to the capture server. Slow
+ * (an install).
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../dev/capture-server.ts';
 import type { TestDatabase } from './support/db.ts';
+import { PRISMA_SCHEMA, prismaGenerateEnv } from './support/prisma.ts';
 import { databaseAndCapture, outboxEmpty } from './support/worker.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -63,8 +66,54 @@ await kysely.destroy();
 console.log(JSON.stringify(committed));
 `;
 
+/** The ORMs the application installs beside the package (as the package's dev dependencies pin them). */
+const ORMS = ['prisma', '@prisma/client', '@prisma/adapter-pg', 'typeorm', 'sequelize', '@mikro-orm/core', '@mikro-orm/postgresql'];
+
+/**
+ * The application's handlers on Prisma (its generated client, over pg), TypeORM, Sequelize and MikroORM: in
+ * each ORM's transaction, its own row and one event committed, one event rolled back.
+ */
+const ORM_SCRIPT = `
+import { PrismaPg } from '@prisma/adapter-pg';
+import { DataSource } from 'typeorm';
+import { DataTypes, Sequelize } from 'sequelize';
+import { EntitySchema, MikroORM } from '@mikro-orm/postgresql';
+import { record } from 'posthog-outbox';
+import { PrismaClient } from './client/client.ts';
+
+const url = process.env.DATABASE_URL;
+const event = (name) => ({ event: name, distinctId: 'user_1', properties: { $groups: { organization: 'org_1' } }, groups: { organization: 'org_1' }, profiles: {} });
+const undo = new Error('undo');
+const undone = (e) => { if (e !== undo) throw e; };
+const committed = [];
+
+const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) });
+committed.push(...(await prisma.$transaction(async (tx) => { await tx.message.create({ data: { body: 'prisma' } }); return record(tx, event('prisma_committed')); })));
+await prisma.$transaction(async (tx) => { await record(tx, event('prisma_rolled_back')); throw undo; }).catch(undone);
+await prisma.$disconnect();
+
+const dataSource = await new DataSource({ type: 'postgres', url }).initialize();
+committed.push(...(await dataSource.transaction(async (manager) => { await manager.query('INSERT INTO messages (body) VALUES ($1)', ['typeorm']); return record(manager, event('typeorm_committed')); })));
+await dataSource.transaction(async (manager) => { await record(manager, event('typeorm_rolled_back')); throw undo; }).catch(undone);
+await dataSource.destroy();
+
+const sequelize = new Sequelize(url, { logging: false });
+const Message = sequelize.define('Message', { body: { type: DataTypes.TEXT, allowNull: false } }, { tableName: 'messages', timestamps: false });
+committed.push(...(await sequelize.transaction(async (t) => { await Message.create({ body: 'sequelize' }, { transaction: t }); return record(t, event('sequelize_committed')); })));
+await sequelize.transaction(async (t) => { await record(t, event('sequelize_rolled_back')); throw undo; }).catch(undone);
+await sequelize.close();
+
+class Row {}
+const orm = await MikroORM.init({ clientUrl: url, entities: [new EntitySchema({ class: Row, tableName: 'messages', properties: { id: { type: 'number', primary: true }, body: { type: 'string' } } })] });
+committed.push(...(await orm.em.transactional(async (em) => { em.persist(em.create(Row, { body: 'mikro-orm' })); await em.flush(); return record(em, event('mikro_orm_committed')); })));
+await orm.em.transactional(async (em) => { await record(em, event('mikro_orm_rolled_back')); throw undo; }).catch(undone);
+await orm.close();
+
+console.log(JSON.stringify(committed));
+`;
+
 describe('the packed package in an application', () => {
-  it('installs without build scripts, migrates, records with the application’s drizzle and Kysely, and its worker delivers', async () => {
+  it('installs without build scripts, migrates, records with the application’s drizzle, Kysely, Prisma, TypeORM, Sequelize and MikroORM, and its worker delivers', async () => {
     const packed = await npm(['pack', '--json', '--pack-destination', dir], ROOT);
     const [{ filename, files }] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as [{ filename: string; files: { path: string }[] }];
     const paths = files.map((f) => f.path);
@@ -75,9 +124,17 @@ describe('the packed package in an application', () => {
 
     const app = path.join(dir, 'app');
     mkdirSync(app, { recursive: true });
-    writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    const deps = ['drizzle-orm', 'kysely', 'pg'].map((name) => `${name}@${installedVersion(name)}`);
+    // Prisma's install scripts download its engines: denied, as the package's own allowScripts does (generate needs none).
+    const allowScripts = { prisma: false, '@prisma/engines': false };
+    writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module', allowScripts }));
+    const deps = ['drizzle-orm', 'kysely', 'pg', ...ORMS].map((name) => `${name}@${installedVersion(name)}`);
     await npm(['install', '--prefer-offline', path.join(dir, filename), ...deps], app);
+    writeFileSync(path.join(app, 'schema.prisma'), PRISMA_SCHEMA);
+    await run(process.execPath, [path.join(app, 'node_modules/prisma/build/index.js'), 'generate', '--schema', 'schema.prisma'], {
+      cwd: app,
+      env: prismaGenerateEnv(),
+      timeout: 60_000,
+    });
 
     const installed = path.join(app, 'node_modules/posthog-outbox');
     const manifest = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8'));
@@ -94,8 +151,10 @@ describe('the packed package in an application', () => {
 
     writeFileSync(path.join(app, 'handler.js'), APP_SCRIPT);
     const handler = await run(process.execPath, ['handler.js'], { cwd: app, env, timeout: 60_000 });
-    const committed = JSON.parse(handler.stdout) as string[];
-    expect(committed).toHaveLength(3);
+    writeFileSync(path.join(app, 'orms.js'), ORM_SCRIPT);
+    const orms = await run(process.execPath, ['orms.js'], { cwd: app, env, timeout: 120_000 });
+    const committed = [...(JSON.parse(handler.stdout) as string[]), ...(JSON.parse(orms.stdout.trim().split('\n').at(-1)!) as string[])];
+    expect(committed).toHaveLength(7);
 
     const worker = spawn(process.execPath, [cli, 'worker'], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -113,6 +172,16 @@ describe('the packed package in an application', () => {
     expect(await exited, output).toBe(0);
     const delivered = capture.events.filter((e) => !e.event.startsWith('$'));
     expect(delivered.map((e) => e.uuid).sort()).toEqual([...committed].sort());
-    expect(delivered.map((e) => e.event).sort()).toEqual(['drizzle_committed', 'kysely_committed', 'kysely_committed']);
+    expect(delivered.map((e) => e.event).sort()).toEqual([
+      'drizzle_committed',
+      'kysely_committed',
+      'kysely_committed',
+      'mikro_orm_committed',
+      'prisma_committed',
+      'sequelize_committed',
+      'typeorm_committed',
+    ]);
+    const [messages] = await db.sql<{ bodies: string[] }[]>`SELECT array_agg(body ORDER BY body) AS bodies FROM messages`;
+    expect(messages!.bodies).toEqual(['a', 'mikro-orm', 'prisma', 'sequelize', 'typeorm']);
   }, 600_000);
 });

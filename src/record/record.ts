@@ -40,8 +40,8 @@ export function toRow(event: OutboxEvent, now: Date): Record<RecordColumn, unkno
 /**
  * Records `events` in the outbox through `tx`, in one statement (a row per event), and returns their uuids
  * (UUIDv7, assigned now, and sent to PostHog as the event uuid). `tx` is a transaction (or, for a one-off
- * write, a database, pool or client) of drizzle, postgres.js, Kysely, Knex, PGlite or node-postgres
- * (`./executor.ts`). Throws `OutboxError` before any SQL runs when an event is invalid; a database error
+ * write, a database, pool or client) of drizzle, postgres.js, Kysely, Knex, PGlite or node-postgres, or a
+ * transaction of Prisma, TypeORM, Sequelize or MikroORM (`./executor.ts`). Throws `OutboxError` before any SQL runs when an event is invalid; a database error
  * propagates as is (and aborts your transaction, as any failed statement does).
  *
  * @example

@@ -54,6 +54,22 @@ it('the writer role records in its transaction, and can neither read nor delete 
   expect(await outboxCount(db.sql)).toBe(1);
 });
 
+it('the writer role records from SQL with posthog_outbox.record(jsonb) (docs/sql.md), in its transaction', async () => {
+  const [row] = await writerSql.begin(
+    (tx) => tx`SELECT posthog_outbox.record(${tx.json({ event: 'sql_recorded', distinctId: 'user_1', groups: { organization: 'org_1' } })}) AS uuid`,
+  );
+  expect(row!.uuid).toBeTruthy();
+  await expect(
+    writerSql.begin(async (tx) => {
+      await tx`SELECT posthog_outbox.record(${tx.json({ event: 'rolled_back', distinctId: 'user_1' })})`;
+      throw new Error('rolled back');
+    }),
+  ).rejects.toThrow('rolled back');
+  const events = await db.sql<{ event: string }[]>`SELECT event FROM posthog_outbox.outbox WHERE event IN ('sql_recorded', 'rolled_back')`;
+  expect(events.map((e) => e.event)).toEqual(['sql_recorded']);
+  await db.sql`DELETE FROM posthog_outbox.outbox WHERE event = 'sql_recorded'`;
+});
+
 it('a worker connected as the worker role drains the outbox and re-identifies', async () => {
   await writerSql.begin((tx) => record(tx, attributedEvent(context, 'automation_created')));
   const worker = await startWorker({ databaseUrl: as(db, workerRole), posthog: { apiKey: 'phc_grants', host: capture.url } });

@@ -4,7 +4,8 @@
  * around and far beyond 1970..9999; ids around 200 characters with an emoji across the edge; automation ids
  * around the persona's limit; nesting around 64 levels; numbers jsonb rewrites; sizes near PostHog's 1 MB),
  * raw or through the builders, are recorded through every client `record()` supports: postgres.js,
- * drizzle, node-postgres, Kysely, Knex (one PostgreSQL database) and PGlite (in-process).
+ * drizzle, node-postgres, Kysely, Knex, Prisma, TypeORM, Sequelize, MikroORM (one PostgreSQL database) and
+ * PGlite (in-process).
  *
  * A refused case throws `OutboxError` naming a field, before any SQL: its transaction goes on and commits,
  * and the outbox holds no more rows than before. Every accepted event is then settled:
@@ -18,6 +19,9 @@
  * None of this reads the row layout: the outbox is counted by rows, and events are found by uuid.
  */
 import { PGlite } from '@electric-sql/pglite';
+import { EntitySchema, MikroORM } from '@mikro-orm/postgresql';
+import { Sequelize } from 'sequelize';
+import { DataSource } from 'typeorm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { sql as dsql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
@@ -39,8 +43,9 @@ import { queuedEvents } from '../support/queued.ts';
 import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS } from '../support/timestamps.ts';
 import { createWorkerDatabase, deadLetterRows, until } from '../support/worker.ts';
 import { canonical } from '../support/json.ts';
+import { generatePrisma } from '../support/prisma.ts';
 
-/** Cases (calls of record(), one to three events each) spread over the six clients. */
+/** Cases (calls of record(), one to three events each) spread over the clients. */
 const CASES = Number(process.env.SETTLE_CASES ?? 600);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -293,11 +298,22 @@ beforeAll(async () => {
   const pool = new pg.Pool({ connectionString: db.url, max: 2 });
   const kysely = new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: db.url, max: 2 }) }) });
   const knex: Knex = knexFactory({ client: 'pg', connection: db.url, pool: { min: 0, max: 2 } });
+  const prismaCode = await generatePrisma();
+  const prisma = await prismaCode.client(db.url);
+  const dataSource = await new DataSource({ type: 'postgres', url: db.url, poolSize: 2 }).initialize();
+  const sequelize = new Sequelize(db.url, { logging: false, pool: { max: 2 } });
+  class Row {}
+  const entities = [new EntitySchema({ class: Row, tableName: 'messages', properties: { id: { type: 'number', primary: true } } })];
+  const mikroOrm = await MikroORM.init({ clientUrl: db.url, entities, pool: { max: 2 } });
   closers.push(
     () => ormClient.end(),
     () => pool.end(),
     () => kysely.destroy(),
     () => knex.destroy(),
+    () => prisma.$disconnect().then(() => prismaCode.remove()),
+    () => dataSource.destroy(),
+    () => sequelize.close(),
+    () => mikroOrm.close(),
   );
   clients.push(
     { name: 'postgres.js', transaction: (body) => db.sql.begin((tx) => body(tx, () => tx`SELECT 1`)) },
@@ -321,8 +337,12 @@ beforeAll(async () => {
     { name: 'Kysely (pg)', transaction: (body) => kysely.transaction().execute((trx) => body(trx, () => ksql`SELECT 1`.execute(trx))) },
     { name: 'Knex (pg)', transaction: (body) => knex.transaction((trx) => body(trx, () => trx.raw('SELECT 1'))) },
     { name: 'PGlite', transaction: (body) => lite.transaction((tx) => body(tx, () => tx.query('SELECT 1'))) },
+    { name: 'Prisma (adapter-pg)', transaction: (body) => prisma.$transaction((tx) => body(tx, () => tx.$queryRawUnsafe('SELECT 1')), { maxWait: 20_000 }) },
+    { name: 'TypeORM', transaction: (body) => dataSource.transaction((manager) => body(manager, () => manager.query('SELECT 1'))) },
+    { name: 'Sequelize', transaction: (body) => sequelize.transaction((t) => body(t, () => sequelize.query('SELECT 1', { transaction: t }))) },
+    { name: 'MikroORM', transaction: (body) => mikroOrm.em.transactional((em) => body(em, () => em.execute('SELECT 1'))) },
   );
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   for (const close of closers) await close();
@@ -349,7 +369,7 @@ interface Accepted {
   profiles: OutboxEvent['profiles'];
 }
 
-it(`${CASES} calls of record() with hostile events through six clients: what is accepted is settled, what is refused names a field and writes nothing`, async () => {
+it(`${CASES} calls of record() with hostile events through ten clients: what is accepted is settled, what is refused names a field and writes nothing`, async () => {
   const started = Date.now();
   const accepted: Accepted[] = [];
   const outcomes = new Map(clients.map((c) => [c.name, { recorded: 0, refused: 0 }]));

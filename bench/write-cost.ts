@@ -4,8 +4,10 @@
  * or five outbox events (`record(tx, ...)`: five events of one call are one row, a pack), or sends one
  * pg-boss job per event in the same transaction (`boss.send(..., { db: fromDrizzle(tx, sql) })`), the naive
  * alternative; and one or five events recorded alongside the chat-message insert (`Promise.all`, one round
- * trip for both). Events are built per
- * transaction with `attributedEvent`, as a handler would.
+ * trip for both). Events are built per transaction with `attributedEvent`, as a handler would. The two `a run`
+ * variants record what a whole chat run of two model calls and a tool call gives `record()` in one call, built
+ * by the run tracker: its product events (started, tool_called, completed), and with LLM analytics on also
+ * its two `$ai_generation`, one `$ai_span` and its `$ai_trace` (docs/attribution.md, "LLM analytics").
  *
  * Each variant runs on one connection and on 16 concurrent connections; variants take turns in short
  * slices (several rounds) so that drift (autovacuum, checkpoints, a noisy neighbour) hits them alike.
@@ -16,7 +18,7 @@ import { bigserial, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { fromDrizzle, type PgBoss } from 'pg-boss';
 import postgres from 'postgres';
-import { attributedEvent, record } from '../src/index.ts';
+import { attributedEvent, type OutboxEvent, record, type RunOptions, startRun } from '../src/index.ts';
 import { contextFor } from './events.ts';
 import { cpus } from 'node:os';
 import { now } from './lib/clock.ts';
@@ -40,19 +42,12 @@ export const VARIANTS = [
   '1 outbox event, pipelined',
   '5 outbox events',
   '5 outbox events, pipelined',
-  '1 outbox event, NOTIFY trigger',
-  '5 outbox events, NOTIFY trigger',
+  'a run: 3 events',
+  'a run: 7 events, LLM analytics',
   '1 boss.send()',
   '5 boss.send()',
 ] as const;
 
-/**
- * The wake-up an earlier pre-release installed (dropped since): a statement-level trigger that
- * NOTIFYs at commit. Installed only around the slices of the `NOTIFY trigger` variants.
- */
-const NOTIFY_ON = `CREATE OR REPLACE FUNCTION bench.notify_worker() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('posthog_outbox', ''); RETURN NULL; END; $$;
-CREATE TRIGGER bench_notify_worker AFTER INSERT ON posthog_outbox.outbox FOR EACH STATEMENT EXECUTE FUNCTION bench.notify_worker();`;
-const NOTIFY_OFF = `DROP TRIGGER IF EXISTS bench_notify_worker ON posthog_outbox.outbox`;
 export type Variant = (typeof VARIANTS)[number];
 
 export interface WriteCostRow {
@@ -73,6 +68,17 @@ export interface WriteCostOptions {
   /** Measured seconds per variant and connection count (split over `rounds`). */
   seconds: number;
   rounds: number;
+}
+
+const LLM: RunOptions = { llmAnalytics: true };
+
+/** A whole chat run's events as the run tracker gives them: two model calls, a tool call, the completion. */
+function runEvents(context: ReturnType<typeof contextFor>, options: RunOptions): OutboxEvent[] {
+  const run = startRun(context, { agentId: 'agent_bench', modelId: 'claude-sonnet' }, options);
+  const first = run.modelCall({ modelId: 'claude-sonnet', provider: 'anthropic', inputTokens: 1200, outputTokens: 300, latencyMs: 1500 });
+  const tool = run.toolCalled({ toolName: 'search', source: 'mcp', latencyMs: 120, result: { ok: true } });
+  const second = run.modelCall({ inputTokens: 1600, outputTokens: 420, latencyMs: 2100 });
+  return [run.started, first, tool, second, run.complete()].flat().filter((e): e is OutboxEvent => e !== null);
 }
 
 /** A chat message of about 1 KB. */
@@ -102,6 +108,11 @@ export async function measureWriteCost(options: WriteCostOptions): Promise<Write
       const count = variant.startsWith('5') ? 5 : 1;
       const events = () =>
         Array.from({ length: count }, (_, k) => attributedEvent(context, 'chat_message_sent', { message_id: `msg_${i}_${k}`, characters: CONTENT.length }));
+      if (variant.startsWith('a run')) {
+        await insert;
+        await record(tx, runEvents(context, variant.endsWith('LLM analytics') ? LLM : {}));
+        return;
+      }
       if (variant.endsWith('pipelined')) {
         // Both statements go out before either answer comes back (postgres.js pipelines on the connection).
         await Promise.all([insert, record(tx, events())]);
@@ -117,16 +128,7 @@ export async function measureWriteCost(options: WriteCostOptions): Promise<Write
       }
     };
     const latencies = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
-    const slice = async (variant: Variant, ms: number, keep: boolean) => {
-      const run = handler(variant);
-      const notify = variant.endsWith('NOTIFY trigger');
-      if (notify) await client.unsafe(NOTIFY_ON);
-      try {
-        await timed(run, ms, keep, variant);
-      } finally {
-        if (notify) await client.unsafe(NOTIFY_OFF);
-      }
-    };
+    const slice = (variant: Variant, ms: number, keep: boolean) => timed(handler(variant), ms, keep, variant);
     const timed = async (run: ReturnType<typeof handler>, ms: number, keep: boolean, variant: Variant) => {
       const until = now() + ms;
       await Promise.all(

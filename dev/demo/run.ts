@@ -9,6 +9,7 @@
 import path from 'node:path';
 import postgres from 'postgres';
 import { migrate, OutboxError } from '../../src/index.ts';
+import { redactUrl } from '../../src/ops/index.ts';
 import type { CaptureServer } from '../capture-server.ts';
 import { createDemoTables } from './app.ts';
 import { DEMO_APP_SCHEMA } from './app-schema.ts';
@@ -133,7 +134,7 @@ async function play(config: DemoConfig, session: DemoSession): Promise<Error | u
 /** DATABASE_URL's server, or an embedded one (stopped and deleted with the session). */
 async function startPostgres(config: DemoConfig, session: DemoSession): Promise<string> {
   if (config.databaseUrl) {
-    say('postgres', `${withoutPassword(config.databaseUrl)} (DATABASE_URL)`);
+    say('postgres', `${redactUrl(config.databaseUrl)} (DATABASE_URL)`);
     return config.databaseUrl;
   }
   let embedded: typeof import('../embedded-postgres.ts');
@@ -187,15 +188,4 @@ async function startPostHog(config: DemoConfig, session: DemoSession): Promise<{
   session.started('capture server', () => capture.close());
   say('posthog', `local PostHog-compatible capture server ${capture.url} (records what it receives)`);
   return { capture, posthog: { apiKey: LOCAL_API_KEY, host: capture.url } };
-}
-
-/** `url` with its password masked, for the demo's output. */
-function withoutPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(an unparseable URL)';
-  }
 }

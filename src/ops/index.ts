@@ -12,6 +12,8 @@ export {
   backfillProfiles,
 } from './backfill.ts';
 export { withConnection } from './connection.ts';
+/** `postgres://user:***@host:port/db`: a database URL safe to print or log. */
+export { redactUrl } from '../connection/config.ts';
 export { countDeadLettersBefore, type DeadLetter, listDeadLetters, purgeDeadLetters, retryAllDeadLetters, retryDeadLetters } from './dead-letters.ts';
 export { type EntityKind, type Forgotten, forget } from './forget.ts';
 export { type OutboxStatus, readStatus } from './status.ts';

@@ -1,10 +1,3 @@
-/**
- * Telling the clients apart: every connection of every supported client is recognised as its own client
- * and as no other, anything else is refused with an OutboxError that names the clients, and record() loads
- * none of the clients' libraries.
- */
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzleNodePostgres } from 'drizzle-orm/node-postgres';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -19,8 +12,7 @@ import { record } from '../../src/record/record.ts';
 import { PGliteDialect } from '../support/kysely-pglite.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { event } from './support.ts';
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
+import { modulesLoadedBy } from '../support/imports.ts';
 
 let db: TestDatabase;
 let lite: PGlite;
@@ -105,16 +97,11 @@ describe('anything else', () => {
 });
 
 describe('record() loads no client library', () => {
-  it('importing it loads neither drizzle-orm, Kysely, Knex, pg nor PGlite', () => {
-    const script = `
-      import { registerHooks } from 'node:module';
-      const urls = new Set();
-      registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); urls.add(r.url); return r; } });
-      await import(${JSON.stringify(path.join(ROOT, 'src/record/record.ts'))});
-      process.stdout.write(JSON.stringify([...urls]));`;
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
-    const urls: string[] = JSON.parse(child.stdout);
+  it('importing it loads none of drizzle-orm, Kysely, Knex, pg, PGlite, Prisma, TypeORM, Sequelize, MikroORM', () => {
+    const urls = modulesLoadedBy(['src/record/record.ts']);
     expect(urls.some((u) => u.endsWith('/src/record/clients/kysely.ts'))).toBe(true); // the hook saw the adapters
-    expect(urls.filter((u) => /\/node_modules\/(drizzle-orm|kysely|knex|pg|pg-pool|@electric-sql\/pglite)\//.test(u))).toEqual([]);
+    expect(urls.some((u) => u.endsWith('/src/record/clients/prisma.ts'))).toBe(true);
+    const libraries = /\/node_modules\/(drizzle-orm|kysely|knex|pg|pg-pool|@electric-sql\/pglite|@prisma|prisma|typeorm|sequelize|@mikro-orm)\//;
+    expect(urls.filter((u) => libraries.test(u))).toEqual([]);
   });
 });

@@ -6,26 +6,14 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { modulesLoadedBy } from '../support/imports.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-
-/** Module URLs loaded by a fresh Node process that imports `entries` (resolved through a resolve hook). */
-function modulesLoadedBy(entries: string[]): { urls: string[] } {
-  const script = `
-    import { registerHooks } from 'node:module';
-    const urls = new Set();
-    registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); urls.add(r.url); return r; } });
-    for (const entry of ${JSON.stringify(entries.map((e) => path.join(ROOT, e)))}) await import(entry);
-    process.stdout.write(JSON.stringify({ urls: [...urls] }));`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
-  expect(child.stderr.replace(/.*ExperimentalWarning.*\n|.*--trace-warnings.*\n/g, '')).toBe('');
-  return JSON.parse(child.stdout);
-}
 
 describe('the worker process import graph', () => {
   it('loads no drizzle-orm module for the worker command, the worker, the CLI commands or record()', () => {
     // (not the demo: it stands on the public API, whose entry offers the drizzle schema)
-    const { urls } = modulesLoadedBy(['cli/worker.ts', 'worker/index.ts', 'src/record/record.ts', 'cli/status.ts', 'cli/backfill.ts']);
+    const urls = modulesLoadedBy(['cli/worker.ts', 'worker/index.ts', 'src/record/record.ts', 'cli/status.ts', 'cli/backfill.ts']);
     expect(urls.some((u) => u.includes('/worker/index.ts'))).toBe(true); // the hook saw the graph
     expect(urls.filter((u) => u.includes('/drizzle-orm/') && !u.endsWith('/drizzle-orm/migrator.js'))).toEqual([]);
   });
@@ -52,7 +40,7 @@ describe('the worker process import graph', () => {
   });
 
   it('the library entry still offers the drizzle schema (it is where drizzle is loaded)', () => {
-    const { urls } = modulesLoadedBy(['src/index.ts']);
+    const urls = modulesLoadedBy(['src/index.ts']);
     expect(urls.some((u) => u.includes('/drizzle-orm/pg-core/'))).toBe(true);
   });
 });

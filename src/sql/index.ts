@@ -14,6 +14,7 @@
  * - dead-letters.ts: listing, retrying, purging and expiring dead letters
  * - forget.ts: erasure requests
  * - backfill.ts: `backfill-profiles`
+ * - inspect.ts: what the operator console reads beyond `status` (and its discarding of dead letters)
  */
 export {
   advanceBackfill,
@@ -63,6 +64,19 @@ export {
   targetHealth,
 } from './health.ts';
 export { deleteDeliveredAndRemember, identitiesStatus, rememberIdentities } from './identities.ts';
+export {
+  backlogByEvent,
+  beginSnapshot,
+  discardDeadLetters,
+  endSnapshot,
+  findDeadLetters,
+  hasTable,
+  profilesByKind,
+  readDeadLetter,
+  sessionsNamed,
+  tableCounters,
+  workerInstances,
+} from './inspect.ts';
 export { appliedMigrations, createJournal, insertJournalEntry, journalExists, lockMigrations, setLockTimeout } from './migrations.ts';
 export { insertEvents, VALUES_ROWS_LIMIT } from './record.ts';
 export { cappedCount, deadLettersByReason, oldestEventAge, outboxStatus, retryingRows } from './status.ts';

@@ -24,7 +24,7 @@ import { redactJson } from '../../src/redact.ts';
 import { startWorker } from '../../worker/index.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { createWorkerDatabase, OUTBOX_TABLES, outboxEmpty, until } from '../support/worker.ts';
-import { killEvents } from './seed.ts';
+import { killEvents, stale } from './seed.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -136,19 +136,22 @@ describe('delivery counters and workers', () => {
     const db = own;
     const before = await readDeliveryCounters(db.sql);
     const capture = await startCaptureServer({ apiKey: 'phc_console_ops' });
-    capture.rejectEventsWhere((e) => e.event === 'poison');
+    await record(
+      db.sql,
+      [...Array(9).fill('good'), 'stale'].map((name) => attributedEvent(context, name)),
+    );
+    await stale(db.sql);
     const worker = await startWorker({ databaseUrl: db.url, posthog: { apiKey: 'phc_console_ops', host: capture.url }, logger: quiet });
     try {
-      for (const name of ['good', 'good', 'good', 'poison']) await record(db.sql, attributedEvent(context, name));
       await outboxEmpty(db.sql);
       const after = await until(
         () => readDeliveryCounters(db.sql),
-        (c) => c.deadLettered - before.deadLettered >= 1 && c.outboxDeleted - before.outboxDeleted >= 4 + 2,
+        (c) => c.deadLettered - before.deadLettered >= 1 && c.outboxDeleted - before.outboxDeleted >= 10 + 2,
         { what: 'the statistics to count the delivery' },
       );
       expect(after.deadLettered - before.deadLettered).toBe(1);
-      // 3 events and 2 identify rows (the user, the organization) delivered, 1 dead-lettered
-      expect(after.outboxDeleted - before.outboxDeleted - (after.deadLettered - before.deadLettered)).toBe(5);
+      // 9 events and 2 identify rows (the user, the organization) delivered, 1 dead-lettered
+      expect(after.outboxDeleted - before.outboxDeleted - (after.deadLettered - before.deadLettered)).toBe(11);
       expect(after.oldestAgeMs).toBeNull();
       const workers = await readWorkers(db.sql);
       expect(workers.sessions).toBeGreaterThan(0);

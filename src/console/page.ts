@@ -19,9 +19,9 @@ export interface Asset {
   body: Buffer;
 }
 
-const TYPES: Readonly<Record<string, string>> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+const TYPES: Readonly<Record<string, string>> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
 
-/** The page's scripts (ES modules) and style sheets, by the path the page asks for them by (`/console.js`), read once. */
+/** The page's scripts (ES modules), style sheets and icon, by the path the page asks for them by (`/console.js`), read once. */
 export function loadAssets(): ReadonlyMap<string, Asset> {
   const assets = new Map<string, Asset>();
   for (const name of readdirSync(ASSETS_FOLDER)) {
@@ -55,6 +55,7 @@ export function pageHtml(s: PageSettings): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>posthog-outbox console</title>
+<link rel="icon" href="${base}/favicon.svg">
 <link rel="stylesheet" href="${base}/console.css">
 <link rel="stylesheet" href="${base}/parts.css">
 <script type="module" src="${base}/console.js"></script>

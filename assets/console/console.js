@@ -6,6 +6,9 @@ import { renderDelivery } from './chart.js';
 import { filterBy, loadDeadLetters, setupDeadLetters } from './dead-letters.js';
 import { $, ago, cell, count, duration, el, figure, fill, num, REFRESH_MS, request, short, show, utc } from './dom.js';
 
+/** `in 3m 12s`, or `due now` for a time that has come. */
+const until = (iso) => (Date.parse(iso) <= Date.now() ? 'due now' : `in ${duration(Date.parse(iso) - Date.now())}`);
+
 // ---- the overview ------------------------------------------------------------------------------------------
 
 function renderSummary(status) {
@@ -13,7 +16,7 @@ function renderSummary(status) {
   figure('due').textContent = count(status.due);
   figure('retrying').textContent = count(status.retrying);
   figure('oldest').textContent = status.oldestAgeMs === null ? '–' : duration(status.oldestAgeMs);
-  figure('next-retry').textContent = status.nextRetryAt === null ? '–' : `in ${duration(Date.parse(status.nextRetryAt) - Date.now())}`;
+  figure('next-retry').textContent = status.nextRetryAt === null ? '–' : until(status.nextRetryAt);
   figure('next-retry-at').textContent = utc(status.nextRetryAt);
   figure('dead-letters').textContent = count(status.deadLetters);
   figure('reasons').textContent = count(status.deadLettersByReason.length);
@@ -72,8 +75,8 @@ function renderTables(overview) {
         cell(r.uuid, { class: 'mono' }),
         cell(r.event),
         num(r.attempts),
-        cell(`in ${duration(Date.parse(r.nextAttemptAt) - Date.now())}`),
-        cell(short(r.lastError, 80), { title: r.lastError ?? '' }),
+        cell(until(r.nextAttemptAt)),
+        cell(short(r.lastError, 300), { class: 'clip', title: r.lastError ?? '' }),
       ),
     ),
     'no row waiting to retry',
@@ -108,7 +111,7 @@ function renderWorkers(workers) {
         'tr',
         {},
         cell(w.host),
-        num(w.pid),
+        cell(String(w.pid), { class: 'num' }),
         el('td', {}, state(w), w.crashRestarts > 0 ? ` (${w.crashRestarts} crash restart(s))` : ''),
         cell(ago(w.startedAt)),
         cell(ago(w.heartbeatAt)),

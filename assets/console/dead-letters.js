@@ -50,7 +50,7 @@ function deadLetterRow(d) {
     cell(short(d.distinctId, 40)),
     num(d.attempts),
     cell(ago(d.diedAt)),
-    cell(short(d.reason, 120), { class: 'reason', title: d.reason }),
+    cell(short(d.reason, 300), { class: 'reason clip', title: d.reason }),
   );
 }
 

@@ -15,7 +15,7 @@ import { redactSecrets } from '../redact.ts';
 import { ConsoleApi, type Requester } from './api.ts';
 import { loadAssets, pageHtml } from './page.ts';
 import { DeliverySampler } from './sampler.ts';
-import { authorized, CSRF_HEADER, csrfRefusal, hostName, newCsrfSecret, SECURITY_HEADERS } from './security.ts';
+import { authorized, csrfRefusal, hostName, newCsrfSecret, SECURITY_HEADERS } from './security.ts';
 import { type ConsoleLogger, type ConsoleOptions, checkDatabase, resolveConsoleSettings } from './settings.ts';
 
 export type ConsoleHandler = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -126,9 +126,10 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     };
     const run = Object.hasOwn(actions, name) ? actions[name] : undefined;
     if (!run) throw new HttpError(404, 'no such action');
+    const crossSite = settings.allowActions ? csrfRefusal(req, csrf) : undefined;
     const refused = !settings.allowActions
       ? 'actions are turned off: start the console with --allow-actions (allowActions: true)'
-      : csrfRefusal(req, csrf) && `refused as a possible cross-site request: ${csrfRefusal(req, csrf)}`;
+      : crossSite && `refused as a possible cross-site request: ${crossSite}`;
     if (refused) {
       log.warn({ action: name, refused, remoteAddress: req.socket.remoteAddress }, 'console action refused');
       throw new HttpError(403, refused);
@@ -185,5 +186,3 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     },
   });
 }
-
-export { CSRF_HEADER };

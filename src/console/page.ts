@@ -88,17 +88,6 @@ export function pageHtml(s: PageSettings): string {
   <div class="charts"><figure id="chart-rate"></figure><figure id="chart-lag"></figure></div>
   <p id="delivery-note" class="note"></p>
 </section>
-<div class="columns">
-<section>
-  <h2>Backlog by event</h2>
-  <table id="backlog-table">${th('event', 'queued', 'due', 'retrying', 'oldest')}</table>
-  <p id="backlog-more" class="note"></p>
-</section>
-<section>
-  <h2>Waiting to retry <span class="muted">soonest first</span></h2>
-  <table id="retrying-table">${th('uuid', 'event', 'attempts', 'next attempt', 'last error')}</table>
-</section>
-</div>
 <section id="dead-letters">
   <h2>Dead letters</h2>
   <table id="reasons-table">${th('count', 'last died', 'reason', '')}</table>
@@ -119,17 +108,26 @@ export function pageHtml(s: PageSettings): string {
   <table id="dl-table">${th(s.allowActions ? '<input type="checkbox" id="dl-all" aria-label="select all">' : '', 'uuid', 'event', 'distinct id', 'attempts', 'died', 'reason')}</table>
   <div id="dl-detail" class="detail" hidden><h3 id="dl-detail-title"></h3><button type="button" id="dl-close">Close</button><pre id="dl-json"></pre></div>
 </section>
+<section>
+  <h2>Waiting to retry <span class="muted">the first 10, soonest first</span></h2>
+  <table id="retrying-table">${th('uuid', 'event', 'attempts', 'next attempt', 'last error')}</table>
+</section>
 <div class="columns">
+<section>
+  <h2>Backlog by event</h2>
+  <table id="backlog-table">${th('event', 'queued', 'due', 'retrying', 'oldest')}</table>
+  <p id="backlog-more" class="note"></p>
+</section>
 <section>
   <h2>Re-identification <span class="muted">profiles PostHog was told about</span></h2>
   <table id="profiles-table">${th('kind', 'known', 'oldest last identify')}</table>
 </section>
+</div>
 <section>
   <h2>Workers seen <span class="muted">last day</span></h2>
   <table id="workers-table">${th('host', 'pid', 'state', 'started', 'heartbeat', 'memory', 'last drain job', 'last failed job')}</table>
   <p id="workers-note" class="note"></p>
 </section>
-</div>
 ${
   s.allowActions
     ? `<section>

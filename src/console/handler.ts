@@ -128,7 +128,7 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     if (!run) throw new HttpError(404, 'no such action');
     const crossSite = settings.allowActions ? csrfRefusal(req, csrf) : undefined;
     const refused = !settings.allowActions
-      ? 'actions are turned off: start the console with --allow-actions (allowActions: true)'
+      ? 'actions are turned off: this console runs read only (its allowActions setting)'
       : crossSite && `refused as a possible cross-site request: ${crossSite}`;
     if (refused) {
       log.warn({ action: name, refused, remoteAddress: req.socket.remoteAddress }, 'console action refused');

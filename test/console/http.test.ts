@@ -208,7 +208,7 @@ describe('who may use it', () => {
     const readOnly = await open();
     const off = await act(readOnly, 'api/dead-letters/discard', { ids: [uuid] });
     expect(off.status).toBe(403);
-    expect(off.json().error).toMatch(/actions are turned off: start the console with --allow-actions/);
+    expect(off.json().error).toMatch(/actions are turned off: this console runs read only \(its allowActions setting\)/);
 
     const server = await open({ allowActions: true });
     const refusals: [Record<string, string | undefined>, RegExp][] = [

@@ -147,7 +147,7 @@ describe.runIf(runBrowserTests())('the console page (read only)', () => {
         });
         return { status: response.status, body: await response.json() };
       }, uuid!);
-      expect(answer).toEqual({ status: 403, body: { error: 'actions are turned off: start the console with --allow-actions (allowActions: true)' } });
+      expect(answer).toEqual({ status: 403, body: { error: 'actions are turned off: this console runs read only (its allowActions setting)' } });
       expect(await db.sql`SELECT uuid FROM posthog_outbox.dead_letters`).toEqual([{ uuid }]);
     } finally {
       await page.close();

@@ -7,6 +7,7 @@
  * the operation, exit 1.
  */
 import type { Command } from 'commander';
+import { CONSOLE_SETTINGS } from '../src/console/settings-schema.ts';
 import { OutboxError, type OutboxErrorCode } from '../src/errors/errors.ts';
 import { SETTINGS } from '../worker/settings/schema.ts';
 
@@ -32,7 +33,8 @@ const CLI_HINTS: Partial<Record<OutboxErrorCode, string>> = {
  */
 export function flagOf(field: string, command: Command): string | undefined {
   const direct = field === 'databaseUrl' && hasValue(command.opts().directUrl);
-  const flag = direct ? '--direct-url' : ((SETTINGS as Record<string, { flag?: string }>)[field]?.flag ?? OTHER_FLAGS[field]);
+  const declared = { ...CONSOLE_SETTINGS, ...SETTINGS } as Record<string, { flag?: string }>;
+  const flag = direct ? '--direct-url' : (declared[field]?.flag ?? OTHER_FLAGS[field]);
   const option = flag === undefined ? undefined : command.options.find((o) => o.long === flag);
   if (!option) return undefined;
   return option.envVar ? `${flag} (${option.envVar})` : flag;

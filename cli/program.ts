@@ -10,7 +10,7 @@ let acting: Command | undefined;
 
 const program = new Command('posthog-outbox')
   .description(
-    'Transactional outbox for PostHog analytics: migrations, the delivery worker, operator commands (status, dead letters, profile backfill) and a local demo.',
+    'Transactional outbox for PostHog analytics: migrations, the delivery worker, operator commands (status, dead letters, profile backfill, the web console) and a local demo.',
   )
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
@@ -38,6 +38,7 @@ const SUBCOMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Com
   ['dead-letters', async () => (await import('./dead-letters.ts')).deadLettersCommand()],
   ['backfill-profiles', async () => (await import('./backfill.ts')).backfillCommand()],
   ['forget', async () => (await import('./forget.ts')).forgetCommand()],
+  ['console', async () => (await import('./console.ts')).consoleCommand()],
   ['demo', async () => (await import('./demo.ts')).demoCommand()],
 ];
 /** Parses the command line and runs the subcommand; sets the exit code. */

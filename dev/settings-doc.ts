@@ -1,10 +1,11 @@
 /**
- * docs/settings.md, generated from the settings' one declaration (worker/settings/schema.ts).
+ * docs/settings.md, generated from the settings' one declaration (worker/settings/schema.ts; the console's, src/console/settings-schema.ts).
  * `npm run docs:settings` writes it; test/worker/settings-doc.test.ts fails when the committed page differs.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DURATION_UNITS, formatDuration } from '../worker/settings/duration.ts';
+import { CONSOLE_SETTINGS, type ConsoleSettingSpec } from '../src/console/settings-schema.ts';
 import { defaultText, SETTINGS, type SettingKind, type SettingSpec } from '../worker/settings/schema.ts';
 
 export const SETTINGS_DOC = path.resolve(import.meta.dirname, '../docs/settings.md');
@@ -44,7 +45,7 @@ export function settingsMarkdown(): string {
   return [
     '# Worker settings',
     '',
-    '<!-- Generated from worker/settings/schema.ts by `npm run docs:settings`: edit the schema, not this page. test/worker/settings-doc.test.ts fails when it is out of date. -->',
+    '<!-- Generated from worker/settings/schema.ts and src/console/settings-schema.ts by `npm run docs:settings`: edit the schemas, not this page. test/worker/settings-doc.test.ts fails when it is out of date. -->',
     '',
     'Every setting of the delivery worker: its name in `startWorker(options)`, the flag and environment variable of',
     '`posthog-outbox worker` (a flag wins over its variable), its unit, range and default. A setting without a flag is an',
@@ -63,7 +64,40 @@ export function settingsMarkdown(): string {
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
+    ...consoleSection(),
   ].join('\n');
+}
+
+const CONSOLE_UNIT: Readonly<Record<ConsoleSettingSpec['kind'], string>> = {
+  host: UNIT.host,
+  port: UNIT.port,
+  secret: UNIT.secret,
+  duration: UNIT.duration,
+  path: 'URL path',
+  switch: 'flag (no value)',
+};
+
+/** The console's settings (src/console/settings-schema.ts): `posthog-outbox console` and `createConsoleHandler`. */
+function consoleSection(): string[] {
+  const rows = Object.entries(CONSOLE_SETTINGS as Record<string, ConsoleSettingSpec>).map(([name, spec]) => {
+    const show = spec.kind === 'duration' ? formatDuration : String;
+    const bounds = spec.kind === 'secret' ? `at least ${spec.min} characters` : spec.min === undefined ? '' : `${show(spec.min)} to ${show(spec.max!)}`;
+    const byDefault =
+      spec.defaultText ?? (spec.default === undefined ? '' : code(spec.kind === 'duration' ? formatDuration(spec.default as number) : String(spec.default)));
+    return `| ${code(name)} | ${code(spec.flag)} | ${code(spec.env)} | ${CONSOLE_UNIT[spec.kind]} | ${bounds} | ${cell(byDefault)} | ${cell(spec.description)} |`;
+  });
+  return [
+    '## Console settings',
+    '',
+    'The operator console ([console.md](console.md)): its name in `createConsoleHandler(options)` / `startConsole(options)` from',
+    '`posthog-outbox/console`, the flag and environment variable of `posthog-outbox console`. `host` and `port` are for',
+    '`startConsole` and the command; a handler mounted in an application listens where the application does.',
+    '',
+    '| Setting | Flag | Environment variable | Unit | Range | Default | What it does |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ];
 }
 
 if (import.meta.main) {

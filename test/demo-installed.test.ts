@@ -49,7 +49,10 @@ beforeAll(() => {
     },
   );
   expect(build.status, build.stdout + build.stderr).toBe(0);
-  for (const entry of manifest.files.filter((f) => f !== 'dist')) cpSync(path.join(ROOT, entry), path.join(installed, entry), { recursive: true });
+  // (as npm reads `files`: the entries, then what a `!` entry leaves out)
+  for (const entry of manifest.files.filter((f) => f !== 'dist' && !f.startsWith('!')))
+    cpSync(path.join(ROOT, entry), path.join(installed, entry), { recursive: true });
+  for (const entry of manifest.files.filter((f) => f.startsWith('!'))) rmSync(path.join(installed, entry.slice(1)), { force: true, recursive: true });
   cpSync(path.join(ROOT, 'package.json'), path.join(installed, 'package.json'));
   // The package's dependencies, as npm would install them beside it; its dev dependencies stay out.
   for (const name of Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies })) {

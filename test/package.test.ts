@@ -112,6 +112,17 @@ await orm.close();
 console.log(JSON.stringify(committed));
 `;
 
+/** The application's console: `posthog-outbox/console` on a free port, its page, files and figures read once. */
+const CONSOLE_SCRIPT = `
+import { startConsole } from 'posthog-outbox/console';
+const server = await startConsole({ databaseUrl: process.env.DATABASE_URL, port: 0, logger: { info() {}, warn() {}, error() {} } });
+const page = await (await fetch(server.url)).text();
+const files = await Promise.all(['console.js', 'dom.js', 'console.css'].map(async (f) => (await fetch(server.url + f)).status));
+const overview = await (await fetch(server.url + 'api/overview')).json();
+console.log(JSON.stringify({ page: page.includes('src="/console.js"'), files, backlog: overview.status.backlog }));
+await server.close();
+`;
+
 describe('the packed package in an application', () => {
   it('installs without build scripts, migrates, records with the application’s drizzle, Kysely, Prisma, TypeORM, Sequelize and MikroORM, and its worker delivers', async () => {
     const packed = await npm(['pack', '--json', '--pack-destination', dir], ROOT);
@@ -120,6 +131,7 @@ describe('the packed package in an application', () => {
     expect(paths).toContain('dist/cli/main.js');
     expect(paths).toContain('migrations/meta/_journal.json');
     expect(paths).toContain('CHANGELOG.md'); // the README links it
+    expect(paths).toContain('assets/console/console.js'); // the console's page, served by the package
     expect(paths.filter((p) => /^(test|bench|src)\/|\.test\.js$/.test(p))).toEqual([]);
 
     const app = path.join(dir, 'app');
@@ -183,5 +195,10 @@ describe('the packed package in an application', () => {
     ]);
     const [messages] = await db.sql<{ bodies: string[] }[]>`SELECT array_agg(body ORDER BY body) AS bodies FROM messages`;
     expect(messages!.bodies).toEqual(['a', 'mikro-orm', 'prisma', 'sequelize', 'typeorm']);
+
+    // The console from the package: its page's files are shipped (assets/), its entry is exported.
+    writeFileSync(path.join(app, 'console.js'), CONSOLE_SCRIPT);
+    const served = JSON.parse((await run(process.execPath, ['console.js'], { cwd: app, env, timeout: 60_000 })).stdout);
+    expect(served).toEqual({ page: true, files: [200, 200, 200], backlog: 0 });
   }, 600_000);
 });

@@ -10,3 +10,12 @@ export function ping(): Statement {
 export function backendPid(): Statement<Record<never, never>, { pid: number }> {
   return statement(`SELECT pg_backend_pid() AS "pid"`);
 }
+
+/**
+ * Bounds the calling transaction's statements (set for it only): each waits at most `:lockMs` milliseconds
+ * for a lock (then 55P03) and runs at most `:statementMs` milliseconds (then 57014). `/healthz` and `/metrics` reads, the
+ * console's snapshot.
+ */
+export function boundStatements(): Statement<{ lockMs: number; statementMs: number }> {
+  return statement(`SELECT set_config('lock_timeout', :lockMs::text, true), set_config('statement_timeout', :statementMs::text, true)`);
+}

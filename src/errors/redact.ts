@@ -35,3 +35,25 @@ export function redactForStorage(text: string, literals: readonly string[] = [])
   for (const literal of literals) if (literal.length >= 4) out = out.split(literal).join(REDACTED);
   return out;
 }
+
+/**
+ * A key naming a credential: `password`, `api_key`, `x-api-key`, `access_token`, `authorization`, `cookie`, ...
+ * (a whole word at the end of the key, so that `$ai_input_tokens` and `credential_id` are not).
+ */
+const SECRET_KEY = /(^|[^a-z])(pass(word)?|passwd|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|authorization|cookie)$/i;
+
+/**
+ * A JSON value with its secrets replaced by `[redacted]`, for showing an event to an operator: every string
+ * through `redactSecrets`, and the value of a key naming a credential (a string or a number) whole. Email
+ * addresses are kept (they are what the event carries to PostHog). Pure: the input is not changed.
+ */
+export function redactJson(value: unknown): unknown {
+  if (typeof value === 'string') return redactSecrets(value);
+  if (Array.isArray(value)) return value.map(redactJson);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    out[redactSecrets(key)] = SECRET_KEY.test(key) && (typeof inner === 'string' || typeof inner === 'number') ? REDACTED : redactJson(inner);
+  }
+  return out;
+}

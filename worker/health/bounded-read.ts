@@ -8,7 +8,7 @@
  */
 import type postgres from 'postgres';
 import { query } from '../../src/sql/statement.ts';
-import * as q from './health.sql.ts';
+import * as q from '../../src/connection/connection.sql.ts';
 
 export interface ReadBounds {
   lockMs: number;

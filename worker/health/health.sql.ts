@@ -34,14 +34,6 @@ export function installed(): Statement<{ outboxTable: string; pgbossSchema: stri
 }
 
 /**
- * Bounds the calling transaction's statements (set for it only): each waits at most `:lockMs` milliseconds
- * for a lock (then 55P03) and runs at most `:statementMs` milliseconds (then 57014). `/healthz` and `/metrics` reads.
- */
-export function boundStatements(): Statement<{ lockMs: number; statementMs: number }> {
-  return statement(`SELECT set_config('lock_timeout', :lockMs::text, true), set_config('statement_timeout', :statementMs::text, true)`);
-}
-
-/**
  * `/healthz`: the outbox table can be read. One primary-key index probe for a uuid no row has: it needs the
  * table's lock and its index, reads one index page, and returns nothing.
  */

@@ -7,6 +7,7 @@ import { DEFAULT_SCHEMA } from '../connection/config.ts';
 import { OutboxError } from '../errors/errors.ts';
 import { redactJson, redactSecrets } from '../errors/redact.ts';
 import { query } from '../sql/statement.ts';
+import { deadLetterOf } from './dead-letters.ts';
 import * as q from './inspect.sql.ts';
 import type { DeadLetter } from './dead-letters.ts';
 
@@ -60,14 +61,7 @@ export async function findDeadLetters(
     until: filter.diedBefore?.toISOString() ?? null,
   });
   return {
-    deadLetters: rows.map((r) => ({
-      uuid: r.uuid,
-      event: r.event,
-      distinctId: r.distinct_id,
-      attempts: r.attempts,
-      diedAt: r.died_at.toISOString(),
-      reason: redactSecrets(r.reason),
-    })),
+    deadLetters: rows.map((r) => ({ ...deadLetterOf(r), reason: redactSecrets(r.reason) })),
     matched: rows[0]?.matched ?? 0,
   };
 }
@@ -96,12 +90,7 @@ export async function readDeadLetter(sql: postgres.Sql, uuid: string, options: {
   const [r] = await query(sql, q.readDeadLetter(options.schema ?? DEFAULT_SCHEMA), { uuid: id });
   if (!r) return null;
   return redactJson({
-    uuid: r.uuid,
-    event: r.event,
-    distinctId: r.distinct_id,
-    attempts: r.attempts,
-    diedAt: r.died_at.toISOString(),
-    reason: r.reason,
+    ...deadLetterOf(r),
     timestamp: r.timestamp.toISOString(),
     properties: r.properties,
     groups: r.groups,

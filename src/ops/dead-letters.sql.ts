@@ -2,10 +2,18 @@
 import { EVENT_COLUMNS, quoteSchema, recordColumnList } from '../outbox/columns.ts';
 import { type Statement, statement } from '../sql/statement.ts';
 
+/** A dead letter's row as the listings read it. */
+export interface DeadLetterRow {
+  uuid: string;
+  event: string;
+  distinct_id: string;
+  reason: string;
+  attempts: number;
+  died_at: Date;
+}
+
 /** Up to `:limit` dead letters, newest first. */
-export function listDeadLetters(
-  schema: string,
-): Statement<{ limit: number }, { uuid: string; event: string; distinct_id: string; reason: string; attempts: number; died_at: Date }> {
+export function listDeadLetters(schema: string): Statement<{ limit: number }, DeadLetterRow> {
   return statement(`SELECT "uuid", "event", "distinct_id", "reason", "attempts", "died_at" FROM ${quoteSchema(schema)}."dead_letters"
 ORDER BY "died_at" DESC, "uuid" LIMIT :limit`);
 }

@@ -4,6 +4,7 @@ import { DEFAULT_SCHEMA } from '../connection/config.ts';
 import { OutboxError } from '../errors/errors.ts';
 import { query } from '../sql/statement.ts';
 import * as q from './dead-letters.sql.ts';
+import type { DeadLetterRow } from './dead-letters.sql.ts';
 
 export interface DeadLetter {
   uuid: string;
@@ -17,14 +18,12 @@ export interface DeadLetter {
 /** Up to `limit` dead letters (default 50), newest first. */
 export async function listDeadLetters(sql: postgres.Sql, options: { schema?: string; limit?: number } = {}): Promise<DeadLetter[]> {
   const rows = await query(sql, q.listDeadLetters(options.schema ?? DEFAULT_SCHEMA), { limit: options.limit ?? 50 });
-  return rows.map((r) => ({
-    uuid: r.uuid,
-    event: r.event,
-    distinctId: r.distinct_id,
-    attempts: r.attempts,
-    diedAt: r.died_at.toISOString(),
-    reason: r.reason,
-  }));
+  return rows.map(deadLetterOf);
+}
+
+/** A dead letter as the operations give it, from its row. */
+export function deadLetterOf(r: DeadLetterRow): DeadLetter {
+  return { uuid: r.uuid, event: r.event, distinctId: r.distinct_id, attempts: r.attempts, diedAt: r.died_at.toISOString(), reason: r.reason };
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { quoteSchema } from '../outbox/columns.ts';
 import { type Statement, statement } from '../sql/statement.ts';
+import type { DeadLetterRow } from './dead-letters.sql.ts';
 
 /**
  * The backlog by event name, most queued first, up to `:limit` names: as `outboxStatus` counts it (due now, waiting
@@ -34,7 +35,7 @@ GROUP BY "kind" ORDER BY "kind"`);
  */
 export function findDeadLetters(
   schema: string,
-): Statement<{ limit: number; event: string | null; reason: string | null; from: string | null; until: string | null }> {
+): Statement<{ limit: number; event: string | null; reason: string | null; from: string | null; until: string | null }, DeadLetterRow & { matched: number }> {
   return statement(`SELECT "uuid", "event", "distinct_id", "reason", "attempts", "died_at", (count(*) OVER ())::int AS "matched"
 FROM ${quoteSchema(schema)}."dead_letters"
 WHERE (:event::text IS NULL OR "event" = :event::text)
@@ -45,10 +46,25 @@ ORDER BY "died_at" DESC, "uuid" LIMIT :limit`);
 }
 
 /** The dead letter `:uuid`, every column (none: no such dead letter). */
-export function readDeadLetter(schema: string): Statement<{ uuid: string }> {
+export function readDeadLetter(schema: string): Statement<{ uuid: string }, DeadLetterRow & WholeRow> {
   return statement(`SELECT "uuid", "event", "distinct_id", "properties", "groups", "timestamp", "user_id", "user_profile", "automation_id", "automation_profile",
   "organization_id", "organization_profile", "attempts", "last_error", "created_at", "reason", "died_at"
 FROM ${quoteSchema(schema)}."dead_letters" WHERE "uuid" = :uuid::uuid`);
+}
+
+/** What `readDeadLetter` reads beyond a listing's columns. */
+interface WholeRow {
+  properties: unknown;
+  groups: unknown;
+  timestamp: Date;
+  user_id: string | null;
+  user_profile: unknown;
+  automation_id: string | null;
+  automation_profile: unknown;
+  organization_id: string | null;
+  organization_profile: unknown;
+  last_error: string | null;
+  created_at: Date;
 }
 
 /** Deletes the dead letters whose uuid is in `:uuids`; returns the uuids deleted. */

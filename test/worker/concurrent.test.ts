@@ -33,8 +33,10 @@ const event = (i: number): OutboxEvent => ({ event: 'tool_called', distinctId: `
 describe('two workers on one outbox', () => {
   it('drain a backlog of 10,000 events concurrently: every uuid arrives, each exactly once', async () => {
     const options = { databaseUrl: db.url, posthog: { apiKey: 'phc_test', host: capture.url, requestTimeoutMs: 10_000 }, batchSize: 100, concurrency: 2 };
-    // Both are up before the backlog is committed, so the commit's NOTIFY wakes both and they compete for it.
+    // Both are up before the backlog is committed, and the first 40 requests take 200 ms: whichever worker's
+    // idle probe (every 20-500 ms) finds the backlog first cannot drain it all before the other's finds it too.
     workers = await Promise.all([startWorker(options), startWorker(options)]);
+    capture.delayNext(40, 200);
     const committed: string[] = [];
     await db.sql.begin(async (tx) => {
       for (let start = 0; start < 10_000; start += 1_000)

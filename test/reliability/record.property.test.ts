@@ -141,11 +141,13 @@ it(`${CASES} random events: recorded exactly, or refused with OutboxError and no
           const before = await count();
           let uuids: string[];
           let expected: string;
+          let sent = '';
           try {
             const event = attributedEvent(ctx as RunContext, name as string, props as Record<string, unknown>);
             uuids = await record(tx, event);
             // only now: a refused event may not even have a JSON form
-            expected = canonical(JSON.parse(JSON.stringify(event.properties)));
+            sent = JSON.stringify(event.properties);
+            expected = canonical(JSON.parse(sent));
           } catch (error) {
             if (!(error instanceof OutboxError)) throw error; // any other error is a bug
             expect(error.field).toBeTruthy();
@@ -157,8 +159,10 @@ it(`${CASES} random events: recorded exactly, or refused with OutboxError and no
           const [row] = await tx<{ uuid: string; properties: unknown; text: string }[]>`
             SELECT uuid, properties, properties::text AS text FROM posthog_outbox.outbox WHERE uuid = ${uuids[0]!}`;
           expect(row!.uuid).toBe(uuids[0]);
-          if (canonical(row!.properties) !== expected && process.env.PROPERTY_DEBUG) {
-            console.log(JSON.stringify({ sent: JSON.stringify(props), stored: row!.text }));
+          if (canonical(row!.properties) !== expected) {
+            // What went in and what PostgreSQL holds, for a failure that does not replay (seen once in CI, 2026-12-07:
+            // a key '"' read back as '\\', passing when its seed and path were replayed alone).
+            console.log(JSON.stringify({ sent, stored: row!.text, parsed: canonical(row!.properties) }));
           }
           expect(canonical(row!.properties)).toBe(expected);
           return [uuids[0]!, expected] as const;

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CaptureServer } from '../../dev/capture-server.ts';
 import { record } from '../../src/record/record.ts';
 import type { TestDatabase } from '../support/db.ts';
-import { inProcessWorkers, outboxEmpty } from '../support/worker.ts';
-import { CREATE_MESSAGES, event } from './support.ts';
+import { inProcessWorkers } from '../support/worker.ts';
+import { CREATE_MESSAGES, deliverThroughHandlers, event, failure } from './support.ts';
 
 interface Database {
   messages: { id: Generated<number>; body: string };
@@ -40,8 +40,6 @@ afterAll(async () => {
 
 /** A chat handler: writes its message and records its event in one transaction; `fail` makes it throw after both. */
 type Handler = (i: number, fail: boolean) => Promise<string[]>;
-
-const failure = () => new Error('handler failed after recording');
 
 const kyselyHandler: Handler = (i, fail) =>
   kysely.transaction().execute(async (trx) => {
@@ -82,26 +80,8 @@ const knexHandler: Handler = (i, fail) =>
 describe('handlers on Kysely, node-postgres and Knex, and the worker', () => {
   it('delivers every committed event once and never a rolled-back one', async () => {
     await start();
-    const runs = [kyselyHandler, nodePostgresHandler, knexHandler].flatMap((handler) =>
-      Array.from({ length: 20 }, (_, i) =>
-        handler(i, i % 4 === 3).catch((error: Error) => (error.message === failure().message ? null : Promise.reject(error))),
-      ),
-    );
-    const committed = (await Promise.all(runs)).flatMap((uuids) => uuids ?? []);
-    expect(committed).toHaveLength(45); // 15 of 20 per client
-
-    await capture.waitFor((events) => events.filter((e) => e.event.endsWith('_committed')).length >= committed.length, { timeoutMs: 20_000 });
-    await outboxEmpty(db.sql, { what: 'the outbox to drain' });
-    const delivered = capture.events.filter((e) => !e.event.startsWith('$'));
-    expect(delivered.map((e) => e.uuid).sort()).toEqual([...committed].sort());
-    expect(delivered.filter((e) => e.event.endsWith('_rolled_back'))).toEqual([]);
-    const byEvent = Object.groupBy(delivered, (e) => e.event);
-    expect(Object.fromEntries(Object.entries(byEvent).map(([name, events]) => [name, events!.length]))).toEqual({
-      kysely_committed: 15,
-      pg_committed: 15,
-      knex_committed: 15,
-    });
-    const [messages] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages`;
-    expect(messages!.n).toBe(45);
+    const { byEvent, messages } = await deliverThroughHandlers([kyselyHandler, nodePostgresHandler, knexHandler], capture, db.sql);
+    expect(byEvent).toEqual({ kysely_committed: 15, pg_committed: 15, knex_committed: 15 });
+    expect(messages).toBe(45);
   });
 });

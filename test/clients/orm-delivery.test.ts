@@ -11,8 +11,8 @@ import type { CaptureServer } from '../../dev/capture-server.ts';
 import { record } from '../../src/record/record.ts';
 import type { TestDatabase } from '../support/db.ts';
 import { generatePrisma, type GeneratedPrisma, type PrismaClientLike } from '../support/prisma.ts';
-import { inProcessWorkers, outboxEmpty } from '../support/worker.ts';
-import { CREATE_MESSAGES, event } from './support.ts';
+import { inProcessWorkers } from '../support/worker.ts';
+import { CREATE_MESSAGES, deliverThroughHandlers, event, failure } from './support.ts';
 
 class Message {
   id!: number;
@@ -56,7 +56,6 @@ afterAll(async () => {
 /** A chat handler: writes its message and records its event in one transaction; `fail` makes it throw after both. */
 type Handler = (i: number, fail: boolean) => Promise<string[]>;
 
-const failure = () => new Error('handler failed after recording');
 const name = (orm: string, fail: boolean) => `${orm}_${fail ? 'rolled_back' : 'committed'}`;
 
 const prismaHandler: Handler = (i, fail) =>
@@ -110,27 +109,8 @@ const mikroOrmHandler: Handler = (i, fail) =>
 describe('handlers on Prisma, TypeORM, Sequelize and MikroORM, and the worker', () => {
   it('delivers every committed event once and never a rolled-back one', async () => {
     await start();
-    const runs = [prismaHandler, typeOrmHandler, sequelizeHandler, mikroOrmHandler].flatMap((handler) =>
-      Array.from({ length: 20 }, (_, i) =>
-        handler(i, i % 4 === 3).catch((error: Error) => (error.message === failure().message ? null : Promise.reject(error))),
-      ),
-    );
-    const committed = (await Promise.all(runs)).flatMap((uuids) => uuids ?? []);
-    expect(committed).toHaveLength(60); // 15 of 20 per ORM
-
-    await capture.waitFor((events) => events.filter((e) => e.event.endsWith('_committed')).length >= committed.length, { timeoutMs: 20_000 });
-    await outboxEmpty(db.sql, { what: 'the outbox to drain' });
-    const delivered = capture.events.filter((e) => !e.event.startsWith('$'));
-    expect(delivered.map((e) => e.uuid).sort()).toEqual([...committed].sort());
-    expect(delivered.filter((e) => e.event.endsWith('_rolled_back'))).toEqual([]);
-    const byEvent = Object.groupBy(delivered, (e) => e.event);
-    expect(Object.fromEntries(Object.entries(byEvent).map(([event, events]) => [event, events!.length]))).toEqual({
-      prisma_committed: 15,
-      typeorm_committed: 15,
-      sequelize_committed: 15,
-      mikro_orm_committed: 15,
-    });
-    const [messages] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages`;
-    expect(messages!.n).toBe(60);
+    const { byEvent, messages } = await deliverThroughHandlers([prismaHandler, typeOrmHandler, sequelizeHandler, mikroOrmHandler], capture, db.sql);
+    expect(byEvent).toEqual({ prisma_committed: 15, typeorm_committed: 15, sequelize_committed: 15, mikro_orm_committed: 15 });
+    expect(messages).toBe(60);
   });
 });

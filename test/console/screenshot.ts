@@ -10,6 +10,7 @@ import { startCaptureServer } from '../../dev/capture-server.ts';
 import { startEmbeddedPostgres } from '../../dev/embedded-postgres.ts';
 import { startConsole } from '../../src/console/index.ts';
 import { attributedEvent, migrate, record } from '../../src/index.ts';
+import { readStatus } from '../../src/ops/index.ts';
 import { startWorker } from '../../worker/index.ts';
 import { launchBrowser } from './browser.ts';
 import { stale } from './seed.ts';
@@ -55,9 +56,12 @@ try {
     if (tick % 50 === 25) events.push(attributedEvent({ organization: organizations[0]!, user: users[0]! }, 'stale', { imported: true }));
     await record(sql, events);
     if (tick % 50 === 25) await stale(sql);
-    await sleep(1_000);
+    await sleep(1_000); // the traffic's pace: a few events a second, as the picture should show
   }
-  await sleep(4_000);
+  // The picture is of an outage: wait until a worker has recorded PostHog failing (the page reads it from there).
+  for (const deadline = Date.now() + 60_000; !(await readStatus(sql)).target?.failingSince; await sleep(100)) {
+    if (Date.now() > deadline) throw new Error('the worker never recorded PostHog failing');
+  }
   const browser = await launchBrowser();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
